@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, only when they are missing.
+set -euo pipefail
+need=()
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
+command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
+for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3; do
+  ldconfig -p 2>/dev/null | grep -q "$lib" || case "$lib" in
+    libEGL.so.1) need+=(libegl1) ;;
+    libxkbcommon.so.0) need+=(libxkbcommon0 libxkbcommon-x11-0) ;;
+    libfontconfig.so.1) need+=(libfontconfig1) ;;
+    libGL.so.1) need+=(libgl1) ;;
+    libdbus-1.so.3) need+=(libdbus-1-3) ;;
+  esac
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "Installing Debian packages: ${need[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "apt-get not found: install ${need[*]} with your package manager" >&2
+  exit 0
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from wildid.catalog import open_catalog
+from wildid.catalog.migrate import head_revision
+from wildid.catalog.models import Annotation, Base, Decision, Encounter, Individual, Photo
+from wildid.errors import CatalogError, CatalogVersionError
+
+
+def _photo(sha: str = "a" * 64, **kw: object) -> Photo:
+    fields: dict[str, object] = dict(sha256=sha, original_path="/card/IMG_1.JPG", file_size=10,
+                                     format="JPEG", width=40, height=30)
+    fields.update(kw)
+    return Photo(**fields)
+
+
+def test_new_catalog_is_at_head_with_wal_and_foreign_keys(catalog) -> None:
+    with catalog.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        rev = MigrationContext.configure(conn).get_current_revision()
+    assert rev == head_revision()
+    assert catalog.meta("catalog_id")
+    assert (catalog.root / "catalog.sqlite").exists()
+
+
+def test_models_match_migrated_schema(catalog) -> None:
+    """The ORM classes and the Alembic migrations describe the same schema."""
+    with catalog.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_from_first_migration_keeps_data_and_backs_up(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    old = open_catalog(root, target_revision="0001")
+    with old.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO individuals (id, name, aliases, notes, created_at, updated_at) "
+            "VALUES ('ind-1', 'Stripe', '[]', '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        assert "features" not in {r[0] for r in conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='table'"))}
+    old.close()
+
+    cat = open_catalog(root)
+    try:
+        assert cat.migration_backup is not None and cat.migration_backup.exists()
+        with cat.session() as s:
+            assert s.get(Individual, "ind-1").name == "Stripe"
+        with cat.engine.connect() as conn:
+            tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+        assert "features" in tables
+        backup = sqlite3.connect(cat.migration_backup)
+        assert backup.execute("SELECT name FROM individuals").fetchall() == [("Stripe",)]
+        assert backup.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        backup.close()
+    finally:
+        cat.close()
+    # Opening an up-to-date catalog makes no further backup.
+    again = open_catalog(root)
+    assert again.migration_backup is None
+    again.close()
+
+
+def test_catalog_from_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    open_catalog(root).close()
+    db = root / "catalog.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(CatalogVersionError, match="newer wildid"):
+        open_catalog(root)
+    assert db.read_bytes() == before
+    assert not (root / "backups").exists()
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    root.mkdir()
+    (root / "catalog.sqlite").write_text("hello")
+    with pytest.raises(CatalogError, match="not SQLite"):
+        open_catalog(root)
+
+
+def test_open_without_create(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="no catalog"):
+        open_catalog(tmp_path / "missing", create=False)
+
+
+def test_times_round_trip_as_utc(catalog) -> None:
+    shot = datetime(2026, 3, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    with catalog.session() as s:
+        s.add(_photo(taken_utc=shot, utc_offset_minutes=120, tz_known=True,
+                     taken_raw="2026:03:01 14:30:00"))
+    with catalog.session() as s:
+        p = s.scalars(select(Photo)).one()
+        assert p.taken_utc == datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+        assert p.utc_offset_minutes == 120 and p.taken_raw == "2026:03:01 14:30:00"
+
+
+def test_sha256_is_unique(catalog) -> None:
+    with catalog.session() as s:
+        s.add(_photo())
+    with pytest.raises(CatalogError):
+        with catalog.session() as s:
+            s.add(_photo())
+
+
+def test_foreign_keys_are_enforced(catalog) -> None:
+    with pytest.raises(CatalogError):
+        with catalog.session() as s:
+            s.add(Annotation(photo_id="no-such-photo", w=1, h=1))
+
+
+def test_deleting_a_photo_cascades_to_annotations(catalog) -> None:
+    with catalog.session() as s:
+        p = _photo()
+        enc = Encounter()
+        s.add_all([p, enc])
+        s.flush()
+        s.add(Annotation(photo=p, encounter=enc, w=40, h=30))
+    with catalog.session() as s:
+        s.delete(s.scalars(select(Photo)).one())
+    with catalog.session() as s:
+        assert s.scalars(select(Annotation)).all() == []
+        assert len(s.scalars(select(Encounter)).all()) == 1
+
+
+def test_ids_are_client_minted_uuid7(catalog) -> None:
+    with catalog.session() as s:
+        ind = Individual(name="A")
+        s.add(ind)
+        s.flush()
+        enc = Encounter(individual=ind)
+        s.add(enc)
+        s.flush()
+        s.add(Decision(encounter_id=enc.id, verdict="match", reviewer="me"))
+    import uuid
+    assert uuid.UUID(ind.id).version == 7

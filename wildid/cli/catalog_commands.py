@@ -1,0 +1,218 @@
+"""CLI commands over the catalog: import, info, photos, encounters, individuals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from wildid.catalog import open_catalog
+from wildid.catalog.models import (
+    Annotation,
+    Decision,
+    Encounter,
+    Feature,
+    ImportBatch,
+    Individual,
+    Photo,
+)
+from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
+from wildid.ingest.importer import ImportOptions, ImportReport, run_import
+from wildid.progress import CancelToken
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("import", parents=[common], help="import photos from files or folders",
+                       description="Import photos (JPEG, PNG, TIFF, HEIC) recursively. Duplicates "
+                       "are skipped by content; bad files are reported and skipped.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--observer", help="who took the photos (recorded on each encounter)")
+    p.add_argument("--species", help="species of the animals in these photos")
+    p.add_argument("--burst-gap", type=float, default=60.0, metavar="SECONDS",
+                   help="photos from one camera this close in time form one encounter (default 60)")
+    p.add_argument("--reference-in-place", action="store_true",
+                   help="do not copy originals into the catalog; remember where they are")
+    p.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("info", parents=[common], help="catalog location, size and counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("photos", parents=[common], help="list photos")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.set_defaults(func=cmd_photos)
+
+    p = sub.add_parser("encounters", parents=[common], help="list encounters")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--state", choices=["unreviewed", "confirmed", "unidentifiable", "flagged"])
+    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.set_defaults(func=cmd_encounters)
+
+    p = sub.add_parser("individuals", parents=[common], help="list known individuals")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_individuals)
+
+
+def report_dict(report: ImportReport) -> dict[str, object]:
+    return {
+        "batch_id": report.batch_id,
+        "status": report.status,
+        "found": report.n_found,
+        "imported": report.imported,
+        "duplicates": report.duplicates,
+        "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+        "new_encounters": len(report.new_encounter_ids),
+        "seconds": round(report.seconds, 3),
+        "photos_per_second": round(report.photos_per_second, 2),
+    }
+
+
+def print_report(report: ImportReport) -> None:
+    print(f"Import {report.status}: {report.imported} imported, {report.duplicates} duplicates "
+          f"skipped, {len(report.skipped)} files skipped, {len(report.new_encounter_ids)} new "
+          f"encounters ({report.seconds:.1f} s, {report.photos_per_second:.1f} photos/s)")
+    if report.skipped:
+        print("Skipped:")
+        for path, reason in report.skipped:
+            print(f"  {path}: {reason}")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    options = ImportOptions(observer=args.observer, species=args.species,
+                            burst_gap_s=args.burst_gap, reference_in_place=args.reference_in_place,
+                            workers=max(1, args.workers))
+    cancel = CancelToken()
+    bar = ProgressBar()
+    with open_catalog(args.catalog) as catalog:
+        try:
+            report = run_import(catalog, args.paths, options, progress=bar, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
+        finally:
+            bar.close()
+        _after_import(catalog, report, args)
+    if args.json:
+        print_json(report_dict(report))
+    else:
+        print_report(report)
+    if report.imported == 0 and report.duplicates == 0:
+        return 1
+    return 0
+
+
+def _after_import(catalog: object, report: ImportReport, args: argparse.Namespace) -> None:
+    """Hook for work that follows an import (feature extraction once models are installed)."""
+    hook = getattr(args, "after_import", None)
+    if hook is not None:
+        hook(catalog, report)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog) as catalog:
+        with catalog.session() as s:
+            counts = {
+                name: s.scalar(select(func.count()).select_from(model)) or 0
+                for name, model in (("photos", Photo), ("annotations", Annotation),
+                                    ("encounters", Encounter), ("individuals", Individual),
+                                    ("decisions", Decision), ("features", Feature),
+                                    ("imports", ImportBatch))
+            }
+            unreviewed = s.scalar(select(func.count()).select_from(Encounter)
+                                  .where(Encounter.state == "unreviewed")) or 0
+        size = catalog.media.size_bytes() + sum(
+            f.stat().st_size for f in catalog.root.glob("catalog.sqlite*") if f.is_file())
+        info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
+                "size_bytes": size, "counts": counts, "unreviewed_encounters": unreviewed}
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"Catalog: {info['catalog']}")
+    print(f"Size:    {human_bytes(size)}")
+    for name, n in counts.items():
+        print(f"{name.capitalize():<12} {n}")
+    print(f"{'Unreviewed':<12} {unreviewed} encounters")
+    return 0
+
+
+def _fmt_time(value: object) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")  # type: ignore[attr-defined]
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog) as catalog, catalog.session() as s:
+        q = select(Photo).order_by(Photo.taken_utc, Photo.original_path)
+        if args.limit:
+            q = q.limit(args.limit)
+        photos = list(s.scalars(q))
+        rows = [{"id": p.id, "sha256": p.sha256, "path": p.original_path,
+                 "taken_utc": _fmt_time(p.taken_utc), "taken_raw": p.taken_raw,
+                 "tz_known": p.tz_known, "utc_offset_minutes": p.utc_offset_minutes,
+                 "width": p.width, "height": p.height, "format": p.format,
+                 "lat": p.gps_lat, "lon": p.gps_lon, "alt": p.gps_alt,
+                 "camera": " ".join(x for x in (p.camera_make, p.camera_model) if x) or None,
+                 "serial": p.camera_serial, "stored": p.stored_path} for p in photos]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(["id", "taken (UTC)", "size", "camera", "lat", "lon", "path"],
+                    [[r["id"], r["taken_utc"], f"{r['width']}x{r['height']}", r["camera"],
+                      _round(r["lat"]), _round(r["lon"]), r["path"]] for r in rows])
+    return 0
+
+
+def _round(v: object) -> object:
+    return round(v, 5) if isinstance(v, float) else v
+
+
+def cmd_encounters(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog) as catalog, catalog.session() as s:
+        n_ann = (select(Annotation.encounter_id, func.count().label("n"))
+                 .group_by(Annotation.encounter_id).subquery())
+        q = (select(Encounter, Individual.name, n_ann.c.n)
+             .outerjoin(Individual, Individual.id == Encounter.individual_id)
+             .outerjoin(n_ann, n_ann.c.encounter_id == Encounter.id)
+             .order_by(Encounter.taken_utc, Encounter.id))
+        if args.state:
+            q = q.where(Encounter.state == args.state)
+        if args.limit:
+            q = q.limit(args.limit)
+        rows = [{"id": e.id, "taken_utc": _fmt_time(e.taken_utc), "state": e.state,
+                 "individual_id": e.individual_id, "individual": name, "photos": n or 0,
+                 "observer": e.observer, "species": e.species, "lat": e.gps_lat,
+                 "lon": e.gps_lon, "camera": e.camera_key} for e, name, n in s.execute(q)]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(["id", "taken (UTC)", "photos", "state", "individual", "species", "observer"],
+                    [[r["id"], r["taken_utc"], r["photos"], r["state"], r["individual"],
+                      r["species"], r["observer"]] for r in rows])
+    return 0
+
+
+def cmd_individuals(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog) as catalog, catalog.session() as s:
+        n_enc = (select(Encounter.individual_id, func.count().label("n"),
+                        func.max(Encounter.taken_utc).label("last"))
+                 .group_by(Encounter.individual_id).subquery())
+        q = (select(Individual, n_enc.c.n, n_enc.c.last)
+             .outerjoin(n_enc, n_enc.c.individual_id == Individual.id)
+             .where(Individual.merged_into_id.is_(None)).order_by(Individual.name))
+        rows = [{"id": i.id, "name": i.name, "species": i.species, "sex": i.sex,
+                 "encounters": n or 0, "last_seen": _fmt_time(last)} for i, n, last in s.execute(q)]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(["id", "name", "species", "encounters", "last seen"],
+                    [[r["id"], r["name"], r["species"], r["encounters"], r["last_seen"]]
+                     for r in rows])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run `wildid` instead")

@@ -1,0 +1,89 @@
+"""Terminal output for the CLI: tables, JSON, and a progress bar on stderr."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from wildid.progress import Progress
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+    """Plain aligned columns; empty cells for None."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], len(v))
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out.write(fmt.format(*headers).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write(fmt.format(*row).rstrip() + "\n")
+
+
+def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(value, out, indent=2, ensure_ascii=False, default=str)
+    out.write("\n")
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar with count, rate and ETA, redrawn at most 10 times a second.
+
+    Writes only when stderr is a terminal unless ``force`` is set, so logs and pipes stay clean.
+    """
+
+    def __init__(self, out: TextIO = sys.stderr, force: bool = False) -> None:
+        self.out = out
+        self.enabled = force or out.isatty()
+        self._last = 0.0
+        self._stage = ""
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        final = p.total > 0 and p.done >= p.total
+        if not final and now - self._last < 0.1 and p.stage == self._stage:
+            return
+        self._last, self._stage = now, p.stage
+        width = min(shutil.get_terminal_size((80, 20)).columns, 120)
+        rate = f"{p.rate:.1f}/s" if p.rate else ""
+        eta = p.eta_seconds
+        tail = f" {p.done}/{p.total} {rate}" + (f" ETA {_duration(eta)}" if eta is not None else "")
+        if p.total <= 0:
+            line = f"{p.stage}… {p.done if p.done else ''}"
+        else:
+            bar_w = max(10, width - len(p.stage) - len(tail) - 4)
+            filled = int(bar_w * (p.fraction or 0.0))
+            line = f"{p.stage} [{'#' * filled}{'.' * (bar_w - filled)}]{tail}"
+        self.out.write("\r" + line[:width - 1].ljust(width - 1))
+        if final:
+            self.out.write("\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._stage:
+            self.out.write("\n")
+            self.out.flush()
+            self._stage = ""

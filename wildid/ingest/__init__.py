@@ -1,0 +1,1 @@
+"""Importing photos: scanning, hashing, EXIF, thumbnails, encounter grouping."""

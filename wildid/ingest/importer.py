@@ -1,0 +1,264 @@
+"""Importing a card of photos into a catalog: the engine behind ``wildid import`` and the GUI.
+
+Design for speed and safety:
+
+* each file is read from disk once; the bytes are hashed, probed, EXIF-parsed, decoded at
+  reduced size for the thumbnail and copied into the media store from memory;
+* two worker threads do that work (hashing, JPEG decoding and file I/O release the GIL), while
+  the calling thread owns the database session and commits every ``commit_every`` photos;
+* a photo row is only committed after its original and thumbnail are on disk, so a killed
+  import leaves at worst an orphan file in the media store, never a row without its file; the
+  next run skips what was committed (sha256 dedup) and groups leftovers into encounters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from wildid.catalog import Catalog
+from wildid.catalog.models import ImportBatch, ImportIssue, Photo
+from wildid.catalog.types import utcnow
+from wildid.errors import Cancelled, ImageError, WildIdError
+from wildid.ingest.exif import read_exif
+from wildid.ingest.grouping import GroupingOptions, group_pending
+from wildid.ingest.hashing import read_and_hash
+from wildid.ingest.scan import display_path, scan_paths
+from wildid.ingest.thumbnails import make_thumbnail, write_thumbnail
+from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
+from wildid.vision.image_io import decode, probe
+
+log = logging.getLogger(__name__)
+
+THUMB_SIDE = 256
+
+
+@dataclass
+class ImportOptions:
+    """What the user chose for this import."""
+
+    observer: str | None = None
+    species: str | None = None
+    burst_gap_s: float = 60.0
+    reference_in_place: bool = False
+    workers: int = 2
+    commit_every: int = 25
+
+
+@dataclass
+class ImportReport:
+    """What happened, for the CLI's summary and the GUI's report dialog."""
+
+    batch_id: str
+    status: str
+    n_found: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    new_encounter_ids: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def photos_per_second(self) -> float:
+        return self.imported / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Prepared:
+    """A photo read, checked and stored on disk, waiting for its database row."""
+
+    path: Path
+    photo: Photo | None = None
+    duplicate: bool = False
+    error: str | None = None
+
+
+class _Claims:
+    """Thread-safe set of sha256 seen in this run, so two copies of a file import once."""
+
+    def __init__(self, known: set[str]) -> None:
+        self._known = known
+        self._lock = threading.Lock()
+
+    def claim(self, sha: str) -> bool:
+        with self._lock:
+            if sha in self._known:
+                return False
+            self._known.add(sha)
+            return True
+
+    def release(self, sha: str) -> None:
+        with self._lock:
+            self._known.discard(sha)
+
+
+def _prepare(path: Path, catalog: Catalog, claims: _Claims, options: ImportOptions) -> _Prepared:
+    """Everything for one file that does not touch the database (runs in a worker thread)."""
+    name = display_path(path)
+    try:
+        data, sha = read_and_hash(path)
+    except ImageError as exc:
+        return _Prepared(path, error=str(exc))
+    except OSError as exc:
+        return _Prepared(path, error=f"cannot read the file: {exc.strerror or exc}")
+    if not claims.claim(sha):
+        return _Prepared(path, duplicate=True)
+    try:
+        info = probe(data, name)
+        exif = read_exif(data, name)
+        image = decode(data, name, max_side=THUMB_SIDE)
+        write_thumbnail(catalog.thumb_dir, sha, make_thumbnail(image, THUMB_SIDE))
+        stored = None
+        if not options.reference_in_place:
+            stored = catalog.media.put(sha, path.suffix or f".{info.format.lower()}", data)
+    except (WildIdError, OSError) as exc:
+        claims.release(sha)
+        return _Prepared(path, error=str(exc) if isinstance(exc, WildIdError)
+                         else f"cannot store the photo: {exc}")
+    photo = Photo(
+        sha256=sha,
+        stored_path=stored,
+        original_path=os.path.abspath(name),
+        file_size=len(data),
+        format=info.format,
+        width=info.oriented_width,
+        height=info.oriented_height,
+        orientation=exif.orientation,
+        taken_raw=exif.taken_raw,
+        taken_utc=exif.taken_utc,
+        utc_offset_minutes=exif.utc_offset_minutes,
+        tz_known=exif.tz_known,
+        gps_lat=exif.gps_lat,
+        gps_lon=exif.gps_lon,
+        gps_alt=exif.gps_alt,
+        camera_make=exif.camera_make,
+        camera_model=exif.camera_model,
+        camera_serial=exif.camera_serial,
+    )
+    return _Prepared(path, photo=photo)
+
+
+def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | None = None,
+               progress: ProgressCallback | None = None,
+               cancel: CancelToken | None = None) -> ImportReport:
+    """Import photos under ``paths`` into ``catalog`` and return the report.
+
+    Bad files are reported and skipped; only a cancel (``Cancelled`` is *not* raised: the
+    report's status says ``cancelled``) or a catalog failure stops the batch early. Everything
+    committed before a cancel or crash stays, and a re-run continues where it stopped.
+    """
+    options = options or ImportOptions()
+    started = utcnow()
+    with catalog.session() as s:
+        batch = ImportBatch(
+            sources=[display_path(p) for p in paths],
+            options={"observer": options.observer, "species": options.species,
+                     "burst_gap_s": options.burst_gap_s,
+                     "reference_in_place": options.reference_in_place, "pid": os.getpid()},
+        )
+        s.add(batch)
+        s.flush()
+        batch_id = batch.id
+        known = set(s.scalars(select(Photo.sha256)))
+    report = ImportReport(batch_id=batch_id, status="running")
+    reporter = ProgressReporter("Scanning", 0, progress, cancel)
+    reporter.emit()
+    try:
+        scanned = scan_paths(list(paths), cancel)
+        report.n_found = len(scanned.files)
+        report.skipped.extend(scanned.issues)
+        reporter = ProgressReporter("Importing", len(scanned.files), progress, cancel)
+        reporter.emit()
+        _import_files(catalog, scanned.files, batch_id, known, options, report, reporter, cancel)
+        report.status = "completed"
+    except Cancelled:
+        report.status = "cancelled"
+    finally:
+        _finish(catalog, batch_id, report, options)
+        report.seconds = (utcnow() - started).total_seconds()
+    return report
+
+
+def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set[str],
+                  options: ImportOptions, report: ImportReport, reporter: ProgressReporter,
+                  cancel: CancelToken | None) -> None:
+    claims = _Claims(known)
+    pending_rows: list[_Prepared] = []
+    window = max(2, options.workers * 3)  # bounded read-ahead: each holds a whole file in memory
+    with ThreadPoolExecutor(max_workers=max(1, options.workers),
+                            thread_name_prefix="wildid-import") as pool:
+        queue: deque[Future[_Prepared]] = deque()
+        todo = iter(files)
+        try:
+            for path in todo:
+                queue.append(pool.submit(_prepare, path, catalog, claims, options))
+                if len(queue) >= window:
+                    _collect(queue.popleft().result(), pending_rows, report, reporter)
+                    if len(pending_rows) >= options.commit_every:
+                        _commit(catalog, batch_id, pending_rows, report)
+                    reporter.checkpoint()
+            while queue:
+                _collect(queue.popleft().result(), pending_rows, report, reporter)
+                reporter.checkpoint()
+        except Cancelled:
+            for fut in queue:
+                fut.cancel()
+            # Finished work is kept: what was prepared before the cancel is committed below.
+            for fut in queue:
+                if fut.done() and not fut.cancelled():
+                    _collect(fut.result(), pending_rows, report, reporter)
+            _commit(catalog, batch_id, pending_rows, report)
+            raise
+        _commit(catalog, batch_id, pending_rows, report)
+
+
+def _collect(prepared: _Prepared, pending: list[_Prepared], report: ImportReport,
+             reporter: ProgressReporter) -> None:
+    if prepared.duplicate:
+        report.duplicates += 1
+    elif prepared.error is not None:
+        report.skipped.append((display_path(prepared.path), prepared.error))
+    else:
+        pending.append(prepared)
+    reporter.advance(1, display_path(prepared.path.name))
+
+
+def _commit(catalog: Catalog, batch_id: str, pending: list[_Prepared], report: ImportReport) -> None:
+    if not pending:
+        return
+    with catalog.session() as s:
+        for item in pending:
+            assert item.photo is not None
+            item.photo.import_batch_id = batch_id
+            s.add(item.photo)
+        batch = s.get(ImportBatch, batch_id)
+        assert batch is not None
+        batch.n_imported += len(pending)
+    report.imported += len(pending)
+    pending.clear()
+
+
+def _finish(catalog: Catalog, batch_id: str, report: ImportReport, options: ImportOptions) -> None:
+    """Group new photos into encounters and persist the report, whatever stopped the batch."""
+    with catalog.session() as s:
+        report.new_encounter_ids = group_pending(
+            s, GroupingOptions(options.burst_gap_s, options.observer, options.species, batch_id)
+        )
+        batch = s.get(ImportBatch, batch_id)
+        assert batch is not None
+        batch.status = report.status if report.status != "running" else "failed"
+        batch.finished_at = utcnow()
+        batch.n_found = report.n_found
+        batch.n_duplicates = report.duplicates
+        batch.n_skipped = len(report.skipped)
+        for path, reason in report.skipped:
+            s.add(ImportIssue(batch_id=batch_id, path=path, reason=reason))
+    if report.status == "running":
+        report.status = "failed"
