@@ -12,8 +12,9 @@ from typing import Any, TextIO
 from wildid.progress import Progress
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:
     """Plain aligned columns; empty cells for None."""
+    out = out if out is not None else sys.stdout
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
@@ -26,7 +27,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Text
         out.write(fmt.format(*row).rstrip() + "\n")
 
 
-def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    out = out if out is not None else sys.stdout
     json.dump(value, out, indent=2, ensure_ascii=False, default=str)
     out.write("\n")
 
@@ -53,9 +55,9 @@ class ProgressBar:
     Writes only when stderr is a terminal unless ``force`` is set, so logs and pipes stay clean.
     """
 
-    def __init__(self, out: TextIO = sys.stderr, force: bool = False) -> None:
-        self.out = out
-        self.enabled = force or out.isatty()
+    def __init__(self, out: TextIO | None = None, force: bool = False) -> None:
+        self.out = out if out is not None else sys.stderr
+        self.enabled = force or self.out.isatty()
         self._last = 0.0
         self._stage = ""
 

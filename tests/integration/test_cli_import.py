@@ -1,0 +1,140 @@
+"""End to end through the `wildid` command: a generated card with bursts, EXIF time and GPS,
+duplicates and every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests import photofactory as pf
+from wildid.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> tuple[Path, list[pf.CardShot], dict[str, Path]]:
+    folder = tmp_path / "card"
+    shots = pf.make_card(folder, 14, seed=3, width=640, height=480)
+    # A second copy of two photos elsewhere on the card: duplicates by content.
+    dup_dir = folder / "copies"
+    dup_dir.mkdir()
+    for shot in shots[:2]:
+        shutil.copy(shot.path, dup_dir / ("copy_" + shot.path.name))
+    bad = pf.make_all_bad(folder / "bad")
+    bad["non_utf8"] = pf.make_non_utf8_name(folder)
+    bad["long_path"] = pf.make_long_path(folder / "long", seed=5)
+    return folder, shots, bad
+
+
+def test_import_card_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str], card) -> None:
+    folder, shots, bad = card
+    cat = str(tmp_path / "catalog")
+    rc, out, _ = _run(capsys, "import", str(folder), "--catalog", cat, "--observer", "Ana",
+                      "--species", "Tragelaphus angasii", "--json")
+    assert rc == 0
+    report = json.loads(out)
+    skipped = {Path(item["path"]).name: item["reason"] for item in report["skipped"]}
+    # Each bad file is reported with its reason, and only those.
+    assert set(skipped) == {"truncated.jpg", "empty.jpg", "notes.jpg", "bomb.png", "gone.jpg"}
+    assert "truncated" in skipped["truncated.jpg"] or "damaged" in skipped["truncated.jpg"]
+    assert "empty" in skipped["empty.jpg"]
+    assert "text" in skipped["notes.jpg"]
+    assert "megapixel" in skipped["bomb.png"]
+    assert "cannot read" in skipped["gone.jpg"]
+    # garbage EXIF, a non-UTF-8 name and a very long path import fine.
+    expected = len(shots) + 3
+    assert report["imported"] == expected
+    assert report["duplicates"] == 2
+    assert report["status"] == "completed"
+
+    rc, out, _ = _run(capsys, "photos", "--catalog", cat, "--json")
+    photos = json.loads(out)
+    assert len(photos) == expected
+    by_name = {Path(p["path"]).name: p for p in photos}
+    canon = next(s for s in shots if s.offset == "+02:00")
+    p = by_name[canon.path.name]
+    # Local time with a +02:00 offset is stored as UTC, with the offset and raw string kept.
+    local = canon.taken_local.replace(microsecond=0)
+    assert p["taken_raw"] == local.strftime("%Y:%m:%d %H:%M:%S")
+    assert p["utc_offset_minutes"] == 120 and p["tz_known"] is True
+    taken = datetime.fromisoformat(p["taken_utc"])
+    assert taken.astimezone(UTC).replace(tzinfo=None, microsecond=0) == (
+        local - (datetime(2000, 1, 1, 2) - datetime(2000, 1, 1)))
+    assert p["lat"] == pytest.approx(canon.gps[0], abs=1e-5)
+    assert p["lon"] == pytest.approx(canon.gps[1], abs=1e-5)
+    nikon = next(s for s in shots if s.offset is None)
+    assert by_name[nikon.path.name]["tz_known"] is False
+    assert by_name[nikon.path.name]["lat"] is None
+
+    # Bursts become encounters: one per burst of the card, plus one per undated photo.
+    rc, out, _ = _run(capsys, "encounters", "--catalog", cat, "--json")
+    encounters = json.loads(out)
+    n_bursts = len({s.burst for s in shots})
+    assert len(encounters) == n_bursts + 3
+    assert sum(e["photos"] for e in encounters) == expected
+    assert all(e["observer"] == "Ana" and e["state"] == "unreviewed" for e in encounters)
+
+    # Originals were copied into the media store.
+    stored = list((tmp_path / "catalog" / "media").rglob("*.*"))
+    assert len(stored) == expected
+
+    rc, out, _ = _run(capsys, "info", "--catalog", cat, "--json")
+    info = json.loads(out)
+    assert info["counts"]["photos"] == expected and info["counts"]["encounters"] == len(encounters)
+
+    # Re-importing the same card adds nothing and says so.
+    rc, out, _ = _run(capsys, "import", str(folder), "--catalog", cat, "--json")
+    again = json.loads(out)
+    assert rc == 0 and again["imported"] == 0 and again["duplicates"] == expected + 2
+    rc, out, _ = _run(capsys, "encounters", "--catalog", cat, "--json")
+    assert len(json.loads(out)) == len(encounters)
+
+
+def test_import_nothing_importable_exits_non_zero(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    pf.make_text_as_jpg(folder / "notes.jpg")
+    pf.make_zero_byte(folder / "empty.jpg")
+    pf.make_bomb_png(folder / "bomb.png")
+    rc, out, _ = _run(capsys, "import", str(folder), "--catalog", str(tmp_path / "c"))
+    assert rc == 1
+    assert "notes.jpg" in out and "not an image" in out
+
+
+def test_reference_in_place_keeps_originals_where_they_are(tmp_path: Path, capsys) -> None:
+    photo = pf.make_photo(tmp_path / "in" / "a.jpg", width=320, height=240)
+    cat = tmp_path / "c"
+    rc, out, _ = _run(capsys, "import", str(photo), "--catalog", str(cat), "--reference-in-place")
+    assert rc == 0
+    rc, out, _ = _run(capsys, "photos", "--catalog", str(cat), "--json")
+    (row,) = json.loads(out)
+    assert row["stored"] is None and row["path"] == str(photo)
+    assert not (cat / "media").exists() or not any((cat / "media").rglob("*.jpg"))
+
+
+def test_unknown_catalog_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    cat = tmp_path / "c"
+    cat.mkdir()
+    (cat / "catalog.sqlite").write_bytes(b"junk" * 10)
+    rc, _, err = _run(capsys, "info", "--catalog", str(cat))
+    assert rc == 2 and "not SQLite" in err
+
+
+def test_python_dash_m_works(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "wildid", "--help"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[2],
+                            env={**os.environ})
+    assert result.returncode == 0 and "import" in result.stdout
