@@ -4,13 +4,24 @@ set -euo pipefail
 need=()
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
 command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
-for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3; do
+# Qt's xcb platform plugin (real windows under Xvfb for screenshots) needs these too.
+for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3 \
+           libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0 \
+           libxcb-image.so.0 libxcb-render-util.so.0 libxcb-shape.so.0 libxcb-randr.so.0; do
   ldconfig -p 2>/dev/null | grep -q "$lib" || case "$lib" in
     libEGL.so.1) need+=(libegl1) ;;
     libxkbcommon.so.0) need+=(libxkbcommon0 libxkbcommon-x11-0) ;;
     libfontconfig.so.1) need+=(libfontconfig1) ;;
     libGL.so.1) need+=(libgl1) ;;
     libdbus-1.so.3) need+=(libdbus-1-3) ;;
+    libxcb-icccm.so.4) need+=(libxcb-icccm4) ;;
+    libxcb-keysyms.so.1) need+=(libxcb-keysyms1) ;;
+    libxcb-cursor.so.0) need+=(libxcb-cursor0) ;;
+    libxkbcommon-x11.so.0) need+=(libxkbcommon-x11-0) ;;
+    libxcb-image.so.0) need+=(libxcb-image0) ;;
+    libxcb-render-util.so.0) need+=(libxcb-render-util0) ;;
+    libxcb-shape.so.0) need+=(libxcb-shape0) ;;
+    libxcb-randr.so.0) need+=(libxcb-randr0) ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0

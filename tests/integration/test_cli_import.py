@@ -138,3 +138,11 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
                             text=True, cwd=Path(__file__).resolve().parents[2],
                             env={**os.environ})
     assert result.returncode == 0 and "import" in result.stdout
+
+
+def test_catalog_option_before_or_after_the_command(tmp_path: Path, capsys) -> None:
+    for where, args in ((tmp_path / "a", ["--catalog", str(tmp_path / "a"), "info", "--json"]),
+                        (tmp_path / "b", ["info", "--json", "--catalog", str(tmp_path / "b")])):
+        rc, out, _ = _run(capsys, *args)
+        assert rc == 0
+        assert json.loads(out)["catalog"] == str(where.resolve())

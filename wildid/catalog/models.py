@@ -272,3 +272,5 @@ class MatchSummary(Base):
 
 
 Index("ix_match_candidates_encounter", MatchCandidate.encounter_id, MatchCandidate.rank)
+Index("ix_decisions_reverts_id", Decision.reverts_id)
+Index("ix_annotations_encounter_photo", Annotation.encounter_id, Annotation.photo_id)

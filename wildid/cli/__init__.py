@@ -25,13 +25,17 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    help_text = "catalog folder (default: %s)" % default_catalog_dir()
+    # --catalog works before or after the command; SUPPRESS keeps a subcommand's parser from
+    # overwriting a value given before the command with its default.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--catalog", type=Path, default=None, metavar="PATH",
-                        help="catalog folder (default: %s)" % default_catalog_dir())
+    common.add_argument("--catalog", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+                        help=help_text)
     parser = argparse.ArgumentParser(
-        prog="wildid", parents=[common],
+        prog="wildid",
         description="Photo-identification of individual animals. Without a command, opens the "
                     "desktop app.")
+    parser.add_argument("--catalog", type=Path, default=None, metavar="PATH", help=help_text)
     parser.add_argument("--version", action="version", version=f"wildid {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

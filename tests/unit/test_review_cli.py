@@ -1,0 +1,119 @@
+"""The review commands end to end through ``wildid.cli.main``, and id look-up by prefix/name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.unit import test_review_support as b
+from wildid.catalog import open_catalog
+from wildid.catalog.models import Decision, Encounter, Individual
+from wildid.cli import main
+from wildid.errors import NotFoundError, ReviewError
+from wildid.review.lookup import find_encounter_id, find_individual_id
+
+
+@pytest.fixture
+def cat_dir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "cat"
+    with open_catalog(root) as cat, cat.session() as s:
+        stripe, spot = b.individual(s, "Stripe"), b.individual(s, "Spot")
+        q = b.encounter(s, b.t(3))
+        other = b.encounter(s, b.t(4))
+        b.candidate(s, q, stripe, 0, 0.91)
+        ids = {"stripe": stripe.id, "spot": spot.id, "q": q.id, "other": other.id}
+    return root, ids
+
+
+def _run(root: Path, *args: str) -> int:
+    return main([args[0], "--catalog", str(root), *args[1:]])
+
+
+def test_confirm_by_prefix_and_name_then_audit_trail(cat_dir, capsys, monkeypatch) -> None:
+    root, ids = cat_dir
+    monkeypatch.setenv("WILDID_REVIEWER", "Field Team")
+    assert _run(root, "confirm", ids["q"][-12:], "stripe") == 0
+    assert "as Stripe" in capsys.readouterr().out
+    assert _run(root, "decisions", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["verdict"], row["reviewer"], row["encounter_id"], row["candidate_name"]) == (
+        "match", "Field Team", ids["q"], "Stripe")
+    assert row["scores"]["score"] == pytest.approx(0.91)  # the engine's score was recorded
+    assert _run(root, "decisions") == 0
+    table = capsys.readouterr().out
+    assert "Field Team" in table and "match" in table and "0.910" in table
+
+
+def test_reject_name_merge_rename(cat_dir, capsys) -> None:
+    root, ids = cat_dir
+    # The random tail of a UUIDv7 tells records of one batch apart: a suffix works too.
+    assert _run(root, "reject", ids["q"], ids["stripe"][-10:], "--reviewer", "Ada") == 0
+    assert "not stripe" in capsys.readouterr().out.lower()
+    assert _run(root, "name", ids["other"], "Nova", "--species", "nyala") == 0
+    assert "New individual Nova" in capsys.readouterr().out
+    assert _run(root, "merge", "Stripe", "Spot") == 0
+    assert "Merge Spot into Stripe" in capsys.readouterr().out
+    assert _run(root, "rename", "spot", "Stripe II") == 0  # the alias finds the survivor
+    capsys.readouterr()
+    with open_catalog(root) as cat, cat.session() as s:
+        stripe = s.get(Individual, ids["stripe"])
+        assert (stripe.name, stripe.aliases) == ("Stripe II", ["Spot", "Stripe"])
+        nova = s.get(Individual, s.get(Encounter, ids["other"]).individual_id)
+        assert (nova.name, nova.species) == ("Nova", "nyala")
+        verdicts = [d.verdict for d in s.scalars(select(Decision).order_by(Decision.id))]
+        reviewers = {d.reviewer for d in s.scalars(select(Decision))}
+    assert verdicts == ["no_match", "new_individual"]
+    assert "Ada" in reviewers
+    assert _run(root, "decisions", "--encounter", ids["q"][-12:], "--json") == 0
+    assert [r["verdict"] for r in json.loads(capsys.readouterr().out)] == ["no_match"]
+    assert _run(root, "decisions", "--individual", "Nova", "--json") == 0
+    assert [r["verdict"] for r in json.loads(capsys.readouterr().out)] == ["new_individual"]
+
+
+def test_errors_exit_2_with_a_clear_message(cat_dir, capsys, tmp_path) -> None:
+    root, ids = cat_dir
+    assert _run(root, "confirm", ids["q"][:5], "Stripe") == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    with open_catalog(root) as cat, cat.session() as s:
+        for n in (1, 2):  # one batch: UUIDv7 ids sharing their timestamp part
+            s.add(Encounter(id=f"0000abcd-0000-7000-8000-00000000000{n}", state="unreviewed"))
+    assert _run(root, "confirm", "0000abcd-00", "Stripe") == 2
+    assert "ambiguous: it matches 0000abcd-0000-7000-8000-000000000001, 0000abcd" in (
+        capsys.readouterr().err)
+    assert _run(root, "confirm", ids["q"], "Nobody") == 2
+    assert "no individual named 'Nobody'" in capsys.readouterr().err
+    assert _run(root, "name", ids["q"], "stripe") == 2
+    assert "already an individual named" in capsys.readouterr().err
+    assert _run(tmp_path / "nowhere", "decisions") == 2
+    assert not (tmp_path / "nowhere").exists()  # review commands never create a catalog
+
+
+def test_lookup_prefixes_and_ambiguity(catalog) -> None:
+    with catalog.session() as s:
+        a = b.individual(s, "Twin")
+        c = b.individual(s, "twin", species="lion")
+        e, e2 = (Encounter(id=f"01234567-89ab-7000-8000-00000000{x * 4}", state="unreviewed")
+                 for x in "ab")
+        s.add_all([e, e2])
+        ids = a.id, c.id, e.id, e2.id
+    with catalog.session() as s:
+        assert find_encounter_id(s, ids[2].upper()) == ids[2]
+        assert find_encounter_id(s, ids[2][:33]) == ids[2]
+        with pytest.raises(ReviewError, match="ambiguous"):
+            find_encounter_id(s, "01234567-89ab")
+        assert find_encounter_id(s, "0000aaaa") == ids[2]  # the random tail tells them apart
+        with pytest.raises(NotFoundError):
+            find_encounter_id(s, "ffffffff")
+        with pytest.raises(ReviewError, match="ambiguous"):
+            find_individual_id(s, "TWIN")  # one nyala, one lion, same name
+        assert find_individual_id(s, ids[1][-12:]) == ids[1]
+        assert find_encounter_id(s, ids[3][-8:]) == ids[3]
+    with catalog.session() as s:
+        s.get(Individual, ids[1]).merged_into_id = ids[0]
+    with catalog.session() as s:
+        assert find_individual_id(s, ids[1]) == ids[0]
+        assert find_individual_id(s, ids[1], resolve=False) == ids[1]
+        assert find_individual_id(s, "twin") == ids[0]  # merged-away names no longer compete

@@ -1,0 +1,170 @@
+"""CLI review commands: decisions (audit trail), confirm, reject, name, merge, rename.
+
+They call the same core operations as the desktop app. Ids may be given as a unique prefix of at
+least 8 characters (like git); individuals also by name or alias.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from wildid.catalog import open_catalog
+from wildid.cli.output import print_json, print_table
+from wildid.review import (
+    confirm_match,
+    decision_history,
+    encounter_detail,
+    merge_individuals,
+    new_individual,
+    reject_candidate,
+    rename_individual,
+)
+from wildid.review.lookup import find_encounter_id, find_individual_id
+
+T = TypeVar("T")
+
+
+def default_reviewer() -> str:
+    """``$WILDID_REVIEWER``, else the login name: every decision records who made it."""
+    name = os.environ.get("WILDID_REVIEWER", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    reviewer = argparse.ArgumentParser(add_help=False)
+    reviewer.add_argument("--reviewer", default=None, metavar="NAME",
+                          help="who decides (default: $WILDID_REVIEWER or your login name)")
+    parents = [common, reviewer]
+
+    p = sub.add_parser("decisions", parents=[common], help="show the review audit trail",
+                       description="Decisions, newest first: who decided what, when, seeing which "
+                       "scores. Undone decisions stay listed, followed by their revert rows.")
+    p.add_argument("--encounter", metavar="ID", help="only this encounter (id or unique prefix)")
+    p.add_argument("--individual", metavar="ID", help="only decisions naming this individual")
+    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_decisions)
+
+    p = sub.add_parser("confirm", parents=parents, help="confirm an encounter as an individual")
+    p.add_argument("encounter", metavar="ENCOUNTER_ID")
+    p.add_argument("individual", metavar="INDIVIDUAL", help="id, unique id prefix, or name")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_confirm)
+
+    p = sub.add_parser("reject", parents=parents,
+                       help="record that an encounter is not an individual")
+    p.add_argument("encounter", metavar="ENCOUNTER_ID")
+    p.add_argument("individual", metavar="INDIVIDUAL", help="id, unique id prefix, or name")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser("name", parents=parents, help="name a new individual from an encounter")
+    p.add_argument("encounter", metavar="ENCOUNTER_ID")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--species", help="species of the new individual (default: the encounter's)")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_name)
+
+    p = sub.add_parser("merge", parents=parents,
+                       help="merge two individuals that are the same animal")
+    p.add_argument("keep", metavar="KEEP", help="the individual that stays")
+    p.add_argument("merge", metavar="MERGE", help="the individual folded into KEEP")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("rename", parents=parents, help="rename an individual (old name kept as alias)")
+    p.add_argument("individual", metavar="INDIVIDUAL")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    p.set_defaults(func=cmd_rename)
+
+
+def _reviewer(args: argparse.Namespace) -> str:
+    return (args.reviewer or "").strip() or default_reviewer()
+
+
+def _lookup(catalog: Any, find: Callable[[Session], T]) -> T:
+    """Resolve what the user typed in a short read-only session."""
+    with catalog.session() as s:
+        return find(s)
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        enc, ind = _lookup(catalog, lambda s: (find_encounter_id(s, args.encounter),
+                                               find_individual_id(s, args.individual)))
+        confirm_match(catalog, enc, ind, _reviewer(args), note=args.note)
+        detail = encounter_detail(catalog, enc)
+    print(f"Confirmed encounter {enc[:8]} as {detail.individual_name} ({ind[:8]})")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        enc, ind = _lookup(catalog, lambda s: (find_encounter_id(s, args.encounter),
+                                               find_individual_id(s, args.individual)))
+        op = reject_candidate(catalog, enc, ind, _reviewer(args), note=args.note)
+    print(f"Recorded: encounter {enc[:8]} is {op.label[0].lower()}{op.label[1:]} ({ind[:8]}); "
+          "it will not be proposed again for this encounter")
+    return 0
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        enc = _lookup(catalog, lambda s: find_encounter_id(s, args.encounter))
+        new_individual(catalog, enc, args.name, _reviewer(args), species=args.species,
+                       note=args.note)
+        detail = encounter_detail(catalog, enc)
+    print(f"New individual {detail.individual_name} ({detail.individual_id}) "
+          f"from encounter {enc[:8]}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        keep, gone = _lookup(catalog, lambda s: (find_individual_id(s, args.keep),
+                                                 find_individual_id(s, args.merge)))
+        op = merge_individuals(catalog, keep, gone, _reviewer(args), note=args.note)
+    print(f"{op.label}: {len(op.changes.encounters)} encounters moved")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        ind = _lookup(catalog, lambda s: find_individual_id(s, args.individual))
+        op = rename_individual(catalog, ind, args.new_name, _reviewer(args))
+    print(f"{op.label} ({ind[:8]})")
+    return 0
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        with catalog.session() as s:
+            enc = find_encounter_id(s, args.encounter) if args.encounter else None
+            ind = find_individual_id(s, args.individual, resolve=False) if args.individual else None
+        rows = decision_history(catalog, encounter_id=enc, individual_id=ind,
+                                limit=args.limit or None)
+    if args.json:
+        print_json([r.to_dict() for r in rows])
+        return 0
+    print_table(["time (UTC)", "reviewer", "verdict", "encounter", "individual", "score", "note"],
+                [[r.decided_at.isoformat(timespec="seconds"), r.reviewer,
+                  r.verdict + (f" of {r.reverts_id[:8]}" if r.reverts_id else "")
+                  + (" (undone)" if r.reverted else ""),
+                  r.encounter_id[:8], r.candidate_name, _score(r.scores), r.note] for r in rows])
+    return 0
+
+
+def _score(scores: dict[str, Any] | None) -> str | None:
+    value = (scores or {}).get("score")
+    return f"{value:.3f}" if isinstance(value, int | float) else None

@@ -1,0 +1,176 @@
+"""Editing the boxes on photos, as undoable operations.
+
+A changed box makes that annotation's features and its encounter's match results stale, so they
+are set aside (not lost: undo brings them back, and results computed after the edit come back
+on redo). Viewpoint changes make only the match results stale (flanks are compared with flanks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from wildid.catalog.models import VIEWPOINTS, Annotation, Decision, Encounter, Photo
+from wildid.errors import NotFoundError, ReviewError
+from wildid.ingest.grouping import camera_key
+from wildid.review.changes import Changes, Recorder
+from wildid.review.undoable import Operation
+
+__all__ = ["add_annotation", "delete_annotation", "update_annotation"]
+
+# Annotation edits are not decisions; the operation still names who made them.
+_EDITOR = "annotation editor"
+
+
+def _photo(s: Session, photo_id: str) -> Photo:
+    photo = s.get(Photo, photo_id)
+    if photo is None:
+        raise NotFoundError(f"no photo with id {photo_id}")
+    return photo
+
+
+def _annotation(s: Session, annotation_id: str) -> Annotation:
+    ann = s.get(Annotation, annotation_id)
+    if ann is None:
+        raise NotFoundError(f"no annotation with id {annotation_id}")
+    return ann
+
+
+def _clip_box(box: Sequence[float], photo: Photo) -> tuple[float, float, float, float]:
+    """The box clipped to the photo; refused when (nearly) nothing of it is on the photo."""
+    if len(box) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in box):
+        raise ReviewError("a box is four finite numbers: x, y, width, height")
+    x, y, w, h = (float(v) for v in box)
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(photo.width), x + w), min(float(photo.height), y + h)
+    if x1 - x0 < 1.0 or y1 - y0 < 1.0:
+        raise ReviewError("the box is empty or outside the photo")
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _viewpoint(viewpoint: str) -> str:
+    if viewpoint not in VIEWPOINTS:
+        raise ReviewError(f"unknown viewpoint {viewpoint!r} (use one of {', '.join(VIEWPOINTS)})")
+    return viewpoint
+
+
+def _species(species: str | None) -> str | None:
+    return None if species is None else (species.strip() or None)
+
+
+def add_annotation(catalog: Any, photo_id: str, box: Sequence[float], viewpoint: str = "unknown",
+                   species: str | None = None, encounter_id: str | None = None,
+                   reviewer: str = _EDITOR) -> Operation:
+    """Draw another box on a photo.
+
+    Without ``encounter_id`` the box is another animal, so it gets its own new encounter (same
+    time, place, observer and camera as the photo); with it, the box joins that encounter,
+    whose match results then need recomputing.
+    """
+    viewpoint = _viewpoint(viewpoint)
+    species = _species(species)
+    with catalog.session() as s:
+        photo = _photo(s, photo_id)
+        x, y, w, h = _clip_box(box, photo)
+        rec = Recorder(s, reviewer)
+        created = False
+        if encounter_id is not None:
+            enc = s.get(Encounter, encounter_id)
+            if enc is None:
+                raise NotFoundError(f"no encounter with id {encounter_id}")
+            rec.set_aside_caches([], [enc.id], features=False)
+        else:
+            template = s.scalars(select(Encounter).join(Annotation, Annotation.encounter_id == Encounter.id)
+                                 .where(Annotation.photo_id == photo.id)
+                                 .order_by(Annotation.created_at).limit(1)).first()
+            enc = Encounter(
+                observer=template.observer if template else None,
+                species=species or (template.species if template else None),
+                taken_utc=photo.taken_utc, gps_lat=photo.gps_lat, gps_lon=photo.gps_lon,
+                camera_key=template.camera_key if template else camera_key(photo),
+                import_batch_id=photo.import_batch_id)
+            rec.insert(enc)
+            created = True
+        ann = Annotation(photo_id=photo.id, encounter_id=enc.id, x=x, y=y, w=w, h=h,
+                         full_frame=False, viewpoint=viewpoint, species=species or enc.species)
+        rec.insert(ann)
+        # Nothing is cached for the new box yet; this step makes undo set aside what the engine
+        # computes for it in the meantime (and redo bring it back) instead of losing it.
+        rec.set_aside_caches([ann.id], [enc.id] if created else [], referencing=True)
+        return Operation.from_recorder("Add box", Changes(
+            encounters=frozenset({enc.id}), annotations=frozenset({ann.id})), rec)
+
+
+def update_annotation(catalog: Any, annotation_id: str,
+                      box: Sequence[float] | None = None, viewpoint: str | None = None,
+                      species: str | None = None, reviewer: str = _EDITOR) -> Operation:
+    """Change a box, its viewpoint or its species (None leaves a value as it is).
+
+    A changed box is no longer the full frame; its features and the encounter's match results
+    are set aside. Returns a no-op operation (``is_noop``) when nothing differs.
+    """
+    with catalog.session() as s:
+        ann = _annotation(s, annotation_id)
+        photo = _photo(s, ann.photo_id)
+        fields: dict[str, Any] = {}
+        if box is not None:
+            clipped = _clip_box(box, photo)
+            if clipped != (ann.x, ann.y, ann.w, ann.h):
+                fields.update(x=clipped[0], y=clipped[1], w=clipped[2], h=clipped[3],
+                              full_frame=False)
+        if viewpoint is not None and _viewpoint(viewpoint) != ann.viewpoint:
+            fields["viewpoint"] = viewpoint
+        if species is not None and _species(species) != ann.species:
+            fields["species"] = _species(species)
+        rec = Recorder(s, reviewer)
+        encounters = {ann.encounter_id} if ann.encounter_id else set()
+        if "x" in fields:
+            rec.set_aside_caches([ann.id], encounters)
+        elif "viewpoint" in fields and encounters:
+            rec.set_aside_caches([], encounters, features=False)
+        rec.set(ann, **fields)
+        label = "Edit box" if "x" in fields else ("Change viewpoint" if "viewpoint" in fields
+                                                  else "Change species")
+        changed = frozenset(encounters) if fields else frozenset()
+        return Operation.from_recorder(label, Changes(
+            encounters=changed, annotations=frozenset({ann.id}) if fields else frozenset()), rec)
+
+
+def delete_annotation(catalog: Any, annotation_id: str, reviewer: str = _EDITOR) -> Operation:
+    """Remove a box. The last box of a photo is reset to the full frame instead.
+
+    An encounter left without boxes is deleted too, unless decisions name it (the history must
+    keep its rows); the queries then hide it. A box that decisions name is refused.
+    """
+    with catalog.session() as s:
+        ann = _annotation(s, annotation_id)
+        photo = _photo(s, ann.photo_id)
+        enc_id = ann.encounter_id
+        encounters = {enc_id} if enc_id else set()
+        rec = Recorder(s, reviewer)
+        on_photo = s.scalar(select(func.count()).where(Annotation.photo_id == photo.id))
+        if on_photo == 1:
+            full = dict(x=0.0, y=0.0, w=float(photo.width), h=float(photo.height), full_frame=True)
+            if all(getattr(ann, k) == v for k, v in full.items()):
+                return Operation.from_recorder("Reset box to full frame", Changes(), rec)
+            rec.set_aside_caches([ann.id], encounters)
+            rec.set(ann, **full)
+            return Operation.from_recorder("Reset box to full frame", Changes(
+                encounters=frozenset(encounters), annotations=frozenset({ann.id})), rec)
+        if s.scalar(select(exists().where(Decision.candidate_annotation_id == ann.id))):
+            raise ReviewError("this box is named by review decisions and cannot be deleted; "
+                              "change it instead")
+        encounters |= rec.set_aside_caches([ann.id], encounters, referencing=True)
+        rec.delete(ann)
+        if enc_id is not None:
+            left = s.scalar(select(func.count()).where(Annotation.encounter_id == enc_id))
+            has_history = s.scalar(select(exists().where(Decision.encounter_id == enc_id)))
+            enc = s.get(Encounter, enc_id)
+            if not left and not has_history and enc is not None:
+                rec.delete(enc)
+        return Operation.from_recorder("Delete box", Changes(
+            encounters=frozenset(encounters), annotations=frozenset({ann.id})), rec)
