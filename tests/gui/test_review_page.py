@@ -1,0 +1,253 @@
+"""The review page on a real catalog: queue, display, every decision, undo and redo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from tests.gui.review_data import ScriptedPrompts, build_world, make_settings, state_of
+from wildid.catalog.models import Decision, Photo
+from wildid.gui.review_page import ReviewPage
+from wildid.gui.services import Services
+from wildid.review import queries
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    w = build_world(tmp_path)
+    yield w
+    w.catalog.close()
+
+
+def make_page(qtbot, world, tmp_path: Path, order: str = "confidence") -> ReviewPage:
+    prefs = make_settings(tmp_path)
+    prefs.review_order = order
+    services = Services(world.catalog, prefs)
+    page = ReviewPage(services)
+    page.prompts = ScriptedPrompts()
+    qtbot.addWidget(page)
+    page.resize(1200, 700)
+    page.show()
+    settle(qtbot, page)
+    return page
+
+
+def settle(qtbot, page: ReviewPage) -> None:
+    """Wait until the queue, the encounter and both photos are loaded."""
+    def ready() -> bool:
+        if page.is_loading():
+            return False
+        return all(v.placeholder_message != "Loading…" for v in (page.pair.left, page.pair.right))
+    qtbot.waitUntil(ready, timeout=10_000)
+
+
+@pytest.fixture
+def page(qtbot, world, tmp_path):
+    page = make_page(qtbot, world, tmp_path)
+    yield page
+    page.prefetch.shutdown()
+
+
+def decisions(world, encounter_id: str) -> list[tuple[str, str]]:
+    with world.catalog.session() as s:
+        rows = s.scalars(select(Decision).where(Decision.encounter_id == encounter_id)
+                         .order_by(Decision.decided_at, Decision.id))
+        return [(d.verdict, d.reviewer) for d in rows]
+
+
+def test_queue_is_most_confident_first_and_shows_both_photos_with_matches(page, world):
+    assert page.queue == [world.queries[k] for k in ("q_stripe", "q_dot", "q_new")]
+    assert page.state() == "review"
+    assert page.pair.left.has_image() and page.pair.right.has_image()
+    assert page.strip.count() == 3
+    assert page.current_candidate().name == "Stripe"
+    assert "91 %" in page.candidate_header.info.text()
+    assert "Photo 1 of 2" in page.query_header.counter.text()
+    assert "2024-05-31" in page.query_header.info.text()
+    assert len(page.pair.matches()) == 24
+    assert not page.banner.isVisible()
+    # Keypoints are in original pixels: every query point lies inside the shown photo.
+    rect = page.pair.left.image_rect()
+    assert all(rect.contains(p.x(), p.y()) for p in
+               [page.pair.left.mapToScene(page.pair.left.mapFromScene(float(x), float(y)))
+                for x, y in page.pair.matches()[:, :2]])
+    page.actions_by_key["next_photo"].trigger()
+    assert "Photo 2 of 2" in page.query_header.counter.text()
+    assert len(page.pair.matches()) == 0  # the matches belong to the first photo of the burst
+    page.actions_by_key["toggle_matches"].trigger()
+    assert not page.pair.matches_visible()
+
+
+def test_oldest_first_is_a_setting(qtbot, world, tmp_path):
+    page = make_page(qtbot, world, tmp_path, order="oldest")
+    assert page.queue == [world.queries[k] for k in ("q_new", "q_stripe", "q_dot")]
+    assert page.banner.isVisible()  # q_new: the summary says likely new
+    assert "12 %" in page.banner.text()
+    page.order_box.setCurrentIndex(page.order_box.findData("confidence"))
+    qtbot.waitUntil(lambda: page.queue[0] == world.queries["q_stripe"], timeout=5000)
+    assert page.services.settings.review_order == "confidence"
+    page.prefetch.shutdown()
+
+
+def test_confirm_by_keyboard_saves_advances_and_undo_redo_restore(qtbot, page, world):
+    stripe, dot = world.queries["q_stripe"], world.queries["q_dot"]
+    page.activateWindow()
+    page.setFocus()
+    qtbot.waitUntil(page.hasFocus, timeout=2000)
+    qtbot.keyClick(page, Qt.Key.Key_Y)
+    assert state_of(world.catalog, stripe) == ("confirmed", world.individuals["Stripe"])
+    assert decisions(world, stripe) == [("match", "Tester")]
+    settle(qtbot, page)
+    assert page.current_encounter_id() == dot
+    assert page.current_candidate().name == "Dot"
+
+    qtbot.keyClick(page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert state_of(world.catalog, stripe) == ("unreviewed", None)
+    qtbot.waitUntil(lambda: page.current_encounter_id() == stripe, timeout=5000)
+    settle(qtbot, page)
+    assert page.current_candidate().name == "Stripe"
+
+    qtbot.keyClick(page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert state_of(world.catalog, stripe) == ("confirmed", world.individuals["Stripe"])
+    assert [v for v, _ in decisions(world, stripe)] == ["match", "revert", "match"]
+    qtbot.waitUntil(lambda: page.current_encounter_id() == dot, timeout=5000)
+
+
+def test_not_this_one_shows_the_next_candidate_and_is_remembered(qtbot, page, world):
+    stripe = world.queries["q_stripe"]
+    page.actions_by_key["reject"].trigger()
+    assert [c.name for c in page.strip.candidates()] == ["Dot", "Ziggy"]
+    assert page.current_candidate().name == "Dot"
+    assert page.current_encounter_id() == stripe  # still deciding the same encounter
+    settle(qtbot, page)
+    assert [c.name for c in queries.candidates_for(world.catalog, stripe)] == ["Dot", "Ziggy"]
+    assert decisions(world, stripe) == [("no_match", "Tester")]
+    page.actions_by_key["undo"].trigger()
+    qtbot.waitUntil(lambda: page.strip.count() == 3, timeout=5000)
+    assert [c.name for c in page.strip.candidates()][0] == "Stripe"
+
+
+def test_candidate_navigation(page):
+    page.actions_by_key["next_candidate"].trigger()
+    assert page.current_candidate().name == "Dot"
+    assert "candidate 2 of 3" in page.candidate_header.info.text()
+    page.actions_by_key["next_candidate"].trigger()
+    page.actions_by_key["next_candidate"].trigger()  # stays on the last one
+    assert page.current_candidate().name == "Ziggy"
+    page.actions_by_key["previous_candidate"].trigger()
+    assert page.current_candidate().name == "Dot"
+
+
+def test_new_individual_asks_for_a_name_and_shows_refusals(qtbot, page, world):
+    page.actions_by_key["next_encounter"].trigger()
+    page.actions_by_key["next_encounter"].trigger()
+    settle(qtbot, page)
+    new = world.queries["q_new"]
+    assert page.current_encounter_id() == new
+    page.prompts.texts = ["dot", "Nova"]  # "dot" clashes with Dot of the same species
+    page.actions_by_key["new_individual"].trigger()
+    assert page.prompts.errors and "already an individual named" in page.prompts.errors[0]
+    assert state_of(world.catalog, new) == ("unreviewed", None)
+    page.actions_by_key["new_individual"].trigger()
+    state, individual = state_of(world.catalog, new)
+    assert state == "confirmed"
+    assert [i.name for i in queries.list_individuals(world.catalog, search="nova")] == ["Nova"]
+    assert decisions(world, new)[-1] == ("new_individual", "Tester")
+
+
+def test_skip_flag_unidentifiable_and_done_state(qtbot, page, world):
+    stripe, dot, new = (world.queries[k] for k in ("q_stripe", "q_dot", "q_new"))
+    page.actions_by_key["unsure"].trigger()
+    assert page.queue[-1] == stripe and page.current_encounter_id() == dot
+    page.prompts.texts = ["Two animals overlap"]
+    page.actions_by_key["flag"].trigger()
+    assert state_of(world.catalog, dot)[0] == "flagged"
+    settle(qtbot, page)
+    assert page.current_encounter_id() == new
+    page.actions_by_key["unidentifiable"].trigger()
+    assert state_of(world.catalog, new) == ("unidentifiable", None)
+    settle(qtbot, page)
+    assert page.current_encounter_id() == stripe  # the skipped one comes back last
+    page.actions_by_key["confirm"].trigger()
+    qtbot.waitUntil(lambda: page.state() == "done", timeout=5000)
+    settle(qtbot, page)
+    text = page.done_view.summary.text()
+    assert "1 confirmed" in text and "1 skipped" in text and "1 flagged" in text
+    assert "1 unidentifiable" in text
+    # Undo several steps: every encounter comes back, newest decision first.
+    for expected in (stripe, new, dot):
+        page.actions_by_key["undo"].trigger()
+        qtbot.waitUntil(lambda e=expected: page.current_encounter_id() == e, timeout=5000)
+    assert state_of(world.catalog, dot) == ("unreviewed", None)
+    page.actions_by_key["redo"].trigger()
+    assert state_of(world.catalog, dot)[0] == "flagged"
+    assert [v for v, _ in decisions(world, dot)] == ["flag", "revert", "flag"]
+
+
+def test_encounter_without_candidates_says_likely_new_and_cannot_confirm(qtbot, page, world):
+    with world.catalog.session() as s:
+        from wildid.catalog.models import MatchCandidate
+
+        for row in s.scalars(select(MatchCandidate).where(
+                MatchCandidate.encounter_id == world.queries["q_dot"])):
+            s.delete(row)
+    page.prefetch.invalidate(world.queries["q_dot"])
+    page.open_encounter(world.queries["q_dot"])
+    settle(qtbot, page)
+    assert page.strip.count() == 0
+    assert page.banner.isVisible() and "no known individual" in page.banner.text()
+    assert not page.actions_by_key["confirm"].isEnabled()
+    assert page.actions_by_key["new_individual"].isEnabled()
+    assert page.pair.right.placeholder_message == "No candidate"
+
+
+def test_missing_photo_shows_a_placeholder_instead_of_crashing(qtbot, world, tmp_path):
+    with world.catalog.session() as s:
+        photo = s.scalars(select(Photo).where(Photo.original_path.like("%q_dot.jpg"))).one()
+        world.catalog.photo_path(photo.stored_path, photo.original_path).unlink()
+    page = make_page(qtbot, world, tmp_path)
+    page.actions_by_key["next_encounter"].trigger()
+    settle(qtbot, page)
+    assert page.current_encounter_id() == world.queries["q_dot"]
+    assert not page.pair.left.has_image()
+    assert "cannot be shown" in page.pair.left.placeholder_message
+    assert page.actions_by_key["confirm"].isEnabled()  # the decision can still be made
+    page.prefetch.shutdown()
+
+
+def test_open_encounter_from_another_page_stays_shown(qtbot, page, world):
+    """An encounter opened from the gallery may be confirmed already: it is shown anyway,
+    and a queue reload does not take it away until the reviewer moves on."""
+    reference = world.reference["Dot"]
+    page.open_encounter(reference)
+    settle(qtbot, page)
+    assert page.current_encounter_id() == reference
+    page.reload_queue()
+    settle(qtbot, page)
+    assert page.current_encounter_id() == reference
+    assert page.query_header.counter.text() == "Photo 1 of 1"
+    page.strip.doubleClicked.emit(page.strip.model().index(0, 0))  # no candidate: nothing
+    page.actions_by_key["next_encounter"].trigger()
+    settle(qtbot, page)
+    with qtbot.waitSignal(page.open_individual_requested, timeout=2000) as signal:
+        page.strip.doubleClicked.emit(page.strip.model().index(0, 0))
+    assert signal.args == [page.current_candidate().individual_id]
+
+
+def test_edit_boxes_from_review_makes_the_matches_stale(qtbot, page, world):
+    page.actions_by_key["edit_boxes"].trigger()
+    dialog = page.editor_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.editor.canvas.has_image(), timeout=5000)
+    assert len(dialog.editor.photos) == 2  # the burst of q_stripe
+    dialog.editor.add_box((100, 100, 300, 200))
+    # A changed box invalidates the engine's results for the encounter until it runs again.
+    qtbot.waitUntil(lambda: page.strip.count() == 0 and not page.is_loading(), timeout=5000)
+    assert page.banner.isVisible()
+    assert page.pair.left.placeholder_message is None
+    dialog.close()
+    page.actions_by_key["undo"].trigger()
+    qtbot.waitUntil(lambda: page.strip.count() == 3, timeout=5000)

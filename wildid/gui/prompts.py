@@ -1,0 +1,42 @@
+"""The few questions pages ask the user, behind one small object tests can replace.
+
+Modal dialogs block a test's event loop; pages therefore never call ``QInputDialog`` directly
+but ``self.prompts.ask_text(...)``. A test assigns a scripted stand-in with the answers
+it wants (see ``tests/gui/review_data.py``), and reads back what was shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
+
+__all__ = ["Prompts"]
+
+
+class Prompts:
+    """Real dialogs, parented to ``parent`` so they are centred on the page."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self._parent = parent
+
+    def ask_text(self, title: str, label: str, text: str = "") -> str | None:
+        """A one-line answer, or None when the user cancelled."""
+        value, ok = QInputDialog.getText(self._parent, title, label, QLineEdit.EchoMode.Normal,
+                                         text)
+        return value if ok else None
+
+    def confirm(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(self._parent, title, question,
+                                      QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def choose(self, title: str, chooser: Callable[[QWidget], Any]) -> Any:
+        """Run ``chooser(parent)`` (a function that shows a dialog and returns its answer)."""
+        return chooser(self._parent)
+
+    def error(self, message: str) -> None:
+        QMessageBox.warning(self._parent, "wildid", message)

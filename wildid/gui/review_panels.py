@@ -1,0 +1,196 @@
+"""Display-only parts of the review page: the two metadata headers, the banner, the done view.
+
+They hold no state beyond what they were last given, so the page can redraw them from a
+``ReviewBundle`` at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wildid.gui.formatting import (
+    fmt_coords,
+    fmt_datetime,
+    fmt_days,
+    fmt_km,
+    fmt_percent,
+    plural,
+)
+
+__all__ = ["CHECKED_STYLE", "CandidateHeader", "DoneView", "NewIndividualBanner", "QueryHeader"]
+
+# The app stylesheet gives push buttons a flat background, which hides the checked state of
+# toggle buttons (Matches, Link zoom, viewpoints); pages that have some add this.
+CHECKED_STYLE = ("QPushButton:checked { background: #d3e9dc; border: 1px solid #2f7d5b; "
+                 "color: #1d5840; }")
+
+
+def _label() -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+class QueryHeader(QWidget):
+    """Above the query photo: when, where, who, and which photo of the burst is shown."""
+
+    photoStep = Signal(int)  # -1 previous photo of the burst, +1 next
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.info = _label()
+        self.info.setObjectName("queryInfo")
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setToolTip("Previous photo of this encounter ([)")
+        self.next_button = QPushButton("▶")
+        self.next_button.setToolTip("Next photo of this encounter (])")
+        for button in (self.prev_button, self.next_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setFixedWidth(40)
+        self.counter = QLabel()
+        self.prev_button.clicked.connect(lambda: self.photoStep.emit(-1))
+        self.next_button.clicked.connect(lambda: self.photoStep.emit(1))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.info, 1)
+        for widget in (self.prev_button, self.counter, self.next_button):
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignTop)
+
+    def show_encounter(self, detail: Any, photo_index: int) -> None:
+        n = len(detail.annotations)
+        where = fmt_coords(detail.gps_lat, detail.gps_lon)
+        parts = [f"<b>New sighting</b> · {escape(fmt_datetime(detail.taken_utc))}",
+                 escape(where)]
+        who = [escape(detail.observer)] if detail.observer else []
+        if detail.species:
+            who.append(f"<i>{escape(detail.species)}</i>")
+        if who:
+            parts.append(" · ".join(who))
+        self.info.setText("<br>".join([parts[0], " · ".join(parts[1:])]))
+        self.counter.setText(f"Photo {photo_index + 1} of {n}" if n else "No photo")
+        self.prev_button.setEnabled(photo_index > 0)
+        self.next_button.setEnabled(photo_index < n - 1)
+
+    def clear(self, message: str = "") -> None:
+        self.info.setText(escape(message))
+        self.counter.setText("")
+        self.prev_button.setEnabled(False)
+        self.next_button.setEnabled(False)
+
+
+class CandidateHeader(QWidget):
+    """Above the candidate photo: who it is, how likely, when and how far it was last seen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.info = _label()
+        self.info.setObjectName("candidateInfo")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.info, 1)
+
+    def show_candidate(self, candidate: Any, total: int) -> None:
+        name = escape(candidate.name)
+        species = f" · <i>{escape(candidate.species)}</i>" if candidate.species else ""
+        first = (f"<b>{name}</b>{species} · <b>{fmt_percent(candidate.score)}</b> likely "
+                 f"· candidate {candidate.rank + 1} of {total}")
+        seen = [plural(candidate.n_encounters, "sighting")]
+        if candidate.last_seen is not None:
+            seen.append(f"last seen {fmt_datetime(candidate.last_seen)}")
+            if candidate.days_since_last_seen is not None:
+                seen.append(f"{fmt_days(candidate.days_since_last_seen)} before")
+        if candidate.distance_km is not None:
+            seen.append(f"{fmt_km(candidate.distance_km)} away")
+        self.info.setText(f"{first}<br>{escape(' · '.join(seen))}")
+
+    def clear(self, message: str = "") -> None:
+        self.info.setText(escape(message))
+
+
+class NewIndividualBanner(QLabel):
+    """A clear amber strip saying the animal is probably not in the catalog yet."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("likelyNewBanner")
+        self.setWordWrap(True)
+        self.setStyleSheet("QLabel#likelyNewBanner { background: #fff3cd; color: #664d03;"
+                           " border: 1px solid #e0b400; border-radius: 4px; padding: 4px 8px;"
+                           " font-weight: bold; }")
+        self.hide()
+
+    def show_for(self, likely_new: bool, n_candidates: int, best: float | None) -> None:
+        if n_candidates == 0:
+            self.setText("Likely a new individual: no known individual resembles this animal. "
+                         "Press I to name it, or S to skip.")
+        elif likely_new:
+            self.setText(f"Likely a new individual: the best match is only "
+                         f"{fmt_percent(best)}. Check the candidates, then press I to name "
+                         "a new individual.")
+        else:
+            self.hide()
+            return
+        self.show()
+
+
+class DoneView(QWidget):
+    """Shown when nothing is left to review: what was done and what waits elsewhere."""
+
+    reloadRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewDone")
+        self.title = QLabel("All caught up!")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.reload_button = QPushButton("Check for new encounters")
+        self.reload_button.clicked.connect(self.reloadRequested)
+        self.undo_button = QPushButton("Undo the last decision")
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        for widget in (self.title, self.summary):
+            widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(widget)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.undo_button)
+        buttons.addWidget(self.reload_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        layout.addStretch(2)
+
+    def show_counts(self, session: Mapping[str, int], waiting: Mapping[str, int]) -> None:
+        """``session``: decisions this session by verdict; ``waiting``: encounters by state."""
+        done = sum(session.values())
+        lines = ["No encounter is waiting for review."]
+        if done:
+            labels = {"match": "confirmed", "new_individual": "new individuals",
+                      "no_match": "candidates rejected", "unsure": "skipped",
+                      "flag": "flagged for a curator", "unidentifiable": "unidentifiable"}
+            parts = [f"{n} {labels.get(verdict, verdict)}" for verdict, n in session.items() if n]
+            lines.append(f"This session: {', '.join(parts)}.")
+        extra = [f"{n} {state}" for state, n in waiting.items() if n]
+        if extra:
+            lines.append(f"In the catalog: {', '.join(extra)}.")
+        self.summary.setText("<br>".join(escape(line) for line in lines))
