@@ -1,0 +1,80 @@
+"""Throughput of the shipped models through the app's own API (preprocessing included).
+
+Run with the project venv: ``.venv/bin/python models/bench_models.py [--repeat 5]``.
+Prints images (or pairs) per second at the sizes the app uses, plus the load average,
+because on a shared 2-core machine other work changes the numbers a lot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from wildid.vision.registry import ModelRegistry
+
+
+def textured(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.random((h // 8 + 1, w // 8 + 1, 3))
+    img = np.kron(small, np.ones((8, 8, 1)))[:h, :w] * 0.7 + rng.random((h, w, 3)) * 0.3
+    return (img * 255).astype(np.uint8)
+
+
+CPU_SECONDS: list[float] = []
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(best, median) wall seconds; CPU seconds per call go to CPU_SECONDS (load-independent-ish)."""
+    fn()  # warm-up (session arenas, first-run allocations)
+    times = []
+    cpu = time.process_time()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    CPU_SECONDS.append((time.process_time() - cpu) / repeat)
+    return min(times), float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    reg = ModelRegistry()
+    print(f"load average before: {os.getloadavg()}")
+
+    emb = reg.embedder()
+    crops = [textured(300 + 10 * i, 400, i) for i in range(16)]
+    for n in (1, 16):
+        lo, med = best_of(lambda n=n: emb.embed(crops[:n]), args.repeat)
+        print(f"embedder {emb.model_id}: batch {n:2d}: {n / lo:6.1f} img/s best, "
+              f"{n / med:6.1f} median, {CPU_SECONDS[-1] * 1000 / n:.0f} cpu-ms/img")
+
+    kp = reg.keypoint_extractor()
+    for (h, w), side, k in (((480, 640), 640, 1024), ((480, 640), 480, 1024),
+                            ((480, 640), 320, 512), ((240, 320), 320, 512)):
+        img = textured(h, w, 1)
+        lo, med = best_of(lambda img=img, side=side, k=k: kp.extract(img, k, side), args.repeat)
+        print(f"keypoints {kp.model_id}: {w}x{h} max_side {side} top {k}: "
+              f"{1 / lo:5.2f} img/s best ({lo * 1000:.0f} ms), {1 / med:5.2f} median, "
+              f"{CPU_SECONDS[-1] * 1000:.0f} cpu-ms")
+
+    if any(e.id == "lightglue_aliked" for e in reg.list("matcher")):
+        lg = reg.matcher()
+        a = textured(480, 640, 2)
+        for k in (256, 512, 1024):
+            fa = kp.extract(a, k)
+            fb = kp.extract(a[:, ::-1].copy(), k)
+            lo, med = best_of(lambda fa=fa, fb=fb: lg.match(fa, fb), args.repeat)
+            print(f"matcher {lg.model_id}: {len(fa)}x{len(fb)} keypoints: "
+                  f"{1 / lo:5.2f} pairs/s best ({lo * 1000:.0f} ms), {1 / med:5.2f} median, "
+                  f"{CPU_SECONDS[-1] * 1000:.0f} cpu-ms")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""The ONNX models at work: shipped embedder, keypoint extractor and matcher, and a user model
+built here with onnx.helper.  Images are synthetic and small so this file runs in seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from wildid.errors import ModelError
+from wildid.vision.embedder import GlobalEmbedder
+from wildid.vision.keypoints import KeypointExtractor, LightGlueMatcher, LocalFeatures
+from wildid.vision.manifest import load_manifest
+from wildid.vision.registry import ModelRegistry, shipped_models_dir
+
+SHIFT = (21, 13)  # (dx, dy) between the two crops used for keypoint tests
+
+
+def textured(h: int, w: int, seed: int) -> np.ndarray:
+    """Deterministic RGB uint8 texture: smooth multi-scale noise plus hard-edged spots."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    for cell, weight in ((48, 0.45), (12, 0.35), (3, 0.2)):
+        small = rng.random((h // cell + 2, w // cell + 2, 3)).astype(np.float32)
+        img += weight * cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(30):
+        cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(3, 20)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.random(3)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    return ModelRegistry()
+
+
+@pytest.fixture(scope="module")
+def embedder(registry: ModelRegistry) -> GlobalEmbedder:
+    return registry.embedder()
+
+
+@pytest.fixture(scope="module")
+def extractor(registry: ModelRegistry) -> KeypointExtractor:
+    return registry.keypoint_extractor()
+
+
+@pytest.fixture(scope="module")
+def crops() -> tuple[np.ndarray, np.ndarray]:
+    big = textured(260, 340, 3)
+    dx, dy = SHIFT
+    return big[0:240, 0:300].copy(), big[dy : dy + 240, dx : dx + 300].copy()
+
+
+# --------------------------------------------------------------------------- embedder
+def test_shipped_embedder_gives_unit_vectors_that_respect_similarity(embedder: GlobalEmbedder) -> None:
+    a = textured(240, 320, 1)
+    other = textured(240, 320, 2)
+    noisy = np.clip(a.astype(np.int16) + np.random.default_rng(5).integers(-12, 13, a.shape) + 15, 0, 255)
+    crops = [a, a.copy(), a[:, ::-1], noisy.astype(np.uint8), other, a[:50, :90]]
+    v = embedder.embed(crops)
+    assert v.shape == (6, 1280) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(v[0], v[1], atol=1e-6)  # deterministic
+    cos = v @ v[0]
+    assert cos[2] > 0.97 and cos[3] > 0.97  # flipped, noisy + brighter
+    assert cos[2] > cos[4] and cos[3] > cos[4]  # both closer than a different texture
+    assert embedder.dim == 1280 and embedder.model_id == "efficientnet_lite0_embed"
+
+
+def test_embedder_batches_agree_and_accept_gray_rgba_and_empty(embedder: GlobalEmbedder) -> None:
+    imgs = [textured(60 + 7 * i, 90, i) for i in range(20)]  # more than one batch of 16
+    all_at_once = embedder.embed(imgs)
+    one_by_one = np.concatenate([embedder.embed([i]) for i in imgs[:3]])
+    assert np.allclose(all_at_once[:3], one_by_one, atol=1e-5)
+    gray = imgs[0][:, :, 1]
+    rgba = np.dstack([imgs[0], np.full(imgs[0].shape[:2], 255, np.uint8)])
+    assert embedder.embed([gray, rgba]).shape == (2, 1280)
+    assert np.allclose(embedder.embed([rgba])[0], all_at_once[0], atol=1e-6)
+    assert embedder.embed([]).shape == (0, 1280)
+    with pytest.raises(TypeError):
+        embedder.embed([imgs[0].astype(np.float32)])
+
+
+def _write_user_embedder(folder: Path, colour: str = "RGB", output: str = "feat") -> Path:
+    """A tiny ONNX embedder: global average pool of an 8x8 image -> 3-d vector."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["pixels"], ["pooled"]),
+         helper.make_node("Flatten", ["pooled"], ["feat"], axis=1)],
+        "tiny_embedder",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("feat", TensorProto.FLOAT, ["batch", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = folder / "tiny.onnx"
+    onnx.save(model, str(onnx_path))
+    data = onnx_path.read_bytes()
+    manifest = {
+        "manifest_version": 1, "id": "tiny_user_embedder", "version": "0.1", "task": "embedder",
+        "file": "tiny.onnx", "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
+        "input": {"name": "pixels", "size": [8, 8], "layout": "NCHW", "colour": colour,
+                  "dtype": "float32", "resize": "stretch",
+                  "scaling": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}},
+        "outputs": [{"name": output, "shape": ["batch", 3], "dim": 3}],
+        "licence": {"spdx": "CC0-1.0"},
+    }
+    path = folder / "tiny.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("colour", ["RGB", "BGR"])
+def test_user_onnx_embedder_is_listed_and_usable(tmp_path: Path, colour: str) -> None:
+    user = tmp_path / "models"
+    _write_user_embedder(user, colour=colour)
+    reg = ModelRegistry(user_dir=user, settings_path=tmp_path / "models.json")
+    entry = reg.get("tiny_user_embedder")
+    assert entry.source == "user" and entry.ok and entry.task == "embedder"
+    reg.set_active("embedder", "tiny_user_embedder")
+    emb = reg.embedder()
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[:] = (255, 0, 128)
+    v = emb.embed([image])
+    # (x/255 - 0.5) / 0.25 per channel, then L2-normalised; BGR reverses the channels.
+    raw = (np.array([255.0, 0.0, 128.0]) / 255 - 0.5) / 0.25
+    raw = raw[::-1] if colour == "BGR" else raw
+    assert v.shape == (1, 3)
+    assert np.allclose(v[0], raw / np.linalg.norm(raw), atol=1e-4)
+
+
+def test_manifest_that_does_not_match_the_graph_is_a_model_error(tmp_path: Path) -> None:
+    path = _write_user_embedder(tmp_path, output="embedding")
+    with pytest.raises(ModelError, match="no output named 'embedding'") as err:
+        GlobalEmbedder(load_manifest(path))
+    assert "tiny.onnx" in str(err.value)
+
+
+def test_unloadable_onnx_file_is_a_model_error_naming_the_file(tmp_path: Path) -> None:
+    path = _write_user_embedder(tmp_path)
+    garbage = b"\x00this is not a protobuf" * 10
+    (tmp_path / "tiny.onnx").write_bytes(garbage)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(sha256=hashlib.sha256(garbage).hexdigest(), size_bytes=len(garbage))
+    path.write_text(json.dumps(data), encoding="utf-8")
+    reg = ModelRegistry(user_dir=tmp_path, shipped_dir=tmp_path / "none")
+    with pytest.raises(ModelError, match="cannot load model file") as err:
+        reg.embedder("tiny_user_embedder")
+    assert str(tmp_path / "tiny.onnx") in str(err.value)
+
+
+# --------------------------------------------------------------------------- keypoints
+def _shift_agreement(f0: LocalFeatures, f1: LocalFeatures) -> tuple[np.ndarray, float]:
+    """Median displacement of mutual nearest-descriptor pairs, and share within 2 px of SHIFT."""
+    sim = f0.descriptors @ f1.descriptors.T
+    a = sim.argmax(1)
+    b = sim.argmax(0)
+    i0 = np.nonzero(b[a] == np.arange(len(a)))[0]
+    d = f1.xy[a[i0]] - f0.xy[i0]
+    expected = -np.array(SHIFT, np.float32)
+    close = np.linalg.norm(d - expected, axis=1) < 2.0
+    return np.median(d, axis=0), float(close.mean())
+
+
+def test_keypoints_lie_in_the_image_and_follow_a_translation(
+    extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray]
+) -> None:
+    a, b = crops
+    fa = extractor.extract(a, max_keypoints=400)
+    fb = extractor.extract(b, max_keypoints=400)
+    for f in (fa, fb):
+        assert 100 <= len(f) <= 400
+        assert f.xy.dtype == np.float32 and f.descriptors.shape == (len(f), 128)
+        assert (f.xy >= 0).all() and (f.xy[:, 0] <= 299).all() and (f.xy[:, 1] <= 239).all()
+        assert np.allclose(np.linalg.norm(f.descriptors, axis=1), 1.0, atol=1e-4)
+        assert (np.diff(f.scores) <= 0).all() and (f.scores > 0).all()
+        assert f.image_size == (300, 240)
+    median, share = _shift_agreement(fa, fb)
+    assert np.allclose(median, -np.array(SHIFT), atol=0.5)
+    assert share > 0.5
+
+
+def test_downscaled_extraction_reports_coordinates_in_the_input_image(
+    extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray]
+) -> None:
+    a, b = crops
+    big_a = cv2.resize(a, (600, 480), interpolation=cv2.INTER_CUBIC)
+    big_b = cv2.resize(b, (600, 480), interpolation=cv2.INTER_CUBIC)
+    fa = extractor.extract(big_a, max_keypoints=300, max_side=300)
+    fb = extractor.extract(big_b, max_keypoints=300, max_side=300)
+    assert fa.image_size == (600, 480)
+    assert fa.xy[:, 0].max() > 400 and fa.xy[:, 1].max() > 300  # full-size coordinates
+    sim = fa.descriptors @ fb.descriptors.T
+    a_idx = sim.argmax(1)
+    mutual = sim.argmax(0)[a_idx] == np.arange(len(a_idx))
+    d = fb.xy[a_idx[mutual]] - fa.xy[mutual]
+    assert np.allclose(np.median(d, axis=0), -2 * np.array(SHIFT), atol=1.5)
+
+
+def test_tiny_and_gray_images_work_and_max_keypoints_is_respected(extractor: KeypointExtractor) -> None:
+    tiny = textured(20, 45, 9)
+    f = extractor.extract(tiny, max_keypoints=50)
+    assert len(f) <= 50 and ((f.xy >= 0) & (f.xy <= [44, 19])).all()
+    g = extractor.extract(textured(128, 128, 4)[:, :, 0], max_keypoints=7)
+    assert len(g) == 7
+
+
+# --------------------------------------------------------------------------- matcher
+def test_lightglue_matches_follow_the_translation(
+    registry: ModelRegistry, extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray]
+) -> None:
+    if not (shipped_models_dir() / "lightglue_aliked.json").is_file():
+        pytest.skip("LightGlue is not shipped in this checkout")
+    matcher: LightGlueMatcher = registry.matcher()
+    a, b = crops
+    fa = extractor.extract(a, max_keypoints=256)
+    fb = extractor.extract(b, max_keypoints=256)
+    i0, i1, conf = matcher.match(fa, fb)
+    assert len(i0) >= 60 and len(set(i0.tolist())) == len(i0) and len(set(i1.tolist())) == len(i1)
+    assert ((conf > 0.1) & (conf <= 1.0)).all()
+    d = fb.xy[i1] - fa.xy[i0]
+    assert np.allclose(np.median(d, axis=0), -np.array(SHIFT), atol=0.5)
+    assert (np.linalg.norm(d + np.array(SHIFT), axis=1) < 3).mean() > 0.9
+    empty = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
+                          np.zeros((0, 128), np.float32), (10, 10))
+    assert [len(x) for x in matcher.match(fa, empty)] == [0, 0, 0]

@@ -1,0 +1,78 @@
+"""Global embeddings: one unit vector per animal crop, for the candidate shortlist.
+
+Any manifest with task ``embedder`` works here: the shipped EfficientNet-Lite0 or a user's
+export (for example a MiewID model with 440x440 input, ImageNet mean/std and 2152-d
+output).  Whatever the graph returns is flattened per image and L2-normalised here, so
+cosine similarity is a dot product downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from wildid.errors import ModelError
+from wildid.vision.manifest import ModelManifest
+from wildid.vision.onnx_models import OnnxModel, as_rgb_uint8, fit_fixed, l2_normalise, to_tensor
+
+
+class GlobalEmbedder:
+    """Embeds RGB uint8 crops of any size as L2-normalised float32 vectors."""
+
+    def __init__(self, manifest: ModelManifest, threads: int = 2, batch_size: int = 16) -> None:
+        if manifest.task != "embedder":
+            raise ModelError(f"model {manifest.id!r} is a {manifest.task} model, not an embedder")
+        spec = manifest.input
+        if spec is None or spec.size is None:
+            raise ModelError(
+                f"{manifest.path}: an embedder needs a fixed input size ([height, width])"
+            )
+        self.manifest = manifest
+        self.spec = spec
+        self.model = OnnxModel(manifest, threads=threads)
+        self.output_name = manifest.outputs[0].name
+        fixed = self.model.fixed_batch()
+        self.batch_size = fixed if fixed else max(1, batch_size)
+        self._dim = manifest.outputs[0].dim
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def dim(self) -> int:
+        """Length of each embedding (from the manifest, else from a first run)."""
+        if self._dim is None:
+            probe = np.zeros((*self.spec.size, 3), np.uint8)  # type: ignore[misc]
+            self._dim = int(self.embed([probe]).shape[1])
+        return self._dim
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, D) float32 unit vectors for N uint8 RGB images (H x W x 3, any size)."""
+        if len(images) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        prepared = [fit_fixed(as_rgb_uint8(img), self.spec) for img in images]
+        chunks = []
+        for start in range(0, len(prepared), self.batch_size):
+            part = prepared[start : start + self.batch_size]
+            tensor = to_tensor(part, self.spec)
+            out = np.asarray(self.model.run([self.output_name], {self.spec.name: tensor})[0])
+            if out.shape[0] != len(part):
+                raise ModelError(
+                    f"model {self.manifest.id} returned {out.shape[0]} rows for {len(part)} images"
+                )
+            chunks.append(out.reshape(len(part), -1).astype(np.float32))
+        result = l2_normalise(np.concatenate(chunks, axis=0))
+        if self._dim is None:
+            self._dim = int(result.shape[1])
+        elif result.shape[1] != self._dim:
+            raise ModelError(
+                f"model {self.manifest.id} returned {result.shape[1]}-d vectors but its manifest "
+                f"says {self._dim}; fix {self.manifest.path.name}"
+            )
+        return result
