@@ -33,3 +33,11 @@ def log_dir() -> Path:
     if override:
         return Path(override) / "logs"
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    """Per-user cache (model checksums and other things safe to delete)."""
+    override = os.environ.get("WILDID_HOME")
+    if override:
+        return Path(override) / "cache"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

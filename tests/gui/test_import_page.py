@@ -1,0 +1,252 @@
+"""The Import page end to end, on a real catalog and generated photos (bad files included)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import func, select
+
+from tests.photofactory import make_all_bad, make_card
+from wildid.catalog.models import Encounter, ImportBatch, Photo
+from wildid.ingest import importer
+
+JOB_TIMEOUT_MS = 60_000
+
+
+def _drop(widget: Any, paths: list[Path]) -> tuple[bool, bool]:
+    """Drag ``paths`` onto ``widget`` as a file manager would; returns (enter, drop) accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPointF(widget.rect().center())
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def _run(qtbot: Any, page: Any) -> Any:
+    with qtbot.waitSignal(page.import_finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.running, timeout=JOB_TIMEOUT_MS)
+    return blocker.args[0]
+
+
+@pytest.fixture
+def messy_card(small_card: Path) -> Path:
+    """The small card plus every kind of bad file and one copy of a photo (a duplicate)."""
+    make_all_bad(small_card / "junk")
+    first = sorted((small_card / "DCIM").rglob("*.JPG"))[0]
+    shutil.copy(first, small_card / "junk" / "copy_of_first.jpg")
+    return small_card
+
+
+def test_drop_import_report_and_review(main_window: Any, services: Any, messy_card: Path,
+                                       qtbot: Any) -> None:
+    page = main_window.page("import")
+    main_window.show_page("encounters")
+    assert _drop(main_window, [messy_card]) == (True, True)
+    assert main_window.nav.current_key() == "import"
+    assert page.source_paths == [messy_card]
+    assert page.import_button.isEnabled()
+
+    progress: list[Any] = []
+    job_seen: list[Any] = []
+    services.jobs.job_added.connect(lambda job: (job_seen.append(job),
+                                                 job.progressed.connect(progress.append)))
+    report = _run(qtbot, page)
+
+    assert report.status == "completed"
+    assert report.imported == 13  # 12 card photos + the decodable one with garbage EXIF
+    assert report.duplicates == 1
+    skipped = dict(page.report_view.skipped_rows())
+    names = {Path(p).name for p in skipped}
+    assert {"truncated.jpg", "empty.jpg", "notes.jpg", "bomb.png", "gone.jpg"} <= names
+    assert all(reason.strip() for reason in skipped.values())
+    assert page.report_box.isVisible()
+    summary = page.report_view.summary.text()
+    assert "13 photos imported" in summary and "1 duplicate" in summary
+    assert f"{len(report.skipped)} files skipped" in summary
+    # Progress went through the GUI: the job reported several steps, ending at the total.
+    assert job_seen and job_seen[0].title == "Import"
+    stages = [p.stage for p in progress]
+    assert "Importing" in stages and progress[-1].done == progress[-1].total
+    # The sources that were imported are cleared; the catalog has the encounters.
+    assert page.source_paths == []
+    with services.catalog.session() as s:
+        assert s.scalar(select(func.count()).select_from(Photo)) == 13
+        encounter_ids = set(s.scalars(select(Encounter.id)))
+        assert s.scalar(select(ImportBatch.status)) == "completed"
+    assert set(report.new_encounter_ids) == encounter_ids and encounter_ids
+
+    button = page.report_view.review_button
+    assert button.isEnabled()
+    with qtbot.waitSignal(page.review_requested) as blocker:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert set(blocker.args[0]) == encounter_ids
+    if main_window.nav.available("review"):
+        assert main_window.nav.current_key() == "review"
+
+
+def test_second_import_reports_everything_as_duplicates(services: Any, small_card: Path,
+                                                        qtbot: Any, settings: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.add_paths([small_card])
+    first = _run(qtbot, page)
+    page.add_paths([small_card, small_card])  # listed once
+    assert page.sources.count() == 1
+    second = _run(qtbot, page)
+    assert (first.imported, second.imported, second.duplicates) == (12, 0, 12)
+    assert not page.report_view.review_button.isEnabled()  # nothing new to review
+    assert "0 photos imported" in page.report_view.summary.text()
+
+
+def test_options_are_used_and_remembered(services: Any, small_card: Path, qtbot: Any,
+                                         settings: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.add_paths([small_card])
+    page.observer.setText("Thandi")
+    page.species.setText("Tragelaphus angasii")
+    page.reference.setChecked(True)
+    page.burst_gap.setValue(5)
+    _run(qtbot, page)
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.observer))) == {"Thandi"}
+        assert set(s.scalars(select(Encounter.species))) == {"Tragelaphus angasii"}
+        assert set(s.scalars(select(Photo.stored_path))) == {None}  # referenced in place
+    assert (settings.import_observer, settings.import_species) == ("Thandi", "Tragelaphus angasii")
+    assert settings.import_reference_in_place is True and settings.import_burst_gap_s == 5
+    again = ImportPage(services)
+    qtbot.addWidget(again)
+    assert again.observer.text() == "Thandi" and again.reference.isChecked()
+
+
+def test_cancel_keeps_what_was_imported(services: Any, tmp_path: Path, qtbot: Any,
+                                        monkeypatch: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    folder = tmp_path / "big"
+    make_card(folder, 60, seed=5, width=160, height=120)
+    real_prepare = importer._prepare
+
+    def slow_prepare(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.03)  # a slow card reader, so Cancel lands mid-import
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_prepare", slow_prepare)
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.show()
+    page.add_paths([folder])
+    cancelled = False
+
+    def cancel_early(progress: Any) -> None:
+        nonlocal cancelled
+        if progress.stage == "Importing" and progress.done >= 3 and not cancelled:
+            cancelled = True
+            qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+
+    job = page.start_import()
+    assert job is not None and page.cancel_button.isVisible()
+    assert not page.import_button.isEnabled() and not page.observer.isEnabled()
+    job.progressed.connect(cancel_early)
+    with qtbot.waitSignal(page.import_finished, timeout=JOB_TIMEOUT_MS) as blocker:
+        pass
+    report = blocker.args[0]
+    assert cancelled and report.status == "cancelled"
+    assert 0 < report.imported < 60
+    assert "Import cancelled" in page.report_view.summary.text()
+    assert page.source_paths == [folder]  # not imported fully: still listed to run again
+    qtbot.waitUntil(lambda: page.import_button.isEnabled())
+    with services.catalog.session() as s:
+        assert s.scalar(select(func.count()).select_from(Photo)) == report.imported
+        assert s.scalar(select(func.count()).select_from(Encounter)) == len(report.new_encounter_ids)
+        assert s.scalar(select(ImportBatch.status)) == "cancelled"
+
+
+def test_identification_starts_after_import_when_the_engine_exists(
+        services: Any, small_card: Path, qtbot: Any, settings: Any, monkeypatch: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    calls: list[tuple[Any, bool, bool]] = []
+    engine = types.ModuleType("wildid.engine")
+
+    def process_new(catalog: Any, progress: Any, cancel: Any) -> int:
+        calls.append((catalog, callable(progress), cancel is not None))
+        return 0
+
+    engine.process_new = process_new  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wildid.engine", engine)
+    settings.auto_identify = True
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.add_paths([small_card])
+    changed: list[Any] = []
+    services.data_changed.connect(changed.append)
+    report = _run(qtbot, page)
+    qtbot.waitUntil(lambda: len(changed) == 2, timeout=JOB_TIMEOUT_MS)
+    assert calls == [(services.catalog, True, True)]
+    assert all(c.encounters == set(report.new_encounter_ids) for c in changed)
+
+
+def test_identification_is_skipped_quietly_without_the_engine(
+        services: Any, small_card: Path, qtbot: Any, settings: Any, monkeypatch: Any,
+        caplog: Any, dialogs: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    monkeypatch.setitem(sys.modules, "wildid.engine", None)  # import fails: module absent
+    settings.auto_identify = True
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.add_paths([small_card])
+    with caplog.at_level("INFO", logger="wildid.gui.services"):
+        _run(qtbot, page)
+    assert services.identify_new(["x"]) is None
+    assert "not identified automatically" in caplog.text
+    assert services.jobs.active_jobs == [] and dialogs.shown == []
+
+
+def test_add_folder_dialog_and_ctrl_i(main_window: Any, small_card: Path, dialogs: Any,
+                                      settings: Any, qtbot: Any) -> None:
+    page = main_window.page("import")
+    main_window.show_page("encounters")
+    dialogs.folders.append(str(small_card))
+    main_window.activateWindow()
+    qtbot.keyClick(main_window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert main_window.nav.current_key() == "import"
+    assert page.source_paths == [small_card]
+    assert settings.last_import_folder == str(small_card)
+    photo = sorted(small_card.rglob("*.JPG"))[0]
+    dialogs.files.append([str(photo)])
+    qtbot.mouseClick(page.add_files_button, Qt.MouseButton.LeftButton)
+    assert page.source_paths == [small_card, photo]
+    page.sources.item(0).setSelected(True)
+    qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+    assert page.source_paths == [photo]
+
+
+def test_drag_without_local_files_is_refused(main_window: Any) -> None:
+    mime = QMimeData()
+    mime.setText("just text")
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter.ignore()
+    QApplication.sendEvent(main_window, enter)
+    assert not enter.isAccepted()

@@ -1,0 +1,376 @@
+"""The Encounters page: every encounter in one sortable, filterable table (100,000 rows).
+
+Measured with 100k rows (PySide6 6.12, offscreen): QSortFilterProxyModel's own sort calls
+``data()`` in Python for every comparison (27 s), and its regular-expression filter over a
+``data()`` role takes 2 s. So the Python side does what Python is fast at and Qt does the rest:
+
+* rows are loaded by ``wildid.review.encounter_rows`` in a read-only background job, which also
+  builds one lower-case search string per row;
+* the source model sorts its list with ``list.sort`` and a key (0.25 s) when the proxy is asked
+  to sort, keeping persistent indexes (the selection) valid; a load arrives already sorted;
+* the proxy filters on a boolean mask the source model computes in one pass per filter change,
+  so ``filterAcceptsRow`` is a list look-up;
+* cells are formatted on demand in ``data()``: only the visible screenful ever is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wildid.catalog.models import ENCOUNTER_STATES
+from wildid.gui.jobs import Job
+from wildid.gui.services import Services
+from wildid.gui.style import set_role
+from wildid.review import EncounterRow, encounter_rows
+
+Index = QModelIndex | QPersistentModelIndex
+_LAST = (1,)  # sort key for missing values: after every present value, in both directions
+
+
+def _when(row: EncounterRow) -> str:
+    return row.taken_utc.strftime("%Y-%m-%d %H:%M") if row.taken_utc else "unknown"
+
+
+def _where(row: EncounterRow) -> str:
+    return "" if row.lat is None or row.lon is None else f"{row.lat:.4f}, {row.lon:.4f}"
+
+
+def _score(row: EncounterRow) -> str:
+    return "" if row.best_score is None else f"{row.best_score:.0%}"
+
+
+def _key(value: Any) -> tuple[Any, ...]:
+    return _LAST if value is None or value == "" else (0, value)
+
+
+def _text_key(value: str | None) -> tuple[Any, ...]:
+    return _key(value.casefold() if value else None)
+
+
+# (header, cell text, sort key, right-aligned)
+COLUMNS: list[tuple[str, Callable[[EncounterRow], str], Callable[[EncounterRow], Any], bool]] = [
+    ("When (UTC)", _when, lambda r: _key(r.taken_utc), False),
+    ("State", lambda r: r.state.capitalize(), lambda r: (0, r.state), False),
+    ("Individual", lambda r: r.individual_name or "", lambda r: _text_key(r.individual_name), False),
+    ("Photos", lambda r: str(r.n_photos), lambda r: (0, r.n_photos), True),
+    ("Best score", _score, lambda r: _key(r.best_score), True),
+    ("Observer", lambda r: r.observer or "", lambda r: _text_key(r.observer), False),
+    ("Species", lambda r: r.species or "", lambda r: _text_key(r.species), False),
+    ("Location", _where, lambda r: _key(None if r.lat is None else (r.lat, r.lon)), False),
+    # Whole ids: UUIDv7 ids minted together share their first characters (a timestamp).
+    ("ID", lambda r: r.id, lambda r: (0, r.id), False),
+]
+
+
+def search_text(row: EncounterRow) -> str:
+    """What the text filter searches: names, observer, species, state and the id."""
+    parts = (row.individual_name, row.observer, row.species, row.state, row.id)
+    return " ".join(p for p in parts if p).casefold()
+
+
+SortSpec = tuple[int, Qt.SortOrder]
+
+
+def sorted_order(rows: list[EncounterRow], column: int, order: Qt.SortOrder) -> list[int]:
+    """Row positions in display order; rows without a value stay last in both directions."""
+    key_of = COLUMNS[column][2]
+    keys = [key_of(r) for r in rows]
+    present = [i for i, k in enumerate(keys) if k is not _LAST]
+    missing = [i for i, k in enumerate(keys) if k is _LAST]
+    present.sort(key=keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder)
+    return present + missing
+
+
+def load_rows(catalog: Any, sort: SortSpec | None = None) -> tuple[list[EncounterRow], list[str]]:
+    """Runs in a worker: every encounter row, already in ``sort`` order, and its search text."""
+    rows = encounter_rows(catalog)
+    if sort is not None:
+        rows = [rows[i] for i in sorted_order(rows, *sort)]
+    return rows, [search_text(r) for r in rows]
+
+
+class EncountersModel(QAbstractTableModel):
+    """Flat rows from ``encounter_rows``; sorts itself and keeps the filter mask."""
+
+    EncounterIdRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[EncounterRow] = []
+        self._search: list[str] = []
+        self._mask: list[bool] | None = None
+        self._sort: SortSpec | None = None
+
+    # ------------------------------------------------------------ Qt model API -----------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[index.column()][1](row)
+        if role == self.EncounterIdRole:
+            return row.id
+        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[index.column()][3]:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(COLUMNS) or (column, order) == self._sort:
+            return  # the rows are kept in the current order already
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        old_rows = [p.row() for p in persistent]
+        order_idx = sorted_order(self._rows, column, order)
+        new_pos = [0] * len(order_idx)
+        for new, old in enumerate(order_idx):
+            new_pos[old] = new
+        self._rows = [self._rows[i] for i in order_idx]
+        self._search = [self._search[i] for i in order_idx]
+        if self._mask is not None:
+            self._mask = [self._mask[i] for i in order_idx]
+        self.changePersistentIndexList(
+            persistent,
+            [self.index(new_pos[r], p.column()) for r, p in zip(old_rows, persistent, strict=True)])
+        self.layoutChanged.emit()
+
+    # ------------------------------------------------------------ data and filter --------
+    @property
+    def sort_spec(self) -> SortSpec | None:
+        return self._sort
+
+    def set_rows(self, rows: list[EncounterRow], search: list[str],
+                 sorted_by: SortSpec | None = None) -> None:
+        """Replace every row (a finished load), sorting them unless already in the current order."""
+        self.beginResetModel()
+        self._rows, self._search, self._mask = rows, search, None
+        self.endResetModel()
+        if self._sort is not None and self._sort != sorted_by:
+            self.sort(*self._sort)
+
+    def set_filter(self, text: str, state: str | None) -> None:
+        """Compute which rows pass; use :meth:`EncountersProxy.set_filter`, which tells views."""
+        needle = text.strip().casefold()
+        if not needle and state is None:
+            self._mask = None
+        elif state is None:
+            self._mask = [needle in s for s in self._search]
+        else:
+            pairs = zip(self._rows, self._search, strict=True)
+            self._mask = [r.state == state and needle in s for r, s in pairs]
+
+    def accepts(self, row: int) -> bool:
+        return self._mask is None or self._mask[row]
+
+    def row_at(self, row: int) -> EncounterRow:
+        return self._rows[row]
+
+
+class EncountersProxy(QSortFilterProxyModel):
+    """Filters by the source model's mask and hands sorting to the source model."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._model: EncountersModel | None = None
+
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
+        self._model = model if isinstance(model, EncountersModel) else None
+        super().setSourceModel(model)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        # Called for every row after each sort or filter change: kept to one look-up.
+        model = self._model
+        return model is None or model.accepts(source_row)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if self._model is not None:
+            self._model.sort(column, order)
+
+    def set_filter(self, text: str, state: str | None) -> None:
+        """Show only rows matching ``text`` (and ``state`` unless None)."""
+        if self._model is not None:
+            self.beginFilterChange()
+            self._model.set_filter(text, state)
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def encounter_id(self, index: QModelIndex) -> str | None:
+        if not index.isValid():
+            return None
+        value = self.data(index, EncountersModel.EncounterIdRole)
+        return str(value) if value is not None else None
+
+
+STATE_CHOICES = [("All states", None)] + [(s.capitalize(), s) for s in ENCOUNTER_STATES]
+
+
+class EncountersPage(QWidget):
+    """Table of all encounters; double-click opens one in Review."""
+
+    open_encounter_requested = Signal(str)
+    loaded = Signal(int)  # rows loaded (tests and the status bar)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.model = EncountersModel(self)
+        self.proxy = EncountersProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._job: Job | None = None
+        self._stale = True
+        self._reload_after = False
+        self._build()
+        services.data_changed.connect(self._data_changed)
+
+    def _build(self) -> None:
+        heading = set_role(QLabel("Encounters"), "heading")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter by individual, observer, species or id…")
+        self.search.setClearButtonEnabled(True)
+        self.state = QComboBox()
+        for label, value in STATE_CHOICES:
+            self.state.addItem(label, value)
+        self.count = set_role(QLabel(), "subtle")
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.reload)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(200)
+        self._debounce.timeout.connect(self.apply_filter)
+        self.search.textChanged.connect(self._debounce.start)
+        self.state.currentIndexChanged.connect(self.apply_filter)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+        self._size_columns()
+        self.table.doubleClicked.connect(self._open)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.state)
+        bar.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 12)
+        top = QHBoxLayout()
+        top.addWidget(heading)
+        top.addStretch(1)
+        top.addWidget(self.count)
+        layout.addLayout(top)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+
+    def _size_columns(self) -> None:
+        """Widths from the font (not the contents: measuring 100k rows would be slow)."""
+        cell = self.table.fontMetrics()
+        head = self.table.horizontalHeader().fontMetrics()
+        samples = ("2024-05-01 06:30", "Unidentifiable", "Long individual", "999", "100%",
+                   "Observer name", "Tragelaphus angasii", "-24.9900, 31.5900",
+                   "0190abcd-0000-7000-8000-000000000000")
+        for column, sample in enumerate(samples):
+            title = COLUMNS[column][0]
+            width = max(cell.horizontalAdvance(sample) + 20,
+                        round(head.horizontalAdvance(title) * 1.15) + 40)
+            self.table.setColumnWidth(column, width)
+
+    # ------------------------------------------------------------ loading ----------------
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
+
+    def _data_changed(self, _changes: Any) -> None:
+        self._stale = True
+        if self.isVisible():
+            self.reload()
+
+    def reload(self) -> Job | None:
+        """Load every row again in the background (a running load is followed by another)."""
+        if self._job is not None:
+            self._reload_after = True
+            return self._job
+        self._stale = False
+        catalog, order = self.services.catalog, self.model.sort_spec
+        self._job = self.services.jobs.submit(
+            "Loading encounters", lambda progress=None, cancel=None: load_rows(catalog, order),
+            writes=False)
+        self._job.succeeded.connect(lambda result: self._loaded(result, order))
+        self._job.finished.connect(self._load_ended)
+        self.count.setText("Loading…")
+        return self._job
+
+    def _loaded(self, result: tuple[list[EncounterRow], list[str]], order: SortSpec | None) -> None:
+        rows, search = result
+        self.model.set_rows(rows, search, sorted_by=order)
+        self.apply_filter()
+        self.loaded.emit(len(rows))
+
+    def _load_ended(self) -> None:
+        self._job = None
+        if self._reload_after:
+            self._reload_after = False
+            self.reload()
+
+    # ------------------------------------------------------------ filter and open --------
+    def apply_filter(self) -> None:
+        self._debounce.stop()
+        self.proxy.set_filter(self.search.text(), self.state.currentData())
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        noun = "encounter" if total == 1 else "encounters"
+        self.count.setText(f"{total:,} {noun}" if shown == total else f"{shown:,} of {total:,} {noun}")
+
+    def selected_encounter_ids(self) -> list[str]:
+        rows = self.table.selectionModel().selectedRows()
+        return [eid for eid in (self.proxy.encounter_id(i) for i in rows) if eid]
+
+    def _open(self, index: QModelIndex) -> None:
+        encounter_id = self.proxy.encounter_id(index)
+        if encounter_id:
+            self.open_encounter_requested.emit(encounter_id)

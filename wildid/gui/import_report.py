@@ -1,0 +1,99 @@
+"""What an import did, shown after it ends: counts, skipped files with reasons, next step."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wildid.gui.style import set_role
+from wildid.ingest.importer import ImportReport
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def summary_text(report: ImportReport) -> str:
+    """One sentence a person reads first: what came in, what did not, how fast."""
+    head = {"completed": "Import finished", "cancelled": "Import cancelled",
+            "failed": "Import failed"}.get(report.status, f"Import {report.status}")
+    parts = [f"{_plural(report.imported, 'photo')} imported",
+             f"{_plural(report.duplicates, 'duplicate')} already in the catalog",
+             f"{_plural(len(report.skipped), 'file')} skipped"]
+    tail = f"{_plural(len(report.new_encounter_ids), 'new encounter')}"
+    speed = f" in {report.seconds:.1f} s" if report.seconds else ""
+    kept = " Everything imported before you pressed Cancel is kept." if report.status == "cancelled" else ""
+    return f"{head}{speed}: {', '.join(parts)}; {tail}.{kept}"
+
+
+class ImportReportView(QWidget):
+    """The report of the last import; ``review_requested`` carries its new encounter ids."""
+
+    review_requested = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report: ImportReport | None = None
+        self.summary = set_role(QLabel(), "summary")
+        self.summary.setWordWrap(True)
+        self.skipped_label = QLabel("Skipped files")
+        self.skipped = QTableWidget(0, 2)
+        self.skipped.setHorizontalHeaderLabels(["File", "Reason"])
+        self.skipped.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.skipped.setAlternatingRowColors(True)
+        self.skipped.setWordWrap(False)
+        self.skipped.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep file names visible
+        self.skipped.verticalHeader().setVisible(False)
+        header = self.skipped.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.review_button = set_role(QPushButton("Review new encounters"), "primary")
+        self.review_button.clicked.connect(self._review)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.review_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.skipped_label)
+        layout.addWidget(self.skipped, 1)
+        layout.addLayout(buttons)
+
+    def show_report(self, report: ImportReport) -> None:
+        self.report = report
+        self.summary.setText(summary_text(report))
+        self.skipped.setRowCount(len(report.skipped))
+        for row, (path, reason) in enumerate(report.skipped):
+            path_item = QTableWidgetItem(path)
+            path_item.setToolTip(path)
+            reason_item = QTableWidgetItem(reason)
+            reason_item.setToolTip(reason)
+            self.skipped.setItem(row, 0, path_item)
+            self.skipped.setItem(row, 1, reason_item)
+        self.skipped.resizeColumnToContents(0)
+        self.skipped.setColumnWidth(0, min(self.skipped.columnWidth(0), 420))
+        has_skipped = bool(report.skipped)
+        self.skipped_label.setVisible(has_skipped)
+        self.skipped.setVisible(has_skipped)
+        self.review_button.setEnabled(bool(report.new_encounter_ids))
+
+    def skipped_rows(self) -> list[tuple[str, str]]:
+        """The table's contents, as shown (tests and copy-to-clipboard read this)."""
+        return [(self.skipped.item(r, 0).text(), self.skipped.item(r, 1).text())
+                for r in range(self.skipped.rowCount())]
+
+    def _review(self) -> None:
+        if self.report is not None and self.report.new_encounter_ids:
+            self.review_requested.emit(list(self.report.new_encounter_ids))

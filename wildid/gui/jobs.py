@@ -1,0 +1,339 @@
+"""Background work for the desktop app: core functions run off the GUI thread.
+
+A job wraps any core function that takes ``progress`` and ``cancel`` keyword arguments
+(``wildid/progress.py``). It runs in a QThreadPool worker and talks back only through Qt signals
+of a :class:`Job` object that lives on the GUI thread, so no widget is ever touched from a worker.
+Core functions open their own ``catalog.session()`` inside the worker: one session per thread.
+
+SQLite has a single writer, so jobs that write the catalog (imports, feature extraction) run one
+after another in a one-thread pool, as Anki does; read-only jobs (loading a 100k-row table) use a
+separate pool and never wait behind an import.
+
+Progress is throttled in the worker (at most ~20 signals a second) because an import reports
+every photo and a flood of queued signals would make the event loop itself the bottleneck.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    Signal,
+    Slot,
+)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
+
+from wildid.errors import Cancelled
+from wildid.progress import CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., Any]
+ErrorSink = Callable[[BaseException], None]
+PROGRESS_INTERVAL_S = 0.05
+
+
+class JobState(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+class Job(QObject):
+    """One background task as the GUI sees it. Its public signals are emitted on the GUI thread.
+
+    ``finished`` is emitted last, whatever the outcome, after exactly one of ``succeeded``,
+    ``failed`` or ``cancelled``.
+    """
+
+    started = Signal()
+    progressed = Signal(object)  # Progress
+    succeeded = Signal(object)  # the function's return value
+    failed = Signal(object)  # the exception
+    cancelled = Signal()
+    finished = Signal()
+
+    # Emitted by the worker thread only. Each is queued to a method of this object (which lives
+    # on the GUI thread), and that method re-emits the public signal: so every slot anyone
+    # connects (lambdas included) runs on the GUI thread.
+    _w_started = Signal()
+    _w_progress = Signal(object)
+    _w_done = Signal(str, object)
+
+    def __init__(self, title: str, writes: bool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.writes = writes
+        self.token = CancelToken()
+        self.state = JobState.QUEUED
+        self.last_progress: Progress | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        queued = Qt.ConnectionType.QueuedConnection
+        self._w_started.connect(self._on_started, queued)
+        self._w_progress.connect(self._on_progress, queued)
+        self._w_done.connect(self._on_done, queued)
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next checkpoint; work committed so far is kept."""
+        self.token.cancel()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.token.cancelled
+
+    @Slot()
+    def _on_started(self) -> None:
+        self.state = JobState.RUNNING
+        self.started.emit()
+
+    @Slot(object)
+    def _on_progress(self, progress: Progress) -> None:
+        if self.state.active:
+            self.last_progress = progress
+            self.progressed.emit(progress)
+
+    @Slot(str, object)
+    def _on_done(self, outcome: str, value: Any) -> None:
+        self.state = JobState(outcome)
+        if self.state is JobState.SUCCEEDED:
+            self.result = value
+            self.succeeded.emit(value)
+        elif self.state is JobState.FAILED:
+            self.error = value
+            self.failed.emit(value)
+        else:
+            self.cancelled.emit()
+        self.finished.emit()
+
+
+class _Runnable(QRunnable):
+    """Runs in a pool thread; talks to the GUI only through the job's worker signals."""
+
+    def __init__(self, job: Job, fn: JobFunction) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._job = job
+        self._fn = fn
+        self._last_emit = 0.0
+        self._last_stage = ""
+
+    def _progress(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.total > 0 and progress.done >= progress.total
+        if final or progress.stage != self._last_stage or now - self._last_emit >= PROGRESS_INTERVAL_S:
+            self._last_emit, self._last_stage = now, progress.stage
+            self._job._w_progress.emit(progress)
+
+    def run(self) -> None:
+        job, token = self._job, self._job.token
+        threading.current_thread().name = f"job: {job.title}"
+        if token.cancelled:  # cancelled while still queued
+            job._w_done.emit(JobState.CANCELLED.value, None)
+            return
+        job._w_started.emit()
+        try:
+            result = self._fn(progress=self._progress, cancel=token)
+        except Cancelled:
+            job._w_done.emit(JobState.CANCELLED.value, None)
+        except BaseException as exc:  # handed to the GUI thread, which logs and shows it
+            job._w_done.emit(JobState.FAILED.value, exc)
+        else:
+            job._w_done.emit(JobState.SUCCEEDED.value, result)
+
+
+class JobRunner(QObject):
+    """Starts jobs and keeps the active ones; ``errors`` receives failures nobody handled."""
+
+    job_added = Signal(object)  # Job
+    job_done = Signal(object)  # Job, after its own finished signal
+
+    def __init__(self, errors: ErrorSink | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._errors = errors
+        self._writer = QThreadPool(self)
+        self._writer.setMaxThreadCount(1)
+        self._reader = QThreadPool(self)
+        self._reader.setMaxThreadCount(2)
+        self._jobs: list[Job] = []
+
+    @property
+    def active_jobs(self) -> list[Job]:
+        return list(self._jobs)
+
+    def submit(self, title: str, fn: JobFunction, *, writes: bool = True,
+               report_errors: bool = True) -> Job:
+        """Run ``fn(progress=..., cancel=...)`` in the background and return its Job.
+
+        ``writes=False`` for read-only work, which may run beside a writer. Failures go to the
+        error sink unless ``report_errors`` is False (the caller shows them itself).
+        """
+        job = Job(title, writes, self)
+        if report_errors and self._errors is not None:
+            job.failed.connect(self._errors)
+        job.finished.connect(lambda: self._retire(job))
+        self._jobs.append(job)
+        self.job_added.emit(job)
+        (self._writer if writes else self._reader).start(_Runnable(job, fn))
+        return job
+
+    def _retire(self, job: Job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        self.job_done.emit(job)
+        job.deleteLater()
+
+    def cancel_all(self) -> None:
+        for job in self._jobs:
+            job.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until every started job returned (used when closing); True if all did."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        ok = self._writer.waitForDone(timeout_ms)
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        return self._reader.waitForDone(left) and ok
+
+
+class JobsModel(QAbstractListModel):
+    """The runner's active jobs as a list model (title, fraction, message) for views."""
+
+    JobRole = Qt.ItemDataRole.UserRole + 1
+    FractionRole = Qt.ItemDataRole.UserRole + 2
+    MessageRole = Qt.ItemDataRole.UserRole + 3
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[Job] = []
+        runner.job_added.connect(self._add)
+        runner.job_done.connect(self._remove)
+        for job in runner.active_jobs:
+            self._add(job)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._jobs):
+            return None
+        job = self._jobs[index.row()]
+        progress = job.last_progress
+        if role == Qt.ItemDataRole.DisplayRole:
+            return job.title if progress is None else f"{job.title}: {progress.stage}"
+        if role == self.JobRole:
+            return job
+        if role == self.FractionRole:
+            return None if progress is None else progress.fraction
+        if role == self.MessageRole:
+            return "" if progress is None else progress.message
+        return None
+
+    def job_at(self, row: int) -> Job:
+        return self._jobs[row]
+
+    def _add(self, job: Job) -> None:
+        row = len(self._jobs)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._jobs.append(job)
+        self.endInsertRows()
+        job.progressed.connect(lambda _p, j=job: self._changed(j))
+
+    def _changed(self, job: Job) -> None:
+        if job in self._jobs:
+            index = self.index(self._jobs.index(job))
+            self.dataChanged.emit(index, index)
+
+    def _remove(self, job: Job) -> None:
+        if job not in self._jobs:
+            return
+        row = self._jobs.index(job)
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._jobs[row]
+        self.endRemoveRows()
+
+
+class JobRow(QWidget):
+    """One running job in the status bar: title, progress bar, Cancel."""
+
+    def __init__(self, job: Job, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.setSpacing(6)
+        self.label = QLabel(job.title)
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(140)
+        self.bar.setRange(0, 0)  # busy until the first progress report says how much there is
+        self.bar.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip(f"Stop “{job.title}”; work finished so far is kept")
+        self.cancel_button.clicked.connect(self._cancel)
+        for widget in (self.label, self.bar, self.cancel_button):
+            layout.addWidget(widget)
+        job.progressed.connect(self._show_progress)
+
+    def _show_progress(self, progress: Progress) -> None:
+        fraction = progress.fraction
+        if fraction is None:
+            self.bar.setRange(0, 0)
+        else:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(round(fraction * 1000))
+        total = f" {progress.done}/{progress.total}" if progress.total > 0 else ""
+        self.label.setText(f"{self.job.title}: {progress.stage}{total}")
+        self.setToolTip(progress.message)
+
+    def _cancel(self) -> None:
+        self.job.cancel()
+        self.cancel_button.setEnabled(False)
+        self.label.setText(f"{self.job.title}: stopping…")
+
+
+class JobsStatusWidget(QWidget):
+    """Status-bar strip listing the jobs of a :class:`JobsModel`, each with progress and Cancel."""
+
+    def __init__(self, model: JobsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(12)
+        self.rows: list[JobRow] = []
+        model.rowsInserted.connect(self._inserted)
+        model.rowsAboutToBeRemoved.connect(self._removing)
+        self._inserted(QModelIndex(), 0, model.rowCount() - 1)
+
+    def _inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        for row in range(first, last + 1):
+            widget = JobRow(self.model.job_at(row), self)
+            self.rows.insert(row, widget)
+            self._layout.insertWidget(row, widget)
+        self.setVisible(bool(self.rows))
+
+    def _removing(self, _parent: QModelIndex, first: int, last: int) -> None:
+        for row in range(last, first - 1, -1):
+            widget = self.rows.pop(row)
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self.setVisible(bool(self.rows))

@@ -1,0 +1,131 @@
+"""What every page needs, built once per open catalog and handed to the pages (no globals).
+
+``Services`` holds the open :class:`~wildid.catalog.Catalog`, the review core's
+:class:`~wildid.review.undo.UndoStack`, the background :class:`~wildid.gui.jobs.JobRunner` and the
+user's :class:`~wildid.gui.settings.Settings`. Opening another catalog builds a new Services (and
+new pages), so no page can keep talking to a closed database.
+
+Change notification follows Anki: whoever changes the catalog says *what* changed with a
+``Changes`` value (``data_changed``), and each page decides for itself whether to reload.
+Pages push undoable review operations through :meth:`Services.push`; the Edit menu follows
+``undo_changed``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from wildid.catalog import Catalog, open_catalog
+from wildid.gui.jobs import ErrorSink, Job, JobRunner
+from wildid.gui.settings import Settings
+from wildid.review import Changes, Operation, OperationGroup, UndoStack
+
+log = logging.getLogger(__name__)
+
+ENGINE_MODULE = "wildid.engine"
+
+
+def engine_entry_point() -> Callable[..., Any] | None:
+    """``wildid.engine.process_new`` when the engine is installed, else None (logged once)."""
+    try:
+        engine = importlib.import_module(ENGINE_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != ENGINE_MODULE:
+            raise
+        log.info("%s is not available: new photos are not identified automatically", ENGINE_MODULE)
+        return None
+    process_new = getattr(engine, "process_new", None)
+    if not callable(process_new):
+        log.info("%s has no process_new(): new photos are not identified automatically",
+                 ENGINE_MODULE)
+        return None
+    return process_new
+
+
+def changes(encounters: Iterable[str] = (), individuals: Iterable[str] = ()) -> Changes:
+    """A ``Changes`` value for changes made outside the review operations (imports...)."""
+    return Changes(encounters=frozenset(encounters), individuals=frozenset(individuals))
+
+
+class Services(QObject):
+    """The open catalog and the app-wide helpers that work on it."""
+
+    data_changed = Signal(object)  # Changes
+    undo_changed = Signal()
+
+    def __init__(self, catalog: Catalog, settings: Settings, errors: ErrorSink | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.settings = settings
+        self.report_error: ErrorSink = errors or (lambda exc: log.error("unhandled: %s", exc))
+        self.jobs = JobRunner(errors, self)
+        # Pages may push onto the stack directly; on_change keeps the Edit menu in step either way.
+        self.undo_stack = UndoStack(catalog, on_change=lambda _stack: self.undo_changed.emit())
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path | str, settings: Settings, errors: ErrorSink | None = None,
+             parent: QObject | None = None) -> Services:
+        """Open (creating if needed) the catalog at ``path``; raises CatalogError subclasses."""
+        catalog = open_catalog(path)
+        settings.add_recent_catalog(catalog.root)
+        return cls(catalog, settings, errors, parent)
+
+    @property
+    def reviewer(self) -> str:
+        """The name recorded on decisions."""
+        return self.settings.reviewer_name
+
+    # ------------------------------------------------------------ changes and undo -------
+    def notify(self, what: Changes) -> None:
+        """Tell every page that ``what`` changed in the catalog."""
+        self.data_changed.emit(what)
+
+    def push(self, op: Operation | OperationGroup) -> None:
+        """Record an applied review operation for undo and announce what it changed."""
+        self.undo_stack.push(op)
+        self.notify(op.changes)
+
+    def undo(self) -> None:
+        if self.undo_stack.can_undo:
+            self.notify(self.undo_stack.undo())
+
+    def redo(self) -> None:
+        if self.undo_stack.can_redo:
+            self.notify(self.undo_stack.redo())
+
+    # ------------------------------------------------------------ background work --------
+    def identify_new(self, encounter_ids: Iterable[str] = ()) -> Job | None:
+        """Extract features and match new encounters in the background, when the engine exists."""
+        process_new = engine_entry_point()
+        if process_new is None:
+            return None
+        catalog, ids = self.catalog, frozenset(encounter_ids)
+
+        def work(progress: Any = None, cancel: Any = None) -> Any:
+            return process_new(catalog, progress, cancel)
+
+        job = self.jobs.submit("Identification", work, writes=True)
+        job.succeeded.connect(lambda result: self.notify(
+            result if isinstance(result, Changes) else changes(ids)))
+        return job
+
+    def close(self, timeout_ms: int = 30_000) -> bool:
+        """Stop background jobs and close the catalog; False if a job did not stop in time."""
+        if self._closed:
+            return True
+        self.jobs.cancel_all()
+        stopped = self.jobs.wait(timeout_ms)
+        if not stopped:
+            log.warning("background jobs did not stop within %d ms", timeout_ms)
+        self.undo_stack.clear()
+        self.catalog.close()
+        self._closed = True
+        return stopped
