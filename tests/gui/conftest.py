@@ -39,6 +39,18 @@ class DialogRecorder:
 
 
 @pytest.fixture(autouse=True)
+def _gc_on_gui_thread(qapp: Any) -> Iterator[None]:
+    """As in the app: cyclic garbage is collected on the GUI thread only (see gc_guard)."""
+    from wildid.gui.gc_guard import GuiGarbageCollector
+
+    collector = GuiGarbageCollector()
+    collector.install()
+    yield
+    collector.uninstall()
+    collector.deleteLater()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("qsettings")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)

@@ -17,6 +17,7 @@ from wildid import __version__
 from wildid.errors import CatalogError
 from wildid.gui import style
 from wildid.gui.errors import ErrorHandler, remove_logging, setup_logging
+from wildid.gui.gc_guard import GuiGarbageCollector
 from wildid.gui.main_window import MainWindow
 from wildid.gui.services import Services
 from wildid.gui.settings import APPLICATION, ORGANIZATION, Settings
@@ -93,6 +94,8 @@ def run(catalog_path: Path | str) -> int:
     errors = ErrorHandler()
     log_file = errors.log_file = setup_logging()
     errors.install()
+    collector = GuiGarbageCollector(app)
+    collector.install()
     log.info("wildid %s starting on %s", __version__, catalog_path)
     try:
         services = open_first_catalog(Path(catalog_path), Settings(), errors)
@@ -103,6 +106,7 @@ def run(catalog_path: Path | str) -> int:
         with _close_on_signals(app):
             return int(app.exec())
     finally:
+        collector.uninstall()
         errors.uninstall()
         log.info("wildid stopped")
         remove_logging(log_file)

@@ -145,19 +145,25 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         job, token = self._job, self._job.token
+        fn, self._fn = self._fn, None
         threading.current_thread().name = f"job: {job.title}"
         if token.cancelled:  # cancelled while still queued
+            del fn
             job._w_done.emit(JobState.CANCELLED.value, None)
             return
         job._w_started.emit()
+        outcome, value = JobState.SUCCEEDED.value, None
         try:
-            result = self._fn(progress=self._progress, cancel=token)
+            value = fn(progress=self._progress, cancel=token)
         except Cancelled:
-            job._w_done.emit(JobState.CANCELLED.value, None)
+            outcome = JobState.CANCELLED.value
         except BaseException as exc:  # handed to the GUI thread, which logs and shows it
-            job._w_done.emit(JobState.FAILED.value, exc)
-        else:
-            job._w_done.emit(JobState.SUCCEEDED.value, result)
+            outcome, value = JobState.FAILED.value, exc
+        # The function (often a closure over widgets) and anything it returned must not be
+        # released last in this thread: Qt objects die in the thread that drops them.
+        del fn
+        job._w_done.emit(outcome, value)
+        del value
 
 
 class JobRunner(QObject):

@@ -106,7 +106,9 @@ class _Job(QRunnable):
         self._relay, self._kind, self._key, self._work = relay, kind, key, work
 
     def run(self) -> None:
-        value = self._work()
+        work, self._work = self._work, None
+        value = work()
+        del work  # never drop the last reference to GUI-side objects in a worker thread
         try:
             self._relay.done.emit(self._kind, self._key, value)
         except RuntimeError:  # the prefetcher was deleted while we worked
