@@ -41,7 +41,7 @@ def registry() -> ModelRegistry:
 
 @pytest.fixture(scope="module")
 def embedder(registry: ModelRegistry) -> GlobalEmbedder:
-    return registry.embedder()
+    return registry.embedder("efficientnet_lite0_embed")
 
 
 @pytest.fixture(scope="module")

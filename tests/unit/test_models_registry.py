@@ -49,7 +49,8 @@ def test_shipped_models_are_found_and_intact(registry: ModelRegistry) -> None:
         entry = entries[model_id]
         assert entry.source == "shipped" and entry.task == task
         assert entry.status is ModelStatus.OK, entry.problem
-    assert registry.active("embedder").id == "efficientnet_lite0_embed"
+    # the re-identification model marks itself the default embedder (params.default)
+    assert registry.active("embedder").id == "reid_lite0_nyala_lion"
     assert registry.active("keypoints").id == "aliked_n16"
 
 
@@ -131,7 +132,7 @@ def test_active_choice_is_persisted_and_validated(registry: ModelRegistry, tmp_p
         again.set_active("colouriser", "mine")
     again.set_active("embedder", None)
     assert ModelRegistry(user_dir=user, settings_path=tmp_path / "settings" / "models.json").active(
-        "embedder").id == "efficientnet_lite0_embed"
+        "embedder").id == "reid_lite0_nyala_lion"
 
 
 def test_no_model_for_a_task_is_a_clear_error(tmp_path: Path) -> None:

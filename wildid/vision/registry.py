@@ -259,6 +259,8 @@ class ModelRegistry:
                 if entry.id == chosen and entry.manifest is not None:
                     return entry
         shipped = [e for e in self.list(task) if e.source == "shipped" and e.manifest is not None]
+        # a shipped manifest may mark itself the default (params.default) for its task
+        shipped.sort(key=lambda e: not (e.manifest and e.manifest.params.get("default")))
         if shipped:
             return next((e for e in shipped if e.ok), shipped[0])
         users = [e for e in self.list(task) if e.ok]
