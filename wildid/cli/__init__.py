@@ -25,7 +25,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    help_text = "catalog folder (default: %s)" % default_catalog_dir()
+    help_text = f"catalog folder (default: {default_catalog_dir()})"
     # --catalog works before or after the command; SUPPRESS keeps a subcommand's parser from
     # overwriting a value given before the command with its default.
     common = argparse.ArgumentParser(add_help=False)

@@ -19,6 +19,7 @@ from wildid.catalog.models import (
     Photo,
 )
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
+from wildid.errors import WildIdError
 from wildid.ingest.importer import ImportOptions, ImportReport, run_import
 from wildid.progress import CancelToken
 
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--reference-in-place", action="store_true",
                    help="do not copy originals into the catalog; remember where they are")
     p.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    p.add_argument("--no-identify", action="store_true",
+                   help="do not extract features and match the new encounters afterwards")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_import)
 
@@ -107,10 +110,22 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _after_import(catalog: object, report: ImportReport, args: argparse.Namespace) -> None:
-    """Hook for work that follows an import (feature extraction once models are installed)."""
-    hook = getattr(args, "after_import", None)
-    if hook is not None:
-        hook(catalog, report)
+    """Extract features and match the new encounters, as the desktop app does after an import.
+
+    A failure here (a damaged model file, say) is reported but does not undo the import.
+    """
+    if args.no_identify or not report.imported:
+        return
+    from wildid.engine import process_new
+
+    bar = ProgressBar()
+    try:
+        process_new(catalog, progress=bar)
+    except WildIdError as exc:
+        print(f"wildid: photos imported, but identification failed: {exc}\n"
+              "  fix the cause and run `wildid match --all`", file=sys.stderr)
+    finally:
+        bar.close()
 
 
 def cmd_info(args: argparse.Namespace) -> int:

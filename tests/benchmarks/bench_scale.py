@@ -1,0 +1,125 @@
+"""Speed of identification at catalog scale (not a pytest test).
+
+    .venv/bin/python -m tests.benchmarks scale          (part of ``make bench``)
+
+Local features: the real nyala database features (extracted with the species profile, cached
+by research_eval.py), replicated with small descriptor noise up to ``--annotations`` so the
+inverted file sees realistic descriptor statistics.  Reports seconds to index one annotation,
+memory of the descriptor store, and p50/p90 seconds of ``Identifier.identify`` for real query
+crops.  Global shortlist: ``--vectors`` random unit vectors (float16, 1280-d), p50 of a masked
+top-100 search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import research_eval as R  # noqa: E402
+
+from wildid.matching.features import LocalFeatures, features_from_arrays  # noqa: E402
+from wildid.matching.global_index import GlobalIndex  # noqa: E402
+from wildid.matching.profiles import load_profiles  # noqa: E402
+
+
+def jittered(f: LocalFeatures, rng: np.random.Generator) -> LocalFeatures:
+    desc = np.abs(f.descriptors + rng.normal(0, 0.02, f.descriptors.shape).astype(np.float32))
+    return features_from_arrays(f.xy + rng.normal(0, 1, f.xy.shape), desc, f.image_size,
+                                f.extractor, f.scores, f.sizes, f.angles)
+
+
+def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
+    """RootSIFT-like features when ../shared is absent: sparse non-negative unit rows."""
+    out = []
+    for _ in range(n):
+        k = 800
+        desc = np.maximum(rng.normal(0, 1, (k, 128)), 0).astype(np.float32) ** 2
+        desc = np.sqrt(desc / np.maximum(desc.sum(1, keepdims=True), 1e-9))
+        out.append(features_from_arrays(rng.uniform(0, 500, (k, 2)), desc, (512, 384), "rootsift",
+                                        rng.uniform(0, 1, k), rng.uniform(2, 20, k),
+                                        rng.uniform(0, 6.28, k)))
+    return out
+
+
+def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng):
+    ident = prof.identifier()
+    t0 = time.perf_counter()
+    for i in range(n):
+        j = i % len(base)
+        f = base[j] if i < len(base) else jittered(base[j], rng)
+        ident.add(i, f"ind{i // 5}", f, vectors={"colour": colour_db[j]})
+    per_add = (time.perf_counter() - t0) / n
+    store = ident.local._store
+    mem = store.nbytes if store is not None else 0
+    times = []
+    for j in range(n_queries):
+        k = (j * 13) % len(queries)
+        t = time.perf_counter()
+        ident.identify(queries[k], vectors={"colour": colour_q[k]})
+        times.append(time.perf_counter() - t)
+    print(f"  {n:>7} annotations ({ident.local.n_descriptors} descriptors, store "
+          f"{mem / 2**20:.0f} MiB, {per_add * 1000:.1f} ms to index each): identify p50 "
+          f"{np.median(times):.3f} s, p90 {np.percentile(times, 90):.3f} s", flush=True)
+
+
+def shortlist_speed(n: int, rng: np.random.Generator, dim: int = 512) -> None:
+    g = GlobalIndex(dim)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    g.add_many(enumerate(vecs))
+    mask = np.ones(len(g), bool)
+    mask[::7] = False  # another species / viewpoint
+    gt = []
+    for j in range(30):
+        t = time.perf_counter()
+        g.search(vecs[j], 100, mask)
+        gt.append(time.perf_counter() - t)
+    print(f"  {n:>7} annotations: global shortlist (top 100 of {dim}-d float16, masked) p50 "
+          f"{np.median(gt) * 1000:.1f} ms", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--species", default="nyala")
+    ap.add_argument("--sizes", default="1000,10000", help="catalog sizes for full identification")
+    ap.add_argument("--shortlist-sizes", default="1000,10000,100000")
+    ap.add_argument("--queries", type=int, default=15)
+    args = ap.parse_args([])
+    from wildid.matching.profiles import load_profiles as _load
+
+    prof = _load()[args.species]
+    rng = np.random.default_rng(0)
+    manifest = R.DATASETS / args.species / "manifest.csv"
+    if manifest.exists():
+        spec = f"sift:L={prof.long_side}:N={prof.max_keypoints}:C={prof.contrast_threshold}"
+        items = R.load_manifest(args.species)
+        db = [x for x in items if x[2] == "database"]
+        qs = [x for x in items if x[2] == "query"]
+        feats = R.features_for(args.species, spec, db + qs)
+        colour = R.colour_for(args.species, db + qs)
+        base, queries = feats[:len(db)], feats[len(db):]
+        colour_db, colour_q = colour[:len(db)], colour[len(db):]
+        print(f"real {args.species} features, replicated with noise beyond {len(base)}")
+    else:
+        base, queries = synthetic_features(300, rng), synthetic_features(20, rng)
+        colour_db = rng.uniform(0, 1, (300, 1024)).astype(np.float32)
+        colour_q = rng.uniform(0, 1, (20, 1024)).astype(np.float32)
+        print("../shared absent: synthetic RootSIFT-like features")
+    print(f"identification (profile {prof.name}: {prof.config})")
+    for n in map(int, args.sizes.split(",")):
+        identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng)
+    print("global shortlist")
+    for n in map(int, args.shortlist_sizes.split(",")):
+        shortlist_speed(n, rng)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The identification engine end to end on a real catalog: import → extract → match → review.
+
+The photos are generated: each "animal" has unique markings and is photographed twice, in two
+scenes, under a perspective change. The second photo must find the first one's individual.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from tests.photofactory import make_animal_pair
+from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary, Photo
+from wildid.cli import main as cli_main
+from wildid.engine import engine_for, forget, process_new
+from wildid.engine.identification import CatalogEngine
+from wildid.ingest.importer import ImportOptions, run_import
+from wildid.review import confirm_match, new_individual, reject_candidate
+
+PATTERNS = (11, 12, 13, 14, 15)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    root = tmp_path_factory.mktemp("animals")
+    out: dict[str, list[Path]] = {"db": [], "query": []}
+    for p in PATTERNS:
+        first, second = make_animal_pair(root / "src", p, seeds=(2 * p, 2 * p + 1), width=800,
+                                         height=600)  # every photo its own scene
+        for split, shot in (("db", first), ("query", second)):
+            target = root / split / shot.path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shot.path.rename(target)
+            out[split].append(target)
+    return out
+
+
+def _encounter_of(catalog, path: Path) -> str:
+    with catalog.session() as s:
+        return s.scalars(select(Annotation.encounter_id).join(Photo)
+                         .where(Photo.original_path == str(path))).one()
+
+
+def _import(catalog, files: list[Path]) -> None:
+    report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
+                                                      workers=1))
+    assert not report.skipped, report.skipped
+
+
+@pytest.fixture
+def known(catalog, photos) -> dict[int, str]:
+    """The database photos imported and each named as a new individual."""
+    _import(catalog, photos["db"])
+    ids = {}
+    for p, path in zip(PATTERNS, photos["db"], strict=True):
+        enc = _encounter_of(catalog, path)
+        new_individual(catalog, enc, f"animal-{p}", "Tester")
+        with catalog.session() as s:
+            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    yield ids
+    forget(catalog)
+
+
+def test_second_photo_ranks_its_individual_first(catalog, photos, known) -> None:
+    _import(catalog, photos["query"])
+    changes = process_new(catalog)
+    queries = [_encounter_of(catalog, q) for q in photos["query"]]
+    assert set(queries) <= changes.encounters
+    with catalog.session() as s:
+        for p, enc in zip(PATTERNS, queries, strict=True):
+            cands = s.scalars(select(MatchCandidate).where(MatchCandidate.encounter_id == enc)
+                              .order_by(MatchCandidate.rank)).all()
+            assert cands, f"no candidates for animal {p}"
+            assert cands[0].individual_id == known[p], f"animal {p} not ranked first"
+            assert all(a.score >= b.score for a, b in zip(cands, cands[1:], strict=False))
+            assert 0.0 <= cands[0].score <= 1.0
+            assert {"lnbnn", "sv", "inliers", "colour"} <= set(cands[0].raw_scores)
+            # inliers in original-photo pixels, inside both photos
+            inl = np.frombuffer(cands[0].inliers, np.float32).reshape(-1, 4)
+            assert len(inl) >= 8
+            assert (inl >= -1).all() and (inl[:, [0, 2]] <= 800).all() and (inl[:, [1, 3]] <= 600).all()
+            summary = s.get(MatchSummary, enc)
+            assert summary is not None and summary.best_score == pytest.approx(cands[0].score)
+            assert summary.likely_new is False
+    # nothing left to do: a second run extracts and matches nothing
+    assert not process_new(catalog).encounters
+
+
+def test_rejected_individual_is_not_proposed_again(catalog, photos, known) -> None:
+    _import(catalog, photos["query"][:1])
+    enc = _encounter_of(catalog, photos["query"][0])
+    engine = engine_for(catalog)
+    engine.extract()
+    first = engine.match_encounter(enc)
+    top = str(first.candidates[0][0].individual_id)
+    assert top == known[PATTERNS[0]]
+    reject_candidate(catalog, enc, top, "Tester")
+    again = engine.match_encounter(enc)
+    assert top not in {str(c.individual_id) for c, _ in again.candidates}
+
+
+
+def test_index_updates_incrementally_on_confirmation(catalog, photos, known) -> None:
+    _import(catalog, photos["query"][:2])
+    engine = CatalogEngine(catalog)
+    engine.extract()
+    assert engine.sync() == len(PATTERNS)
+    assert engine.sync() == 0  # nothing changed, nothing redone
+    enc = _encounter_of(catalog, photos["query"][0])
+    confirm_match(catalog, enc, known[PATTERNS[0]], "Tester")
+    assert engine.sync() == 1  # just the confirmed encounter's annotation
+    assert engine.indexed == len(PATTERNS) + 1
+    # the confirmed encounter now helps: its own photo is excluded from its own query
+    other = _encounter_of(catalog, photos["query"][1])
+    assert str(engine.match_encounter(other).candidates[0][0].individual_id) == known[PATTERNS[1]]
+
+
+def test_unknown_animal_is_likely_new(catalog, photos, known, tmp_path) -> None:
+    stranger = make_animal_pair(tmp_path / "stranger", 99, seeds=(500, 501), width=800,
+                                height=600)[0]
+    _import(catalog, [stranger.path])
+    process_new(catalog)
+    with catalog.session() as s:
+        summary = s.get(MatchSummary, _encounter_of(catalog, stranger.path))
+        assert summary is not None and summary.likely_new
+
+
+def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:
+    cat = tmp_path / "cat"
+    assert cli_main(["import", "--catalog", str(cat), "--burst-gap", "-1",
+                     *map(str, photos["db"][:3])]) == 0
+    capsys.readouterr()
+    assert cli_main(["extract", "--catalog", str(cat), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["processed"] == 0  # import already extracted
+    assert cli_main(["models", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert {m["task"] for m in models if m["active"]} >= {"embedder", "keypoints"}
+    assert cli_main(["match", "--catalog", str(cat), "--all", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res) == 3 and all(r["likely_new"] and not r["candidates"] for r in res)
+    assert cli_main(["match", "--catalog", str(cat)]) == 2  # neither an id nor --all
+
+
+def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "identity", "split"])
+        for split, key in (("database", "db"), ("query", "query")):
+            for p, path in zip(PATTERNS, photos[key], strict=True):
+                w.writerow([str(path), f"animal-{p}", split])
+    out = tmp_path / "eval.json"
+    assert cli_main(["eval", str(manifest), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"top1", "top5", "mAP", "n_queries", "seconds_per_query"} <= set(res)
+    assert res["n_queries"] == len(PATTERNS)
+    assert res["top1"] == 1.0 and res["mAP"] == 1.0
+    printed = capsys.readouterr().out
+    assert "top-1 100.0 %" in printed
+
+
+def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,identity,split\nmissing.jpg,a,database\nx.jpg,b,sideways\n")
+    assert cli_main(["eval", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "line 3" in err

@@ -1,0 +1,93 @@
+"""Engine pieces: feature sources per species profile, evaluation manifests, threshold choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.photofactory import animal_patch
+from wildid.engine.calibrate import choose_threshold
+from wildid.engine.evaluation import guess_species
+from wildid.engine.identification import active_profiles, user_profiles_path
+from wildid.engine.manifest import open_set_split, read_manifest
+from wildid.engine.sources import ColourSource, SiftSource, decode_vector, encode_vector
+from wildid.errors import WildIdError
+from wildid.matching.features import LocalFeatures
+from wildid.matching.profiles import load_profiles, save_profiles
+
+
+def test_sift_source_uses_each_annotations_profile() -> None:
+    profiles = load_profiles()
+    src = SiftSource(profiles)
+    crop = np.ascontiguousarray(animal_patch(3)[:, :, :3])
+    lion, nyala, other = src.compute([crop, crop, crop], species=["Panthera leo", "nyala", None])
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion"
+    assert LocalFeatures.extractor_of(nyala) == "rootsift/nyala"
+    assert LocalFeatures.extractor_of(other) == "rootsift/default"
+    f = LocalFeatures.from_bytes(lion)
+    assert f.image_size == (640, 400)  # coordinates in the crop's own pixels
+    assert len(f) > 50 and f.xy[:, 0].max() < 640 and f.xy[:, 1].max() < 400
+    assert src.working_side() == max(p.long_side for p in profiles.values())
+
+
+def test_colour_source_round_trips_unit_vectors() -> None:
+    crop = np.ascontiguousarray(animal_patch(5)[:, :, :3])
+    (blob,) = ColourSource().compute([crop])
+    vec = decode_vector(blob)
+    assert vec.shape == (1024,) and abs(float(np.linalg.norm(vec)) - 1) < 1e-2
+    assert decode_vector(encode_vector(vec)).dtype == np.float32
+
+
+def test_extractor_of_reads_only_the_header() -> None:
+    assert LocalFeatures.extractor_of(b"nonsense") == ""
+    assert LocalFeatures.extractor_of(b"") == ""
+
+
+def test_choose_threshold_hand_computed() -> None:
+    # known queries: (best score, right?) ; new queries: best score
+    known = [(0.9, True), (0.8, True), (0.3, False), (0.7, True)]
+    new = [0.2, 0.4, 0.75]
+    t = choose_threshold(known, new)
+    # t = 0.7: BAKS 3/4 (0.9, 0.8, 0.7 right and kept), BAUS 2/3 -> 0.708; t = 0.8: 2/4 + 3/3 -> 0.75
+    assert t == pytest.approx(0.8)
+
+
+def test_user_calibration_overrides_the_shipped_one(tmp_path: Path) -> None:
+    shipped = active_profiles()
+    assert "lion" in shipped and "default" in shipped
+    changed = dict(shipped)
+    changed["lion"].long_side = 333
+    save_profiles(changed, user_profiles_path())
+    assert active_profiles()["lion"].long_side == 333
+    user_profiles_path().write_text("{broken")
+    assert active_profiles()["lion"].long_side != 333  # unreadable: back to shipped
+
+
+def test_manifest_rows_and_open_set_split(tmp_path: Path) -> None:
+    for name in ("a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"):
+        (tmp_path / f"{name}.jpg").write_bytes(b"x")
+    lines = ["path,identity,split"] + [f"{n}1.jpg,{n},database" for n in "abcd"] + \
+            [f"{n}2.jpg,{n},query" for n in "abcd"]
+    (tmp_path / "lion").mkdir()
+    manifest = tmp_path / "lion" / "manifest.csv"
+    manifest.write_text("\n".join(lines).replace(",", ",", 1).replace("a1.jpg", "../a1.jpg"))
+    with pytest.raises(WildIdError, match="does not exist"):
+        read_manifest(manifest)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(lines))
+    rows = read_manifest(manifest)
+    assert len(rows) == 8 and rows[0].path == tmp_path / "a1.jpg"
+    kept, unknown = open_set_split(rows, 0.25, seed=1)
+    assert len(unknown) == 1
+    assert not any(r.split == "database" and r.identity in unknown for r in kept)
+    assert sum(r.split == "query" for r in kept) == 4  # every query stays
+    assert open_set_split(rows, 0.25, seed=1)[1] == unknown  # reproducible
+
+
+def test_species_guessed_from_the_manifest_folder(tmp_path: Path) -> None:
+    profiles = load_profiles()
+    assert guess_species(tmp_path / "lion" / "manifest.csv", profiles) == "lion"
+    assert guess_species(tmp_path / "nyala" / "set" / "manifest.csv", profiles) == "nyala"
+    assert guess_species(tmp_path / "zebra" / "manifest.csv", profiles) is None

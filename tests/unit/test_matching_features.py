@@ -1,0 +1,91 @@
+"""RootSIFT extraction at a working size, compact storage, mirrored descriptors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from wildid.errors import MatchingError
+from wildid.matching.features import (
+    LocalFeatures,
+    RootSiftExtractor,
+    features_from_arrays,
+    mirror_sift_descriptors,
+    resize_to_working,
+)
+
+
+def texture(seed: int, h: int = 240, w: int = 320) -> np.ndarray:
+    """A random blob/line texture with plenty of SIFT keypoints (RGB uint8)."""
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h // 8, w // 8), dtype=np.uint8), (3, 3), 0)
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        c = tuple(int(v) for v in rng.integers(0, 255, 3))
+        p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, p, int(rng.integers(3, 15)), int(c[0]), -1)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+
+
+def test_keypoints_are_in_original_crop_pixels_at_any_resolution() -> None:
+    img = texture(0)
+    ext = RootSiftExtractor(max_keypoints=300, long_side=320)
+    small = ext.extract(img)
+    big = ext.extract(cv2.resize(img, (960, 720), interpolation=cv2.INTER_CUBIC))
+    assert small.image_size == (320, 240) and big.image_size == (960, 720)
+    assert 0 < len(small) <= 300 and 0 < len(big) <= 300
+    assert big.xy[:, 0].max() > 320  # big crop coordinates, not working-size ones
+    # about the same working image -> mostly the same keypoints, at three times the coordinates
+    gap = np.linalg.norm(big.xy[:, None, :] / 3 - small.xy[None, :, :], axis=2).min(axis=1)
+    assert np.mean(gap < 1.5) > 0.6
+    np.testing.assert_allclose(np.linalg.norm(small.descriptors, axis=1), 1.0, atol=1e-5)
+    assert (small.descriptors >= 0).all()  # RootSIFT
+
+
+def test_resize_to_working_scales_long_side() -> None:
+    img = np.zeros((100, 50), np.uint8)
+    out, scale = resize_to_working(img, 200)
+    assert out.shape == (200, 100) and scale == 2.0
+    out, scale = resize_to_working(np.zeros((2000, 1000), np.uint8), 200, detail_side=100)
+    assert out.shape == (200, 100) and scale == pytest.approx(0.1)
+
+
+def test_bytes_round_trip_is_compact_and_close() -> None:
+    feats = RootSiftExtractor(max_keypoints=200, long_side=320).extract(texture(1))
+    blob = feats.to_bytes()
+    assert len(blob) < 150 * len(feats) + 64
+    back = LocalFeatures.from_bytes(blob)
+    assert back.image_size == feats.image_size and back.extractor == "rootsift"
+    np.testing.assert_allclose(back.xy, feats.xy, atol=0.3)  # float16 at < 512 px
+    cos = (back.descriptors * feats.descriptors).sum(axis=1)
+    assert cos.min() > 0.995
+
+
+def test_signed_descriptors_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    feats = features_from_arrays(rng.random((50, 2)) * 100, rng.normal(size=(50, 128)),
+                                 (100, 80), "aliked_n16", scores=rng.random(50))
+    back = LocalFeatures.from_bytes(feats.to_bytes())
+    assert back.extractor == "aliked_n16" and len(back) == 50
+    assert (back.descriptors * feats.descriptors).sum(axis=1).min() > 0.99
+    empty = features_from_arrays(np.zeros((0, 2)), np.zeros((0, 128)), (10, 10), "x")
+    assert len(LocalFeatures.from_bytes(empty.to_bytes())) == 0
+    with pytest.raises(MatchingError):
+        LocalFeatures.from_bytes(b"nonsense")
+
+
+def test_mirrored_descriptors_match_a_flipped_photo() -> None:
+    img = texture(2)
+    ext = RootSiftExtractor(max_keypoints=300, long_side=320)
+    feats = ext.extract(img)
+    flipped = ext.extract(np.ascontiguousarray(img[:, ::-1]))
+    mirrored = mirror_sift_descriptors(feats.descriptors)
+    # nearest neighbour in the flipped photo: mirrored descriptors land on the mirrored point
+    d = mirrored @ flipped.descriptors.T
+    nn = d.argmax(axis=1)
+    expected_x = img.shape[1] - 1 - feats.xy[:, 0]
+    hit = np.abs(flipped.xy[nn, 0] - expected_x) < 2
+    assert hit.mean() > 0.6
+    plain = (feats.descriptors @ flipped.descriptors.T).argmax(axis=1)
+    assert (np.abs(flipped.xy[plain, 0] - expected_x) < 2).mean() < hit.mean() - 0.2

@@ -1,0 +1,69 @@
+"""Geometric verification: a textured patch under a perspective warp is matched with inliers."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from wildid.matching.features import RootSiftExtractor
+from wildid.matching.geometry import match_descriptors, verify, verify_points
+from wildid.matching.local_index import LocalIndex
+
+from .test_matching_features import texture
+
+
+def warp(img: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(seed)
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = (src + rng.uniform(-0.12, 0.12, (4, 2)) * [w, h]).astype(np.float32)
+    hom = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(img, hom, (w, h), borderMode=cv2.BORDER_REFLECT), hom
+
+
+@pytest.mark.parametrize("method", ["similarity", "homography", "affine"])
+def test_perspective_warp_verifies_with_correct_inliers(method: str) -> None:
+    img = texture(5)
+    warped, hom = warp(img)
+    ext = RootSiftExtractor(max_keypoints=500, long_side=320)
+    a, b = ext.extract(img), ext.extract(warped)
+    qi, di, w = match_descriptors(a.descriptors, b.descriptors)
+    ver = verify(a, b, qi, di, w, method=method, threshold=0.03)
+    assert ver.n_inliers >= 20
+    assert ver.inliers.shape == (ver.n_inliers, 4)
+    # the inliers obey the true warp
+    proj = cv2.perspectiveTransform(ver.inliers[None, :, :2], hom)[0]
+    err = np.linalg.norm(proj - ver.inliers[:, 2:], axis=1)
+    assert np.median(err) < 3.0
+    # an unrelated texture gives (almost) nothing
+    other = ext.extract(texture(6))
+    qi2, di2, w2 = match_descriptors(a.descriptors, other.descriptors)
+    assert verify(a, other, qi2, di2, w2, method=method, threshold=0.03).score < 0.2 * ver.score
+
+
+def test_warped_patch_ranks_first_among_distractors() -> None:
+    ext = RootSiftExtractor(max_keypoints=400, long_side=320)
+    index = LocalIndex(k=2, nprobe=32)
+    for seed in range(20, 32):
+        index.add(f"distractor{seed}", ext.extract(texture(seed)))
+    index.add("target", ext.extract(texture(7)))
+    query = ext.extract(warp(texture(7), seed=3)[0])
+    result = index.query(query)
+    assert result.ranked()[0][0] == "target"
+    m = result.matches["target"]
+    ver = verify(query, index.features("target"), m.query_idx, m.db_idx, m.weight)
+    assert ver.n_inliers >= 10
+
+
+def test_two_point_hypotheses_without_keypoint_shape() -> None:
+    rng = np.random.default_rng(0)
+    q = rng.random((60, 2)) * 200
+    angle, scale, shift = 0.3, 1.2, np.array([15.0, -4.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    d = q @ rot.T + shift
+    d[40:] = rng.random((20, 2)) * 200  # outliers
+    ver = verify_points(q, d, db_diag=280.0, threshold=0.01)
+    assert set(ver.inlier_idx.tolist()) >= set(range(40)) - {0}
+    assert ver.n_inliers <= 42
+    assert verify_points(q[:2], d[:2], db_diag=280.0).n_inliers == 0

@@ -1,0 +1,113 @@
+"""The in-memory Identifier: ranking, exclusions, inliers, open-set verdict, profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from wildid.matching.calibration import fit_calibration
+from wildid.matching.features import RootSiftExtractor, colour_histogram
+from wildid.matching.identifier import Identifier, IdentifierConfig
+from wildid.matching.profiles import SpeciesProfile, load_profiles, profile_for, save_profiles
+
+from .test_matching_features import texture
+from .test_matching_geometry import warp
+
+EXT = RootSiftExtractor(max_keypoints=300, long_side=320)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> dict[str, object]:
+    """Eight 'individuals' (textures), two photos each: the original and a warped view."""
+    feats = {}
+    for ind in range(8):
+        img = texture(100 + ind)
+        feats[(f"ind{ind}", "a")] = (EXT.extract(img), colour_histogram(img))
+        other = warp(img, seed=ind)[0]
+        feats[(f"ind{ind}", "b")] = (EXT.extract(other), colour_histogram(other))
+    query_img = warp(texture(103), seed=42)[0]
+    return {"feats": feats, "query": EXT.extract(query_img),
+            "query_colour": colour_histogram(query_img), "new": EXT.extract(texture(999))}
+
+
+def build(catalog: dict[str, object], config: IdentifierConfig | None = None) -> Identifier:
+    ident = Identifier(config or IdentifierConfig(k=2))
+    for (ind, view), (f, col) in catalog["feats"].items():  # type: ignore[attr-defined]
+        ident.add(f"{ind}/{view}", ind, f, vectors={"colour": col})
+    return ident
+
+
+def test_identify_ranks_the_right_individual_with_inliers(catalog: dict[str, object]) -> None:
+    ident = build(catalog)
+    res = ident.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                         vectors={"colour": catalog["query_colour"]})
+    assert res[0].individual_id == "ind3"
+    assert len(res) == 5 and len({c.individual_id for c in res}) == 5
+    assert res[0].best_key in ("ind3/a", "ind3/b")
+    assert res[0].inliers.shape[1] == 4 and len(res[0].inliers) >= 8
+    assert {"lnbnn", "sv", "inliers", "colour"} <= set(res[0].raw)
+    assert all(0.0 <= c.score <= 1.0 for c in res)
+    assert res[0].score >= res[1].score
+
+
+def test_exclusions_and_rejected_pairs(catalog: dict[str, object]) -> None:
+    ident = build(catalog)
+    q = catalog["query"]
+    res = ident.identify(q, exclude_keys={"ind3/a", "ind3/b"})  # type: ignore[arg-type]
+    assert "ind3" not in [c.individual_id for c in res]
+    res = ident.identify(q, query_key="q1", exclude_pairs=[("q1", "ind3"), ("q2", "ind5")])  # type: ignore[arg-type]
+    ids = [c.individual_id for c in res]
+    assert "ind3" not in ids and "ind5" in ids
+    ident.remove("ind3/a")
+    ident.remove("ind3/b")
+    assert "ind3" not in [c.individual_id for c in ident.identify(q)]  # type: ignore[arg-type]
+    assert len(ident) == 14
+
+
+def test_viewpoint_and_species_filters(catalog: dict[str, object]) -> None:
+    ident = Identifier(IdentifierConfig(k=2))
+    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
+        ident.add(f"{ind}/{view}", ind, f, species="zebra" if ind == "ind3" else "nyala",
+                  viewpoint="left" if view == "a" else "right")
+    q = catalog["query"]
+    assert ident.identify(q, species="nyala")[0].individual_id != "ind3"  # type: ignore[arg-type]
+    res = ident.identify(q, viewpoint="left")  # type: ignore[arg-type]
+    assert all(c.best_key.endswith("/a") for c in res)
+
+
+def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) -> None:
+    ident = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
+    rows, labels = [], []
+    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
+        key = f"{ind}/{view}"
+        for cand, raw in ident.raw_scores(f, exclude_keys={key}).items():
+            rows.append(raw)
+            labels.append(ident.individual_of(cand) == ind)
+    ident.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
+                                        ["log1p"] * 3, threshold=0.5)
+    known = ident.identify(catalog["query"])  # type: ignore[arg-type]
+    new = ident.identify(catalog["new"])  # type: ignore[arg-type]
+    assert not known.likely_new and known[0].individual_id == "ind3"
+    assert new.likely_new
+    assert known[0].score > (new[0].score if len(new) else 0.0)
+
+
+def test_baseline_method_is_plain_lnbnn(catalog: dict[str, object]) -> None:
+    ident = build(catalog, IdentifierConfig(k=2, method="lnbnn"))
+    res = ident.identify(catalog["query"])  # type: ignore[arg-type]
+    assert res[0].individual_id == "ind3"
+    assert set(res[0].raw) == {"lnbnn"} and len(res[0].inliers) == 0
+    assert Identifier().identify(catalog["query"]).likely_new  # type: ignore[arg-type]
+
+
+def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
+    prof = SpeciesProfile("zebra", aliases=["Equus quagga"], long_side=400,
+                          config=IdentifierConfig(k=3))
+    save_profiles({"default": SpeciesProfile("default"), "zebra": prof}, tmp_path / "p.json")
+    loaded = load_profiles(tmp_path / "p.json")
+    assert profile_for("equus QUAGGA", loaded).config.k == 3
+    assert profile_for("okapi", loaded).name == "default"
+    assert loaded["zebra"].extractor().long_side == 400
+    shipped = load_profiles()
+    assert {"default", "nyala", "lion"} <= set(shipped)
+    for p in shipped.values():
+        assert p.calibration is not None and 0.0 < p.calibration.threshold < 1.0

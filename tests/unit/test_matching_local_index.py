@@ -1,0 +1,103 @@
+"""One kNN index over all database descriptors: LNBNN scores, add/remove == rebuild."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wildid.errors import MatchingError
+from wildid.matching._ivf import IvfStore, kmeans
+from wildid.matching.features import features_from_arrays
+from wildid.matching.local_index import KnnResult, LocalIndex, lnbnn_scores
+
+
+def random_features(rng: np.random.Generator, n: int, dim: int = 16):
+    return features_from_arrays(rng.random((n, 2)) * 100, rng.normal(size=(n, dim)), (100, 100), "t")
+
+
+def test_lnbnn_weights_by_hand() -> None:
+    # one query keypoint, neighbours in annotations 7, 7, 3 at distances 0.1, 0.2, 0.5
+    knn = KnnResult(np.array([[0.1, 0.2, 0.5]], np.float32), np.array([[7, 7, 3]], np.int32),
+                    np.array([[0, 1, 2]], np.int32))
+    q, slot, kp, w = lnbnn_scores(knn, k=2, knorm=1)
+    # k=2 neighbours vote with d_norm - d = 0.4 and 0.3; one vote per annotation (the best)
+    assert q.tolist() == [0] and slot.tolist() == [7] and kp.tolist() == [0]
+    assert w.tolist() == pytest.approx([0.4])
+    with pytest.raises(MatchingError):
+        lnbnn_scores(knn, k=3, knorm=1)
+
+
+def test_query_finds_the_annotation_with_the_same_descriptors() -> None:
+    rng = np.random.default_rng(0)
+    index = LocalIndex(k=2, train_rows=1000, list_rows=50, nprobe=8)
+    db = {f"a{i}": random_features(rng, 60) for i in range(40)}
+    index.add_many(db.items())
+    assert index.n_lists > 1 and index.n_descriptors == 40 * 60
+    target = db["a17"]
+    noisy = features_from_arrays(target.xy, target.descriptors + 0.05 * rng.normal(size=(60, 16)),
+                                 target.image_size, "t")
+    result = index.query(noisy)
+    assert result.ranked()[0][0] == "a17"
+    m = result.matches["a17"]
+    assert (m.query_idx == m.db_idx).mean() > 0.9  # the correspondences are the right keypoints
+    # excluding the best key hands the query to someone else and never returns it
+    assert "a17" not in index.query(noisy, exclude_keys=["a17"]).scores
+
+
+@pytest.mark.parametrize("train_rows", [10**9, 800])  # flat (exact) store, and an inverted file
+def test_add_remove_equals_rebuild(train_rows: int) -> None:
+    rng = np.random.default_rng(1)
+    feats = {i: random_features(rng, 40) for i in range(60)}
+    live = LocalIndex(k=3, train_rows=train_rows, list_rows=40, nprobe=10**6)
+    for key, f in feats.items():
+        live.add(key, f)
+    for key in range(0, 60, 4):
+        live.remove(key)
+    live.add(3, feats[3])  # re-adding replaces, never duplicates
+    rebuilt = LocalIndex(k=3, train_rows=train_rows, list_rows=40, nprobe=10**6)
+    for key, f in feats.items():
+        if key % 4:
+            rebuilt.add(key, f)
+    assert sorted(live.keys()) == sorted(rebuilt.keys())
+    assert live.n_descriptors == rebuilt.n_descriptors
+    query = random_features(rng, 30)
+    a, b = live.query(query), rebuilt.query(query)
+    assert a.scores.keys() == b.scores.keys()
+    for key in a.scores:
+        assert a.scores[key] == pytest.approx(b.scores[key], rel=1e-5)
+    assert not any(k % 4 == 0 for k in a.scores)
+
+
+def test_remove_compacts_tombstones() -> None:
+    rng = np.random.default_rng(2)
+    index = LocalIndex(train_rows=10**9, compact_dead=0.3)
+    for i in range(10):
+        index.add(i, random_features(rng, 20))
+    for i in range(4):
+        index.remove(i)
+    assert index.n_descriptors == 120
+    assert index._store is not None and index._store.n_rows == 120  # compacted after >30 % dead
+    index.remove("never added")  # no error
+
+
+def test_descriptor_size_mismatch_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    index = LocalIndex()
+    index.add("a", random_features(rng, 10, dim=16))
+    with pytest.raises(MatchingError):
+        index.add("b", random_features(rng, 10, dim=32))
+
+
+def test_ivf_search_with_all_lists_is_exact() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(500, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    store = IvfStore(8, list_rows=50, train_rows=100)
+    store.add(x, np.arange(500, dtype=np.int32), np.zeros(500, np.int32))
+    assert store.n_lists == 10 and store.n_rows == 500
+    q = rng.normal(size=(20, 8)).astype(np.float32)
+    dist, slot, _ = store.search(q, 5, nprobe=10, ok_slot=np.ones(500, bool))
+    exact = np.sort(np.linalg.norm(q[:, None] - x[None], axis=2), axis=1)[:, :5]
+    np.testing.assert_allclose(dist, exact, rtol=2e-2)  # 8-bit storage
+    centroids = kmeans(x, 4, seed=0)
+    np.testing.assert_array_equal(centroids, kmeans(x, 4, seed=0))  # deterministic

@@ -1,0 +1,279 @@
+"""CLI engine commands: models, extract, match, eval, calibrate.
+
+They drive the same :class:`~wildid.engine.identification.CatalogEngine` the desktop app runs
+in the background, so a figure printed here is what the app does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wildid.catalog import open_catalog
+from wildid.cli.output import ProgressBar, print_json, print_table
+from wildid.errors import WildIdError
+from wildid.progress import CancelToken
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("models", parents=[common], help="list installed models and the active ones",
+                       description="Shipped models and those in the user models folder (a model "
+                       "file plus its JSON manifest). --use MODEL_ID makes one active for its task.")
+    p.add_argument("--use", metavar="MODEL_ID", help="make this model active for its task")
+    p.add_argument("--reset", metavar="TASK", help="go back to the shipped model for TASK")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("extract", parents=[common],
+                       help="compute features for annotations not processed yet")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("match", parents=[common], help="rank known individuals for encounters",
+                       description="Extracts missing features, then ranks the known individuals "
+                       "for one encounter (or all unreviewed ones with --all) and stores the "
+                       "candidates for review.")
+    p.add_argument("encounter", nargs="?", metavar="ENCOUNTER_ID",
+                   help="id or unique prefix of an encounter")
+    p.add_argument("--all", action="store_true", help="every unreviewed encounter")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="candidates to show (default 5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("eval", parents=[common], help="measure identification on a labelled manifest",
+                       description="MANIFEST.csv has columns path,identity,split (split database "
+                       "or query; paths relative to the manifest). Database photos become known "
+                       "individuals in a throwaway catalog; each query is identified.")
+    p.add_argument("manifest", type=Path, metavar="MANIFEST.csv")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--open-set", action="store_true",
+                   help="hold out some identities from the database; report BAKS, BAUS, AUROC")
+    p.add_argument("--holdout", type=float, default=0.25,
+                   help="share of query identities held out with --open-set (default 0.25)")
+    p.add_argument("--species", help="species profile to use (default: from the folder name)")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run the HotSpotter-style LNBNN baseline on the same photos")
+    p.add_argument("--method", choices=["fused", "lnbnn"], default="fused", help=argparse.SUPPRESS)
+    p.add_argument("--no-embedder", action="store_true", help="do not use the global embedder")
+    p.add_argument("--workdir", type=Path, help="where the throwaway catalog goes (default: temp)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="refit score calibration from this catalog's decisions",
+                       description="Leave-one-out over the catalog's confirmed encounters: each "
+                       "queries the others; the pairs refit the calibration and the new-individual "
+                       "threshold per species profile, saved as your calibration file.")
+    p.add_argument("--min-pairs", type=int, default=20,
+                   help="positive pairs a profile needs to be refitted (default 20)")
+    p.add_argument("--dry-run", action="store_true", help="report, but do not save")
+    p.add_argument("--reset", action="store_true", help="delete your calibration (back to shipped)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+
+# ---------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from wildid.engine.runtime import default_registry
+
+    registry = default_registry()
+    if args.use:
+        entry = registry.get(args.use)
+        registry.set_active(entry.task, entry.id)
+        print(f"{entry.id} is now the active {entry.task} model")
+    if args.reset:
+        registry.set_active(args.reset, None)
+        print(f"{args.reset}: back to the shipped model")
+    entries = registry.list()
+    active: dict[str, str] = {}
+    for task in sorted({e.task for e in entries}):
+        try:
+            active[task] = registry.active(task).id
+        except WildIdError:
+            pass
+    rows = [{"id": e.id, "task": e.task, "version": e.version, "source": e.source,
+             "active": active.get(e.task) == e.id, "status": str(e.status),
+             "problem": e.problem or "", "path": str(e.manifest_path)} for e in entries]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(["", "id", "task", "version", "source", "status"],
+                    [["*" if r["active"] else "", r["id"], r["task"], r["version"], r["source"],
+                      r["status"] + (f": {r['problem']}" if r["problem"] else "")] for r in rows])
+        print(f"\nuser models folder: {registry.user_dir}  (* = active)")
+    return 0 if all(r["status"] == "ok" for r in rows if r["active"]) else 1
+
+
+# ---------------------------------------------------------------------------- extract
+def cmd_extract(args: argparse.Namespace) -> int:
+    from wildid.engine import engine_for
+
+    bar, cancel = ProgressBar(), CancelToken()
+    with open_catalog(args.catalog) as catalog:
+        engine = engine_for(catalog)
+        try:
+            report = engine.extract(bar, cancel)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
+        finally:
+            bar.close()
+    out = {"processed": report.processed, "failed": [{"annotation": a, "reason": r}
+                                                      for a, r in report.failed],
+           "seconds_per_source": report.seconds_per_source,
+           "images_per_second": {k: (report.processed / v if v > 0 else None)
+                                 for k, v in report.seconds_per_source.items()}}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"extracted features for {report.processed} annotation(s)")
+        for key, rate in out["images_per_second"].items():
+            if rate:
+                print(f"  {key}: {rate:.1f} images/s")
+        for ann, reason in report.failed:
+            print(f"  failed {ann[:8]}: {reason}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- match
+def cmd_match(args: argparse.Namespace) -> int:
+    from wildid.engine import engine_for
+    from wildid.review.lookup import find_encounter_id
+
+    if bool(args.encounter) == bool(args.all):
+        raise WildIdError("give one ENCOUNTER_ID or --all")
+    bar = ProgressBar()
+    with open_catalog(args.catalog) as catalog:
+        engine = engine_for(catalog)
+        try:
+            engine.extract(bar)
+            if args.all:
+                ids = engine.pending_encounters() or _unreviewed(catalog)
+            else:
+                with catalog.session() as s:
+                    ids = [find_encounter_id(s, args.encounter)]
+            engine.sync()
+            results = []
+            for i, enc_id in enumerate(ids):
+                results.append(engine.match_encounter(enc_id, top_k=args.top, sync=False))
+                if bar.enabled:
+                    from wildid.progress import Progress
+
+                    bar(Progress("Matching", i + 1, len(ids)))
+        finally:
+            bar.close()
+        names = _individual_names(catalog)
+    payload = [_match_json(m, names) for m in results]
+    if args.json:
+        print_json(payload if args.all else payload[0])
+        return 0
+    for m in payload:
+        verdict = "likely a new individual" if m["likely_new"] else "likely known"
+        print(f"encounter {m['encounter_id']}: {verdict} "
+              f"(threshold {m['threshold']:.2f}, {m['seconds']:.2f} s)")
+        if not m["candidates"]:
+            print("  no candidates" + ("" if m["queried"] else " (no features)"))
+            continue
+        print_table(["rank", "individual", "score", "inliers", "raw"],
+                    [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
+                      " ".join(f"{k}={v:.2f}" for k, v in sorted(c["raw"].items()))]
+                     for c in m["candidates"]])
+    return 0
+
+
+def _unreviewed(catalog: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from wildid.catalog.models import Encounter
+
+    with catalog.session() as s:
+        return list(s.scalars(select(Encounter.id).where(Encounter.individual_id.is_(None))
+                              .order_by(Encounter.taken_utc, Encounter.id)))
+
+
+def _individual_names(catalog: Any) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from wildid.catalog.models import Individual
+
+    with catalog.session() as s:
+        return dict(s.execute(select(Individual.id, Individual.name)).all())
+
+
+def _match_json(m: Any, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "encounter_id": m.encounter_id, "likely_new": m.likely_new, "threshold": m.threshold,
+        "seconds": m.seconds, "queried": m.queried,
+        "candidates": [{"rank": r + 1, "individual_id": str(c.individual_id),
+                        "name": names.get(str(c.individual_id), str(c.individual_id)),
+                        "score": c.score, "raw": c.raw, "n_inliers": int(len(c.inliers)),
+                        "query_annotation_id": q, "best_annotation_id": str(c.best_key)}
+                       for r, (c, q) in enumerate(m.candidates)],
+    }
+
+
+# ---------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from wildid.engine.evaluation import evaluate_manifest
+
+    bar = ProgressBar()
+    methods = ["lnbnn", "fused"] if args.baseline else [args.method]
+    results = {}
+    try:
+        for method in methods:
+            results[method] = evaluate_manifest(
+                args.manifest, species=args.species, open_set=args.open_set,
+                holdout=args.holdout, method=method, use_embedder=not args.no_embedder,
+                workdir=args.workdir, progress=bar,
+                log_line=lambda m: print(m, file=sys.stderr))
+            bar.close()
+    finally:
+        bar.close()
+    main = results[methods[-1]]
+    if args.baseline:
+        main = dict(main, baseline=results["lnbnn"])
+    for method, r in results.items():
+        label = "LNBNN baseline" if method == "lnbnn" else "wildid"
+        print(f"{label}: {r['n_queries']} queries, {r['n_database']} database photos, "
+              f"{r['n_identities']} identities (profile {r['species_profile']})")
+        print(f"  top-1 {r['top1'] * 100:.1f} %   top-5 {r['top5'] * 100:.1f} %   "
+              f"mAP {r['mAP'] * 100:.1f} %   (per identity: top-1 {r['top1_per_identity'] * 100:.1f} %, "
+              f"top-5 {r['top5_per_identity'] * 100:.1f} %)")
+        print(f"  {r['seconds_per_query']:.3f} s per query (median), "
+              f"{r['seconds_per_database_image']:.3f} s per database image (import + features)")
+        if r.get("open_set"):
+            print(f"  open set: {r['held_out_identities']} identities held out, "
+                  f"{r['n_unknown_queries']} unknown queries: BAKS {r['BAKS'] * 100:.1f} %  "
+                  f"BAUS {r['BAUS'] * 100:.1f} %  AUROC {r['AUROC']:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(main, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+# ---------------------------------------------------------------------------- calibrate
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from wildid.engine.calibrate import calibrate_catalog
+    from wildid.engine.identification import user_profiles_path
+
+    if args.reset:
+        path = user_profiles_path()
+        if path.exists():
+            path.unlink()
+        print(f"removed {path}; the shipped calibration is used again")
+        return 0
+    with open_catalog(args.catalog) as catalog:
+        report = calibrate_catalog(catalog, min_pairs=args.min_pairs, save=not args.dry_run)
+    if args.json:
+        print_json(report)
+        return 0
+    for name, r in report["profiles"].items():
+        if r.get("refitted"):
+            print(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
+                  f"new-individual threshold {r['threshold']:.3f}")
+        else:
+            print(f"{name}: kept ({r['reason']})")
+    if report.get("saved"):
+        print(f"saved {report['saved']}")
+    return 0 if any(r.get("refitted") for r in report["profiles"].values()) else 1

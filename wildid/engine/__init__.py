@@ -1,0 +1,53 @@
+"""The identification engine bound to a catalog: extraction, the incremental index, matching.
+
+``process_new`` is what the desktop app runs in the background after an import or a review
+decision; the CLI commands (``wildid extract``, ``wildid match``, ``wildid eval``) use the same
+:class:`~wildid.engine.identification.CatalogEngine`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["engine_for", "process_new"]
+
+_engines: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def engine_for(catalog: Any) -> Any:
+    """The engine of ``catalog``, kept per catalog folder so its index stays warm between calls."""
+    from wildid.engine.identification import CatalogEngine
+
+    key = str(catalog.root)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None or engine.catalog is not catalog:
+            engine = _engines[key] = CatalogEngine(catalog)
+        return engine
+
+
+def forget(catalog: Any) -> None:
+    """Drop the cached engine of a catalog (closed, or its models changed)."""
+    with _lock:
+        _engines.pop(str(catalog.root), None)
+
+
+def process_new(catalog: Any, progress: Any = None, cancel: Any = None,
+                encounter_ids: Iterable[str] | None = None) -> Any:
+    """Extract features for new annotations, then match unreviewed encounters not yet matched.
+
+    Returns a :class:`~wildid.review.changes.Changes` naming the encounters that got new
+    candidates, so open views refresh only those.
+    """
+    from wildid.review.changes import Changes
+
+    engine = engine_for(catalog)
+    extraction = engine.extract(progress, cancel)
+    if extraction.cancelled:
+        return Changes()
+    pending = engine.pending_encounters(encounter_ids)
+    report = engine.match_many(pending, progress=progress, cancel=cancel)
+    return Changes(encounters=frozenset(report.matched))

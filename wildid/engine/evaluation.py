@@ -1,0 +1,226 @@
+"""``wildid eval``: identification accuracy on a labelled manifest, through the real pipeline.
+
+A throwaway catalog receives the database photos (imported in place, one encounter per photo),
+each labelled with its identity as if a reviewer had confirmed it; the query photos are imported
+unlabelled and every query encounter is matched exactly as in the app (same extraction, same
+index, same calibration). Nothing about the manifest's files is used except the labels.
+
+Rankings are of *individuals*: top-k is the share of queries whose identity is among the first k
+individuals; mAP is the mean average precision of that ranking (one relevant individual per
+query, so it equals the mean reciprocal rank, 0 when the identity is not in the top 50).
+``open_set`` holds some query identities out of the database: their queries should be answered
+"likely new individual" (BAUS), the others matched correctly and not called new (BAKS); AUROC
+measures how well the best calibrated score separates the two.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from wildid.catalog import open_catalog
+from wildid.catalog.models import Annotation, Encounter, Individual, Photo
+from wildid.engine.identification import CatalogEngine, active_profiles
+from wildid.engine.manifest import ManifestRow, open_set_split, read_manifest
+from wildid.errors import WildIdError
+from wildid.ingest.hashing import hash_file
+from wildid.ingest.importer import ImportOptions, run_import
+from wildid.matching import metrics
+from wildid.matching.profiles import SpeciesProfile, profile_for
+from wildid.progress import CancelToken, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+__all__ = ["evaluate_manifest", "guess_species"]
+
+TOP_K = 50
+
+
+def guess_species(manifest: Path, profiles: dict[str, SpeciesProfile]) -> str | None:
+    """A species named by the manifest's folder (``.../lion/manifest.csv``), if a profile knows it."""
+    for part in reversed(manifest.resolve().parent.parts):
+        prof = profile_for(part, profiles)
+        if prof.name != "default":
+            return prof.name
+    return None
+
+
+def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool = False,
+                      holdout: float = 0.25, seed: int = 0, workdir: Path | None = None,
+                      method: str = "fused", use_embedder: bool = True,
+                      progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                      log_line: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate identification on ``manifest``; returns the figures ``wildid eval`` prints.
+
+    ``method="lnbnn"`` runs the HotSpotter-style baseline (one kNN index, raw LNBNN scores, no
+    verification, fusion or calibration) on the same catalog and features.
+    """
+    say = log_line or (lambda _m: None)
+    rows = read_manifest(Path(manifest))
+    profiles = active_profiles()
+    species = species or guess_species(Path(manifest), profiles)
+    unknown: set[str] = set()
+    if open_set:
+        rows, unknown = open_set_split(rows, holdout, seed)
+    profile = profile_for(species, profiles)
+    if method == "lnbnn":
+        profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
+                          vectors=[])
+        profiles = {**profiles, profile.name: profile}
+    say(f"species profile: {profile.name}" + (f" (species {species})" if species else ""))
+    with tempfile.TemporaryDirectory(prefix="wildid-eval-", dir=workdir) as tmp:
+        catalog = open_catalog(Path(tmp) / "catalog")
+        try:
+            return _run(catalog, rows, unknown, species, profiles, method, use_embedder,
+                        progress, cancel, say)
+        finally:
+            catalog.close()
+
+
+def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str | None,
+         profiles: dict[str, SpeciesProfile], method: str, use_embedder: bool,
+         progress: ProgressCallback | None, cancel: CancelToken | None,
+         say: Callable[[str], None]) -> dict[str, Any]:
+    db_rows = [r for r in rows if r.split == "database"]
+    q_rows = [r for r in rows if r.split == "query"]
+    t0 = time.perf_counter()
+    options = ImportOptions(species=species, burst_gap_s=-1.0, reference_in_place=True)
+    encounter_of = _import(catalog, [r.path for r in db_rows + q_rows], options, progress, cancel)
+    t_import = time.perf_counter() - t0
+    _label(catalog, db_rows, encounter_of, species)
+    engine = CatalogEngine(catalog, profiles=profiles,
+                           use_embedder=use_embedder and method != "lnbnn")
+    t0 = time.perf_counter()
+    extraction = engine.extract(progress, cancel)
+    t_extract = time.perf_counter() - t0
+    for ann, reason in extraction.failed[:10]:
+        say(f"extraction failed for annotation {ann}: {reason}")
+    t0 = time.perf_counter()
+    engine.sync()
+    t_index = time.perf_counter() - t0
+    rankings, truths, best_scores, predicted, times = [], [], [], [], []
+    names = _names(catalog)
+    for i, row in enumerate(q_rows):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        enc = encounter_of.get(row.path)
+        if enc is None:
+            continue
+        match = engine.match_encounter(enc, top_k=TOP_K, store=False, sync=False)
+        times.append(match.seconds)
+        ranking = [names[str(c.individual_id)] for c, _ in match.candidates]
+        rankings.append(ranking)
+        truths.append(row.identity)
+        best = match.best_score or 0.0
+        best_scores.append(best)
+        predicted.append(None if match.likely_new else (ranking[0] if ranking else None))
+        if progress is not None and (i % 10 == 0 or i == len(q_rows) - 1):
+            from wildid.progress import Progress
+
+            progress(Progress("Identifying queries", i + 1, len(q_rows)))
+    known_rows = [j for j, t in enumerate(truths) if t not in unknown]
+    kr = [rankings[j] for j in known_rows]
+    kt = [truths[j] for j in known_rows]
+    n_db = len(db_rows)
+    out: dict[str, Any] = {
+        "method": method,
+        "species_profile": profile_for(species, profiles).name,
+        "n_database": n_db,
+        "n_queries": len(kt),
+        "n_identities": len({r.identity for r in db_rows}),
+        "top1": metrics.top_k_accuracy(kr, kt, 1),
+        "top5": metrics.top_k_accuracy(kr, kt, 5),
+        "top1_per_identity": metrics.per_identity_top_k(kr, kt, 1),
+        "top5_per_identity": metrics.per_identity_top_k(kr, kt, 5),
+        "mAP": metrics.mean_average_precision(kr, kt, [1] * len(kt)),
+        "seconds_per_query": _median(times),
+        "seconds_per_database_image": (t_import + t_extract + t_index) / max(n_db + len(q_rows), 1),
+        "seconds_import": t_import,
+        "seconds_extract": t_extract,
+        "extraction_failed": len(extraction.failed),
+    }
+    if unknown:
+        known_ids = {r.identity for r in db_rows}
+        baks, baus = metrics.open_set_accuracy(predicted, truths, known_ids)
+        out.update({
+            "open_set": True,
+            "n_unknown_queries": sum(1 for t in truths if t not in known_ids),
+            "held_out_identities": len(unknown),
+            "BAKS": baks, "BAUS": baus,
+            "AUROC": metrics.auroc(best_scores, [t in known_ids for t in truths]),
+        })
+    return out
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def _import(catalog: Any, paths: list[Path], options: ImportOptions,
+            progress: ProgressCallback | None, cancel: CancelToken | None) -> dict[Path, str]:
+    """Import the files; map each manifest path to its encounter (duplicates by content)."""
+    report = run_import(catalog, paths, options, progress=progress, cancel=cancel)
+    if report.status == "cancelled":
+        from wildid.errors import Cancelled
+
+        raise Cancelled("evaluation cancelled")
+    with catalog.session() as s:
+        pairs = s.execute(select(Photo.original_path, Photo.sha256, Annotation.encounter_id)
+                          .join(Annotation, Annotation.photo_id == Photo.id)
+                          .where(Annotation.encounter_id.is_not(None))).all()
+    by_path = {Path(p): e for p, _, e in pairs}
+    by_hash = {h: e for _, h, e in pairs}
+    out: dict[Path, str] = {}
+    for path in paths:
+        enc = by_path.get(path) or by_path.get(path.resolve())
+        if enc is None:
+            try:
+                enc = by_hash.get(hash_file(path))
+            except OSError:
+                enc = None
+        if enc is not None:
+            out[path] = enc
+    missing = len(set(paths) - set(out))
+    if missing:
+        log.warning("%d manifest photo(s) could not be imported: %s", missing,
+                    "; ".join(f"{p}: {r}" for p, r in report.skipped[:5]))
+    if not out:
+        raise WildIdError("no manifest photo could be imported")
+    return out
+
+
+def _label(catalog: Any, db_rows: list[ManifestRow], encounter_of: dict[Path, str],
+           species: str | None) -> None:
+    """One individual per identity; database encounters assigned as if confirmed."""
+    by_identity: dict[str, list[str]] = defaultdict(list)
+    for row in db_rows:
+        enc = encounter_of.get(row.path)
+        if enc is not None:
+            by_identity[row.identity].append(enc)
+    with catalog.session() as s:
+        for identity, encs in sorted(by_identity.items()):
+            ind = Individual(name=identity, species=species)
+            s.add(ind)
+            s.flush()
+            for enc_id in encs:
+                enc = s.get(Encounter, enc_id)
+                if enc is not None and enc.individual_id is None:
+                    enc.individual_id = ind.id
+                    enc.state = "confirmed"
+
+
+def _names(catalog: Any) -> dict[str, str]:
+    with catalog.session() as s:
+        return {i: n for i, n in s.execute(select(Individual.id, Individual.name))}

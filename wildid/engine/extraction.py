@@ -1,0 +1,162 @@
+"""``wildid extract``: compute features for every annotation the active models have not seen.
+
+Runs after each import and on demand. Resumable by construction: work is committed per chunk
+and "pending" is recomputed from the database at the start, so a cancelled or killed run just
+continues. Photos are decoded at reduced size (never larger than the sources need) in a thread
+pool while the models run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import func, select
+
+from wildid.catalog import Catalog
+from wildid.catalog.models import Annotation, Encounter, Feature, Photo
+from wildid.engine.sources import FeatureSource
+from wildid.errors import Cancelled, WildIdError
+from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
+from wildid.vision.image_io import crop, load_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Job:
+    annotation_id: str
+    path: str
+    box: tuple[float, float, float, float]
+    photo_size: tuple[int, int]
+    missing: tuple[int, ...]  # indexes into the sources list
+    species: str | None = None
+
+
+@dataclass
+class ExtractionReport:
+    processed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds_per_source: dict[str, float] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+def _tag(source: FeatureSource) -> tuple[str, str, str]:
+    return (source.kind, source.model_id, source.model_version)
+
+
+def pending_jobs(catalog: Catalog, sources: Sequence[FeatureSource]) -> list[_Job]:
+    """Annotations lacking at least one source's features, oldest first."""
+    with catalog.session() as s:
+        have: dict[tuple[str, str, str], set[str]] = {}
+        for kind, mid, ver, ann_id in s.execute(
+                select(Feature.kind, Feature.model_id, Feature.model_version, Feature.annotation_id)):
+            have.setdefault((kind, mid, ver), set()).add(ann_id)
+        rows = s.execute(
+            select(Annotation.id, Annotation.x, Annotation.y, Annotation.w, Annotation.h,
+                   Photo.stored_path, Photo.original_path, Photo.width, Photo.height,
+                   func.coalesce(Annotation.species, Encounter.species))
+            .join(Photo, Photo.id == Annotation.photo_id)
+            .outerjoin(Encounter, Encounter.id == Annotation.encounter_id)
+            .order_by(Annotation.created_at, Annotation.id)
+        ).all()
+        jobs = []
+        for ann_id, x, y, w, h, stored, original, pw, ph, species in rows:
+            missing = tuple(i for i, src in enumerate(sources)
+                            if ann_id not in have.get(_tag(src), set()))
+            if missing:
+                jobs.append(_Job(ann_id, str(catalog.photo_path(stored, original)),
+                                 (x, y, w, h), (pw, ph), missing, species))
+    return jobs
+
+
+def _load_crop(job: _Job, side: int) -> np.ndarray:
+    """Decode only as large as needed for the crop's long side to reach ``side`` pixels."""
+    pw, ph = job.photo_size
+    crop_long = max(job.box[2], job.box[3], 1.0)
+    max_side = int(np.ceil(side * max(pw, ph) / crop_long))
+    image = load_image(job.path, max_side=max_side if max_side < max(pw, ph) else None)
+    return np.ascontiguousarray(crop(image, job.box, job.photo_size))
+
+
+def _chunks(items: list[_Job], n: int) -> Iterator[list[_Job]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def extract_pending(catalog: Catalog, sources: Sequence[FeatureSource],
+                    progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                    chunk: int = 16) -> ExtractionReport:
+    """Compute and store missing features; bad photos are reported and skipped."""
+    report = ExtractionReport()
+    if not sources:
+        return report
+    jobs = pending_jobs(catalog, sources)
+    reporter = ProgressReporter("Extracting features", len(jobs), progress, cancel)
+    reporter.emit()
+    side = max(src.working_side() for src in sources)
+    batches = list(_chunks(jobs, chunk))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildid-decode") as pool:
+        # Decoding of the next chunk overlaps with inference on the current one.
+        upcoming = [pool.submit(_load_crop, j, side) for j in batches[0]] if batches else []
+        try:
+            for index, batch in enumerate(batches):
+                loaded = upcoming
+                if index + 1 < len(batches):
+                    upcoming = [pool.submit(_load_crop, j, side) for j in batches[index + 1]]
+                crops: list[tuple[_Job, np.ndarray]] = []
+                for job, fut in zip(batch, loaded, strict=True):
+                    try:
+                        crops.append((job, fut.result()))
+                    except WildIdError as exc:
+                        report.failed.append((job.annotation_id, str(exc)))
+                rows = _compute(sources, crops, report)
+                _store(catalog, rows)
+                report.processed += len(crops)
+                reporter.advance(len(batch))
+                reporter.checkpoint()
+        except Cancelled:
+            report.cancelled = True
+            for fut in upcoming:
+                fut.cancel()
+    return report
+
+
+def _compute(sources: Sequence[FeatureSource], crops: list[tuple[_Job, np.ndarray]],
+             report: ExtractionReport) -> list[Feature]:
+    rows: list[Feature] = []
+    for i, src in enumerate(sources):
+        todo = [(j, c) for j, c in crops if i in j.missing]
+        if not todo:
+            continue
+        t0 = time.perf_counter()
+        try:
+            if getattr(src, "per_species", False):
+                blobs = src.compute([c for _, c in todo],  # type: ignore[call-arg]
+                                    species=[j.species for j, _ in todo])
+            else:
+                blobs = src.compute([c for _, c in todo])
+        except WildIdError as exc:
+            report.failed.extend((j.annotation_id, str(exc)) for j, _ in todo)
+            continue
+        key = f"{src.kind}:{src.model_id}"
+        report.seconds_per_source[key] = (report.seconds_per_source.get(key, 0.0)
+                                          + time.perf_counter() - t0)
+        rows.extend(Feature(annotation_id=j.annotation_id, kind=src.kind, model_id=src.model_id,
+                            model_version=src.model_version, data=b)
+                    for (j, _), b in zip(todo, blobs, strict=True))
+    return rows
+
+
+def _store(catalog: Catalog, rows: list[Feature]) -> None:
+    """Insert features; an annotation deleted meanwhile (box edited, photo removed) is skipped."""
+    if not rows:
+        return
+    with catalog.session() as s:
+        alive = set(s.scalars(select(Annotation.id).where(
+            Annotation.id.in_({r.annotation_id for r in rows}))))
+        s.add_all(r for r in rows if r.annotation_id in alive)

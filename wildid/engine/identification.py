@@ -1,0 +1,421 @@
+"""Identification against a catalog: the in-memory index kept in step with the database.
+
+:class:`CatalogEngine` owns one :class:`~wildid.matching.identifier.Identifier` per species
+profile, filled with the annotations whose encounter belongs to a known individual. It never
+rebuilds: :meth:`CatalogEngine.sync` compares what the catalog says now (annotations, their
+individual after merges, species, viewpoint) with what is indexed and only adds, removes or
+relabels the difference, so a confirmation in the review screen costs one annotation's worth of
+work. Features come from the catalog's ``features`` table (computed once by extraction); nothing
+is extracted at query time.
+
+Results are stored as :class:`MatchCandidate` rows (the review screen reads them) with the
+verified keypoint pairs mapped to original-photo pixels, and one :class:`MatchSummary` per
+encounter (best calibrated score and the likely-new verdict).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from wildid.catalog import Catalog
+from wildid.catalog.models import (
+    Annotation,
+    Encounter,
+    Feature,
+    Individual,
+    MatchCandidate,
+    MatchSummary,
+)
+from wildid.catalog.types import utcnow
+from wildid.engine.extraction import ExtractionReport, extract_pending
+from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
+from wildid.errors import MatchingError, ModelError, WildIdError
+from wildid.matching.features import LocalFeatures
+from wildid.matching.identifier import Candidate, Identifier
+from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
+from wildid.paths import data_dir
+from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
+from wildid.review.history import rejected_pairs
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "user_profiles_path"]
+
+ENGINE_VERSION = "wildid-engine/1"
+
+
+def user_profiles_path() -> Path:
+    """Where ``wildid calibrate`` saves refitted profiles (used instead of the shipped ones)."""
+    return data_dir() / "calibration.json"
+
+
+def active_profiles() -> dict[str, SpeciesProfile]:
+    """The user's refitted profiles when present and readable, else the shipped defaults."""
+    user = user_profiles_path()
+    if user.is_file():
+        try:
+            return load_profiles(user)
+        except MatchingError as exc:
+            log.warning("ignoring %s: %s", user, exc)
+    return load_profiles(DEFAULTS_PATH)
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    individual_id: str
+    profile: str
+    species: str | None
+    viewpoint: str | None
+
+
+@dataclass
+class EncounterMatch:
+    """The ranked individuals for one encounter (what ``wildid match`` prints)."""
+
+    encounter_id: str
+    candidates: list[tuple[Candidate, str]]  # (candidate, query annotation id)
+    likely_new: bool
+    threshold: float
+    seconds: float
+    queried: int  # query annotations that had features
+
+    @property
+    def best_score(self) -> float | None:
+        return self.candidates[0][0].score if self.candidates else None
+
+
+@dataclass
+class MatchReport:
+    """What a batch of matching did (``process_new`` and ``wildid match --all``)."""
+
+    extraction: ExtractionReport | None = None
+    matched: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (encounter id, reason)
+    cancelled: bool = False
+
+
+class CatalogEngine:
+    """Extraction sources, the incremental index and identification for one catalog."""
+
+    def __init__(self, catalog: Catalog, registry: object | None = None,
+                 profiles: dict[str, SpeciesProfile] | None = None,
+                 use_embedder: bool = True) -> None:
+        self.catalog = catalog
+        self.profiles = profiles if profiles is not None else active_profiles()
+        self._registry = registry
+        self._use_embedder = use_embedder
+        self._sources: list[FeatureSource] | None = None
+        self._identifiers: dict[str, Identifier] = {}
+        self._indexed: dict[str, _Indexed] = {}
+
+    # ------------------------------------------------------------------ sources
+    def sources(self) -> list[FeatureSource]:
+        """Local RootSIFT, colour and (when a model is installed and intact) the embedder."""
+        if self._sources is None:
+            sources: list[FeatureSource] = [SiftSource(self.profiles), ColourSource()]
+            embedder = self._embedder_source()
+            if embedder is not None:
+                sources.append(embedder)
+            self._sources = sources
+        return self._sources
+
+    def _embedder_source(self) -> GlobalSource | None:
+        if not self._use_embedder:
+            return None
+        try:
+            if self._registry is None:
+                from wildid.engine.runtime import default_registry
+
+                self._registry = default_registry()
+            registry = self._registry
+            entry = registry.active("embedder")  # type: ignore[attr-defined]
+            model = registry.embedder(entry.id)  # type: ignore[attr-defined]
+        except ModelError as exc:
+            log.warning("no global embedder: %s (identification uses local features only)", exc)
+            return None
+        manifest = model.manifest
+        side = max(manifest.input.size) if manifest.input and manifest.input.size else 224
+        return GlobalSource(model, manifest.id, manifest.version, input_side=side)
+
+    def vector_sources(self) -> list[FeatureSource]:
+        return [s for s in self.sources() if s.kind == "global"]
+
+    def tag(self) -> str:
+        """Identifies the models and calibration a stored result came from."""
+        parts = [f"{s.model_id}@{s.model_version}" for s in self.sources()]
+        return f"{ENGINE_VERSION} " + " ".join(parts)
+
+    # ------------------------------------------------------------------ extraction
+    def extract(self, progress: ProgressCallback | None = None,
+                cancel: CancelToken | None = None) -> ExtractionReport:
+        """Features for every annotation the active sources have not processed yet."""
+        self._drop_stale_local_features()
+        return extract_pending(self.catalog, self.sources(), progress, cancel)
+
+    def _drop_stale_local_features(self) -> None:
+        """Local features extracted under another species profile are deleted (re-extracted)."""
+        sift = next(s for s in self.sources() if isinstance(s, SiftSource))
+        with self.catalog.session() as s:
+            rows = s.execute(
+                select(Feature.id, func.substr(Feature.data, 1, 96),  # the header names the profile
+                       func.coalesce(Annotation.species, Encounter.species))
+                .join(Annotation, Annotation.id == Feature.annotation_id)
+                .outerjoin(Encounter, Encounter.id == Annotation.encounter_id)
+                .where(Feature.kind == "local", Feature.model_id == sift.model_id,
+                       Feature.model_version == sift.model_version)).all()
+            stale = [fid for fid, data, species in rows
+                     if _extractor_of(data) != sift.extractor_name(species)]
+            if stale:
+                s.execute(delete(Feature).where(Feature.id.in_(stale)))
+                log.info("re-extracting %d annotations whose species profile changed", len(stale))
+
+    # ------------------------------------------------------------------ index
+    def identifier(self, profile: str) -> Identifier:
+        ident = self._identifiers.get(profile)
+        if ident is None:
+            ident = self._identifiers[profile] = self.profiles[profile].identifier()
+        return ident
+
+    def sync(self) -> int:
+        """Bring the index in line with the catalog; returns how many annotations changed."""
+        wanted = self._labelled_annotations()
+        changed = 0
+        for ann_id in [a for a in self._indexed if a not in wanted]:
+            self._unindex(ann_id)
+            changed += 1
+        to_load: list[str] = []
+        for ann_id, info in wanted.items():
+            old = self._indexed.get(ann_id)
+            if old == info:
+                continue
+            if old is not None and (old.profile, old.species, old.viewpoint) == (
+                    info.profile, info.species, info.viewpoint):
+                self.identifier(info.profile).relabel(ann_id, info.individual_id)
+                self._indexed[ann_id] = info
+                changed += 1
+                continue
+            if old is not None:
+                self._unindex(ann_id)
+            to_load.append(ann_id)
+        for start in range(0, len(to_load), 500):
+            chunk = to_load[start:start + 500]
+            local, vectors = self.load_features(chunk)
+            for ann_id in chunk:
+                info = wanted[ann_id]
+                feats = local.get(ann_id)
+                vecs = vectors.get(ann_id, {})
+                if feats is None and not vecs:
+                    continue  # not extracted yet: indexed on a later sync
+                self.identifier(info.profile).add(ann_id, info.individual_id, feats,
+                                                  species=info.species, viewpoint=info.viewpoint,
+                                                  vectors=vecs)
+                self._indexed[ann_id] = info
+                changed += 1
+        return changed
+
+    def _unindex(self, ann_id: str) -> None:
+        info = self._indexed.pop(ann_id, None)
+        if info is not None:
+            self.identifier(info.profile).remove(ann_id)
+
+    @property
+    def indexed(self) -> int:
+        return len(self._indexed)
+
+    def _labelled_annotations(self) -> dict[str, _Indexed]:
+        """Annotations of encounters assigned to an individual, the individual after merges."""
+        with self.catalog.session() as s:
+            merged = dict(s.execute(select(Individual.id, Individual.merged_into_id)
+                                    .where(Individual.merged_into_id.is_not(None))).all())
+            rows = s.execute(
+                select(Annotation.id, Encounter.individual_id,
+                       func.coalesce(Annotation.species, Encounter.species), Annotation.viewpoint)
+                .join(Encounter, Encounter.id == Annotation.encounter_id)
+                .where(Encounter.individual_id.is_not(None))).all()
+        out = {}
+        for ann_id, ind, species, viewpoint in rows:
+            seen = set()
+            while ind in merged and ind not in seen:
+                seen.add(ind)
+                ind = merged[ind]
+            profile = profile_for(species, self.profiles).name
+            out[ann_id] = _Indexed(ind, profile, species, viewpoint)
+        return out
+
+    def load_features(self, annotation_ids: Sequence[str]
+                      ) -> tuple[dict[str, LocalFeatures], dict[str, dict[str, np.ndarray]]]:
+        """Stored local features and named vectors of the active sources for these annotations."""
+        tags = {(s.kind, s.model_id, s.model_version): s for s in self.sources()}
+        local: dict[str, LocalFeatures] = {}
+        vectors: dict[str, dict[str, np.ndarray]] = {}
+        with self.catalog.session() as s:
+            rows = s.execute(select(Feature.annotation_id, Feature.kind, Feature.model_id,
+                                    Feature.model_version, Feature.data)
+                             .where(Feature.annotation_id.in_(list(annotation_ids)))).all()
+        for ann_id, kind, model_id, version, data in rows:
+            source = tags.get((kind, model_id, version))
+            if source is None:
+                continue
+            try:
+                if kind == "local":
+                    local[ann_id] = LocalFeatures.from_bytes(data)
+                else:
+                    vectors.setdefault(ann_id, {})[vector_name(source)] = decode_vector(data)
+            except (MatchingError, ValueError) as exc:
+                log.warning("stored features of annotation %s are unreadable: %s", ann_id, exc)
+        return local, vectors
+
+    # ------------------------------------------------------------------ identification
+    def match_encounter(self, encounter_id: str, top_k: int = 10, store: bool = True,
+                        sync: bool = True) -> EncounterMatch:
+        """Rank individuals for an encounter; every annotation of it is a query.
+
+        Per individual the best calibrated score over the encounter's annotations counts.
+        Individuals a reviewer rejected for this encounter are never proposed again.
+        """
+        t0 = time.perf_counter()
+        if sync:
+            self.sync()
+        with self.catalog.session() as s:
+            enc = s.get(Encounter, encounter_id)
+            if enc is None:
+                raise MatchingError(f"no encounter {encounter_id}")
+            queries = s.execute(
+                select(Annotation.id, func.coalesce(Annotation.species, Encounter.species),
+                       Annotation.viewpoint)
+                .join(Encounter, Encounter.id == Annotation.encounter_id)
+                .where(Annotation.encounter_id == encounter_id)
+                .order_by(Annotation.created_at, Annotation.id)).all()
+        own = {q[0] for q in queries}
+        rejected = rejected_pairs(self.catalog, encounter_id)
+        local, vectors = self.load_features([q[0] for q in queries])
+        best: dict[str, tuple[Candidate, str]] = {}
+        threshold, queried = 0.5, 0
+        for ann_id, species, viewpoint in queries:
+            feats, vecs = local.get(ann_id), vectors.get(ann_id, {})
+            if feats is None and not vecs:
+                continue
+            queried += 1
+            profile = profile_for(species, self.profiles)
+            ident = self.identifier(profile.name)
+            result = ident.identify(feats, top_k=max(top_k, 10), exclude_keys=own,
+                                    exclude_pairs=[(ann_id, r) for r in rejected],
+                                    query_key=ann_id, species=species, viewpoint=viewpoint,
+                                    vectors=vecs)
+            threshold = result.threshold
+            for cand in result:
+                held = best.get(str(cand.individual_id))
+                if held is None or cand.score > held[0].score:
+                    best[str(cand.individual_id)] = (cand, ann_id)
+        ranked = sorted(best.values(), key=lambda c: -c[0].score)[:top_k]
+        likely_new = not ranked or ranked[0][0].score < threshold
+        match = EncounterMatch(encounter_id, ranked, likely_new, threshold,
+                               time.perf_counter() - t0, queried)
+        if store and queried:
+            self._store(match)
+        return match
+
+    def _store(self, match: EncounterMatch) -> None:
+        """Replace the encounter's cached candidates and summary (one transaction)."""
+        tag = self.tag()
+        ann_ids = {a for c, q in match.candidates for a in (q, str(c.best_key))}
+        with self.catalog.session() as s:
+            boxes = {a: (x, y, w, h) for a, x, y, w, h in s.execute(
+                select(Annotation.id, Annotation.x, Annotation.y, Annotation.w, Annotation.h)
+                .where(Annotation.id.in_(ann_ids)))}
+            s.execute(delete(MatchCandidate).where(MatchCandidate.encounter_id == match.encounter_id))
+            for rank, (cand, query_id) in enumerate(match.candidates):
+                inliers = self._to_photo_pixels(cand, query_id, boxes)
+                s.add(MatchCandidate(
+                    encounter_id=match.encounter_id, rank=rank, individual_id=str(cand.individual_id),
+                    score=float(cand.score), raw_scores={k: float(v) for k, v in cand.raw.items()},
+                    query_annotation_id=query_id, best_annotation_id=str(cand.best_key),
+                    inliers=inliers.astype(np.float32).tobytes() if len(inliers) else None,
+                    engine=tag))
+            summary = s.get(MatchSummary, match.encounter_id)
+            if summary is None:
+                summary = MatchSummary(encounter_id=match.encounter_id)
+                s.add(summary)
+            summary.best_score = match.best_score
+            summary.likely_new = match.likely_new
+            summary.engine = tag
+            summary.computed_at = utcnow()
+
+    def _to_photo_pixels(self, cand: Candidate, query_id: str,
+                         boxes: dict[str, tuple[float, float, float, float]]) -> np.ndarray:
+        """Inliers from crop pixels (as extracted) to the original photos' pixels."""
+        inl = np.asarray(cand.inliers, np.float32).reshape(-1, 4)
+        if not len(inl):
+            return inl
+        key = str(cand.best_key)
+        local, _ = self.load_features([query_id])
+        q_feats = local.get(query_id)
+        db_feats = self.identifier(self._indexed[key].profile).local.features(key) \
+            if key in self._indexed else None
+        if q_feats is None or db_feats is None or query_id not in boxes or key not in boxes:
+            return np.zeros((0, 4), np.float32)
+        out = inl.copy()
+        for cols, feats, box in (((0, 1), q_feats, boxes[query_id]), ((2, 3), db_feats, boxes[key])):
+            x, y, w, h = box
+            sx = w / max(feats.image_size[0], 1)
+            sy = h / max(feats.image_size[1], 1)
+            out[:, cols[0]] = x + (inl[:, cols[0]] + 0.5) * sx - 0.5
+            out[:, cols[1]] = y + (inl[:, cols[1]] + 0.5) * sy - 0.5
+        return out
+
+    def pending_encounters(self, encounter_ids: Iterable[str] | None = None) -> list[str]:
+        """Unreviewed encounters without a result from the current engine and models."""
+        tag = self.tag()
+        with self.catalog.session() as s:
+            q = (select(Encounter.id).outerjoin(MatchSummary, MatchSummary.encounter_id == Encounter.id)
+                 .where(Encounter.individual_id.is_(None))
+                 .where((MatchSummary.engine.is_(None)) | (MatchSummary.engine != tag))
+                 .order_by(Encounter.taken_utc, Encounter.id))
+            ids = list(s.scalars(q))
+        if encounter_ids is not None:
+            wanted = set(encounter_ids)
+            ids = [i for i in ids if i in wanted]
+        return ids
+
+    def match_many(self, encounter_ids: Sequence[str], top_k: int = 10,
+                   progress: ProgressCallback | None = None,
+                   cancel: CancelToken | None = None) -> MatchReport:
+        """Match encounters one by one, each stored at once (a cancel keeps what is done)."""
+        report = MatchReport()
+        self.sync()
+        reporter = ProgressReporter("Matching", len(encounter_ids), progress, cancel)
+        reporter.emit()
+        from wildid.errors import Cancelled
+
+        try:
+            for enc_id in encounter_ids:
+                try:
+                    match = self.match_encounter(enc_id, top_k, sync=False)
+                except WildIdError as exc:
+                    report.skipped.append((enc_id, str(exc)))
+                else:
+                    if match.queried:
+                        report.matched.append(enc_id)
+                    else:
+                        report.skipped.append((enc_id, "no features (extraction failed?)"))
+                reporter.advance()
+                reporter.checkpoint()
+        except Cancelled:
+            report.cancelled = True
+        return report
+
+
+def vector_name(source: FeatureSource) -> str:
+    """Score name of a vector source in the calibration: ``colour`` or the embedder's id."""
+    return "colour" if isinstance(source, ColourSource) else source.model_id
+
+
+def _extractor_of(data: bytes) -> str:
+    return LocalFeatures.extractor_of(data)

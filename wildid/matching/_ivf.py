@@ -1,0 +1,248 @@
+"""Inverted-file nearest-neighbour store for local descriptors (NumPy only).
+
+Why not FLANN's kd-forest: on 1.2 million RootSIFT descriptors of nyala photos, a 4-tree forest
+searched with 64 checks found only 17 % of the true 5 nearest neighbours (46 % at 512 checks,
+0.5 ms per descriptor).  An inverted file — rows grouped by their nearest k-means centroid, a
+query scanning the rows of its ``nprobe`` nearest centroids exactly — found 82 % at 8 of 1024
+lists (0.35 ms) and 92 % at 16, and that raised LNBNN top-1 on lion crops by 4 points.
+
+It is also naturally incremental: a new row is appended to the list of its nearest centroid;
+removal is a per-annotation tombstone (the caller's ``ok_slot`` mask) with an occasional
+compaction.  The codebook is trained once the store holds ``train_rows`` rows and retrained only
+when the store has grown ``retrain_growth`` times since (amortised cost per row stays constant).
+Below ``train_rows`` the store is one flat list searched exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["IvfStore", "kmeans", "nearest_centroid", "smallest_k"]
+
+
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray, block: int = 32768) -> np.ndarray:
+    """Index of the nearest centroid (Euclidean) of every row of ``x``."""
+    cn = (centroids * centroids).sum(axis=1)
+    out = np.empty(len(x), np.int64)
+    for start in range(0, len(x), block):
+        out[start:start + block] = np.argmin(cn[None, :] - 2.0 * (x[start:start + block] @ centroids.T),
+                                             axis=1)
+    return out
+
+
+def kmeans(x: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> np.ndarray:
+    """Lloyd's k-means with a seeded random start (deterministic for a given input)."""
+    rng = np.random.default_rng(seed)
+    k = min(k, len(x))
+    centroids = x[rng.choice(len(x), k, replace=False)].astype(np.float32)
+    for _ in range(iterations):
+        assign = nearest_centroid(x, centroids)
+        counts = np.bincount(assign, minlength=k)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, x)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        if (~filled).any():  # re-seed empty clusters on random rows
+            centroids[~filled] = x[rng.choice(len(x), int((~filled).sum()), replace=False)]
+    return centroids
+
+
+def smallest_k(d: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` smallest entries of each row, smallest first.
+
+    ``k`` passes of a vectorised argmin: for the k <= 10 that LNBNN needs this is 5-15x faster
+    than ``np.argpartition``, whose per-row selection dominated the query time.
+    """
+    k = min(k, d.shape[1])
+    work = d.copy()
+    rows = np.arange(len(work))
+    out = np.empty((len(work), k), np.int64)
+    for j in range(k):
+        col = work.argmin(axis=1)
+        out[:, j] = col
+        work[rows, col] = np.inf
+    return out
+
+
+class _List:
+    """A growable block of rows (8-bit descriptor, annotation slot, keypoint index)."""
+
+    __slots__ = ("desc", "kp", "n", "norms", "slot")
+
+    def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64) -> None:
+        self.desc = np.empty((capacity, dim), dtype)
+        self.norms = np.empty(capacity, np.float32)
+        self.slot = np.empty(capacity, np.int32)
+        self.kp = np.empty(capacity, np.int32)
+        self.n = 0
+
+    def append(self, desc: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray) -> None:
+        need = self.n + len(desc)
+        if need > len(self.slot):
+            cap = max(need, 2 * len(self.slot))
+            for name in ("desc", "norms", "slot", "kp"):
+                old = getattr(self, name)
+                new = np.empty((cap, *old.shape[1:]), old.dtype)
+                new[: self.n] = old[: self.n]
+                setattr(self, name, new)
+        end = self.n + len(desc)
+        self.desc[self.n:end] = desc
+        self.norms[self.n:end] = norms
+        self.slot[self.n:end] = slot
+        self.kp[self.n:end] = kp
+        self.n = end
+
+    def keep(self, mask: np.ndarray) -> None:
+        n = int(mask.sum())
+        for name in ("desc", "norms", "slot", "kp"):
+            arr = getattr(self, name)
+            arr[:n] = arr[: self.n][mask]
+        self.n = n
+
+
+class IvfStore:
+    """Rows grouped by nearest centroid; exact search inside the probed lists.
+
+    Descriptors are kept as 8-bit integers (``uint8`` for non-negative ones such as RootSIFT,
+    ``int8`` otherwise) with a scale set by the dimension: 128 bytes per row instead of 512,
+    and converting a probed list back to float32 costs less than the distance product itself.
+    """
+
+    def __init__(self, dim: int, list_rows: int = 1000, train_rows: int = 20000,
+                 max_lists: int = 4096, retrain_growth: float = 2.0, seed: int = 0) -> None:
+        self.dim = dim
+        self.list_rows, self.train_rows, self.max_lists = list_rows, train_rows, max_lists
+        self.retrain_growth, self.seed = retrain_growth, seed
+        self.centroids: np.ndarray | None = None
+        self.dtype: np.dtype | None = None
+        self.scale = 1.0
+        self.lists: list[_List] = []
+        self.trained_at = 0
+
+    def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """8-bit rows and the squared norms of what they decode to."""
+        if self.dtype is None:
+            # the scale depends only on the dimension (unit rows: a component above 4/sqrt(dim)
+            # is rare; RootSIFT peaks at 0.34 of 0.35), so every store quantises alike
+            signed = bool((desc < 0).any())
+            peak = min(1.0, 4.0 / np.sqrt(self.dim))
+            self.dtype = np.dtype(np.int8 if signed else np.uint8)
+            self.scale = (127.0 if signed else 255.0) / peak
+            self.lists = [_List(self.dim, self.dtype)]
+        lo, hi = (-127, 127) if self.dtype == np.int8 else (0, 255)
+        q = np.clip(np.rint(desc * self.scale), lo, hi).astype(self.dtype)
+        deq = q.astype(np.float32) / np.float32(self.scale)
+        return q, (deq * deq).sum(axis=1)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(lst.n for lst in self.lists)
+
+    @property
+    def n_lists(self) -> int:
+        return len(self.lists)
+
+    def add(self, desc: np.ndarray, slot: np.ndarray, kp: np.ndarray) -> None:
+        """Append rows; train or retrain the codebook when the store has grown enough."""
+        desc = np.ascontiguousarray(desc, np.float32)
+        if len(desc) == 0:
+            return
+        qdesc, norms = self._quantise(desc)
+        self._insert(desc, qdesc, norms, slot, kp)
+        n = self.n_rows
+        if (self.centroids is None and n >= self.train_rows) or (
+                self.centroids is not None and n >= self.retrain_growth * self.trained_at
+                and len(self.lists) < self.max_lists):
+            self.train()
+
+    def _insert(self, desc: np.ndarray, qdesc: np.ndarray, norms: np.ndarray, slot: np.ndarray,
+                kp: np.ndarray) -> None:
+        if self.centroids is None:
+            self.lists[0].append(qdesc, norms, slot, kp)
+            return
+        assign = nearest_centroid(desc, self.centroids)
+        order = np.argsort(assign, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, assign[order][1:] != assign[order][:-1]])
+        for a, b in zip(bounds, np.r_[bounds[1:], len(order)], strict=False):
+            rows = order[a:b]
+            self.lists[int(assign[rows[0]])].append(qdesc[rows], norms[rows], slot[rows], kp[rows])
+
+    def train(self) -> None:
+        """(Re)build the codebook on the current rows and regroup every row."""
+        qdesc, norms, slot, kp = self._raw_rows()
+        if len(qdesc) == 0:
+            return
+        desc = qdesc.astype(np.float32) / np.float32(self.scale)
+        n_lists = int(np.clip(len(desc) // self.list_rows, 1, self.max_lists))
+        rng = np.random.default_rng(self.seed)
+        sample = desc if len(desc) <= 64 * n_lists else desc[rng.choice(len(desc), 64 * n_lists,
+                                                                         replace=False)]
+        self.centroids = kmeans(sample, n_lists, seed=self.seed)
+        assert self.dtype is not None
+        self.lists = [_List(self.dim, self.dtype) for _ in range(len(self.centroids))]
+        self.trained_at = len(desc)
+        self._insert(desc, qdesc, norms, slot, kp)
+
+    def _raw_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate([lst.desc[: lst.n] for lst in self.lists]),
+                np.concatenate([lst.norms[: lst.n] for lst in self.lists]),
+                np.concatenate([lst.slot[: lst.n] for lst in self.lists]),
+                np.concatenate([lst.kp[: lst.n] for lst in self.lists]))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the rows (capacity included) and the codebook."""
+        rows = sum(lst.desc.nbytes + lst.norms.nbytes + lst.slot.nbytes + lst.kp.nbytes
+                   for lst in self.lists)
+        return rows + (0 if self.centroids is None else self.centroids.nbytes)
+
+    def compact(self, alive_slot: np.ndarray) -> None:
+        """Physically drop the rows of removed annotations (tombstoned in ``alive_slot``)."""
+        for lst in self.lists:
+            lst.keep(alive_slot[lst.slot[: lst.n]])
+        if self.centroids is not None and self.n_rows * self.retrain_growth < self.trained_at:
+            self.train()  # shrunk a lot: fewer, fuller lists
+
+    def search(self, query: np.ndarray, k: int, nprobe: int, ok_slot: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(distance, slot, kp) of the ``k`` nearest ok rows in the probed lists, nearest first."""
+        q = np.ascontiguousarray(query, np.float32)
+        nq = len(q)
+        if self.centroids is None:
+            probes = np.zeros((nq, 1), np.int64)
+        else:
+            nprobe = min(nprobe, len(self.centroids))
+            dc = (self.centroids * self.centroids).sum(1)[None, :] - 2.0 * (q @ self.centroids.T)
+            probes = np.argpartition(dc, nprobe - 1, axis=1)[:, :nprobe]
+        n_probe = probes.shape[1]
+        best_d = np.full((nq, n_probe, k), np.inf, np.float32)
+        best_s = np.full((nq, n_probe, k), -1, np.int32)
+        best_k = np.full((nq, n_probe, k), -1, np.int32)
+        flat = probes.ravel()
+        qid = np.repeat(np.arange(nq), n_probe)
+        pos = np.tile(np.arange(n_probe), nq)
+        order = np.argsort(flat, kind="stable")
+        flat, qid, pos = flat[order], qid[order], pos[order]
+        starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else flat
+        qn = (q * q).sum(axis=1)
+        q2 = q * np.float32(-2.0 / self.scale)  # folds the 8-bit scale into the query
+        for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
+            lst = self.lists[int(flat[a])] if self.lists else None
+            if lst is None or lst.n == 0:
+                continue
+            qs, ps = qid[a:b], pos[a:b]
+            d2 = q2[qs] @ lst.desc[: lst.n].astype(np.float32).T
+            d2 += lst.norms[None, : lst.n]
+            d2[:, ~ok_slot[lst.slot[: lst.n]]] = np.inf
+            kk = min(k, lst.n)
+            top = smallest_k(d2, kk)
+            best_d[qs, ps, :kk] = np.take_along_axis(d2, top, axis=1) + qn[qs, None]
+            best_s[qs, ps, :kk] = lst.slot[top]
+            best_k[qs, ps, :kk] = lst.kp[top]
+        best_d = best_d.reshape(nq, -1)
+        pick = np.argsort(best_d, axis=1, kind="stable")[:, :k]
+        dist = np.sqrt(np.maximum(np.take_along_axis(best_d, pick, axis=1), 0.0))
+        slot = np.take_along_axis(best_s.reshape(nq, -1), pick, axis=1)
+        kp = np.take_along_axis(best_k.reshape(nq, -1), pick, axis=1)
+        slot[~np.isfinite(dist)] = -1
+        return dist.astype(np.float32), slot, kp

@@ -1,0 +1,105 @@
+"""Species profiles: how to extract features and identify, per species, with fitted calibration.
+
+A profile bundles what was tuned for one kind of animal (never for particular files): the
+working size and keypoint budget of the local features, the pipeline parameters, the vector
+sources fused, and the calibration that turns raw scores into P(same individual) with its
+new-individual threshold.  The shipped profiles live in ``defaults/calibration.json``; they were
+fitted by ``tests/benchmarks/fit_calibration.py`` on the *database* split of the development
+photos only (leave-one-out within it), never on the queries used to report accuracy.
+``wildid calibrate`` refits a profile's calibration from a catalog's confirmed and rejected
+decisions with :func:`wildid.matching.calibration.fit_calibration` and saves a user copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wildid.errors import MatchingError
+from wildid.matching.calibration import CalibrationModel
+from wildid.matching.features import RootSiftExtractor
+from wildid.matching.identifier import Identifier, IdentifierConfig
+
+__all__ = ["DEFAULTS_PATH", "SpeciesProfile", "load_profiles", "profile_for", "save_profiles"]
+
+DEFAULTS_PATH = Path(__file__).resolve().parent / "defaults" / "calibration.json"
+
+
+@dataclass
+class SpeciesProfile:
+    """Everything species-specific about identification."""
+
+    name: str
+    aliases: list[str] = field(default_factory=list)  # e.g. scientific names
+    long_side: int = 512  # working size of a crop for local features
+    max_keypoints: int = 1000
+    contrast_threshold: float = 0.02
+    config: IdentifierConfig = field(default_factory=IdentifierConfig)
+    vectors: list[str] = field(default_factory=lambda: ["colour"])  # fused vector sources
+    calibration: CalibrationModel | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def extractor(self) -> RootSiftExtractor:
+        """The local feature extractor this profile's index expects."""
+        return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold)
+
+    def identifier(self) -> Identifier:
+        """An empty identifier with this profile's parameters and calibration."""
+        return Identifier(self.config, self.calibration)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aliases": self.aliases, "long_side": self.long_side,
+            "max_keypoints": self.max_keypoints, "contrast_threshold": self.contrast_threshold,
+            "config": dict(self.config.__dict__), "vectors": self.vectors,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any]) -> SpeciesProfile:
+        try:
+            cal = d.get("calibration")
+            return cls(name, list(d.get("aliases", [])), int(d.get("long_side", 512)),
+                       int(d.get("max_keypoints", 1000)),
+                       float(d.get("contrast_threshold", 0.02)),
+                       IdentifierConfig.from_dict(d.get("config", {})),
+                       list(d.get("vectors", ["colour"])),
+                       CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})))
+        except (TypeError, ValueError) as exc:
+            raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
+
+
+def load_profiles(path: Path | None = None) -> dict[str, SpeciesProfile]:
+    """Profiles by name from a JSON file (the shipped defaults when ``path`` is None)."""
+    file = Path(path) if path is not None else DEFAULTS_PATH
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MatchingError(f"cannot read species profiles {file}: {exc}") from exc
+    profiles = data.get("profiles")
+    if not isinstance(profiles, dict) or "default" not in profiles:
+        raise MatchingError(f"{file}: needs a 'profiles' object with a 'default' profile")
+    return {name: SpeciesProfile.from_dict(name, p) for name, p in profiles.items()}
+
+
+def save_profiles(profiles: Mapping[str, SpeciesProfile], path: Path, note: str = "") -> None:
+    data = {"format": 1, "note": note,
+            "profiles": {name: p.to_dict() for name, p in profiles.items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def profile_for(species: str | None, profiles: Mapping[str, SpeciesProfile] | None = None
+                ) -> SpeciesProfile:
+    """The profile whose name or alias matches ``species`` (case-insensitive), else default."""
+    profiles = load_profiles() if profiles is None else profiles
+    if species:
+        wanted = species.strip().lower()
+        for name, prof in profiles.items():
+            if wanted == name.lower() or wanted in (a.lower() for a in prof.aliases):
+                return prof
+    return profiles["default"]
