@@ -30,8 +30,9 @@ def test_main_window_shows_catalog_pages_and_menus(main_window: Any, services: A
     assert main_window.isVisible()
     assert str(services.catalog.root) in main_window.windowTitle()
     menus = [a.text().replace("&", "") for a in main_window.menuBar().actions()]
-    assert menus == ["File", "Edit", "View", "Help"]
-    actions = main_window.actions
+    assert menus == ["File", "Edit", "View", "Review", "Help"]
+    actions = main_window.menu_actions
+    assert _keys(actions.new_catalog) == ["Ctrl+Shift+N"]
     assert _keys(actions.import_photos) == ["Ctrl+I"]
     assert _keys(actions.undo) == ["Ctrl+Z"]
     assert _keys(actions.redo) == ["Ctrl+Shift+Z", "Ctrl+Y"]
@@ -51,7 +52,7 @@ def test_view_shortcuts_switch_pages(main_window: Any, qtbot: Any) -> None:
     assert main_window.nav.stack.currentWidget() is main_window.page("encounters")
     qtbot.keyClick(main_window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert main_window.nav.current_key() == "import"
-    assert main_window.actions.pages["import"].isChecked()
+    assert main_window.menu_actions.pages["import"].isChecked()
 
 
 def test_missing_page_module_disables_its_entry(qtbot: Any, services: Any, monkeypatch: Any) -> None:
@@ -69,7 +70,7 @@ def test_missing_page_module_disables_its_entry(qtbot: Any, services: Any, monke
     window = MainWindow(services)
     qtbot.addWidget(window)
     assert not window.nav.available("review")
-    assert not window.actions.pages["review"].isEnabled()
+    assert not window.menu_actions.pages["review"].isEnabled()
     item = window.nav.list.item(1)
     assert not item.flags() & Qt.ItemFlag.ItemIsEnabled
     assert window.show_page("review") is False
@@ -97,13 +98,13 @@ def test_undo_menu_follows_the_undo_stack(main_window: Any, services: Any) -> No
     seen: list[Any] = []
     services.data_changed.connect(seen.append)
     services.push(FakeOp())
-    assert main_window.actions.undo.isEnabled()
-    assert main_window.actions.undo.text() == "&Undo Confirm as Stripe"
-    main_window.actions.undo.trigger()
-    assert main_window.actions.redo.text() == "&Redo Confirm as Stripe"
-    assert not main_window.actions.undo.isEnabled()
-    main_window.actions.redo.trigger()
-    assert main_window.actions.undo.isEnabled()
+    assert main_window.menu_actions.undo.isEnabled()
+    assert main_window.menu_actions.undo.text() == "&Undo Confirm as Stripe"
+    main_window.menu_actions.undo.trigger()
+    assert main_window.menu_actions.redo.text() == "&Redo Confirm as Stripe"
+    assert not main_window.menu_actions.undo.isEnabled()
+    main_window.menu_actions.redo.trigger()
+    assert main_window.menu_actions.undo.isEnabled()
     assert len(seen) == 3 and all(c.encounters == {"e1"} for c in seen)
 
 
@@ -153,17 +154,17 @@ def test_open_and_new_catalog_switch_services(main_window: Any, tmp_path: Path, 
     first = main_window.services
     other = tmp_path / "other"
     dialogs.save_paths.append(str(other))
-    main_window.actions.new_catalog.trigger()
+    main_window.menu_actions.new_catalog.trigger()
     assert main_window.services is not first
     assert main_window.services.catalog.root == other.resolve()
     assert str(other.resolve()) in main_window.windowTitle()
     assert main_window.page("import").services is main_window.services
     # Back to the first one through the recent list.
-    main_window.fill_recent_menu(main_window.actions.recent_menu)
-    entries = [a for a in main_window.actions.recent_menu.actions() if a.isEnabled()]
+    main_window.fill_recent_menu(main_window.menu_actions.recent_menu)
+    entries = [a for a in main_window.menu_actions.recent_menu.actions() if a.isEnabled()]
     assert str(first.catalog.root) in [a.text() for a in entries]
     dialogs.folders.append(str(first.catalog.root))
-    main_window.actions.open_catalog.trigger()
+    main_window.menu_actions.open_catalog.trigger()
     assert main_window.services.catalog.root == first.catalog.root
 
 
@@ -194,15 +195,15 @@ def test_help_menu_lists_shortcuts_and_about(main_window: Any, dialogs: Any) -> 
     assert rows["Import photos"] == QKeySequence("Ctrl+I").toString(
         QKeySequence.SequenceFormat.NativeText)
     assert "Encounters" in rows
-    main_window.actions.shortcuts.trigger()
-    main_window.actions.about.trigger()
+    main_window.menu_actions.shortcuts.trigger()
+    main_window.menu_actions.about.trigger()
     assert dialogs.kinds() == ["dialog", "about"]
     assert "wildid" in dialogs.shown[1][1]
 
 
 def test_reviewer_name_dialog(main_window: Any, dialogs: Any, settings: Settings) -> None:
     dialogs.texts.append("Mpho")
-    main_window.actions.reviewer.trigger()
+    main_window.menu_actions.reviewer.trigger()
     assert settings.reviewer_name == "Mpho"
     assert main_window.services.reviewer == "Mpho"
     assert "Mpho" in main_window.reviewer_label.text()

@@ -80,7 +80,7 @@ def test_import_review_gallery_and_undo(qtbot: Any, main_window: Any, services: 
     gallery = main_window.page("individuals")
     qtbot.waitUntil(lambda: _names(gallery) == {"Luna": 2}, timeout=5000)
 
-    main_window.actions.undo.trigger()  # Edit > Undo: "Confirm as Luna"
+    main_window.menu_actions.undo.trigger()  # Edit > Undo: "Confirm as Luna"
     qtbot.waitUntil(lambda: _names(gallery) == {"Luna": 1}, timeout=5000)
     main_window.activateWindow()
     gallery.gallery.setFocus()

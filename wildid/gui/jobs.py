@@ -27,7 +27,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QRunnable,
     Qt,
     QThreadPool,
     Signal,
@@ -76,7 +75,7 @@ class Job(QObject):
     # connects (lambdas included) runs on the GUI thread.
     _w_started = Signal()
     _w_progress = Signal(object)
-    _w_done = Signal(str, object)
+    _w_done = Signal(str)
 
     def __init__(self, title: str, writes: bool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +86,11 @@ class Job(QObject):
         self.last_progress: Progress | None = None
         self.result: Any = None
         self.error: BaseException | None = None
+        # Set on the GUI thread at submit; the worker only borrows it. The worker leaves its
+        # outcome in _value and drops its own references *before* signalling, so the function
+        # (often a closure over widgets) and its result are released on this thread.
+        self._fn: JobFunction | None = None
+        self._value: Any = None
         queued = Qt.ConnectionType.QueuedConnection
         self._w_started.connect(self._on_started, queued)
         self._w_progress.connect(self._on_progress, queued)
@@ -111,8 +115,9 @@ class Job(QObject):
             self.last_progress = progress
             self.progressed.emit(progress)
 
-    @Slot(str, object)
-    def _on_done(self, outcome: str, value: Any) -> None:
+    @Slot(str)
+    def _on_done(self, outcome: str) -> None:
+        value, self._value, self._fn = self._value, None, None
         self.state = JobState(outcome)
         if self.state is JobState.SUCCEEDED:
             self.result = value
@@ -125,14 +130,22 @@ class Job(QObject):
         self.finished.emit()
 
 
-class _Runnable(QRunnable):
-    """Runs in a pool thread; talks to the GUI only through the job's worker signals."""
+class _Runnable:
+    """Runs in a pool thread; talks to the GUI only through the job's worker signals.
 
-    def __init__(self, job: Job, fn: JobFunction) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._job = job
-        self._fn = fn
+    Qt objects must die in the thread that owns them, and PySide deletes a Python-owned Qt
+    object whose last reference goes away in a worker thread by a deferred call on the main
+    thread, which crashes when Qt deleted it already. That is why this is a plain object handed
+    to ``QThreadPool.start`` as a callable (a Python ``QRunnable`` subclass with auto-delete is
+    deleted twice that way: segfaults in CI), and why this thread never holds the last
+    reference to anything from the GUI: the job keeps the function and the outcome, the runner
+    keeps the job until :meth:`JobRunner._released` (queued after this thread let go of it).
+    """
+
+    def __init__(self, job: Job, runner: JobRunner) -> None:
+        self._job: Job | None = job
+        self._runner = runner
+        self._key = id(job)
         self._last_emit = 0.0
         self._last_stage = ""
 
@@ -141,29 +154,42 @@ class _Runnable(QRunnable):
         final = progress.total > 0 and progress.done >= progress.total
         if final or progress.stage != self._last_stage or now - self._last_emit >= PROGRESS_INTERVAL_S:
             self._last_emit, self._last_stage = now, progress.stage
-            self._job._w_progress.emit(progress)
+            job = self._job
+            if job is not None:
+                job._w_progress.emit(progress)
 
     def run(self) -> None:
-        job, token = self._job, self._job.token
-        fn, self._fn = self._fn, None
+        job = self._job
+        assert job is not None
         threading.current_thread().name = f"job: {job.title}"
+        try:
+            self._run(job)
+        finally:
+            self._job = None
+            del job
+            try:
+                self._runner._w_released.emit(self._key)
+            except RuntimeError:  # the runner was deleted meanwhile (app closing)
+                pass
+
+    def _run(self, job: Job) -> None:
+        token = job.token
         if token.cancelled:  # cancelled while still queued
-            del fn
-            job._w_done.emit(JobState.CANCELLED.value, None)
+            job._w_done.emit(JobState.CANCELLED.value)
             return
         job._w_started.emit()
-        outcome, value = JobState.SUCCEEDED.value, None
+        fn = job._fn
+        assert fn is not None
+        outcome = JobState.SUCCEEDED.value
         try:
-            value = fn(progress=self._progress, cancel=token)
+            job._value = fn(progress=self._progress, cancel=token)
         except Cancelled:
             outcome = JobState.CANCELLED.value
         except BaseException as exc:  # handed to the GUI thread, which logs and shows it
-            outcome, value = JobState.FAILED.value, exc
-        # The function (often a closure over widgets) and anything it returned must not be
-        # released last in this thread: Qt objects die in the thread that drops them.
+            outcome = JobState.FAILED.value
+            job._value = exc
         del fn
-        job._w_done.emit(outcome, value)
-        del value
+        job._w_done.emit(outcome)
 
 
 class JobRunner(QObject):
@@ -171,6 +197,7 @@ class JobRunner(QObject):
 
     job_added = Signal(object)  # Job
     job_done = Signal(object)  # Job, after its own finished signal
+    _w_released = Signal(object)  # id of a job, from a worker: it holds no reference to that job any more
 
     def __init__(self, errors: ErrorSink | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -180,6 +207,8 @@ class JobRunner(QObject):
         self._reader = QThreadPool(self)
         self._reader.setMaxThreadCount(2)
         self._jobs: list[Job] = []
+        self._held: dict[int, Job] = {}  # until the worker has let go (see _Runnable)
+        self._w_released.connect(self._released, Qt.ConnectionType.QueuedConnection)
 
     @property
     def active_jobs(self) -> list[Job]:
@@ -196,10 +225,16 @@ class JobRunner(QObject):
         if report_errors and self._errors is not None:
             job.failed.connect(self._errors)
         job.finished.connect(lambda: self._retire(job))
+        job._fn = fn
         self._jobs.append(job)
+        self._held[id(job)] = job
         self.job_added.emit(job)
-        (self._writer if writes else self._reader).start(_Runnable(job, fn))
+        (self._writer if writes else self._reader).start(_Runnable(job, self).run)
         return job
+
+    @Slot(object)
+    def _released(self, key: int) -> None:
+        self._held.pop(key, None)
 
     def _retire(self, job: Job) -> None:
         if job in self._jobs:

@@ -27,7 +27,7 @@ from wildid.errors import CatalogError
 from wildid.gui.errors import ErrorHandler
 from wildid.gui.import_page import PathDropFilter
 from wildid.gui.jobs import JobsModel, JobsStatusWidget
-from wildid.gui.menus import Actions, build_menus
+from wildid.gui.menus import Actions, build_menus, fill_review_menu
 from wildid.gui.pages import PAGES, Navigation, page_class
 from wildid.gui.services import Services
 from wildid.gui.settings import Settings
@@ -39,8 +39,7 @@ log = logging.getLogger(__name__)
 class MainWindow(QMainWindow):
     """The app window for one open catalog at a time.
 
-    ``actions`` holds the menu actions by name (:class:`~wildid.gui.menus.Actions`); it
-    deliberately shadows ``QWidget.actions()``, which nothing calls on this window.
+    ``menu_actions`` holds the menu actions by name (:class:`~wildid.gui.menus.Actions`).
     """
 
     def __init__(self, services: Services, errors: ErrorHandler | None = None,
@@ -55,7 +54,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(760, 520)
         self.nav = Navigation(PAGES)
         self.setCentralWidget(self.nav)
-        self.actions: Actions = build_menus(self, self)
+        self.menu_actions: Actions = build_menus(self, self)
         self.nav.page_changed.connect(self._page_changed)
         self.reviewer_label = QLabel()
         self.statusBar().addPermanentWidget(self.reviewer_label)
@@ -72,7 +71,7 @@ class MainWindow(QMainWindow):
             if error is not None:
                 services.report_error(error)
             self.nav.set_page(spec.key, cls(services) if cls is not None else None)
-            self.actions.pages[spec.key].setEnabled(cls is not None)
+            self.menu_actions.pages[spec.key].setEnabled(cls is not None)
         self._connect_pages()
         self._resolve_shortcut_conflicts()
         if self._jobs_widget is not None:
@@ -102,13 +101,30 @@ class MainWindow(QMainWindow):
         signal = getattr(review, "open_individual_requested", None)
         if signal is not None:
             signal.connect(self.open_individual)
+        # One Ctrl+Z for the whole window: the Review page's Undo/Redo buttons use Edit's.
+        share = getattr(review, "use_window_actions", None)
+        if share is not None:
+            share({"undo": self.menu_actions.undo, "redo": self.menu_actions.redo})
+        sections = getattr(review, "menu_sections", None)
+        menu = self.menu_actions.review_menu
+        if menu is not None:
+            fill_review_menu(menu, sections() if sections is not None else None)
+            self._update_review_menu()
+
+    def _update_review_menu(self) -> None:
+        """The Review menu acts on the Review page, so it is usable while that page shows."""
+        menu = self.menu_actions.review_menu
+        if menu is not None:
+            menu.menuAction().setEnabled(self.nav.current_key() == "review"
+                                         and self.nav.available("review"))
 
     def _resolve_shortcut_conflicts(self) -> None:
-        """Menu shortcuts win over a page's own action with the same keys.
+        """Menu shortcuts win over a page's own action with the same keys (a safety net).
 
         Qt triggers neither of two enabled actions with one shortcut ("ambiguous overload"), so
-        a page that binds Ctrl+Z itself would make Ctrl+Z do nothing. The menu action does the
-        same thing on every page, so the page's duplicate key is dropped.
+        a page that binds Ctrl+Z itself would make Ctrl+Z do nothing. Pages are written not to
+        (the shell's tests check every key is bound once); should one still do it, its
+        duplicate key is dropped, with a warning in the log.
         """
         window_keys = {seq.toString() for action in self.findChildren(QAction)
                        if action.parent() is self for seq in action.shortcuts()}
@@ -119,8 +135,8 @@ class MainWindow(QMainWindow):
             for action in page.findChildren(QAction):
                 kept = [seq for seq in action.shortcuts() if seq.toString() not in window_keys]
                 if len(kept) != len(action.shortcuts()):
-                    log.debug("page %s: %s keeps %s (menu shortcut wins)", spec.key,
-                              action.text(), [k.toString() for k in kept])
+                    log.warning("page %s: %s keeps %s (menu shortcut wins)", spec.key,
+                                action.text(), [k.toString() for k in kept])
                     action.setShortcuts(kept)
 
     def page(self, key: str) -> Any:
@@ -131,8 +147,9 @@ class MainWindow(QMainWindow):
         return self.nav.show_page(key)
 
     def _page_changed(self, key: str) -> None:
-        self.actions.pages[key].setChecked(True)
+        self.menu_actions.pages[key].setChecked(True)
         self.settings.current_page = key
+        self._update_review_menu()
 
     # ------------------------------------------------------------ navigation between pages
     def review_encounters(self, encounter_ids: list[str]) -> None:
@@ -173,10 +190,10 @@ class MainWindow(QMainWindow):
 
     def _update_undo(self) -> None:
         stack = self.services.undo_stack
-        self.actions.undo.setEnabled(stack.can_undo)
-        self.actions.redo.setEnabled(stack.can_redo)
-        self.actions.undo.setText(f"&Undo {stack.undo_label}" if stack.can_undo else "&Undo")
-        self.actions.redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
+        self.menu_actions.undo.setEnabled(stack.can_undo)
+        self.menu_actions.redo.setEnabled(stack.can_redo)
+        self.menu_actions.undo.setText(f"&Undo {stack.undo_label}" if stack.can_undo else "&Undo")
+        self.menu_actions.redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
 
     def set_reviewer_name(self) -> None:
         name, ok = QInputDialog.getText(self, "Reviewer name",

@@ -57,6 +57,7 @@ class Actions:
     redo: QAction
     reviewer: QAction
     pages: dict[str, QAction] = field(default_factory=dict)
+    review_menu: QMenu | None = None  # filled with the Review page's actions by the window
     about: QAction | None = None
     shortcuts: QAction | None = None
     log_folder: QAction | None = None
@@ -73,11 +74,16 @@ def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
 
 
 def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
-    """Create the File, Edit, View and Help menus on ``window``'s menu bar."""
+    """Create the File, Edit, View, Review and Help menus on ``window``'s menu bar.
+
+    The Review menu is left empty: the window fills it with the Review page's own actions
+    (:func:`fill_review_menu`), which exist only once that page does.
+    """
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    # No Ctrl+N: the Review page uses it for "New individual", the frequent action.
-    new = _action(window, "&New catalog…", tip="Create an empty catalog in a new folder")
+    # Not Ctrl+N: the Review page uses it for "New individual", the frequent action.
+    new = _action(window, "&New catalog…", "Ctrl+Shift+N",
+                  tip="Create an empty catalog in a new folder")
     new.triggered.connect(commands.new_catalog)
     open_ = _action(window, "&Open catalog…", QKeySequence.StandardKey.Open,
                     tip="Open another catalog folder")
@@ -122,6 +128,10 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
         view_menu.addAction(page_action)
         actions.pages[spec.key] = page_action
 
+    actions.review_menu = bar.addMenu("&Review")
+    actions.review_menu.setObjectName("reviewMenu")
+    actions.review_menu.menuAction().setEnabled(False)  # until the Review page is shown
+
     help_menu = bar.addMenu("&Help")
     actions.shortcuts = _action(window, "&Keyboard shortcuts", "Ctrl+/")
     actions.shortcuts.triggered.connect(lambda: ShortcutsDialog(window).exec())
@@ -136,6 +146,22 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
     help_menu.addSeparator()
     help_menu.addAction(actions.about)
     return actions
+
+
+def fill_review_menu(menu: QMenu, sections: list[list[QAction]] | None) -> None:
+    """List the Review page's actions (the same objects: keys, state and checks agree).
+
+    ``sections`` are separated by lines; None when there is no Review page in this build.
+    """
+    menu.clear()
+    if sections is None:
+        menu.addAction("The Review page is not available in this version").setEnabled(False)
+        return
+    for section in (s for s in sections if s):
+        if not menu.isEmpty():
+            menu.addSeparator()
+        for action in section:
+            menu.addAction(action)
 
 
 def show_about(parent: QWidget) -> None:

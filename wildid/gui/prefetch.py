@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from wildid.errors import WildIdError
@@ -100,9 +100,11 @@ class _Relay(QObject):
     done = Signal(object, object, object)  # kind, key, value
 
 
-class _Job(QRunnable):
+class _Job:
+    """One background load, handed to ``QThreadPool.start`` as a plain callable (a Python
+    ``QRunnable`` subclass would be deleted twice: by the pool and by PySide, see jobs.py)."""
+
     def __init__(self, relay: _Relay, kind: str, key: Any, work: Callable[[], Any]) -> None:
-        super().__init__()
         self._relay, self._kind, self._key, self._work = relay, kind, key, work
 
     def run(self) -> None:
@@ -287,7 +289,7 @@ class Prefetcher(QObject):
         if (kind, key) in self._pending:
             return
         self._pending.add((kind, key))
-        self._pool.start(_Job(self._relay, kind, key, work), 1 if urgent else 0)
+        self._pool.start(_Job(self._relay, kind, key, work).run, 1 if urgent else 0)
 
     def _on_done(self, kind: str, key: Any, value: Any) -> None:
         if kind == "bundle":

@@ -1,8 +1,12 @@
-"""The review page's actions: names, shortcuts and help text in one table.
+"""The review page's actions: names, shortcuts, menu sections and help text in one table.
 
-Every review action has a keyboard shortcut (DESIGN.md §9) and a button; the same ``QAction``
-objects are what the main window puts in its Review menu (``ReviewPage.actions()``), so a
-shortcut, a button and a menu entry can never disagree.
+Every review action has a keyboard shortcut (DESIGN.md §9); most have a button on the page's
+action bar. The main window lists the same ``QAction`` objects in its Review menu
+(``ReviewPage.menu_sections()``), so a shortcut, a button and a menu entry can never disagree.
+
+Undo and redo are the window's: inside the main window the page uses Edit > Undo / Redo
+(``ReviewPage.use_window_actions``), so Ctrl+Z has exactly one action. Only a page shown on
+its own (tests, a host without an Edit menu) binds those keys itself.
 """
 
 from __future__ import annotations
@@ -12,19 +16,26 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QWidget
 
-__all__ = ["ACTIONS", "ActionSpec", "action_button", "make_actions", "resolve_shortcut_clashes"]
+__all__ = ["ACTIONS", "MENU_SECTIONS", "ActionSpec", "make_actions"]
+
+# The Review menu's sections, in order (separators between them).
+MENU_SECTIONS = ("decide", "move", "view", "edit")
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     key: str  # attribute suffix and objectName ("confirm" -> action "reviewConfirm")
     text: str
-    shortcuts: tuple[str, ...]
+    shortcuts: tuple[str, ...]  # the first one is what menus show: the button's letter
     tip: str
     button: str = ""  # label on the action bar; empty = menu and keyboard only
     checkable: bool = False
+    menu: str = ""  # section of the Review menu (MENU_SECTIONS); empty = not in it
+    overflow: int = 0  # a bar too narrow moves higher ranks into "More" first; 0 = never
+    right: bool = False  # in the bar's right-hand group (how the photos are shown)
+    window_action: bool = False  # the main window has it (Edit menu) and lends it to the page
 
     @property
     def button_text(self) -> str:
@@ -34,42 +45,47 @@ class ActionSpec:
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("confirm", "&Confirm match", ("Return", "Enter", "Y"),
-               "The new sighting is the selected candidate individual", "Confirm"),
+    ActionSpec("confirm", "&Confirm match", ("Y", "Return", "Enter"),
+               "The new sighting is the selected candidate individual", "Confirm",
+               menu="decide"),
     ActionSpec("reject", "&Not this one", ("N", "X"),
                "The selected candidate is a different animal; show the next candidate",
-               "Not this one"),
-    ActionSpec("new_individual", "New &individual…", ("Ctrl+N", "I"),
-               "None of the candidates: name a new individual", "New individual"),
+               "Not this one", menu="decide", overflow=4),
+    ActionSpec("new_individual", "New &individual…", ("I", "Ctrl+N"),
+               "None of the candidates: name a new individual", "New individual",
+               menu="decide", overflow=5),
     ActionSpec("unsure", "&Unsure, skip", ("S",),
-               "Decide later: the encounter moves to the end of the queue", "Skip"),
+               "Decide later: the encounter moves to the end of the queue", "Skip",
+               menu="decide", overflow=6),
     ActionSpec("flag", "&Flag for curator…", ("F",),
-               "Ask a curator to look at this encounter", "Flag"),
+               "Ask a curator to look at this encounter", "Flag", menu="decide", overflow=8),
     ActionSpec("unidentifiable", "Un&identifiable", ("U",),
                "The photos cannot identify the animal (blurred, hidden, wrong side)",
-               "Unidentifiable"),
-    ActionSpec("next_candidate", "Next candidate", ("Right", "J"), "Show the next candidate"),
+               "Unidentifiable", menu="decide", overflow=9),
+    ActionSpec("next_candidate", "Next candidate", ("Right", "J"), "Show the next candidate",
+               menu="move"),
     ActionSpec("previous_candidate", "Previous candidate", ("Left", "K"),
-               "Show the previous candidate"),
+               "Show the previous candidate", menu="move"),
     ActionSpec("next_encounter", "Next encounter", ("PgDown", "Down"),
-               "Go to the next encounter in the queue without deciding"),
+               "Go to the next encounter in the queue without deciding", menu="move"),
     ActionSpec("previous_encounter", "Previous encounter", ("PgUp", "Up"),
-               "Go back to the previous encounter in the queue"),
+               "Go back to the previous encounter in the queue", menu="move"),
     ActionSpec("next_photo", "Next photo of the encounter", ("]",),
-               "Show the next photo of this burst"),
+               "Show the next photo of this burst", menu="move"),
     ActionSpec("previous_photo", "Previous photo of the encounter", ("[",),
-               "Show the previous photo of this burst"),
-    ActionSpec("undo", "&Undo", ("Ctrl+Z",), "Undo the last review action", "Undo"),
+               "Show the previous photo of this burst", menu="move"),
+    ActionSpec("undo", "&Undo", ("Ctrl+Z",), "Undo the last review action", "Undo",
+               overflow=14, window_action=True),
     ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo the action just undone",
-               "Redo"),
+               "Redo", overflow=15, window_action=True),
     ActionSpec("toggle_matches", "Show &matched points", ("M",),
                "Draw the keypoints the matcher paired between the two photos", "Matches",
-               checkable=True),
+               checkable=True, menu="view", overflow=10, right=True),
     ActionSpec("sync_zoom", "&Link zoom", ("L",), "Zoom both photos together", "Link zoom",
-               checkable=True),
+               checkable=True, menu="view", overflow=13, right=True),
     ActionSpec("edit_boxes", "&Edit boxes…", ("E",),
                "Draw or correct the boxes around the animal in this encounter's photos",
-               "Edit boxes"),
+               "Edit boxes", menu="edit", overflow=12, right=True),
 )
 
 
@@ -100,44 +116,3 @@ def make_actions(parent: QWidget, handlers: dict[str, Callable[[], None]]) -> di
         parent.addAction(action)
         actions[spec.key] = action
     return actions
-
-
-def action_button(action: QAction) -> QPushButton:
-    """A push button that mirrors ``action`` (label, tooltip, enabled, checked) and triggers it.
-
-    Push buttons rather than tool buttons: the app's stylesheet draws disabled push buttons
-    greyed, so an action that cannot apply right now visibly cannot be clicked.
-    """
-    button = QPushButton(action.iconText())
-    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    button.setCheckable(action.isCheckable())
-
-    def sync() -> None:
-        button.setText(action.iconText())
-        button.setToolTip(action.toolTip())
-        button.setEnabled(action.isEnabled())
-        if action.isCheckable():
-            button.setChecked(action.isChecked())
-
-    action.changed.connect(sync)
-    action.toggled.connect(button.setChecked)
-    button.clicked.connect(lambda _checked=False: action.trigger())
-    sync()
-    return button
-
-
-def resolve_shortcut_clashes(page: QWidget, actions: dict[str, QAction]) -> None:
-    """Give up keys the page's window already binds (its Edit > Undo, File > New...).
-
-    Two actions with one shortcut both active make Qt fire neither ("ambiguous"), so inside
-    the main window its Undo/Redo (which call the same ``services.undo``) serve Ctrl+Z and
-    Ctrl+Shift+Z; on its own the page keeps every key of :data:`ACTIONS`.
-    """
-    mine = set(actions.values())
-    taken = {seq.toString() for action in page.window().findChildren(QAction)
-             if action not in mine
-             and action.shortcutContext() != Qt.ShortcutContext.WidgetWithChildrenShortcut
-             for seq in action.shortcuts()}
-    for spec in ACTIONS:
-        keys = [QKeySequence(k) for k in spec.shortcuts]
-        actions[spec.key].setShortcuts([k for k in keys if k.toString() not in taken])

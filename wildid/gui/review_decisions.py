@@ -159,12 +159,15 @@ class ReviewDecisions:
 
     def _update_undo_actions(self: ReviewPage) -> None:
         stack = self.services.undo_stack
-        undo, redo = self.actions_by_key["undo"], self.actions_by_key["redo"]
-        undo.setEnabled(stack.can_undo)
         self.done_view.undo_button.setEnabled(stack.can_undo)
-        redo.setEnabled(stack.can_redo)
-        undo.setText(f"&Undo {stack.undo_label}" if stack.can_undo else "&Undo")
-        redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
+        if "undo" not in self._window_actions:  # else the window keeps Edit > Undo in step
+            undo = self.actions_by_key["undo"]
+            undo.setEnabled(stack.can_undo)
+            undo.setText(f"&Undo {stack.undo_label}" if stack.can_undo else "&Undo")
+        if "redo" not in self._window_actions:
+            redo = self.actions_by_key["redo"]
+            redo.setEnabled(stack.can_redo)
+            redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
 
     def edit_boxes(self: ReviewPage) -> None:
         """Open the box editor on this encounter; boxes changed there reload the encounter."""

@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -27,16 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wildid.gui.action_bar import ActionBar
 from wildid.gui.candidate_strip import CandidateStrip
 from wildid.gui.image_view import ImageView, PairView
 from wildid.gui.prefetch import Prefetcher, ReviewBundle
 from wildid.gui.prompts import Prompts
-from wildid.gui.review_actions import (
-    ACTIONS,
-    action_button,
-    make_actions,
-    resolve_shortcut_clashes,
-)
+from wildid.gui.review_actions import ACTIONS, MENU_SECTIONS, make_actions
 from wildid.gui.review_decisions import ReviewDecisions
 from wildid.gui.review_panels import (
     CHECKED_STYLE,
@@ -118,17 +114,16 @@ class ReviewPage(ReviewDecisions, QWidget):
 
         self.actions_by_key = make_actions(self, {spec.key: getattr(self, spec.key)
                                                   for spec in ACTIONS})
-        bar = QHBoxLayout()
+        self._window_actions: set[str] = set()  # keys whose action the window lent us
+        # The bar never clips: at 1280 px or less, the buttons that do not fit go into "More".
+        self.action_bar = ActionBar()
         for spec in ACTIONS:
-            if not spec.button:
-                continue
-            if spec.key == "toggle_matches":
-                bar.addStretch(1)
-            button = action_button(self.actions_by_key[spec.key])
-            button.setObjectName(f"button_{spec.key}")
-            if spec.key == "confirm":
-                set_role(button, "primary")
-            bar.addWidget(button)
+            if spec.button:
+                button = self.action_bar.add(spec.key, spec.button_text,
+                                             self.actions_by_key[spec.key],
+                                             overflow=spec.overflow, right=spec.right)
+                if spec.key == "confirm":
+                    set_role(button, "primary")
 
         review = QWidget()
         layout = QVBoxLayout(review)
@@ -138,7 +133,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         layout.addLayout(headers)
         layout.addWidget(self.pair, 1)
         layout.addWidget(self.strip)
-        layout.addLayout(bar)
+        layout.addWidget(self.action_bar)
         self.loading = QLabel("Loading the review queue…")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.done_view = DoneView()
@@ -167,6 +162,35 @@ class ReviewPage(ReviewDecisions, QWidget):
                     "edit_boxes"):
             self.actions_by_key[key].setEnabled(deciding)
 
+    def use_window_actions(self, actions: dict[str, QAction]) -> None:
+        """Use the window's actions (Edit > Undo / Redo) instead of the page's own.
+
+        The page's own ones are dropped, so one action serves Ctrl+Z on every page; the bar's
+        buttons trigger the window's action from now on.
+        """
+        for spec in ACTIONS:
+            shared = actions.get(spec.key)
+            if shared is None or not spec.window_action:
+                continue
+            own = self.actions_by_key[spec.key]
+            if own is shared:
+                continue
+            if spec.button:
+                self.action_bar.button(spec.key).bind(shared)
+            if spec.key not in self._window_actions:
+                self.removeAction(own)
+                own.setParent(None)
+                own.deleteLater()
+            self.actions_by_key[spec.key] = shared
+            self._window_actions.add(spec.key)
+        self._update_undo_actions()
+
+    def menu_sections(self) -> list[list[QAction]]:
+        """The page's actions for the window's Review menu, in sections (undo/redo are in Edit)."""
+        return [[self.actions_by_key[spec.key] for spec in ACTIONS
+                 if spec.menu == section and spec.key not in self._window_actions]
+                for section in MENU_SECTIONS]
+
     def state(self) -> str:
         """'review', 'loading' or 'done' (tests and the shell's status bar read it)."""
         current = self.stack.currentWidget()
@@ -180,7 +204,6 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.order_box.blockSignals(True)
         self.order_box.setCurrentIndex(max(0, self.order_box.findData(order)))
         self.order_box.blockSignals(False)
-        resolve_shortcut_clashes(self, self.actions_by_key)
         if self._queue_dirty:
             self.reload_queue()
         self.setFocus()
