@@ -27,7 +27,6 @@ import research_eval as R  # noqa: E402
 
 from wildid.matching.features import LocalFeatures, features_from_arrays  # noqa: E402
 from wildid.matching.global_index import GlobalIndex  # noqa: E402
-from wildid.matching.profiles import load_profiles  # noqa: E402
 
 
 def jittered(f: LocalFeatures, rng: np.random.Generator) -> LocalFeatures:

@@ -48,7 +48,25 @@ def spec_of(p: SpeciesProfile) -> str:
 
 
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
-    """Per LOO query: its individual, raw rows when known, raw rows when its individual is new."""
+    """Per LOO query: its individual, raw rows when known, raw rows when its individual is new.
+
+    Cached under the research cache folder (keyed by species, profile and stride), so refitting
+    the calibration or the threshold rule does not recompute the raw scores.
+    """
+    import hashlib
+    import pickle
+
+    tag = hashlib.sha1(f"{species}|{prof.to_dict()}|{every}".encode()).hexdigest()[:10]
+    cache = R.CACHE / f"loo_{species}_{tag}.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    out = _leave_one_out(species, prof, every)
+    R.CACHE.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def _leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     items = [x for x in R.load_manifest(species) if x[2] == "database"]
     feats = R.features_for(species, spec_of(prof), items)
     colour = R.colour_for(species + "_db", items)
@@ -93,16 +111,18 @@ def best(model: CalibrationModel, raw: dict, ids: dict) -> tuple[Hashable | None
 
 
 def choose_threshold(model: CalibrationModel, queries: list[dict]) -> float:
-    known, new = [], []
-    for q in queries:
-        if not q["alone"]:
-            pred, p = best(model, q["known"], q["ids"])
-            known.append((p, pred == q["ind"]))
-        new.append(best(model, q["new"], q["ids"])[1])
-    grid = np.unique(np.r_[[p for p, _ in known], new])
-    scores = [(np.mean([ok and p >= t for p, ok in known]) + np.mean([p < t for p in new])) / 2
-              for t in grid]
-    return float(grid[int(np.argmax(scores))])
+    """The threshold on the best score that best separates known from new queries.
+
+    Balanced accuracy of the "likely new" verdict itself (a known query above the threshold
+    counts as right even when its top candidate is wrong: the reviewer still sees candidates).
+    Maximising BAKS + BAUS instead calls *every* nyala query new, because known nyala queries
+    are ranked right too rarely for any threshold to pay off on BAKS.
+    """
+    from wildid.engine.calibrate import choose_threshold as rule
+
+    known = [(best(model, q["known"], q["ids"])[1], True) for q in queries if not q["alone"]]
+    new = [best(model, q["new"], q["ids"])[1] for q in queries]
+    return rule(known, new)
 
 
 def evaluate(model: CalibrationModel, queries: list[dict]) -> dict[str, float]:

@@ -50,8 +50,11 @@ def test_choose_threshold_hand_computed() -> None:
     known = [(0.9, True), (0.8, True), (0.3, False), (0.7, True)]
     new = [0.2, 0.4, 0.75]
     t = choose_threshold(known, new)
-    # t = 0.7: BAKS 3/4 (0.9, 0.8, 0.7 right and kept), BAUS 2/3 -> 0.708; t = 0.8: 2/4 + 3/3 -> 0.75
+    # balanced accuracy of the verdict: t = 0.3: (4/4 + 1/3) / 2 = 0.667; t = 0.5 or 0.7:
+    # (3/4 + 2/3) / 2 = 0.708; t = 0.8: (2/4 + 3/3) / 2 = 0.75 (best); t = 0.9: (1/4 + 1) / 2
     assert t == pytest.approx(0.8)
+    # the verdict counts known queries above the threshold even when their top-1 is wrong
+    assert 0.2 < choose_threshold([(0.6, False)] * 3, [0.1, 0.2]) <= 0.6
 
 
 def test_user_calibration_overrides_the_shipped_one(tmp_path: Path) -> None:

@@ -28,17 +28,20 @@ __all__ = ["calibrate_catalog", "choose_threshold"]
 
 
 def choose_threshold(known: list[tuple[float, bool]], new: list[float]) -> float:
-    """Threshold on the best score maximising (BAKS + BAUS) / 2.
+    """Threshold on the best score maximising the balanced accuracy of the "likely new" verdict.
 
-    ``known``: (best score, whether the top individual was right) per known query;
-    ``new``: best score per query whose individual was absent.
+    ``known``: (best score, whether the top individual was right) per query whose individual is
+    in the catalog; ``new``: best score per query whose individual was absent. A known query above
+    the threshold counts as right even when its top candidate is wrong, because the reviewer
+    still sees the candidates; maximising BAKS + BAUS instead can call *every* query new when
+    known queries are rarely ranked right (nyala), which would make the indicator useless.
     """
     grid = np.unique(np.r_[[p for p, _ in known], new, 0.5])
     best_t, best_v = 0.5, -1.0
     for t in grid:
-        baks = np.mean([ok and p >= t for p, ok in known]) if known else 0.0
-        baus = np.mean([p < t for p in new]) if new else 0.0
-        v = (baks + baus) / 2
+        tpr = np.mean([p >= t for p, _ in known]) if known else 0.0
+        tnr = np.mean([p < t for p in new]) if new else 0.0
+        v = (tpr + tnr) / 2
         if v > best_v:
             best_t, best_v = float(t), float(v)
     return best_t

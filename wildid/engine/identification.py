@@ -319,10 +319,10 @@ class CatalogEngine:
         match = EncounterMatch(encounter_id, ranked, likely_new, threshold,
                                time.perf_counter() - t0, queried)
         if store and queried:
-            self._store(match)
+            self._store(match, local)
         return match
 
-    def _store(self, match: EncounterMatch) -> None:
+    def _store(self, match: EncounterMatch, query_features: dict[str, LocalFeatures]) -> None:
         """Replace the encounter's cached candidates and summary (one transaction)."""
         tag = self.tag()
         ann_ids = {a for c, q in match.candidates for a in (q, str(c.best_key))}
@@ -332,7 +332,8 @@ class CatalogEngine:
                 .where(Annotation.id.in_(ann_ids)))}
             s.execute(delete(MatchCandidate).where(MatchCandidate.encounter_id == match.encounter_id))
             for rank, (cand, query_id) in enumerate(match.candidates):
-                inliers = self._to_photo_pixels(cand, query_id, boxes)
+                inliers = self._to_photo_pixels(cand, query_features.get(query_id), query_id,
+                                                boxes)
                 s.add(MatchCandidate(
                     encounter_id=match.encounter_id, rank=rank, individual_id=str(cand.individual_id),
                     score=float(cand.score), raw_scores={k: float(v) for k, v in cand.raw.items()},
@@ -348,15 +349,13 @@ class CatalogEngine:
             summary.engine = tag
             summary.computed_at = utcnow()
 
-    def _to_photo_pixels(self, cand: Candidate, query_id: str,
+    def _to_photo_pixels(self, cand: Candidate, q_feats: LocalFeatures | None, query_id: str,
                          boxes: dict[str, tuple[float, float, float, float]]) -> np.ndarray:
         """Inliers from crop pixels (as extracted) to the original photos' pixels."""
         inl = np.asarray(cand.inliers, np.float32).reshape(-1, 4)
         if not len(inl):
             return inl
         key = str(cand.best_key)
-        local, _ = self.load_features([query_id])
-        q_feats = local.get(query_id)
         db_feats = self.identifier(self._indexed[key].profile).local.features(key) \
             if key in self._indexed else None
         if q_feats is None or db_feats is None or query_id not in boxes or key not in boxes:

@@ -2,9 +2,10 @@
 
 Why brute force: 100,000 annotations x 1280 dimensions in float16 is 256 MB and one query is a
 single pass over it (measured ~45 ms on this 2-core CPU, float32 ~20 ms at twice the memory),
-exact and with no index to train or rebuild.  Rows live in a growable array; ``remove`` swaps
-the last row into the hole, so add and remove are O(dim) and the matrix stays dense.  A boolean mask (species / viewpoint
-compatibility, excluded annotations) filters candidates before the top-k selection.
+exact and with no index to train or rebuild. Rows live in a growable array; ``remove`` swaps the
+last row into the hole, so add and remove are O(dim) and the matrix stays dense. A boolean mask
+(species / viewpoint compatibility, excluded annotations) filters candidates before the top-k
+selection.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ The pipeline for one query (see DESIGN.md §4 for the measurements behind it):
    the inliers are what the GUI draws.
 3. **Calibrated fusion** — a :class:`CalibrationModel` maps the raw scores (``lnbnn``, ``sv``,
    ``inliers``, ``global`` and any other source added later) to P(same individual).
-4. **Per-individual aggregation** (noisy-or of an individual's two best annotations) and the open-set verdict: likely a new
-   individual when the best probability is below the calibrated threshold.
+4. **Per-individual aggregation** (noisy-or of an individual's two best annotations) and the
+   open-set verdict: likely a new individual when the best probability is below the
+   calibrated threshold.
 
 No catalog code here: the caller adds annotations with their features and individual ids.
 """

@@ -1,0 +1,60 @@
+"""The real engine behind the GUI: an import starts extraction and matching in the background,
+and the review screen then shows the right individual first with its matched keypoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.photofactory import make_animal_pair
+from wildid.catalog.models import Annotation, Photo
+from wildid.engine import forget
+from wildid.ingest.importer import ImportOptions, run_import
+from wildid.review import new_individual
+
+JOB_TIMEOUT_MS = 120_000
+
+
+def _encounter_of(catalog: Any, path: Path) -> str:
+    with catalog.session() as s:
+        return s.scalars(select(Annotation.encounter_id).join(Photo)
+                         .where(Photo.original_path == str(path))).one()
+
+
+def test_import_identifies_and_review_shows_the_match(main_window: Any, services: Any,
+                                                      settings: Any, qtbot: Any,
+                                                      tmp_path: Path) -> None:
+    catalog = services.catalog
+    known, queries = [], []
+    for p in (31, 32, 33):
+        first, second = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
+                                         width=800, height=600)
+        known.append(first.path)
+        queries.append(second.path)
+    run_import(catalog, known, ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
+    names = {}
+    for p, path in zip((31, 32, 33), known, strict=True):
+        new_individual(catalog, _encounter_of(catalog, path), f"Animal {p}", "Tester")
+        names[_encounter_of(catalog, path)] = f"Animal {p}"
+
+    settings.auto_identify = True
+    page = main_window.page("import")
+    main_window.show_page("import")
+    page.add_paths([queries[1]])
+    with qtbot.waitSignal(page.import_finished, timeout=JOB_TIMEOUT_MS):
+        page.start_import()
+    # identification runs as a background job after the import, then the job list is empty
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
+
+    query = _encounter_of(catalog, queries[1])
+    review = main_window.page("review")
+    main_window.show_page("review")
+    review.open_encounter(query)
+    qtbot.waitUntil(lambda: not review.is_loading() and review.current_candidate() is not None,
+                    timeout=JOB_TIMEOUT_MS)
+    assert review.current_candidate().name == "Animal 32"
+    assert len(review.pair.matches()) >= 8
+    assert not review.banner.isVisible()  # not "likely new"
+    forget(catalog)
