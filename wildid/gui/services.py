@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ class Services(QObject):
         if not stopped:
             log.warning("background jobs did not stop within %d ms", timeout_ms)
         self.undo_stack.clear()
+        engine = sys.modules.get(ENGINE_MODULE)
+        if engine is not None and hasattr(engine, "forget"):
+            engine.forget(self.catalog)  # its in-memory index belongs to this catalog
         self.catalog.close()
         self._closed = True
         return stopped

@@ -106,9 +106,15 @@ class IvfStore:
     Descriptors are kept as 8-bit integers (``uint8`` for non-negative ones such as RootSIFT,
     ``int8`` otherwise) with a scale set by the dimension: 128 bytes per row instead of 512,
     and converting a probed list back to float32 costs less than the distance product itself.
+
+    List size: a query scans its ``nprobe`` nearest lists, one matrix product per list. With
+    ~1000-row lists those products are small and their fixed cost dominates (worst on a busy
+    2-core machine, where BLAS threads wait for each other); 8000-row lists with 6 probes found
+    the true 3 nearest neighbours as often (96 % vs 95.6 % with 1000 rows and 16 probes, lion
+    photos) in a seventh of the time.
     """
 
-    def __init__(self, dim: int, list_rows: int = 1000, train_rows: int = 20000,
+    def __init__(self, dim: int, list_rows: int = 8000, train_rows: int = 20000,
                  max_lists: int = 4096, retrain_growth: float = 2.0, seed: int = 0) -> None:
         self.dim = dim
         self.list_rows, self.train_rows, self.max_lists = list_rows, train_rows, max_lists

@@ -204,14 +204,18 @@ class CalibrationModel:
 def fit_calibration(pairs_raw_scores: Sequence[Mapping[str, float]] | np.ndarray,
                     labels: Sequence[bool] | np.ndarray, features: Sequence[str] | None = None,
                     transforms: Sequence[str] | None = None, isotonic: bool = False,
-                    balance: bool = True, l2: float = 1e-2,
-                    threshold: float | None = None) -> CalibrationModel:
+                    balance: bool = False, l2: float = 1e-2,
+                    threshold: float | None = None,
+                    non_negative: bool = True) -> CalibrationModel:
     """Fit a :class:`CalibrationModel` on labelled pairs (True = same individual).
 
     ``pairs_raw_scores``: one mapping of source name -> raw score per pair (or an array whose
-    columns follow ``features``).  ``balance`` weighs classes equally, which keeps the model
-    from simply learning how rare positives are in the training pairs; the probability then
-    reads as odds at equal priors.  ``threshold`` defaults to 0.5.
+    columns follow ``features``).  ``balance`` weighs classes equally: the probability then reads
+    as odds at equal priors, which inflates every score (a wrong candidate showed "78 %"); left
+    off, it is the share of candidates with these scores that really were the same animal.
+    ``non_negative``: every score source is evidence *for* a match, so a fitted negative weight
+    (collinear sources, noise) is dropped and the rest refitted; otherwise more verified
+    keypoints could lower a candidate's probability.  ``threshold`` defaults to 0.5.
     """
     y = np.asarray(labels, dtype=bool)
     if isinstance(pairs_raw_scores, np.ndarray):
@@ -241,11 +245,20 @@ def fit_calibration(pairs_raw_scores: Sequence[Mapping[str, float]] | np.ndarray
     weights = None
     if balance:
         weights = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum()) * len(y)
-    coef, intercept = fit_logistic(z, y, l2=l2, weights=weights)
+    active = np.ones(len(names), bool)
+    while True:
+        coef_a, intercept = fit_logistic(z[:, active], y, l2=l2, weights=weights)
+        coef = np.zeros(len(names))
+        coef[active] = coef_a
+        if not non_negative or (coef >= 0).all() or active.sum() <= 1:
+            break
+        active[np.argmin(coef)] = False  # the most negative source goes; refit the others
     model = CalibrationModel(names, tnames, mean, std, coef, intercept, fill,
                              threshold=0.5 if threshold is None else float(threshold),
                              info={"n_pairs": int(len(y)), "n_positive": int(y.sum()),
-                                   "balanced": balance})
+                                   "balanced": balance,
+                                   "dropped": [n for n, a in zip(names, active, strict=True)
+                                               if not a]})
     if isotonic:
         p = model.predict(raw)
         model.isotonic = fit_isotonic(p, y, weights)

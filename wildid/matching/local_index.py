@@ -95,7 +95,7 @@ class LocalIndex:
     :mod:`wildid.matching._ivf`); ``nprobe >= n_lists`` searches exactly.
     """
 
-    def __init__(self, k: int = 4, knorm: int = 1, nprobe: int = 16, list_rows: int = 1000,
+    def __init__(self, k: int = 4, knorm: int = 1, nprobe: int = 6, list_rows: int = 8000,
                  train_rows: int = 20000, compact_dead: float = 0.3, seed: int = 0) -> None:
         self.k, self.knorm, self.nprobe = k, knorm, nprobe
         self.compact_dead = compact_dead
