@@ -49,9 +49,9 @@ def test_eval_lion_subset_beats_the_lnbnn_baseline(tmp_path: Path, capsys) -> No
     assert res["n_queries"] == base["n_queries"] > 20
     assert res["extraction_failed"] == 0
     assert 0.0 <= res["top1"] <= res["top5"] <= 1.0 and 0.0 <= res["mAP"] <= 1.0
-    # measured on this subset: see the closing note of the engine issue
-    assert res["top1"] >= base["top1"]
-    assert res["top5"] >= 0.6
+    # measured on this subset (2 cores): LNBNN top-1 61.5 %, wildid 73.1 %, top-5 96.2 %
+    assert res["top1"] > base["top1"]
+    assert res["top5"] >= 0.8
     assert res["seconds_per_query"] < 10
 
 

@@ -76,3 +76,34 @@ def test_round_trip_json(tmp_path: Path) -> None:
 def test_needs_both_classes() -> None:
     with pytest.raises(MatchingError):
         fit_calibration([{"a": 1.0}, {"a": 2.0}], [True, True])
+
+
+def test_evidence_never_counts_against_a_match() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    y = rng.random(n) < 0.1
+    good = rng.normal(0, 1, n) + 2.0 * y
+    # a copy of the good score plus noise that is *anti*-correlated with matches once the
+    # good score is known: an unconstrained fit gives it a negative weight
+    echo = good + rng.normal(0, 0.3, n) - 0.8 * y
+    rows = [{"good": float(g), "echo": float(e)} for g, e in zip(good, echo, strict=True)]
+    free = fit_calibration(rows, y, ["good", "echo"], ["identity", "identity"],
+                           non_negative=False)
+    assert free.coef[1] < 0
+    model = fit_calibration(rows, y, ["good", "echo"], ["identity", "identity"])
+    assert (model.coef >= 0).all() and model.info["dropped"] == ["echo"]
+    # more evidence never lowers the probability
+    p = model.predict([{"good": 1.0, "echo": 0.0}, {"good": 1.0, "echo": 5.0}])
+    assert p[1] >= p[0]
+
+
+def test_unbalanced_probabilities_follow_the_base_rate() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    y = rng.random(n) < 0.05
+    score = rng.normal(0, 1, n) + 1.5 * y
+    rows = [{"s": float(v)} for v in score]
+    honest = fit_calibration(rows, y, ["s"], ["identity"])
+    balanced = fit_calibration(rows, y, ["s"], ["identity"], balance=True)
+    assert abs(float(honest.predict(rows).mean()) - y.mean()) < 0.01
+    assert float(balanced.predict(rows).mean()) > 0.3  # odds at equal priors: inflated
