@@ -30,7 +30,7 @@ run: setup
 	$(BIN)/wildid
 
 test: setup-dev sysdeps
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart=0
 
 lint: setup-dev
 	$(BIN)/ruff check wildid tests
