@@ -101,3 +101,52 @@ def test_ivf_search_with_all_lists_is_exact() -> None:
     np.testing.assert_allclose(dist, exact, rtol=2e-2)  # 8-bit storage
     centroids = kmeans(x, 4, seed=0)
     np.testing.assert_array_equal(centroids, kmeans(x, 4, seed=0))  # deterministic
+
+
+def _rootsift_like(rng: np.random.Generator, n: int, dim: int = 128) -> np.ndarray:
+    x = rng.exponential(size=(n, dim)).astype(np.float32)  # histogram-like, peaks well under 0.35
+    return np.sqrt(x / x.sum(axis=1, keepdims=True))
+
+
+def test_8bit_kernel_finds_what_the_float_search_finds() -> None:
+    """Non-negative (RootSIFT) stores use the onnxruntime 8-bit kernel; same neighbours."""
+    from wildid.matching import _distance_kernel
+
+    assert _distance_kernel.session() is not None, "the shipped kernel must load"
+    rng = np.random.default_rng(5)
+    x = _rootsift_like(rng, 3000)
+    store = IvfStore(128, list_rows=200, train_rows=1000)
+    store.add(x, np.arange(3000, dtype=np.int32) // 3, np.arange(3000, dtype=np.int32))
+    assert store.dtype == np.uint8 and store.n_lists > 5
+    q = np.vstack([x[:40] + 0.01, _rootsift_like(rng, 40)])
+    ok = np.ones(1000, bool)
+    ok[::4] = False  # excluded annotations must never come back
+    dk, sk, kk = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    store.use_kernel = False
+    df, sf, kf = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    np.testing.assert_allclose(dk, df, atol=2e-3)
+    assert (kk[:, 0] == kf[:, 0]).mean() > 0.9  # the rest may swap: near-ties under 8-bit rounding
+    assert ok[sk].all() and (sk == kk // 3).all()
+    exact = np.linalg.norm(q[:, None] - x[None], axis=2)
+    exact[:, ~ok[np.arange(3000) // 3]] = np.inf
+    best = np.sort(exact, axis=1)[:, :5]
+    np.testing.assert_allclose(dk, best, atol=5e-3)
+    # the rows it returns really are (within rounding) the nearest ones
+    np.testing.assert_allclose(np.take_along_axis(exact, kk, axis=1), best, atol=5e-3)
+
+
+def test_8bit_kernel_with_fewer_rows_than_k_and_all_masked() -> None:
+    rng = np.random.default_rng(6)
+    store = IvfStore(128)
+    store.add(_rootsift_like(rng, 3), np.array([0, 0, 1], np.int32), np.arange(3, dtype=np.int32))
+    dist, slot, _ = store.search(_rootsift_like(rng, 2), 5, nprobe=4, ok_slot=np.array([True, False]))
+    assert (slot[:, :2] == 0).all() and (slot[:, 2:] == -1).all()
+    assert np.isfinite(dist[:, :2]).all() and not np.isfinite(dist[:, 2:]).any()
+
+
+def test_shipped_kernel_is_what_the_builder_makes() -> None:
+    pytest.importorskip("onnx")
+    from wildid.matching import _distance_kernel
+
+    assert _distance_kernel.KERNEL_PATH.read_bytes() == \
+        _distance_kernel.build_model().SerializeToString()

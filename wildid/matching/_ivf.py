@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wildid.matching import _distance_kernel
+
 __all__ = ["IvfStore", "kmeans", "nearest_centroid", "smallest_k"]
 
 
@@ -124,6 +126,7 @@ class IvfStore:
         self.scale = 1.0
         self.lists: list[_List] = []
         self.trained_at = 0
+        self.use_kernel = True  # False: always the NumPy path (tests compare the two)
 
     def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """8-bit rows and the squared norms of what they decode to."""
@@ -230,6 +233,52 @@ class IvfStore:
         order = np.argsort(flat, kind="stable")
         flat, qid, pos = flat[order], qid[order], pos[order]
         starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else flat
+        kernel = _distance_kernel.session() if self.dtype == np.uint8 and self.use_kernel else None
+        if kernel is not None:
+            self._search_lists_8bit(kernel, q, k, flat, qid, pos, starts, ok_slot,
+                                    best_d, best_s, best_k)
+        else:
+            self._search_lists_float(q, k, flat, qid, pos, starts, ok_slot, best_d, best_s, best_k)
+        best_d = best_d.reshape(nq, -1)
+        pick = np.argsort(best_d, axis=1, kind="stable")[:, :k]
+        dist = np.sqrt(np.maximum(np.take_along_axis(best_d, pick, axis=1), 0.0))
+        slot = np.take_along_axis(best_s.reshape(nq, -1), pick, axis=1)
+        kp = np.take_along_axis(best_k.reshape(nq, -1), pick, axis=1)
+        slot[~np.isfinite(dist)] = -1
+        return dist.astype(np.float32), slot, kp
+
+    def _search_lists_8bit(self, kernel: object, q: np.ndarray, k: int, flat: np.ndarray,
+                           qid: np.ndarray, pos: np.ndarray, starts: np.ndarray,
+                           ok_slot: np.ndarray, best_d: np.ndarray, best_s: np.ndarray,
+                           best_k: np.ndarray) -> None:
+        """Each probed list against its queries in 8-bit integers (see _distance_kernel).
+
+        The query is quantised like the rows (the error is as small as the rows' own), so the
+        kernel's products are exact integers; distances come back in float32.
+        """
+        scale2 = np.float32(self.scale) ** 2
+        qq = np.clip(np.rint(q * self.scale), 0, 255).astype(np.uint8)
+        qqn = (qq.astype(np.float32) ** 2).sum(axis=1)
+        qq_t = np.ascontiguousarray(qq.T)
+        for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
+            lst = self.lists[int(flat[a])] if self.lists else None
+            if lst is None or lst.n == 0:
+                continue
+            qs, ps = qid[a:b], pos[a:b]
+            n = lst.n
+            bias = lst.norms[:n] * scale2
+            bias[~ok_slot[lst.slot[:n]]] = np.inf
+            kk = min(k, n)
+            part, top = _distance_kernel.nearest(kernel, lst.desc[:n], qq_t[:, qs],
+                                                 bias.reshape(n, 1), kk)
+            best_d[qs, ps, :kk] = (part + qqn[qs, None]) / scale2
+            best_s[qs, ps, :kk] = lst.slot[top]
+            best_k[qs, ps, :kk] = lst.kp[top]
+
+    def _search_lists_float(self, q: np.ndarray, k: int, flat: np.ndarray, qid: np.ndarray,
+                            pos: np.ndarray, starts: np.ndarray, ok_slot: np.ndarray,
+                            best_d: np.ndarray, best_s: np.ndarray, best_k: np.ndarray) -> None:
+        """Each probed list against its queries with BLAS on rows converted to float32."""
         qn = (q * q).sum(axis=1)
         q2 = q * np.float32(-2.0 / self.scale)  # folds the 8-bit scale into the query
         for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
@@ -245,10 +294,3 @@ class IvfStore:
             best_d[qs, ps, :kk] = np.take_along_axis(d2, top, axis=1) + qn[qs, None]
             best_s[qs, ps, :kk] = lst.slot[top]
             best_k[qs, ps, :kk] = lst.kp[top]
-        best_d = best_d.reshape(nq, -1)
-        pick = np.argsort(best_d, axis=1, kind="stable")[:, :k]
-        dist = np.sqrt(np.maximum(np.take_along_axis(best_d, pick, axis=1), 0.0))
-        slot = np.take_along_axis(best_s.reshape(nq, -1), pick, axis=1)
-        kp = np.take_along_axis(best_k.reshape(nq, -1), pick, axis=1)
-        slot[~np.isfinite(dist)] = -1
-        return dist.astype(np.float32), slot, kp

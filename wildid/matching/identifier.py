@@ -33,7 +33,7 @@ from wildid.matching.calibration import CalibrationModel
 from wildid.matching.features import LocalFeatures, mirror_sift_descriptors
 from wildid.matching.geometry import Verification, verify
 from wildid.matching.global_index import GlobalIndex
-from wildid.matching.local_index import AnnotationMatches, LnbnnResult, LocalIndex
+from wildid.matching.local_index import AnnotationMatches, KnnResult, LnbnnResult, LocalIndex
 
 __all__ = ["Candidate", "Identification", "Identifier", "IdentifierConfig"]
 
@@ -199,16 +199,25 @@ class Identifier:
         lnbnn: dict[Hashable, float] = {}
         results: list[tuple[LnbnnResult, LocalFeatures, bool]] = []
         if query is not None and len(query) and self.local.n_descriptors:
-            res = self.local.query(query, exclude_keys=excluded, k=cfg.k, knorm=cfg.knorm)
-            results.append((res, query, False))
-            lnbnn = dict(res.scores)
             if cfg.mirror and cfg.method != "lnbnn" and query.extractor == "rootsift":
+                # one search for the plain and the mirrored descriptors: each inverted list
+                # is read once per query, not twice
                 mirrored = _mirrored(query)
-                res_m = self.local.query(mirrored, exclude_keys=excluded, k=cfg.k,
-                                         knorm=cfg.knorm)
-                results.append((res_m, mirrored, True))
+                n = len(query)
+                both = self.local.knn(np.vstack([query.descriptors, mirrored.descriptors]),
+                                      cfg.k + cfg.knorm, excluded)
+                res = self.local.score_knn(
+                    KnnResult(both.dist[:n], both.slot[:n], both.kp[:n]), cfg.k, cfg.knorm)
+                res_m = self.local.score_knn(
+                    KnnResult(both.dist[n:], both.slot[n:], both.kp[n:]), cfg.k, cfg.knorm)
+                results += [(res, query, False), (res_m, mirrored, True)]
+                lnbnn = dict(res.scores)
                 for key, s in res_m.scores.items():
                     lnbnn[key] = lnbnn.get(key, 0.0) + cfg.mirror_weight * s
+            else:
+                res = self.local.query(query, exclude_keys=excluded, k=cfg.k, knorm=cfg.knorm)
+                results.append((res, query, False))
+                lnbnn = dict(res.scores)
         for key, s in lnbnn.items():
             raw[key] = {"lnbnn": s}
         if cfg.method == "lnbnn":
