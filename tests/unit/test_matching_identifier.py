@@ -111,3 +111,23 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert {"default", "nyala", "lion"} <= set(shipped)
     for p in shipped.values():
         assert p.calibration is not None and 0.0 < p.calibration.threshold < 1.0
+
+
+def test_mirrored_votes_find_a_flipped_photo_with_profile_named_features(
+        catalog: dict[str, object]) -> None:
+    """The app stores features as ``rootsift/<profile>``; the mirror must still apply to them."""
+    from dataclasses import replace
+
+    ident = Identifier(IdentifierConfig(k=2, mirror=True))
+    for (ind, view), (f, col) in catalog["feats"].items():  # type: ignore[attr-defined]
+        ident.add(f"{ind}/{view}", ind, replace(f, extractor="rootsift/lion"),
+                  vectors={"colour": col})
+    flipped = texture(103)[:, ::-1].copy()
+    query = replace(EXT.extract(flipped), extractor="rootsift/lion")
+    assert query.is_rootsift
+    res = ident.identify(query, vectors={"colour": colour_histogram(flipped)})
+    assert res.candidates[0].individual_id == "ind3"
+    with_mirror = ident.raw_scores(query)["ind3/a"]["lnbnn"]
+    ident.config = IdentifierConfig(k=2, mirror=False)
+    without = ident.raw_scores(query).get("ind3/a", {"lnbnn": 0.0})["lnbnn"]
+    assert with_mirror > 3 * without

@@ -59,6 +59,11 @@ class LocalFeatures:
         return int(self.xy.shape[0])
 
     @property
+    def is_rootsift(self) -> bool:
+        """RootSIFT features, whatever profile made them (stored as ``rootsift/<profile>``)."""
+        return self.extractor.split("/", 1)[0] == "rootsift"
+
+    @property
     def dim(self) -> int:
         return int(self.descriptors.shape[1])
 

@@ -199,7 +199,7 @@ class Identifier:
         lnbnn: dict[Hashable, float] = {}
         results: list[tuple[LnbnnResult, LocalFeatures, bool]] = []
         if query is not None and len(query) and self.local.n_descriptors:
-            if cfg.mirror and cfg.method != "lnbnn" and query.extractor == "rootsift":
+            if cfg.mirror and cfg.method != "lnbnn" and query.is_rootsift:
                 # one search for the plain and the mirrored descriptors: each inverted list
                 # is read once per query, not twice
                 mirrored = _mirrored(query)
