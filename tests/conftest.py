@@ -3,9 +3,7 @@ settings and models folder never leak into tests (and tests never touch them).""
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DATASETS = SHARED / "datasets"
-
-
-@pytest.fixture(autouse=True)
-def _collect_on_main_thread() -> Iterator[None]:
-    """Once a GUI test has switched automatic collection off for this process (see
-    tests/gui/conftest.py), collect what is due after every test, here on the main thread."""
-    yield
-    if not gc.isenabled():
-        counts, thresholds = gc.get_count(), gc.get_threshold()
-        for generation in (2, 1, 0):
-            if counts[generation] > thresholds[generation]:
-                gc.collect(generation)
-                break
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,28 +38,16 @@ class DialogRecorder:
         return [text for k, text in self.shown if k == kind]
 
 
-_COLLECTOR: list[Any] = []
-
-
 @pytest.fixture(autouse=True)
 def _gc_on_gui_thread(qapp: Any) -> Iterator[None]:
-    """As in the app: cyclic garbage is collected on the GUI thread only (see gc_guard).
-
-    Installed by the first GUI test and kept for the rest of the test process, never switched
-    back on between tests: between two tests other threads run Python code (xdist's message
-    receiver, pytest-timeout's timer finishing), and an automatic collection in one of them
-    destroyed the previous test's widgets outside the GUI thread ("QBasicTimer::stop: Failed",
-    then a segmentation fault, about one full run in ten). Each test ends with a collection here,
-    on the GUI thread; tests/conftest.py collects after the other tests while this is installed.
-    """
+    """As in the app: cyclic garbage is collected on the GUI thread only (see gc_guard)."""
     from wildid.gui.gc_guard import GuiGarbageCollector
 
-    if not _COLLECTOR:
-        collector = GuiGarbageCollector(qapp)
-        collector.install()
-        _COLLECTOR.append(collector)
+    collector = GuiGarbageCollector()
+    collector.install()
     yield
-    gc.collect()
+    collector.uninstall()
+    collector.deleteLater()
 
 
 @pytest.fixture(autouse=True)
