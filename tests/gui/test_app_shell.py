@@ -360,6 +360,58 @@ def test_writers_run_one_at_a_time_readers_beside_them(services: Any, qtbot: Any
     assert any("r1" in seen and len(seen) > 1 for seen in overlaps)
 
 
+def _record_emitting_threads(obj: Any, seen: set[str]) -> None:
+    """Connect a direct probe to every signal ``obj``'s class declares (private ones too)."""
+    from PySide6.QtCore import QMetaMethod
+
+    meta = obj.metaObject()
+    for i in range(meta.methodOffset(), meta.methodCount()):
+        method = meta.method(i)
+        if method.methodType() == QMetaMethod.MethodType.Signal:
+            name = bytes(method.name().data()).decode()
+            getattr(obj, name).connect(
+                lambda *_a, n=name: seen.add(f"{n} in {threading.current_thread().name}"),
+                Qt.ConnectionType.DirectConnection)
+
+
+def test_workers_never_emit_on_jobs_or_the_runner(services: Any, qtbot: Any) -> None:
+    """Qt frees a sender's disconnected connections during its next emit, in the emitting
+    thread. Jobs and the runner carry connections to lambdas that capture widgets, so a worker
+    emitting on them could destroy a widget outside the GUI thread (the CI segfault): every
+    signal of theirs must be emitted on the GUI thread, whatever the job's outcome."""
+    gate = threading.Event()
+
+    def blocker(progress: Any = None, cancel: Any = None) -> None:
+        gate.wait(10)
+
+    def fine(progress: Any = None, cancel: Any = None) -> int:
+        from wildid.progress import ProgressReporter
+
+        reporter = ProgressReporter("Working", 2, progress, cancel)
+        reporter.advance()
+        reporter.advance()
+        return 1
+
+    def failing(progress: Any = None, cancel: Any = None) -> None:
+        raise ReviewError("boom")
+
+    seen: set[str] = set()
+    _record_emitting_threads(services.jobs, seen)
+    first = services.jobs.submit("Blocker", blocker)
+    jobs = [services.jobs.submit("Fine", fine), services.jobs.submit("Failing", failing,
+                                                                      report_errors=False),
+            services.jobs.submit("Cancelled", fine)]
+    for job in [first, *jobs]:  # the worker cannot have started these yet: the gate is shut
+        _record_emitting_threads(job, seen)
+    jobs[2].cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=10_000)
+    assert [j.state for j in jobs] == [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]
+    main = threading.current_thread().name
+    assert seen and all(entry.endswith(f" in {main}") for entry in seen), sorted(seen)
+    assert {"started in " + main, "progressed in " + main, "finished in " + main} <= seen
+
+
 def test_run_starts_the_app_and_returns_when_the_window_closes(tmp_path: Path, qapp: Any,
                                                                monkeypatch: Any) -> None:
     from wildid.gui import app as app_module

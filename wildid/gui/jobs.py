@@ -57,7 +57,7 @@ class JobState(enum.Enum):
 
 
 class Job(QObject):
-    """One background task as the GUI sees it. Its public signals are emitted on the GUI thread.
+    """One background task as the GUI sees it. Its signals are emitted on the GUI thread only.
 
     ``finished`` is emitted last, whatever the outcome, after exactly one of ``succeeded``,
     ``failed`` or ``cancelled``.
@@ -70,13 +70,6 @@ class Job(QObject):
     cancelled = Signal()
     finished = Signal()
 
-    # Emitted by the worker thread only. Each is queued to a method of this object (which lives
-    # on the GUI thread), and that method re-emits the public signal: so every slot anyone
-    # connects (lambdas included) runs on the GUI thread.
-    _w_started = Signal()
-    _w_progress = Signal(object)
-    _w_done = Signal(str)
-
     def __init__(self, title: str, writes: bool, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.title = title
@@ -86,15 +79,6 @@ class Job(QObject):
         self.last_progress: Progress | None = None
         self.result: Any = None
         self.error: BaseException | None = None
-        # Set on the GUI thread at submit; the worker only borrows it. The worker leaves its
-        # outcome in _value and drops its own references *before* signalling, so the function
-        # (often a closure over widgets) and its result are released on this thread.
-        self._fn: JobFunction | None = None
-        self._value: Any = None
-        queued = Qt.ConnectionType.QueuedConnection
-        self._w_started.connect(self._on_started, queued)
-        self._w_progress.connect(self._on_progress, queued)
-        self._w_done.connect(self._on_done, queued)
 
     def cancel(self) -> None:
         """Ask the job to stop at its next checkpoint; work committed so far is kept."""
@@ -104,25 +88,21 @@ class Job(QObject):
     def cancel_requested(self) -> bool:
         return self.token.cancelled
 
-    @Slot()
-    def _on_started(self) -> None:
+    def _mark_started(self) -> None:
         self.state = JobState.RUNNING
         self.started.emit()
 
-    @Slot(object)
-    def _on_progress(self, progress: Progress) -> None:
+    def _show_progress(self, progress: Progress) -> None:
         if self.state.active:
             self.last_progress = progress
             self.progressed.emit(progress)
 
-    @Slot(str)
-    def _on_done(self, outcome: str) -> None:
-        value, self._value, self._fn = self._value, None, None
-        self.state = JobState(outcome)
-        if self.state is JobState.SUCCEEDED:
+    def _end(self, outcome: JobState, value: Any) -> None:
+        self.state = outcome
+        if outcome is JobState.SUCCEEDED:
             self.result = value
             self.succeeded.emit(value)
-        elif self.state is JobState.FAILED:
+        elif outcome is JobState.FAILED:
             self.error = value
             self.failed.emit(value)
         else:
@@ -130,22 +110,48 @@ class Job(QObject):
         self.finished.emit()
 
 
-class _Runnable:
-    """Runs in a pool thread; talks to the GUI only through the job's worker signals.
+class _Work:
+    """What a worker thread may touch of a job: a plain Python record, no Qt object.
 
-    Qt objects must die in the thread that owns them, and PySide deletes a Python-owned Qt
-    object whose last reference goes away in a worker thread by a deferred call on the main
-    thread, which crashes when Qt deleted it already. That is why this is a plain object handed
-    to ``QThreadPool.start`` as a callable (a Python ``QRunnable`` subclass with auto-delete is
-    deleted twice that way: segfaults in CI), and why this thread never holds the last
-    reference to anything from the GUI: the job keeps the function and the outcome, the runner
-    keeps the job until :meth:`JobRunner._released` (queued after this thread let go of it).
+    The runner keeps it (and so the function, often a closure) until the worker has let go,
+    so the last reference to anything from the GUI side is always dropped on the GUI thread.
     """
 
-    def __init__(self, job: Job, runner: JobRunner) -> None:
-        self._job: Job | None = job
-        self._runner = runner
-        self._key = id(job)
+    __slots__ = ("key", "title", "fn", "token", "value")
+
+    def __init__(self, key: int, title: str, fn: JobFunction, token: CancelToken) -> None:
+        self.key, self.title, self.fn, self.token = key, title, fn, token
+        self.value: Any = None
+
+
+class _Bridge(QObject):
+    """The only Qt object worker threads emit signals on.
+
+    Why a separate object: Qt frees the disconnected ("orphaned") connections of a sender
+    lazily, during that sender's next emit, in the emitting thread. Were the workers to emit on
+    a :class:`Job`, whose public signals carry lambdas that capture widgets, a worker could free
+    such a lambda and with it the last reference to a widget, destroying the widget outside the
+    GUI thread ("QBasicTimer::stop: Failed. Possibly trying to stop from a different thread",
+    then a segmentation fault: seen in CI). This object is connected only to the runner's own
+    slots, so nothing Python-side is ever freed in a worker.
+    """
+
+    started = Signal(object)  # key
+    progressed = Signal(object, object)  # key, Progress
+    done = Signal(object, str)  # key, JobState value; the worker no longer touches the job after
+
+
+class _Runnable:
+    """Runs one job in a pool thread; reports only through the bridge, by the job's key.
+
+    A plain object handed to ``QThreadPool.start`` as a callable: a Python ``QRunnable``
+    subclass with auto-delete is deleted twice (by the pool and by PySide).
+    """
+
+    def __init__(self, work: _Work, bridge: _Bridge) -> None:
+        self._work: _Work | None = work
+        self._bridge = bridge
+        self._key = work.key
         self._last_emit = 0.0
         self._last_stage = ""
 
@@ -154,42 +160,39 @@ class _Runnable:
         final = progress.total > 0 and progress.done >= progress.total
         if final or progress.stage != self._last_stage or now - self._last_emit >= PROGRESS_INTERVAL_S:
             self._last_emit, self._last_stage = now, progress.stage
-            job = self._job
-            if job is not None:
-                job._w_progress.emit(progress)
+            self._emit(self._bridge.progressed, self._key, progress)
 
     def run(self) -> None:
-        job = self._job
-        assert job is not None
-        threading.current_thread().name = f"job: {job.title}"
-        try:
-            self._run(job)
-        finally:
-            self._job = None
-            del job
-            try:
-                self._runner._w_released.emit(self._key)
-            except RuntimeError:  # the runner was deleted meanwhile (app closing)
-                pass
+        work, self._work = self._work, None
+        assert work is not None
+        threading.current_thread().name = f"job: {work.title}"
+        outcome = self._run(work)
+        del work  # the runner still holds it: never the last reference
+        self._emit(self._bridge.done, self._key, outcome.value)
 
-    def _run(self, job: Job) -> None:
-        token = job.token
+    def _run(self, work: _Work) -> JobState:
+        token = work.token
         if token.cancelled:  # cancelled while still queued
-            job._w_done.emit(JobState.CANCELLED.value)
-            return
-        job._w_started.emit()
-        fn = job._fn
-        assert fn is not None
-        outcome = JobState.SUCCEEDED.value
+            return JobState.CANCELLED
+        self._emit(self._bridge.started, self._key)
+        fn = work.fn
         try:
-            job._value = fn(progress=self._progress, cancel=token)
+            work.value = fn(progress=self._progress, cancel=token)
+            return JobState.SUCCEEDED
         except Cancelled:
-            outcome = JobState.CANCELLED.value
+            return JobState.CANCELLED
         except BaseException as exc:  # handed to the GUI thread, which logs and shows it
-            outcome = JobState.FAILED.value
-            job._value = exc
-        del fn
-        job._w_done.emit(outcome)
+            work.value = exc
+            return JobState.FAILED
+        finally:
+            del fn
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the runner was deleted meanwhile (app closing)
+            pass
 
 
 class JobRunner(QObject):
@@ -197,7 +200,6 @@ class JobRunner(QObject):
 
     job_added = Signal(object)  # Job
     job_done = Signal(object)  # Job, after its own finished signal
-    _w_released = Signal(object)  # id of a job, from a worker: it holds no reference to that job any more
 
     def __init__(self, errors: ErrorSink | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -207,8 +209,16 @@ class JobRunner(QObject):
         self._reader = QThreadPool(self)
         self._reader.setMaxThreadCount(2)
         self._jobs: list[Job] = []
-        self._held: dict[int, Job] = {}  # until the worker has let go (see _Runnable)
-        self._w_released.connect(self._released, Qt.ConnectionType.QueuedConnection)
+        # Until the worker has let go of it: the job, and what the worker may touch.
+        self._held: dict[int, tuple[Job, _Work]] = {}
+        self._next_key = 0
+        # Created after the pools, so it is destroyed after them (their destructors wait for
+        # the workers, which may still be emitting on it).
+        self._bridge = _Bridge(self)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._bridge.started.connect(self._started, queued)
+        self._bridge.progressed.connect(self._progressed, queued)
+        self._bridge.done.connect(self._done, queued)
 
     @property
     def active_jobs(self) -> list[Job]:
@@ -224,23 +234,40 @@ class JobRunner(QObject):
         job = Job(title, writes, self)
         if report_errors and self._errors is not None:
             job.failed.connect(self._errors)
-        job.finished.connect(lambda: self._retire(job))
-        job._fn = fn
+        self._next_key += 1
+        work = _Work(self._next_key, title, fn, job.token)
         self._jobs.append(job)
-        self._held[id(job)] = job
+        self._held[work.key] = (job, work)
         self.job_added.emit(job)
-        (self._writer if writes else self._reader).start(_Runnable(job, self).run)
+        (self._writer if writes else self._reader).start(_Runnable(work, self._bridge).run)
         return job
 
     @Slot(object)
-    def _released(self, key: int) -> None:
-        self._held.pop(key, None)
+    def _started(self, key: int) -> None:
+        held = self._held.get(key)
+        if held is not None:
+            held[0]._mark_started()
 
-    def _retire(self, job: Job) -> None:
-        if job in self._jobs:
-            self._jobs.remove(job)
-        self.job_done.emit(job)
-        job.deleteLater()
+    @Slot(object, object)
+    def _progressed(self, key: int, progress: Progress) -> None:
+        held = self._held.get(key)
+        if held is not None:
+            held[0]._show_progress(progress)
+
+    @Slot(object, str)
+    def _done(self, key: int, outcome: str) -> None:
+        held = self._held.pop(key, None)
+        if held is None:
+            return
+        job, work = held
+        value, work.value, work.fn = work.value, None, None
+        try:
+            job._end(JobState(outcome), value)
+        finally:
+            if job in self._jobs:
+                self._jobs.remove(job)
+            self.job_done.emit(job)
+            job.deleteLater()
 
     def cancel_all(self) -> None:
         for job in self._jobs:

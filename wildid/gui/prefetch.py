@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage
 
 from wildid.errors import WildIdError
@@ -95,7 +95,13 @@ class _LRU:
 
 
 class _Relay(QObject):
-    """Carries results from workers to the GUI thread (queued because it lives there)."""
+    """Carries results from workers to the GUI thread (queued because it lives there).
+
+    Workers emit on this object only, never on the Prefetcher: Qt frees a sender's
+    disconnected connections during its next emit, in the emitting thread, and the
+    Prefetcher's public signals are connected to lambdas that may hold widgets (see
+    ``wildid/gui/jobs.py``). This one is connected to a single slot and nothing else.
+    """
 
     done = Signal(object, object, object)  # kind, key, value
 
@@ -267,6 +273,9 @@ class Prefetcher(QObject):
     def request_result(self, name: str, work: Callable[[], Any]) -> int:
         """Run a read-only ``work()`` in the background; ``resultReady`` brings its value.
 
+        ``work`` runs and is released on a worker thread, so it must not hold widgets:
+        capture the catalog and plain values, never ``self``.
+
         Returns a token: a page keeps the latest one and ignores answers to older requests.
         """
         self._result_token += 1
@@ -291,6 +300,7 @@ class Prefetcher(QObject):
         self._pending.add((kind, key))
         self._pool.start(_Job(self._relay, kind, key, work).run, 1 if urgent else 0)
 
+    @Slot(object, object, object)
     def _on_done(self, kind: str, key: Any, value: Any) -> None:
         if kind == "bundle":
             generation, bundle = value
