@@ -1,8 +1,10 @@
 """Background work for the desktop app: core functions run off the GUI thread.
 
 A job wraps any core function that takes ``progress`` and ``cancel`` keyword arguments
-(``wildid/progress.py``). It runs in a QThreadPool worker and talks back only through Qt signals
-of a :class:`Job` object that lives on the GUI thread, so no widget is ever touched from a worker.
+(``wildid/progress.py``). It runs in a QThreadPool worker, which talks back only through queued
+signals of a private bridge object; the runner turns them into the signals of a :class:`Job`,
+emitted on the GUI thread. So no widget is ever touched, and no Python object the GUI connected
+is ever released, on a worker thread (see :class:`_Bridge` for why the latter matters).
 Core functions open their own ``catalog.session()`` inside the worker: one session per thread.
 
 SQLite has a single writer, so jobs that write the catalog (imports, feature extraction) run one
