@@ -117,7 +117,7 @@ def fake_inliers(qbox: tuple, cbox: tuple, n: int = 24, seed: int = 0) -> np.nda
 
 
 def add_results(world: World, query: str, ranked: list[tuple[str, float]],
-                likely_new: bool = False) -> None:
+                likely_new: bool = False, threshold: float | None = 0.15) -> None:
     """Write the engine's output for the query encounter: ranked candidates and a summary."""
     catalog = world.catalog
     encounter_id = world.queries[query]
@@ -134,7 +134,7 @@ def add_results(world: World, query: str, ranked: list[tuple[str, float]],
                                  inliers=inliers.tobytes(), engine="test-engine 1"))
         best = ranked[0][1] if ranked else None
         s.add(MatchSummary(encounter_id=encounter_id, best_score=best, likely_new=likely_new,
-                           engine="test-engine 1"))
+                           threshold=threshold, engine="test-engine 1"))
 
 
 def build_world(tmp_path: Path, catalog: Catalog | None = None) -> World:

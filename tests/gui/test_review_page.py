@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.gui.review_data import ScriptedPrompts, build_world, make_settings, state_of
 from wildid.catalog.models import Decision, Photo
+from wildid.gui.cards import ScoreRole, ThresholdRole, score_colour
 from wildid.gui.review_page import ReviewPage
 from wildid.gui.services import Services
 from wildid.review import queries
@@ -65,6 +66,15 @@ def test_queue_is_most_confident_first_and_shows_both_photos_with_matches(page, 
     assert page.strip.count() == 3
     assert page.current_candidate().name == "Stripe"
     assert "91 %" in page.candidate_header.info.text()
+    # Score bars are coloured against the threshold the identification used (15 %): Dot's
+    # 20 % is a plausible match (amber), not a bad one; Ziggy's 5 % is under it (red).
+    model = page.strip.model()
+    rows = [model.index(r, 0) for r in range(3)]
+    assert [model.data(i, ThresholdRole) for i in rows] == [0.15] * 3
+    colours = [score_colour(model.data(i, ScoreRole), model.data(i, ThresholdRole)).name()
+               for i in rows]
+    assert colours == [score_colour(0.9).name(), score_colour(0.5).name(), score_colour(0.1).name()]
+    assert "above the new-individual threshold of 15 %" in model.data(rows[1], Qt.ItemDataRole.ToolTipRole)
     assert "Photo 1 of 2" in page.query_header.counter.text()
     assert "2024-05-31" in page.query_header.info.text()
     assert len(page.pair.matches()) == 24

@@ -136,6 +136,7 @@ def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
         threshold = engine.profiles["default"].calibration.threshold
         for summary in (new, old):
             assert summary.likely_new == (summary.best_score < threshold)
+            assert summary.threshold == pytest.approx(threshold)  # kept for the review colours
 
 
 def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:

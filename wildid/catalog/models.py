@@ -267,6 +267,7 @@ class MatchSummary(Base):
         ForeignKey("encounters.id", ondelete="CASCADE"), primary_key=True)
     best_score: Mapped[float | None] = mapped_column(Float, index=True)
     likely_new: Mapped[bool] = mapped_column(Boolean, default=False)
+    threshold: Mapped[float | None] = mapped_column(Float)  # the verdict's cut-off; None before 0005
     engine: Mapped[str] = mapped_column(String(200))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

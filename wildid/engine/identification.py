@@ -346,6 +346,7 @@ class CatalogEngine:
                 s.add(summary)
             summary.best_score = match.best_score
             summary.likely_new = match.likely_new
+            summary.threshold = float(match.threshold)
             summary.engine = tag
             summary.computed_at = utcnow()
 

@@ -21,13 +21,17 @@ CARD_SIZE = QSize(168, 164)
 PICTURE_HEIGHT = 96
 
 
-def candidate_card(candidate: Any) -> Card:
-    """A card for a ``wildid.review.queries.CandidateView``."""
+def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
+    """A card for a ``wildid.review.queries.CandidateView``; ``threshold`` is the
+    new-individual cut-off its identification used (the bar is red below it)."""
     best = candidate.best_annotation
     lines = [f"{candidate.n_encounters} sighting{'s' if candidate.n_encounters != 1 else ''}"]
     if candidate.days_since_last_seen is not None:
         lines[0] += f" · last {_days(candidate.days_since_last_seen)}"
     tooltip = [f"{candidate.name} — {candidate.score * 100:.1f} % likely the same individual"]
+    if threshold is not None:
+        side = "below" if candidate.score < threshold else "above"
+        tooltip.append(f"{side} the new-individual threshold of {threshold * 100:.0f} %")
     if candidate.species:
         tooltip.append(f"Species: {candidate.species}")
     for key, value in sorted((candidate.raw_scores or {}).items()):
@@ -40,6 +44,7 @@ def candidate_card(candidate: Any) -> Card:
         thumb_path=best.thumb_path if best is not None else None,
         photo_path=best.photo_path if best is not None else None,
         score=float(candidate.score),
+        threshold=threshold,
         badge=f"#{candidate.rank + 1}",
         tooltip="\n".join(tooltip),
         payload=candidate,
@@ -84,9 +89,11 @@ class CandidateStrip(QListView):
         self.selectionModel().currentChanged.connect(
             lambda current, _prev: self.candidateSelected.emit(current.row()))
 
-    def set_candidates(self, candidates: list[Any], select: int = 0) -> None:
-        """Show ``candidates`` (ranked CandidateView) and select row ``select``."""
-        self._model.set_cards([candidate_card(c) for c in candidates])
+    def set_candidates(self, candidates: list[Any], select: int = 0,
+                       threshold: float | None = None) -> None:
+        """Show ``candidates`` (ranked CandidateView) and select row ``select``; scores are
+        coloured against ``threshold``, the new-individual cut-off, when it is known."""
+        self._model.set_cards([candidate_card(c, threshold) for c in candidates])
         if candidates:
             self.select(min(max(0, select), len(candidates) - 1))
         else:

@@ -26,12 +26,13 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 from wildid.gui.prefetch import Prefetcher
 
 __all__ = ["BadgeRole", "Card", "CardDelegate", "CardModel", "IdRole", "LinesRole", "ScoreRole",
-           "score_colour"]
+           "ThresholdRole", "score_colour"]
 
 LinesRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 BadgeRole = Qt.ItemDataRole.UserRole + 3
 IdRole = Qt.ItemDataRole.UserRole + 4
+ThresholdRole = Qt.ItemDataRole.UserRole + 5
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -46,17 +47,28 @@ class Card:
     thumb_path: Path | None = None
     photo_path: Path | None = None  # decoded small when the thumbnail file is missing
     score: float | None = None
+    threshold: float | None = None  # the new-individual cut-off the score is judged against
     badge: str = ""
     tooltip: str = ""
     payload: Any = field(default=None, compare=False)
 
 
-def score_colour(score: float) -> QColor:
+GOOD_MATCH = 0.7  # calibrated probability from which a match is shown green
+PLAIN_AMBER = 0.4  # without a threshold (nothing recorded yet), amber starts here
+
+
+def score_colour(score: float, threshold: float | None = None) -> QColor:
     """Red → amber → green as the calibrated probability rises (colour-blind safe enough
-    together with the printed percentage)."""
-    if score >= 0.7:
+    together with the printed percentage).
+
+    Red means below the new-individual ``threshold`` the identification used, so the bar
+    agrees with the "likely a new individual" verdict: with a threshold of 20 %, a 34 % match
+    is a plausible one (amber), not a bad one.
+    """
+    amber_from = PLAIN_AMBER if threshold is None else threshold
+    if score >= max(GOOD_MATCH, amber_from):
         return QColor(46, 160, 67)
-    if score >= 0.4:
+    if score >= amber_from:
         return QColor(219, 154, 4)
     return QColor(207, 34, 46)
 
@@ -110,6 +122,8 @@ class CardModel(QAbstractListModel):
             return list(card.lines)
         if role == ScoreRole:
             return card.score
+        if role == ThresholdRole:
+            return card.threshold
         if role == BadgeRole:
             return card.badge
         if role == IdRole:
@@ -172,8 +186,10 @@ class CardDelegate(QStyledItemDelegate):
         y = picture.bottom() + 4
         score = index.data(ScoreRole)
         if score is not None:
+            threshold = index.data(ThresholdRole)
             y = self._draw_score(painter, QRect(picture.left(), y, picture.width(), 16),
-                                 float(score), text_colour)
+                                 float(score), text_colour,
+                                 None if threshold is None else float(threshold))
         title_font = QFont(option.font)
         title_font.setBold(True)
         painter.setFont(title_font)
@@ -210,7 +226,8 @@ class CardDelegate(QStyledItemDelegate):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     @staticmethod
-    def _draw_score(painter: QPainter, bar: QRect, score: float, text_colour: QColor) -> int:
+    def _draw_score(painter: QPainter, bar: QRect, score: float, text_colour: QColor,
+                    threshold: float | None = None) -> int:
         score = min(1.0, max(0.0, score))
         label = f"{score * 100:.0f} %"
         metrics = QFontMetrics(painter.font())
@@ -221,7 +238,7 @@ class CardDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(track, 3, 3)
         filled = QRect(track.left(), track.top(), max(2, round(track.width() * score)),
                        track.height())
-        painter.setBrush(score_colour(score))
+        painter.setBrush(score_colour(score, threshold))
         painter.drawRoundedRect(filled, 3, 3)
         painter.setPen(text_colour)
         painter.drawText(QRect(track.right() + 4, bar.top(), label_w, bar.height()),

@@ -328,7 +328,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._photo_index = min(self._photo_index, max(0, len(detail.annotations) - 1))
         self.banner.show_for(detail.likely_new, len(bundle.candidates), detail.best_score)
         self._show_query_photo()
-        self.strip.set_candidates(bundle.candidates, max(0, row))
+        self.strip.set_candidates(bundle.candidates, max(0, row), detail.threshold)
         if not bundle.candidates:
             self._on_candidate(-1)
 

@@ -88,7 +88,8 @@ def encounter_details(catalog: Any, session: Session, ids: Sequence[str]) -> dic
             annotations=annotations.get(e.id, []),
             best_score=None if summary is None else summary.best_score,
             likely_new=bool(summary is not None and summary.likely_new),
-            import_batch_id=e.import_batch_id)
+            import_batch_id=e.import_batch_id,
+            threshold=None if summary is None else summary.threshold)
     return out
 
 

@@ -57,6 +57,7 @@ class EncounterDetail:
     best_score: float | None
     likely_new: bool
     import_batch_id: str | None
+    threshold: float | None = None  # the new-individual cut-off the verdict used
 
 
 @dataclass(frozen=True)
