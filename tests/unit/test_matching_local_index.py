@@ -117,14 +117,14 @@ def test_8bit_kernel_finds_what_the_float_search_finds() -> None:
     x = _rootsift_like(rng, 3000)
     store = IvfStore(128, list_rows=200, train_rows=1000)
     store.add(x, np.arange(3000, dtype=np.int32) // 3, np.arange(3000, dtype=np.int32))
-    assert store.dtype == np.uint8 and store.n_lists > 5
+    assert store.nonneg and store.n_lists > 5
     q = np.vstack([x[:40] + 0.01, _rootsift_like(rng, 40)])
     ok = np.ones(1000, bool)
     ok[::4] = False  # excluded annotations must never come back
     dk, sk, kk = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
     store.use_kernel = False
     df, sf, kf = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
-    np.testing.assert_allclose(dk, df, atol=2e-3)
+    np.testing.assert_allclose(dk, df, atol=4e-3)  # the kernel rounds the query to 7 bits too
     assert (kk[:, 0] == kf[:, 0]).mean() > 0.9  # the rest may swap: near-ties under 8-bit rounding
     assert ok[sk].all() and (sk == kk // 3).all()
     exact = np.linalg.norm(q[:, None] - x[None], axis=2)

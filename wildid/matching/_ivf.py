@@ -67,36 +67,54 @@ def smallest_k(d: np.ndarray, k: int) -> np.ndarray:
 
 
 class _List:
-    """A growable block of rows (8-bit descriptor, annotation slot, keypoint index)."""
+    """A growable block of rows (8-bit descriptor, annotation slot, keypoint index).
+
+    Descriptors are stored *transposed* (``desc[:, :n]`` is [dim, n]): the 8-bit kernel takes
+    the list as the right-hand operand of its product (see :mod:`._distance_kernel`), and the
+    whole buffer is passed without a copy -- columns past ``n`` are masked by an infinite bias.
+    Capacity grows by a quarter, so that masked tail stays small.
+    """
 
     __slots__ = ("desc", "kp", "n", "norms", "slot")
 
     def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64) -> None:
-        self.desc = np.empty((capacity, dim), dtype)
-        self.norms = np.empty(capacity, np.float32)
-        self.slot = np.empty(capacity, np.int32)
-        self.kp = np.empty(capacity, np.int32)
+        self.desc = np.zeros((dim, capacity), dtype)
+        self.norms = np.zeros(capacity, np.float32)
+        self.slot = np.full(capacity, -1, np.int32)
+        self.kp = np.full(capacity, -1, np.int32)
         self.n = 0
+
+    @property
+    def capacity(self) -> int:
+        return len(self.slot)
 
     def append(self, desc: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray) -> None:
         need = self.n + len(desc)
-        if need > len(self.slot):
-            cap = max(need, 2 * len(self.slot))
-            for name in ("desc", "norms", "slot", "kp"):
+        if need > self.capacity:
+            cap = max(need, self.capacity + self.capacity // 4, 64)
+            grown = np.zeros((self.desc.shape[0], cap), self.desc.dtype)
+            grown[:, : self.n] = self.desc[:, : self.n]
+            self.desc = grown
+            for name, fill in (("norms", 0), ("slot", -1), ("kp", -1)):
                 old = getattr(self, name)
-                new = np.empty((cap, *old.shape[1:]), old.dtype)
+                new = np.full(cap, fill, old.dtype)
                 new[: self.n] = old[: self.n]
                 setattr(self, name, new)
         end = self.n + len(desc)
-        self.desc[self.n:end] = desc
+        self.desc[:, self.n:end] = desc.T
         self.norms[self.n:end] = norms
         self.slot[self.n:end] = slot
         self.kp[self.n:end] = kp
         self.n = end
 
+    def rows(self) -> np.ndarray:
+        """The live descriptors as [n, dim] (a copy)."""
+        return np.ascontiguousarray(self.desc[:, : self.n].T)
+
     def keep(self, mask: np.ndarray) -> None:
         n = int(mask.sum())
-        for name in ("desc", "norms", "slot", "kp"):
+        self.desc[:, :n] = self.desc[:, : self.n][:, mask]
+        for name in ("norms", "slot", "kp"):
             arr = getattr(self, name)
             arr[:n] = arr[: self.n][mask]
         self.n = n
@@ -105,9 +123,11 @@ class _List:
 class IvfStore:
     """Rows grouped by nearest centroid; exact search inside the probed lists.
 
-    Descriptors are kept as 8-bit integers (``uint8`` for non-negative ones such as RootSIFT,
-    ``int8`` otherwise) with a scale set by the dimension: 128 bytes per row instead of 512,
-    and converting a probed list back to float32 costs less than the distance product itself.
+    Descriptors are kept as 8-bit integers (``int8``) with a scale set by the dimension: 128
+    bytes per row instead of 512. Non-negative ones such as RootSIFT use 7 bits (0..127), which
+    the onnxruntime kernel multiplies without saturating (:mod:`._distance_kernel`); measured on
+    the development photos, LNBNN ranks as with 8 bits. Signed ones use -127..127 and the NumPy
+    search.
 
     List size: a query scans its ``nprobe`` nearest lists, one matrix product per list. With
     ~1000-row lists those products are small and their fixed cost dominates (worst on a busy
@@ -126,6 +146,7 @@ class IvfStore:
         self.scale = 1.0
         self.lists: list[_List] = []
         self.trained_at = 0
+        self.nonneg = True  # set by the first rows: non-negative stores use the kernel
         self.use_kernel = True  # False: always the NumPy path (tests compare the two)
 
     def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +154,12 @@ class IvfStore:
         if self.dtype is None:
             # the scale depends only on the dimension (unit rows: a component above 4/sqrt(dim)
             # is rare; RootSIFT peaks at 0.34 of 0.35), so every store quantises alike
-            signed = bool((desc < 0).any())
+            self.nonneg = not bool((desc < 0).any())
             peak = min(1.0, 4.0 / np.sqrt(self.dim))
-            self.dtype = np.dtype(np.int8 if signed else np.uint8)
-            self.scale = (127.0 if signed else 255.0) / peak
+            self.dtype = np.dtype(np.int8)
+            self.scale = 127.0 / peak
             self.lists = [_List(self.dim, self.dtype)]
-        lo, hi = (-127, 127) if self.dtype == np.int8 else (0, 255)
+        lo, hi = (0, 127) if self.nonneg else (-127, 127)
         q = np.clip(np.rint(desc * self.scale), lo, hi).astype(self.dtype)
         deq = q.astype(np.float32) / np.float32(self.scale)
         return q, (deq * deq).sum(axis=1)
@@ -193,7 +214,7 @@ class IvfStore:
         self._insert(desc, qdesc, norms, slot, kp)
 
     def _raw_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return (np.concatenate([lst.desc[: lst.n] for lst in self.lists]),
+        return (np.concatenate([lst.rows() for lst in self.lists]),
                 np.concatenate([lst.norms[: lst.n] for lst in self.lists]),
                 np.concatenate([lst.slot[: lst.n] for lst in self.lists]),
                 np.concatenate([lst.kp[: lst.n] for lst in self.lists]))
@@ -233,7 +254,7 @@ class IvfStore:
         order = np.argsort(flat, kind="stable")
         flat, qid, pos = flat[order], qid[order], pos[order]
         starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else flat
-        kernel = _distance_kernel.session() if self.dtype == np.uint8 and self.use_kernel else None
+        kernel = _distance_kernel.session() if self.nonneg and self.use_kernel else None
         if kernel is not None:
             self._search_lists_8bit(kernel, q, k, flat, qid, pos, starts, ok_slot,
                                     best_d, best_s, best_k)
@@ -257,20 +278,18 @@ class IvfStore:
         kernel's products are exact integers; distances come back in float32.
         """
         scale2 = np.float32(self.scale) ** 2
-        qq = np.clip(np.rint(q * self.scale), 0, 255).astype(np.uint8)
+        qq = np.clip(np.rint(q * self.scale), 0, 127).astype(np.uint8)
         qqn = (qq.astype(np.float32) ** 2).sum(axis=1)
-        qq_t = np.ascontiguousarray(qq.T)
         for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
             lst = self.lists[int(flat[a])] if self.lists else None
             if lst is None or lst.n == 0:
                 continue
             qs, ps = qid[a:b], pos[a:b]
             n = lst.n
-            bias = lst.norms[:n] * scale2
-            bias[~ok_slot[lst.slot[:n]]] = np.inf
+            bias = np.full((1, lst.capacity), np.inf, np.float32)
+            bias[0, :n] = np.where(ok_slot[lst.slot[:n]], lst.norms[:n] * scale2, np.inf)
             kk = min(k, n)
-            part, top = _distance_kernel.nearest(kernel, lst.desc[:n], qq_t[:, qs],
-                                                 bias.reshape(n, 1), kk)
+            part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
             best_d[qs, ps, :kk] = (part + qqn[qs, None]) / scale2
             best_s[qs, ps, :kk] = lst.slot[top]
             best_k[qs, ps, :kk] = lst.kp[top]
@@ -286,7 +305,7 @@ class IvfStore:
             if lst is None or lst.n == 0:
                 continue
             qs, ps = qid[a:b], pos[a:b]
-            d2 = q2[qs] @ lst.desc[: lst.n].astype(np.float32).T
+            d2 = q2[qs] @ lst.desc[:, : lst.n].astype(np.float32)
             d2 += lst.norms[None, : lst.n]
             d2[:, ~ok_slot[lst.slot[: lst.n]]] = np.inf
             kk = min(k, lst.n)
