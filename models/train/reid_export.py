@@ -65,6 +65,10 @@ def export(model: torch.nn.Module, data: dict[str, dict], args: argparse.Namespa
         raise SystemExit(f"ONNX export does not match torch (max abs diff {diff:.2e})")
     check = {"max_abs_diff_torch_vs_onnx": diff, "photos": len(rows)}
     _write_manifest(out, args, metrics, diff, len(rows))
+    # second output for local features (where the model looks); the embedding is unchanged
+    from add_attention import add_attention
+
+    add_attention(out)
     return check
 
 

@@ -35,7 +35,8 @@ from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, save_profile
 
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
-                            max_keypoints=1000, config=IdentifierConfig(k=4, nprobe=6)),
+                            max_keypoints=1000, attention_power=2.0,
+                            config=IdentifierConfig(k=4, nprobe=6)),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
                            config=IdentifierConfig(k=2, nprobe=6)),
 }
@@ -44,7 +45,8 @@ TRANSFORMS = ["log1p", "log1p", "log1p", "identity"]
 
 
 def spec_of(p: SpeciesProfile) -> str:
-    return f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
+    spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
+    return spec + (f":A={p.attention_power:g}" if p.attention_power > 0 else "")
 
 
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
@@ -57,7 +59,8 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     import pickle
 
     c = prof.config  # what changes the raw scores (not nprobe-level speed settings)
-    key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, c.k, c.knorm, c.mirror,
+    key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, prof.attention_power,
+           c.k, c.knorm, c.mirror,
            c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold)
     tag = hashlib.sha1(f"{species}|{key}|{every}".encode()).hexdigest()[:10]
     cache = R.CACHE / f"loo_{species}_{tag}.pkl"
@@ -179,6 +182,7 @@ def main() -> None:
     # default profile: the nyala pipeline (whole-body crops) with its calibration
     default = SpeciesProfile.from_dict("default", profiles["nyala"].to_dict())  # type: ignore[union-attr]
     default.aliases = []
+    default.attention_power = 0.0  # measured on nyala only: other species keep plain keypoints
     profiles["default"] = default
     save_profiles(profiles, Path(args.out),  # type: ignore[arg-type]
                   note="Fitted by tests/benchmarks/fit_calibration.py on the database split "

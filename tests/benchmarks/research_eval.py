@@ -52,15 +52,25 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
-    """``sift:L=512:N=1000:C=0.02[:D=detail]`` or ``aliked:L=640:N=1000``."""
+    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power]`` or ``aliked:L=640:N=1000``.
+
+    ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
+    """
     kind, *opts = spec.split(":")
     kv = dict(o.split("=") for o in opts)
     if kind == "sift":
+        power = float(kv.get("A", 0.0))
         ext = RootSiftExtractor(max_keypoints=int(kv.get("N", 1000)),
                                 long_side=int(kv.get("L", 512)),
                                 contrast_threshold=float(kv.get("C", 0.02)),
-                                detail_side=int(kv["D"]) if "D" in kv else None)
-        return spec, ext.extract
+                                detail_side=int(kv["D"]) if "D" in kv else None,
+                                attention_power=power)
+        if power <= 0:
+            return spec, ext.extract
+        from wildid.vision.registry import ModelRegistry
+
+        reid = ModelRegistry().embedder("reid_lite0_nyala_lion")
+        return spec, lambda img: ext.extract(img, attention=reid.attention([img])[0])
     if kind == "aliked":
         from wildid.matching.features import features_from_arrays, resize_to_working
         from wildid.vision.registry import ModelRegistry

@@ -32,6 +32,34 @@ def test_sift_source_uses_each_annotations_profile() -> None:
     assert src.working_side() == max(p.long_side for p in profiles.values())
 
 
+def test_sift_source_places_keypoints_with_the_profiles_attention_model() -> None:
+    """nyala keypoints follow the re-id model's attention, named with its version; lion's do
+    not; without the model (missing or broken) nyala falls back to the plain profile name."""
+    from wildid.vision.registry import ModelRegistry
+
+    profiles = load_profiles()
+    assert profiles["nyala"].attention_power > 0 and profiles["lion"].attention_power == 0
+    registry = ModelRegistry()
+    asked: list[str] = []
+
+    def attention(model_id: str) -> object:
+        asked.append(model_id)
+        return registry.embedder(model_id)
+
+    src = SiftSource(profiles, attention=attention)
+    crop = np.ascontiguousarray(animal_patch(3)[:, :, :3])
+    nyala, lion, nyala2 = src.compute([crop, crop, crop], species=["nyala", "lion", "nyala"])
+    model = registry.embedder(profiles["nyala"].attention_model)
+    name = f"rootsift/nyala+att:{model.model_id}@{model.model_version}"
+    assert LocalFeatures.extractor_of(nyala) == name == src.extractor_name("Tragelaphus angasii")
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion"
+    assert nyala == nyala2 and asked == ["reid_lite0_nyala_lion"]  # loaded once
+    assert 50 < len(LocalFeatures.from_bytes(nyala)) <= profiles["nyala"].max_keypoints
+    fallback = SiftSource(profiles, attention=lambda _id: None)
+    assert LocalFeatures.extractor_of(fallback.compute([crop], species=["nyala"])[0]) == \
+        "rootsift/nyala" == fallback.extractor_name("nyala")
+
+
 def test_colour_source_round_trips_unit_vectors() -> None:
     crop = np.ascontiguousarray(animal_patch(5)[:, :, :3])
     (blob,) = ColourSource().compute([crop])

@@ -89,3 +89,37 @@ def test_mirrored_descriptors_match_a_flipped_photo() -> None:
     assert hit.mean() > 0.6
     plain = (feats.descriptors @ flipped.descriptors.T).argmax(axis=1)
     assert (np.abs(flipped.xy[plain, 0] - expected_x) < 2).mean() < hit.mean() - 0.2
+
+
+def test_attention_spends_the_keypoint_budget_where_the_map_is_high() -> None:
+    img = texture(5, 240, 320)  # ~170 keypoints all over the crop, half of them on the left
+    att = np.zeros((8, 8), np.float32)
+    att[:, :4] = 1.0  # "the animal" is the left half
+    att[:, 4:] = 0.05
+    plain = RootSiftExtractor(max_keypoints=60, long_side=320).extract(img)
+    attended = RootSiftExtractor(max_keypoints=60, long_side=320,
+                                 attention_power=2.0).extract(img, attention=att)
+    left = lambda f: float((f.xy[:, 0] < 150).mean())  # noqa: E731
+    assert len(attended) == 60 == len(plain)
+    assert left(attended) > 0.9 > left(plain) + 0.2
+    # without a power the map is ignored: the strongest responses, as before
+    ignored = RootSiftExtractor(max_keypoints=60, long_side=320).extract(img, attention=att)
+    assert np.array_equal(ignored.xy, plain.xy)
+    # a map of equal values keeps the strongest responses of the larger pool
+    flat = RootSiftExtractor(max_keypoints=60, long_side=320, attention_power=2.0).extract(
+        img, attention=np.ones((3, 3), np.float32))
+    assert np.all(flat.scores[:-1] >= flat.scores[1:])
+
+
+def test_attention_map_must_be_finite_and_two_dimensional() -> None:
+    from wildid.errors import ImageError
+    from wildid.matching.features import attention_at
+
+    pts = np.array([[0.0, 0.0], [319.0, 239.0]], np.float32)
+    got = attention_at(np.array([[0.0, 2.0], [4.0, 8.0]], np.float32), pts, (240, 320))
+    assert got[0] == pytest.approx(0.0) and got[1] == pytest.approx(1.0)  # scaled to max 1
+    assert np.all(attention_at(np.zeros((2, 2), np.float32), pts, (240, 320)) == 1.0)
+    for bad in (np.full((2, 2), np.nan, np.float32), np.zeros((2, 2, 2), np.float32),
+                np.zeros((0, 0), np.float32)):
+        with pytest.raises(ImageError):
+            attention_at(bad, pts, (240, 320))

@@ -232,3 +232,22 @@ def test_lightglue_matches_follow_the_translation(
     empty = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
                           np.zeros((0, 128), np.float32), (10, 10))
     assert [len(x) for x in matcher.match(fa, empty)] == [0, 0, 0]
+
+
+def test_reid_embedder_says_where_it_looks(registry: ModelRegistry) -> None:
+    """The shipped re-id model's ``attention`` output: one non-negative 8x8 map per crop that
+    follows the animal, not the photo frame; its embedding is the model's usual output."""
+    reid = registry.embedder("reid_lite0_nyala_lion")
+    plain = registry.embedder("efficientnet_lite0_embed")
+    assert reid.has_attention and not plain.has_attention
+    with pytest.raises(ModelError, match="attention"):
+        plain.attention([textured(64, 64, 1)])
+    flat = np.full((256, 256, 3), 120, np.uint8)
+    spot = flat.copy()
+    spot[:, 128:] = textured(256, 128, 2)  # structure only on the right half
+    maps = reid.attention([flat, spot, textured(100, 300, 4)])
+    assert [m.shape for m in maps] == [(8, 8)] * 3
+    assert all(np.isfinite(m).all() and m.min() >= 0 for m in maps)
+    assert maps[1][:, 4:].mean() > maps[1][:, :4].mean()
+    v = reid.embed([spot])
+    assert v.shape == (1, 512) and abs(float(np.linalg.norm(v)) - 1) < 1e-5

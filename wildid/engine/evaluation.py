@@ -72,10 +72,13 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
         rows, unknown = open_set_split(rows, holdout, seed)
     profile = profile_for(species, profiles)
     if method == "lnbnn":
+        # HotSpotter: plain strongest-response SIFT keypoints, raw LNBNN, nothing learned
         profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
-                          vectors=[])
+                          vectors=[], attention_power=0.0)
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else ""))
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wildid-eval-", dir=workdir) as tmp:
         catalog = open_catalog(Path(tmp) / "catalog")
         try:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -112,6 +113,7 @@ class CatalogEngine:
         self._registry = registry
         self._use_embedder = use_embedder
         self._sources: list[FeatureSource] | None = None
+        self._active_embedder: Any = None
         self._identifiers: dict[str, Identifier] = {}
         self._indexed: dict[str, _Indexed] = {}
 
@@ -119,12 +121,34 @@ class CatalogEngine:
     def sources(self) -> list[FeatureSource]:
         """Local RootSIFT, colour and (when a model is installed and intact) the embedder."""
         if self._sources is None:
-            sources: list[FeatureSource] = [SiftSource(self.profiles), ColourSource()]
             embedder = self._embedder_source()
+            sources: list[FeatureSource] = [
+                SiftSource(self.profiles, attention=self._attention_model), ColourSource()]
             if embedder is not None:
                 sources.append(embedder)
             self._sources = sources
         return self._sources
+
+    def _attention_model(self, model_id: str) -> object | None:
+        """The embedder whose ``attention`` output places a profile's keypoints, or None.
+
+        Only the model's own id is asked for (not the active embedder, which a user may swap
+        for one without that output); when it is missing or broken, local features fall back
+        to the strongest responses and are re-extracted once it is back (see SiftSource).
+        """
+        if not self._use_embedder:
+            return None
+        if self._active_embedder is not None and self._active_embedder.model_id == model_id:
+            return self._active_embedder
+        try:
+            if self._registry is None:
+                from wildid.engine.runtime import default_registry
+
+                self._registry = default_registry()
+            return self._registry.embedder(model_id)  # type: ignore[attr-defined]
+        except ModelError as exc:
+            log.warning("keypoints placed without attention: %s", exc)
+            return None
 
     def _embedder_source(self) -> GlobalSource | None:
         if not self._use_embedder:
@@ -140,6 +164,7 @@ class CatalogEngine:
         except ModelError as exc:
             log.warning("no global embedder: %s (identification uses local features only)", exc)
             return None
+        self._active_embedder = model
         manifest = model.manifest
         side = max(manifest.input.size) if manifest.input and manifest.input.size else 224
         return GlobalSource(model, manifest.id, manifest.version, input_side=side)

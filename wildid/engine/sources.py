@@ -7,6 +7,7 @@ from different embedding spaces: an annotation is simply "pending" for the new m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,6 +97,12 @@ class SiftSource:
     2000 px nyala flank need different ones); the profile's name is stored inside the features
     (``extractor`` = ``rootsift/<profile>``) so an annotation whose species changes later is
     re-extracted instead of being matched with the wrong settings.
+
+    A profile with an ``attention_power`` places its keypoints where its ``attention_model``
+    looks (see ``RootSiftExtractor.extract``); the model's id and version are then part of the
+    stored name (``rootsift/nyala+att:reid_lite0_nyala_lion@1.1.0``), so features made with
+    another model, or without one because it was missing, are re-extracted once it is back.
+    ``attention`` maps a model id to its embedder, or to None when that model is unavailable.
     """
 
     profiles: dict
@@ -103,29 +110,61 @@ class SiftSource:
     model_version: str = "1"
     kind: str = "local"
     per_species: bool = True
+    attention: Callable[[str], object | None] | None = None
 
     def __post_init__(self) -> None:
         self._extractors: dict[str, object] = {}
+        self._attention_models: dict[str, object | None] = {}
 
     def working_side(self) -> int:
         return max(p.long_side for p in self.profiles.values())
 
+    def _attention_model(self, profile: object) -> object | None:
+        if getattr(profile, "attention_power", 0.0) <= 0 or self.attention is None:
+            return None
+        model_id = profile.attention_model  # type: ignore[attr-defined]
+        if model_id not in self._attention_models:
+            model = self.attention(model_id)
+            if model is not None and not getattr(model, "has_attention", False):
+                model = None
+            self._attention_models[model_id] = model
+        return self._attention_models[model_id]
+
     def extractor_name(self, species: str | None) -> str:
         from wildid.matching.profiles import profile_for
 
-        return f"rootsift/{profile_for(species, self.profiles).name}"
+        return self._name(profile_for(species, self.profiles))
+
+    def _name(self, profile: object) -> str:
+        name = f"rootsift/{profile.name}"  # type: ignore[attr-defined]
+        model = self._attention_model(profile)
+        if model is not None:
+            name += f"+att:{model.model_id}@{model.model_version}"  # type: ignore[attr-defined]
+        return name
 
     def compute(self, crops: list[np.ndarray], species: list[str | None] | None = None) -> list[bytes]:
         from dataclasses import replace
 
         from wildid.matching.profiles import profile_for
 
+        profiles = [profile_for(species[i] if species else None, self.profiles)
+                    for i in range(len(crops))]
+        maps: list[np.ndarray | None] = [None] * len(crops)
+        by_model: dict[int, list[int]] = {}
+        for i, profile in enumerate(profiles):
+            model = self._attention_model(profile)
+            if model is not None:
+                by_model.setdefault(id(model), []).append(i)
+        for idx in by_model.values():  # one batched run per attention model
+            model = self._attention_model(profiles[idx[0]])
+            for i, att in zip(idx, model.attention([crops[i] for i in idx]),  # type: ignore[union-attr]
+                              strict=True):
+                maps[i] = att
         out = []
-        for i, crop in enumerate(crops):
-            profile = profile_for(species[i] if species else None, self.profiles)
+        for crop, profile, att in zip(crops, profiles, maps, strict=True):
             ext = self._extractors.get(profile.name)
             if ext is None:
                 ext = self._extractors[profile.name] = profile.extractor()
-            feats = ext.extract(crop)  # type: ignore[attr-defined]
-            out.append(replace(feats, extractor=f"rootsift/{profile.name}").to_bytes())
+            feats = ext.extract(crop, attention=att)  # type: ignore[attr-defined]
+            out.append(replace(feats, extractor=self._name(profile)).to_bytes())
         return out

@@ -13,6 +13,7 @@ per keypoint, i.e. ~70 KB for 500 keypoints.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -217,20 +218,43 @@ class RootSiftExtractor:
     """RootSIFT keypoints of a crop normalised to a working size (OpenCV SIFT, no model)."""
 
     def __init__(self, max_keypoints: int = 1000, long_side: int = 512,
-                 contrast_threshold: float = 0.02, detail_side: int | None = None) -> None:
+                 contrast_threshold: float = 0.02, detail_side: int | None = None,
+                 attention_power: float = 0.0, attention_pool: int = 3) -> None:
         self.max_keypoints = max_keypoints
         self.long_side = long_side
         self.contrast_threshold = contrast_threshold
         self.detail_side = detail_side
+        self.attention_power = attention_power
+        self.attention_pool = max(1, attention_pool)
         self._sift = cv2.SIFT_create(nfeatures=max_keypoints,
                                      contrastThreshold=contrast_threshold)
+        self._sift_pool = (cv2.SIFT_create(nfeatures=max_keypoints * self.attention_pool,
+                                           contrastThreshold=contrast_threshold)
+                           if attention_power > 0 else None)
 
     @property
     def name(self) -> str:
         return "rootsift"
 
-    def extract(self, image: np.ndarray, mask: np.ndarray | None = None) -> LocalFeatures:
-        """Features of ``image`` (RGB or grey uint8 crop); ``mask`` (same size) limits keypoints."""
+    def _attended(self, keypoints: Sequence[cv2.KeyPoint], size: tuple[int, int],
+                  attention: np.ndarray) -> np.ndarray:
+        """Indices of the keypoints by response x attention^power, best first."""
+        pts = np.array([k.pt for k in keypoints], dtype=np.float32)
+        response = np.array([k.response for k in keypoints], dtype=np.float32)
+        weight = response * attention_at(attention, pts, size) ** np.float32(self.attention_power)
+        return np.argsort(-weight, kind="stable")[: self.max_keypoints]
+
+    def extract(self, image: np.ndarray, mask: np.ndarray | None = None,
+                attention: np.ndarray | None = None) -> LocalFeatures:
+        """Features of ``image`` (RGB or grey uint8 crop); ``mask`` (same size) limits keypoints.
+
+        ``attention`` (a non-negative map of any size covering the whole crop, e.g. where a
+        re-identification model looks) re-ranks keypoints when the extractor has an
+        ``attention_power``: ``attention_pool`` times the budget are detected and the
+        ``max_keypoints`` with the highest response x attention^power are kept, so the budget
+        goes to the animal rather than to the ground and bushes around it.  Without a map the
+        strongest responses are kept, as before.
+        """
         gray = to_gray(np.asarray(image))
         h, w = gray.shape[:2]
         work, scale = resize_to_working(gray, self.long_side, self.detail_side)
@@ -238,12 +262,17 @@ class RootSiftExtractor:
         if mask is not None:
             work_mask = cv2.resize(mask.astype(np.uint8), (work.shape[1], work.shape[0]),
                                    interpolation=cv2.INTER_NEAREST)
+        weigh = attention is not None and self._sift_pool is not None
+        sift = self._sift_pool if weigh else self._sift
         try:
-            keypoints, desc = self._sift.detectAndCompute(work, work_mask)
+            keypoints, desc = sift.detectAndCompute(work, work_mask)  # type: ignore[union-attr]
         except cv2.error as exc:
             raise ImageError(f"SIFT failed on a {w}x{h} crop: {exc}") from exc
         if desc is None or not keypoints:
             return features_from_arrays(np.zeros((0, 2)), np.zeros((0, 128)), (w, h), self.name)
+        if weigh:
+            keep = self._attended(keypoints, work.shape[:2], attention)  # type: ignore[arg-type]
+            keypoints, desc = [keypoints[i] for i in keep], desc[keep]
         keypoints, desc = keypoints[: self.max_keypoints], desc[: self.max_keypoints]
         pts = np.array([k.pt for k in keypoints], dtype=np.float32)
         # pixel centres: (x + 0.5) / scale - 0.5 maps the working frame back to the original
@@ -255,6 +284,22 @@ class RootSiftExtractor:
         desc /= np.maximum(desc.sum(axis=1, keepdims=True), 1e-12)  # RootSIFT: L1, then sqrt
         desc = np.sqrt(desc)
         return features_from_arrays(xy, desc, (w, h), self.name, scores, sizes, angles)
+
+
+def attention_at(attention: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``attention`` (any grid covering an image of ``size`` = (h, w)), scaled to a maximum of 1,
+    sampled bilinearly at ``points`` (x, y in that image's pixels)."""
+    att = np.asarray(attention, np.float32)
+    if att.ndim != 2 or not att.size or not np.isfinite(att).all():
+        raise ImageError(f"attention map must be a finite 2-D array, got shape {att.shape}")
+    att = np.maximum(att, 0.0)
+    peak = float(att.max())
+    att = att / peak if peak > 0 else np.ones_like(att)
+    h, w = size
+    full = cv2.resize(att, (w, h), interpolation=cv2.INTER_LINEAR)
+    xi = np.clip(np.rint(points[:, 0]).astype(np.int64), 0, w - 1)
+    yi = np.clip(np.rint(points[:, 1]).astype(np.int64), 0, h - 1)
+    return full[yi, xi]
 
 
 def colour_histogram(image: np.ndarray, bins: tuple[int, int, int] = (16, 8, 8),

@@ -37,6 +37,10 @@ class SpeciesProfile:
     long_side: int = 512  # working size of a crop for local features
     max_keypoints: int = 1000
     contrast_threshold: float = 0.02
+    # keypoints placed where this model looks (its ``attention`` output), response x att^power;
+    # 0 = strongest responses only.  See RootSiftExtractor.extract.
+    attention_power: float = 0.0
+    attention_model: str = "reid_lite0_nyala_lion"
     config: IdentifierConfig = field(default_factory=IdentifierConfig)
     vectors: list[str] = field(default_factory=lambda: ["colour"])  # fused vector sources
     calibration: CalibrationModel | None = None
@@ -44,7 +48,8 @@ class SpeciesProfile:
 
     def extractor(self) -> RootSiftExtractor:
         """The local feature extractor this profile's index expects."""
-        return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold)
+        return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
+                                 attention_power=self.attention_power)
 
     def identifier(self) -> Identifier:
         """An empty identifier with this profile's parameters and calibration."""
@@ -54,6 +59,7 @@ class SpeciesProfile:
         return {
             "aliases": self.aliases, "long_side": self.long_side,
             "max_keypoints": self.max_keypoints, "contrast_threshold": self.contrast_threshold,
+            "attention_power": self.attention_power, "attention_model": self.attention_model,
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "info": self.info,
@@ -66,6 +72,8 @@ class SpeciesProfile:
             return cls(name, list(d.get("aliases", [])), int(d.get("long_side", 512)),
                        int(d.get("max_keypoints", 1000)),
                        float(d.get("contrast_threshold", 0.02)),
+                       float(d.get("attention_power", 0.0)),
+                       str(d.get("attention_model", "reid_lite0_nyala_lion")),
                        IdentifierConfig.from_dict(d.get("config", {})),
                        list(d.get("vectors", ["colour"])),
                        CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})))

@@ -36,6 +36,34 @@ class GlobalEmbedder:
         self.batch_size = fixed if fixed else max(1, batch_size)
         self._dim = manifest.outputs[0].dim
 
+    ATTENTION = "attention"
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether the graph also says where it looks (an ``attention`` output, [N, h, w]).
+
+        Only for inputs stretched over the whole crop: a letterboxed map would not line up.
+        """
+        return (self.spec.resize == "stretch"
+                and any(o.name == self.ATTENTION for o in self.manifest.outputs))
+
+    def attention(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One non-negative map per image ([h, w] over the whole crop) from the model's
+        ``attention`` output; local features use it to place keypoints on the animal."""
+        if not self.has_attention:
+            raise ModelError(f"model {self.manifest.id} has no {self.ATTENTION!r} output")
+        maps: list[np.ndarray] = []
+        prepared = [fit_fixed(as_rgb_uint8(img), self.spec) for img in images]
+        for start in range(0, len(prepared), self.batch_size):
+            part = prepared[start : start + self.batch_size]
+            feed = {self.spec.name: to_tensor(part, self.spec)}
+            out = np.asarray(self.model.run([self.ATTENTION], feed)[0])
+            if out.ndim != 3 or out.shape[0] != len(part) or not np.isfinite(out).all():
+                raise ModelError(f"model {self.manifest.id} returned an attention output of shape "
+                                 f"{out.shape} for {len(part)} images; expected [N, h, w] finite")
+            maps.extend(np.maximum(out.astype(np.float32), 0.0))
+        return maps
+
     @property
     def model_id(self) -> str:
         return self.manifest.id
