@@ -77,5 +77,6 @@ def test_eval_nyala_subset_with_keypoints_on_the_animal(tmp_path: Path) -> None:
     base = res["baseline"]
     assert res["species_profile"] == "nyala" and res["extraction_failed"] == 0
     assert res["n_queries"] == base["n_queries"] > 20
-    # measured on this subset (2 cores): see the figures in the comment below
-    assert res["top1"] > base["top1"] and res["top5"] > base["top5"]
+    # measured on this subset (43 queries): LNBNN top-1 37.2 % / top-5 67.4 %, wildid 41.9 % /
+    # 86.0 %; top-1 differs by two queries, so only top-5 must be clearly ahead
+    assert res["top1"] >= base["top1"] and res["top5"] >= base["top5"] + 0.1
