@@ -89,7 +89,9 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
 
 
 def features_for(species: str, spec: str, items: list[tuple[Path, str, str]]) -> list[LocalFeatures]:
-    tag = hashlib.sha1(f"{species}|{spec}".encode()).hexdigest()[:10]
+    # keyed by the photos too: the calibration fit extracts the database split alone
+    photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
+    tag = hashlib.sha1(f"{species}|{spec}|{photos}".encode()).hexdigest()[:10]
     path = CACHE / f"feat_{species}_{tag}.pkl"
     if path.exists():
         blobs = pickle.loads(path.read_bytes())
