@@ -52,7 +52,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
-    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power]`` or ``aliked:L=640:N=1000``.
+    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool]`` or ``aliked:...``.
 
     ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
     """
@@ -64,7 +64,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
                                 long_side=int(kv.get("L", 512)),
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
-                                attention_power=power)
+                                attention_power=power, attention_pool=int(kv.get("P", 3)))
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry

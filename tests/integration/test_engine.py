@@ -180,3 +180,37 @@ def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:
     assert cli_main(["eval", str(manifest)]) == 2
     err = capsys.readouterr().err
     assert "line 2" in err and "line 3" in err
+
+
+def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_returns(
+        catalog, photos) -> None:
+    """Without the re-id model nyala features are plain; once it is available they are
+    re-extracted with its attention (named in the stored features) and matching still works."""
+    from wildid.catalog.models import Feature
+    from wildid.matching.features import LocalFeatures
+
+    files = photos["db"][:3] + photos["query"][:1]
+    report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
+                                                      workers=1, species="Tragelaphus angasii"))
+    assert not report.skipped
+
+    def local_names() -> set[str]:
+        with catalog.session() as s:
+            return {LocalFeatures.extractor_of(d) for d in s.scalars(
+                select(Feature.data).where(Feature.kind == "local"))}
+
+    assert CatalogEngine(catalog, use_embedder=False).extract().processed == 4
+    assert local_names() == {"rootsift/nyala"}
+    engine = CatalogEngine(catalog)
+    assert engine.extract().processed == 4  # stale plain features redone with attention
+    (name,) = local_names()
+    assert name.startswith("rootsift/nyala+att:reid_lite0_nyala_lion@")
+    assert engine.extract().processed == 0  # and only once
+    for p, path in zip(PATTERNS[:3], photos["db"][:3], strict=True):
+        new_individual(catalog, _encounter_of(catalog, path), f"nyala-{p}", "Tester")
+    top = engine.match_encounter(_encounter_of(catalog, photos["query"][0])).candidates[0][0]
+    with catalog.session() as s:
+        enc = _encounter_of(catalog, photos["db"][0])
+        assert str(top.individual_id) == s.scalars(
+            select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    forget(catalog)
