@@ -251,3 +251,22 @@ def test_reid_embedder_says_where_it_looks(registry: ModelRegistry) -> None:
     assert maps[1][:, 4:].mean() > maps[1][:, :4].mean()
     v = reid.embed([spot])
     assert v.shape == (1, 512) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+
+
+def test_embedding_and_attention_of_the_same_crops_take_one_run(
+        registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extraction asks for both of the same crops; the graph runs once per batch for them."""
+    reid = registry.embedder("reid_lite0_nyala_lion")
+    crops = [textured(120, 200, s) for s in (5, 6, 7)]
+    runs: list[list[str]] = []
+    real = reid.model.run
+    monkeypatch.setattr(reid.model, "run", lambda names, feed: runs.append(list(names))
+                        or real(names, feed))
+    maps = reid.attention(crops)
+    vecs = reid.embed(crops)
+    assert runs == [["embedding", "attention"]]
+    fresh = registry.embedder("reid_lite0_nyala_lion")
+    assert np.allclose(vecs, fresh.embed([c.copy() for c in crops]), atol=1e-6)
+    assert all(np.allclose(a, b) for a, b in zip(maps, fresh.attention(crops), strict=True))
+    reid.embed([c.copy() for c in crops])  # other images: a new run
+    assert len(runs) == 2

@@ -150,13 +150,12 @@ class SiftSource:
         profiles = [profile_for(species[i] if species else None, self.profiles)
                     for i in range(len(crops))]
         maps: list[np.ndarray | None] = [None] * len(crops)
-        by_model: dict[int, list[int]] = {}
+        by_model: dict[str, list[int]] = {}
         for i, profile in enumerate(profiles):
-            model = self._attention_model(profile)
-            if model is not None:
-                by_model.setdefault(id(model), []).append(i)
-        for idx in by_model.values():  # one batched run per attention model
-            model = self._attention_model(profiles[idx[0]])
+            if self._attention_model(profile) is not None:
+                by_model.setdefault(profile.attention_model, []).append(i)
+        for model_id, idx in by_model.items():  # one batched run per attention model
+            model = self._attention_models[model_id]
             for i, att in zip(idx, model.attention([crops[i] for i in idx]),  # type: ignore[union-attr]
                               strict=True):
                 maps[i] = att

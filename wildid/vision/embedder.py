@@ -35,6 +35,7 @@ class GlobalEmbedder:
         fixed = self.model.fixed_batch()
         self.batch_size = fixed if fixed else max(1, batch_size)
         self._dim = manifest.outputs[0].dim
+        self._last: tuple | None = None  # (image ids, images, rows, maps) of the last run
 
     ATTENTION = "attention"
 
@@ -52,17 +53,42 @@ class GlobalEmbedder:
         ``attention`` output; local features use it to place keypoints on the animal."""
         if not self.has_attention:
             raise ModelError(f"model {self.manifest.id} has no {self.ATTENTION!r} output")
-        maps: list[np.ndarray] = []
+        return self._outputs(images)[1]
+
+    def _outputs(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Raw embedding rows and (when the model has them) attention maps, one graph run per
+        batch for both.
+
+        The last call is remembered by the identity of its images: extraction asks for the
+        attention and for the embedding of the same crops, and the model then runs once.
+        """
+        key = tuple(id(img) for img in images)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[2], last[3]
+        names = [self.output_name] + ([self.ATTENTION] if self.has_attention else [])
         prepared = [fit_fixed(as_rgb_uint8(img), self.spec) for img in images]
+        rows, maps = [], []
         for start in range(0, len(prepared), self.batch_size):
             part = prepared[start : start + self.batch_size]
-            feed = {self.spec.name: to_tensor(part, self.spec)}
-            out = np.asarray(self.model.run([self.ATTENTION], feed)[0])
-            if out.ndim != 3 or out.shape[0] != len(part) or not np.isfinite(out).all():
-                raise ModelError(f"model {self.manifest.id} returned an attention output of shape "
-                                 f"{out.shape} for {len(part)} images; expected [N, h, w] finite")
-            maps.extend(np.maximum(out.astype(np.float32), 0.0))
-        return maps
+            outs = self.model.run(names, {self.spec.name: to_tensor(part, self.spec)})
+            out = np.asarray(outs[0])
+            if out.shape[0] != len(part):
+                raise ModelError(
+                    f"model {self.manifest.id} returned {out.shape[0]} rows for {len(part)} images"
+                )
+            rows.append(out.reshape(len(part), -1).astype(np.float32))
+            if len(outs) > 1:
+                att = np.asarray(outs[1])
+                if att.ndim != 3 or att.shape[0] != len(part) or not np.isfinite(att).all():
+                    raise ModelError(f"model {self.manifest.id} returned an attention output of "
+                                     f"shape {att.shape} for {len(part)} images; expected "
+                                     "[N, h, w] finite")
+                maps.extend(np.maximum(att.astype(np.float32), 0.0))
+        result = (np.concatenate(rows, axis=0), maps)
+        # the images are kept with the key, so their ids cannot be reused while it is remembered
+        self._last = (key, list(images), *result)
+        return result
 
     @property
     def model_id(self) -> str:
@@ -84,18 +110,7 @@ class GlobalEmbedder:
         """(N, D) float32 unit vectors for N uint8 RGB images (H x W x 3, any size)."""
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
-        prepared = [fit_fixed(as_rgb_uint8(img), self.spec) for img in images]
-        chunks = []
-        for start in range(0, len(prepared), self.batch_size):
-            part = prepared[start : start + self.batch_size]
-            tensor = to_tensor(part, self.spec)
-            out = np.asarray(self.model.run([self.output_name], {self.spec.name: tensor})[0])
-            if out.shape[0] != len(part):
-                raise ModelError(
-                    f"model {self.manifest.id} returned {out.shape[0]} rows for {len(part)} images"
-                )
-            chunks.append(out.reshape(len(part), -1).astype(np.float32))
-        result = l2_normalise(np.concatenate(chunks, axis=0))
+        result = l2_normalise(self._outputs(images)[0])
         if self._dim is None:
             self._dim = int(result.shape[1])
         elif result.shape[1] != self._dim:
