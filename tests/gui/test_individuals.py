@@ -112,12 +112,25 @@ def test_edit_and_rename_save_and_undo(qtbot, page, world):
                                                                "Torn left ear", ["Stripe"])
     assert detail.title.text() == "Stripey" and "Stripe" in detail.aliases.text()
     qtbot.waitUntil(lambda: "Stripey" in names(page), timeout=5000)
+
+    def history() -> list[tuple[str, str, str]]:
+        t = detail.history_table
+        return [(t.item(r, 1).text(), t.item(r, 2).text(), t.item(r, 4).text())
+                for r in range(t.rowCount())]
+    # the audit trail shows the edit and the rename (they name no sighting)
+    qtbot.waitUntil(lambda: [v for v, _, _ in history()][:2] == ["Details edited", "Renamed"]
+                    or [v for v, _, _ in history()][:2] == ["Renamed", "Details edited"],
+                    timeout=5000)
+    rows = {v: (sighting, note) for v, sighting, note in history()}
+    assert rows["Renamed"] == ("", "renamed Stripe to Stripey")
+    assert rows["Details edited"][0] == "" and "sex" in rows["Details edited"][1]
     page.services.undo()
     page.services.undo()
     settle(qtbot, page)
     info = queries.individual_detail(world.catalog, world.individuals["Stripe"])
     assert (info.name, info.sex, info.notes) == ("Stripe", None, "")
     assert detail.title.text() == "Stripe"
+    qtbot.waitUntil(lambda: [v for v, _, _ in history()][:2] == ["Undone", "Undone"], timeout=5000)
 
 
 def test_merge_another_individual_and_undo(qtbot, page, world):

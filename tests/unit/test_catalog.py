@@ -148,3 +148,41 @@ def test_ids_are_client_minted_uuid7(catalog) -> None:
         s.add(Decision(encounter_id=enc.id, verdict="match", reviewer="me"))
     import uuid
     assert uuid.UUID(ind.id).version == 7
+
+
+def test_upgrade_to_individual_decisions_keeps_the_audit_trail(tmp_path: Path) -> None:
+    """0006 makes decisions.encounter_id nullable by rebuilding the table: every row and every
+    undo link (``reverts_id``, a reference into the same table) must survive the rebuild."""
+    root = tmp_path / "cat"
+    old = open_catalog(root, target_revision="0005")
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO encounters (id, state, created_at, updated_at) VALUES "
+                          "('enc-1', 'confirmed', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        for did, verdict, reverts in (("d-1", "match", None), ("d-2", "revert", "d-1"),
+                                      ("d-3", "match", "d-2")):
+            conn.execute(text(
+                "INSERT INTO decisions (id, encounter_id, verdict, reviewer, decided_at, "
+                "reverts_id, note) VALUES (:i, 'enc-1', :v, 'Ada', '2026-01-01 00:00:00', :r, '')"),
+                {"i": did, "v": verdict, "r": reverts})
+    old.close()
+
+    cat = open_catalog(root)
+    try:
+        with cat.session() as s:
+            rows = {d.id: (d.verdict, d.encounter_id, d.reverts_id)
+                    for d in s.scalars(select(Decision))}
+            assert rows == {"d-1": ("match", "enc-1", None), "d-2": ("revert", "enc-1", "d-1"),
+                            "d-3": ("match", "enc-1", "d-2")}
+            s.add(Decision(encounter_id=None, verdict="rename", reviewer="Ada", note="renamed"))
+        with cat.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA foreign_key_check")).fetchall() == []
+            indexes = {r[1] for r in conn.execute(text("PRAGMA index_list('decisions')"))}
+        assert {"ix_decisions_encounter_id", "ix_decisions_reverts_id", "ix_decisions_pair",
+                "ix_decisions_candidate_individual_id"} <= indexes
+        # deleting an encounter still cascades to its decisions (the rebuilt foreign keys hold)
+        with cat.session() as s:
+            s.delete(s.get(Encounter, "enc-1"))
+        with cat.session() as s:
+            assert [d.verdict for d in s.scalars(select(Decision))] == ["rename"]
+    finally:
+        cat.close()

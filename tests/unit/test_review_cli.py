@@ -65,12 +65,20 @@ def test_reject_name_merge_rename(cat_dir, capsys) -> None:
         assert (nova.name, nova.species) == ("Nova", "nyala")
         verdicts = [d.verdict for d in s.scalars(select(Decision).order_by(Decision.id))]
         reviewers = {d.reviewer for d in s.scalars(select(Decision))}
-    assert verdicts == ["no_match", "new_individual"]
+    # the merge and the rename are on the record too (decisions about the individual itself)
+    assert verdicts == ["no_match", "new_individual", "merge", "rename"]
     assert "Ada" in reviewers
     assert _run(root, "decisions", "--encounter", ids["q"][-12:], "--json") == 0
     assert [r["verdict"] for r in json.loads(capsys.readouterr().out)] == ["no_match"]
     assert _run(root, "decisions", "--individual", "Nova", "--json") == 0
     assert [r["verdict"] for r in json.loads(capsys.readouterr().out)] == ["new_individual"]
+    assert _run(root, "decisions", "--individual", "Stripe II", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["verdict"], r["encounter_id"]) for r in rows[:2]] == [("rename", None), ("merge", None)]
+    assert rows[0]["scores"] == {"before": {"name": "Stripe"}, "after": {"name": "Stripe II"}}
+    assert _run(root, "decisions", "--individual", "Stripe II") == 0  # the table has no encounter
+    table = capsys.readouterr().out
+    assert "rename" in table and "renamed Stripe to Stripe II" in table
 
 
 def test_errors_exit_2_with_a_clear_message(cat_dir, capsys, tmp_path) -> None:

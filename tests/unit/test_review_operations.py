@@ -274,10 +274,14 @@ def test_merge_moves_encounters_and_undo_restores(catalog, world) -> None:
         assert spot.merged_into_id == stripe.id and stripe.aliases == ["Spot"]
         assert stripe.sex == "male"  # filled in from the merged individual
         assert s.get(Encounter, world["e_spot"]).individual_id == stripe.id
-        d = s.scalars(select(Decision)).one()
+        d, m = s.scalars(select(Decision).order_by(Decision.verdict)).all()
         assert (d.verdict, d.encounter_id, d.candidate_individual_id) == (
             "match", world["e_spot"], stripe.id)
         assert "merged Spot into Stripe: same notch" == d.note
+        # the merge itself is on the record too, about the survivor, with no encounter
+        assert (m.verdict, m.encounter_id, m.candidate_individual_id, m.reviewer) == (
+            "merge", None, stripe.id, R)
+        assert m.scores == {"merged_id": spot.id, "merged_name": "Spot", "encounters_moved": 1}
     assert [i.name for i in list_individuals(catalog)] == ["Stripe"]
     # Spot was a candidate of q: it now resolves to Stripe, listed once.
     assert [c.individual_id for c in candidates_for(catalog, world["q"])] == [world["stripe"]]
@@ -420,3 +424,29 @@ def test_delete_box_named_by_a_decision_is_refused(catalog, world) -> None:
                        candidate_annotation_id=world["second_ann"]))
     with pytest.raises(ReviewError, match="named by review decisions"):
         delete_annotation(catalog, world["second_ann"])
+
+
+def test_individual_edits_are_on_the_audit_trail(catalog, world) -> None:
+    """Who renamed or edited an animal is recorded, and so is who undid it."""
+    from wildid.review import decision_history
+
+    rename = rename_individual(catalog, world["stripe"], "Stripey", R)
+    update_individual(catalog, world["stripe"], "Bo", sex="female", notes="")  # notes unchanged
+    update_individual(catalog, world["stripe"], "Bo", sex="female")  # nothing changes: no row
+    rows = decision_history(catalog, individual_id=world["stripe"])
+    edit, named = rows[0], rows[1]
+    assert (edit.verdict, edit.reviewer, edit.encounter_id) == ("edit", "Bo", None)
+    assert edit.scores == {"before": {"sex": None}, "after": {"sex": "female"}}
+    assert edit.note == "sex: none \u2192 female"
+    assert (named.verdict, named.reviewer, named.candidate_name) == ("rename", R, "Stripey")
+    assert named.scores == {"before": {"name": "Stripe"}, "after": {"name": "Stripey"}}
+    assert len([r for r in rows if r.verdict in ("rename", "edit")]) == 2
+    # Undoing the rename (the later edit touched other fields) appends a revert row naming it.
+    rename.revert(catalog)
+    rows = decision_history(catalog, individual_id=world["stripe"])
+    undo = rows[0]
+    assert undo.verdict == "revert" and undo.reverts_id == named.id and undo.encounter_id is None
+    assert next(r for r in rows if r.id == named.id).reverted
+    with catalog.session() as s:
+        assert s.get(Individual, world["stripe"]).name == "Stripe"
+    assert [r.verdict for r in decision_history(catalog, encounter_id=world["q"])] == []

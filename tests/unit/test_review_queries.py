@@ -223,7 +223,7 @@ def test_decision_history_filters_and_order(catalog) -> None:
     assert [r.verdict for r in decision_history(catalog, limit=1)] == ["revert"]
     merge_individuals(catalog, ids[0], ids[1], R)  # Cid's history now shows under Ana too
     assert {r.verdict for r in decision_history(catalog, individual_id=ids[0])} == {
-        "match", "no_match", "revert"}
+        "match", "no_match", "revert", "merge"}
     assert rows[2].to_dict()["decided_at"].startswith("20")
 
 

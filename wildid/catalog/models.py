@@ -29,7 +29,10 @@ from wildid.ids import new_id
 
 VIEWPOINTS = ("unknown", "left", "right", "front", "back", "up", "down")
 ENCOUNTER_STATES = ("unreviewed", "confirmed", "unidentifiable", "flagged")
-VERDICTS = ("match", "no_match", "unsure", "new_individual", "flag", "unidentifiable", "revert")
+VERDICTS = ("match", "no_match", "unsure", "new_individual", "flag", "unidentifiable", "revert",
+            "rename", "edit", "merge")
+# verdicts about an individual rather than an encounter (``encounter_id`` is NULL on their rows)
+INDIVIDUAL_VERDICTS = ("rename", "edit", "merge")
 
 
 class Base(DeclarativeBase):
@@ -211,12 +214,16 @@ class Decision(Base):
     """Append-only audit row: who decided what about which encounter, seeing which scores.
 
     Nothing ever updates or deletes a decision; undo appends a ``revert`` row that names the
-    decision it reverts.
+    decision it reverts.  Edits of an individual itself (``rename``, ``edit``, ``merge``) are
+    decisions too, so the audit trail says who renamed or merged an animal: their
+    ``encounter_id`` is NULL, ``candidate_individual_id`` names the individual, and ``scores``
+    holds what changed (``{"before": {...}, "after": {...}}``, or the merged-away individual).
     """
 
     __tablename__ = "decisions"
     id: Mapped[str] = _id_column()
-    encounter_id: Mapped[str] = mapped_column(ForeignKey("encounters.id", ondelete="CASCADE"), index=True)
+    encounter_id: Mapped[str | None] = mapped_column(
+        ForeignKey("encounters.id", ondelete="CASCADE"), index=True)
     candidate_individual_id: Mapped[str | None] = mapped_column(
         ForeignKey("individuals.id", ondelete="SET NULL"), index=True
     )

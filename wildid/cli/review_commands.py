@@ -161,7 +161,8 @@ def cmd_decisions(args: argparse.Namespace) -> int:
                 [[r.decided_at.isoformat(timespec="seconds"), r.reviewer,
                   r.verdict + (f" of {r.reverts_id[:8]}" if r.reverts_id else "")
                   + (" (undone)" if r.reverted else ""),
-                  r.encounter_id[:8], r.candidate_name, _score(r.scores), r.note] for r in rows])
+                  (r.encounter_id or "")[:8], r.candidate_name, _score(r.scores), r.note]
+                 for r in rows])
     return 0
 
 

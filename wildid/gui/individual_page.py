@@ -47,7 +47,8 @@ SEXES = ("", "female", "male")
 LIFE_STAGES = ("", "juvenile", "subadult", "adult")
 VERDICTS = {"match": "Confirmed match", "no_match": "Rejected as candidate",
             "new_individual": "Named as new individual", "unsure": "Unsure",
-            "flag": "Flagged for curator", "unidentifiable": "Unidentifiable", "revert": "Undone"}
+            "flag": "Flagged for curator", "unidentifiable": "Unidentifiable", "revert": "Undone",
+            "rename": "Renamed", "edit": "Details edited", "merge": "Merged"}
 
 
 def encounter_card(detail: Any) -> Card:
@@ -276,7 +277,8 @@ class IndividualPage(QWidget):
         self.history_table.setRowCount(len(self.history))
         for row, h in enumerate(self.history):
             cells = (fmt_datetime(h.decided_at), VERDICTS.get(h.verdict, h.verdict),
-                     dates.get(h.encounter_id, h.encounter_id[:8]), h.reviewer, h.note)
+                     "" if h.encounter_id is None else dates.get(h.encounter_id, h.encounter_id[:8]),
+                     h.reviewer, h.note)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if h.reverted or h.verdict == "revert":

@@ -251,7 +251,17 @@ class Recorder:
         self.steps.append(swap)
         return swap.encounters_touched
 
-    def decide(self, encounter_id: str, verdict: str, candidate_individual_id: str | None = None,
+    def record_edit(self, individual_id: str, verdict: str, note: str,
+                    details: dict[str, Any] | None = None) -> Decision:
+        """Append a decision about an individual itself (``rename``, ``edit``, ``merge``).
+
+        Such rows name no encounter; undo compensates them like any other decision, so the
+        trail shows who renamed an animal and who undid it.
+        """
+        return self.decide(None, verdict, individual_id, details, note)
+
+    def decide(self, encounter_id: str | None, verdict: str,
+               candidate_individual_id: str | None = None,
                scores: dict[str, Any] | None = None, note: str = "",
                reverts_id: str | None = None) -> Decision:
         """Append a decision row made by this operation's reviewer."""

@@ -3,9 +3,10 @@
 Every function runs in one transaction, appends :class:`~wildid.catalog.models.Decision` rows
 where the action is a decision about an encounter (reviewer, time, and the candidate's scores as
 shown), and returns an applied :class:`Operation` (see :mod:`wildid.review.changes` for how undo
-keeps the history append-only). Individual-level edits (rename, update, and the merge itself
-beyond the encounters it moves) write no decision row: the schema ties every decision to an
-encounter.
+keeps the history append-only). Edits of an individual itself write a decision row too, with no
+encounter: ``rename`` and ``edit`` (what changed, before and after) and ``merge`` (besides the
+``match`` row of each encounter it moves), so the audit trail answers who renamed or merged an
+animal, and undo appends their ``revert`` rows.
 """
 
 from __future__ import annotations
@@ -270,6 +271,9 @@ def merge_individuals(catalog: Any, keep_id: str, merge_id: str, reviewer: str,
             notes = f"{notes}\n\n{gone.notes}" if notes else gone.notes
         rec.set(keep, aliases=aliases, notes=notes, **fill)
         rec.set(gone, merged_into_id=keep.id)
+        rec.record_edit(keep.id, "merge", decision_note,
+                        {"merged_id": gone.id, "merged_name": gone.name,
+                         "encounters_moved": len(moved)})
         changes = Changes(frozenset(e.id for e in moved), frozenset({keep.id, gone.id}))
         return Operation.from_recorder(f"Merge {gone.name} into {keep.name}", changes, rec)
 
@@ -291,8 +295,22 @@ def rename_individual(catalog: Any, individual_id: str, name: str, reviewer: str
         old = ind.name
         rec = Recorder(s, reviewer)
         rec.set(ind, name=name, aliases=aliases)
+        rec.record_edit(ind.id, "rename", f"renamed {old} to {name}",
+                        {"before": {"name": old}, "after": {"name": name}})
         return Operation.from_recorder(f"Rename {old} to {name}",
                                        Changes(individuals=frozenset({ind.id})), rec)
+
+
+def _describe_edit(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``sex: none -> female; notes edited`` (notes can be long: the row's scores hold them)."""
+    parts = []
+    for key in sorted(before):
+        label = key.replace("_", " ")
+        if key == "notes":
+            parts.append("notes edited")
+        else:
+            parts.append(f"{label}: {before[key] or 'none'} \u2192 {after[key] or 'none'}")
+    return "; ".join(parts)
 
 
 def update_individual(catalog: Any, individual_id: str, reviewer: str, **fields: Any) -> Operation:
@@ -312,6 +330,10 @@ def update_individual(catalog: Any, individual_id: str, reviewer: str, **fields:
             values[key] = (value or "").strip() or None
     with catalog.session() as s:
         ind = _individual(s, individual_id)
+        before = {k: getattr(ind, k) for k in values if getattr(ind, k) != values[k]}
         rec = Recorder(s, reviewer)
-        rec.set(ind, **values)
+        if rec.set(ind, **values):
+            after = {k: values[k] for k in before}
+            rec.record_edit(ind.id, "edit", _describe_edit(before, after),
+                            {"before": before, "after": after})
         return Operation.from_recorder(f"Edit {ind.name}", Changes(individuals=frozenset({ind.id})), rec)

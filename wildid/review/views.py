@@ -131,7 +131,7 @@ class DecisionRow:
     decided_at: datetime
     reviewer: str
     verdict: str
-    encounter_id: str
+    encounter_id: str | None  # None for decisions about an individual (rename, edit, merge)
     candidate_individual_id: str | None
     candidate_name: str | None
     scores: dict[str, Any] | None
