@@ -31,13 +31,22 @@ from wildid.matching import metrics  # noqa: E402
 from wildid.matching.aggregation import aggregate  # noqa: E402
 from wildid.matching.calibration import CalibrationModel, fit_calibration  # noqa: E402
 from wildid.matching.identifier import IdentifierConfig  # noqa: E402
-from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, save_profiles  # noqa: E402
+from wildid.matching.profiles import (  # noqa: E402
+    DEFAULTS_PATH,
+    SpeciesProfile,
+    load_profiles,
+    save_profiles,
+)
 
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
                             config=IdentifierConfig(k=4, nprobe=6)),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
+                           descriptor_projection={
+                               "file": "projection_lion.npz", "id": "lion-v1",
+                               "sha256": "1e54574151695a87799938a19576cce6"
+                                         "af67a273edbec93a89cbddf4160e558e"},
                            config=IdentifierConfig(k=2, nprobe=6)),
 }
 SOURCES = ["lnbnn", "sv", "inliers", "colour"]
@@ -46,7 +55,8 @@ TRANSFORMS = ["log1p", "log1p", "log1p", "identity"]
 
 def spec_of(p: SpeciesProfile) -> str:
     spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
-    return spec + (f":A={p.attention_power:g}" if p.attention_power > 0 else "")
+    spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
+    return spec + (f":J={p.descriptor_projection['file']}" if p.descriptor_projection else "")
 
 
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
@@ -60,7 +70,7 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
 
     c = prof.config  # what changes the raw scores (not nprobe-level speed settings)
     key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, prof.attention_power,
-           c.k, c.knorm, c.mirror,
+           (prof.descriptor_projection or {}).get("sha256"), c.k, c.knorm, c.mirror,
            c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold)
     tag = hashlib.sha1(f"{species}|{key}|{every}".encode()).hexdigest()[:10]
     cache = R.CACHE / f"loo_{species}_{tag}.pkl"
@@ -156,9 +166,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=3)
     ap.add_argument("--out", default=str(DEFAULTS_PATH))
+    ap.add_argument("--only", default="", help="comma list of species to refit; the other "
+                    "profiles are kept as they are in --out")
     args = ap.parse_args()
-    profiles = {"default": None}
+    only = [s for s in args.only.split(",") if s]
+    profiles: dict[str, SpeciesProfile | None] = {"default": None}
+    if only:
+        profiles.update(load_profiles(Path(args.out)))
     for species, prof in PROFILES.items():
+        if only and species not in only:
+            continue
         queries = leave_one_out(species, prof, args.every)
         inds = sorted({q["ind"] for q in queries})
         halves = [set(inds[0::2]), set(inds[1::2])]
@@ -179,11 +196,12 @@ def main() -> None:
         profiles[species] = prof
         print(f"{species}: coef {np.round(model.coef, 3).tolist()} threshold "
               f"{model.threshold:.3f} 2-fold CV {report}", flush=True)
-    # default profile: the nyala pipeline (whole-body crops) with its calibration
-    default = SpeciesProfile.from_dict("default", profiles["nyala"].to_dict())  # type: ignore[union-attr]
-    default.aliases = []
-    default.attention_power = 0.0  # measured on nyala only: other species keep plain keypoints
-    profiles["default"] = default
+    if not only or "nyala" in only:
+        # default profile: the nyala pipeline (whole-body crops) with its calibration
+        default = SpeciesProfile.from_dict("default", profiles["nyala"].to_dict())  # type: ignore[union-attr]
+        default.aliases = []
+        default.attention_power = 0.0  # measured on nyala only: other species: plain keypoints
+        profiles["default"] = default
     save_profiles(profiles, Path(args.out),  # type: ignore[arg-type]
                   note="Fitted by tests/benchmarks/fit_calibration.py on the database split "
                        "only (leave-one-out within it); refit from confirmed decisions with "

@@ -52,19 +52,28 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
-    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool]`` or ``aliked:...``.
+    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool][:J=projection]``
+    or ``aliked:...``.
 
     ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
+    ``J``: a descriptor projection file in ``wildid/matching/defaults`` (as a profile names it).
     """
     kind, *opts = spec.split(":")
     kv = dict(o.split("=") for o in opts)
     if kind == "sift":
         power = float(kv.get("A", 0.0))
+        projection = None
+        if "J" in kv:
+            from wildid.matching.profiles import DEFAULTS_PATH
+            from wildid.matching.projection import DescriptorProjection
+
+            projection = DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"])
         ext = RootSiftExtractor(max_keypoints=int(kv.get("N", 1000)),
                                 long_side=int(kv.get("L", 512)),
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
-                                attention_power=power, attention_pool=int(kv.get("P", 3)))
+                                attention_power=power, attention_pool=int(kv.get("P", 3)),
+                                projection=projection)
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry
@@ -174,7 +183,14 @@ def knn_for(species: str, spec: str, db_feats: list[LocalFeatures], q_feats: lis
 def build(species: str, spec: str, config: IdentifierConfig, db: list, db_feats: list,
           db_vecs: dict[str, np.ndarray]) -> tuple[Identifier, float]:
     """An Identifier over the database split; returns it and seconds per added annotation."""
-    ident = Identifier(config)
+    kv = dict(o.split("=") for o in spec.split(":")[1:] if "=" in o)
+    mirror = None
+    if "J" in kv:  # projected descriptors mirror by sign flips
+        from wildid.matching.profiles import DEFAULTS_PATH
+        from wildid.matching.projection import DescriptorProjection
+
+        mirror = DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"]).mirror
+    ident = Identifier(config, mirror_descriptors=mirror)
     t0 = time.perf_counter()
     for i, ((_, identity, _), f) in enumerate(zip(db, db_feats, strict=False)):
         ident.add(i, identity, f, vectors={n: v[i] for n, v in db_vecs.items()})

@@ -11,9 +11,9 @@ symmetric under the SIFT mirror permutation, so mirroring a projected descriptor
 component sign flip (printed as a check).  LNBNN then runs through the app's own index
 (raw vs projected, mirror off, same code), queries never used for training.
 
-Results (2026-12-02) are in docs/identification.md.  Not shipped: projected descriptors are
-signed, which the 8-bit onnxruntime kernel does not take (the NumPy path is slower), and the
-calibration would be fitted on the same database pairs the projection was trained on.
+Results (2026-12-02) are in docs/identification.md.  ``--save projection_lion.npz`` writes the
+file the lion profile ships (``wildid/matching/defaults``; deterministic for the same features)
+and prints the id and sha256 to put into the profile (``fit_calibration.py`` then refits it).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -97,6 +98,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--species", default="lion", choices=sorted(SPECS))
     ap.add_argument("--powers", default="1,0.5", help="comma list of eigenvalue powers")
+    ap.add_argument("--save", default="", help="fit on the whole database split with the first "
+                    "power and write this file into wildid/matching/defaults (no evaluation)")
     args = ap.parse_args()
     spec, k = SPECS[args.species]
     items = R.load_manifest(args.species)
@@ -107,6 +110,22 @@ def main() -> None:
     t0 = time.perf_counter()
     x, y = positive_pairs(db, db_feats)
     print(f"{len(x)} positive descriptor pairs in {time.perf_counter() - t0:.0f} s")
+    if args.save:
+        from wildid.matching.profiles import DEFAULTS_PATH
+        from wildid.matching.projection import DescriptorProjection
+
+        power = float(args.powers.split(",")[0])
+        mu, matrix, signs = fit_projection(x, y, np.vstack([f.descriptors for f in db_feats]),
+                                           power)
+        proj = DescriptorProjection(f"{args.species}-v1", mu.astype(np.float32),
+                                    matrix.astype(np.float32), signs.astype(np.float32))
+        path = DEFAULTS_PATH.parent / args.save
+        digest = proj.save(path, {"species": args.species, "features": spec, "power": power,
+                                  "positive_pairs": int(len(x)),
+                                  "fitted_on": f"{args.species} database split",
+                                  "script": "tests/benchmarks/research_projection.py"})
+        print(json.dumps({"file": args.save, "id": proj.id, "sha256": digest}))
+        return
     top1, top5 = lnbnn_top(db, qs, db_feats, q_feats, k)
     print(f"{args.species} raw RootSIFT      LNBNN top1 {top1 * 100:5.1f}  top5 {top5 * 100:5.1f}")
     all_desc = np.vstack([f.descriptors for f in db_feats])

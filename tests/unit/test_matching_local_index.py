@@ -135,6 +135,32 @@ def test_8bit_kernel_finds_what_the_float_search_finds() -> None:
     np.testing.assert_allclose(np.take_along_axis(exact, kk, axis=1), best, atol=5e-3)
 
 
+def test_signed_rows_use_the_kernel_and_find_the_same_neighbours() -> None:
+    """Projected (signed) descriptors: the shifted-query kernel agrees with the float search."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 128)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    store = IvfStore(128, list_rows=300, train_rows=1000)
+    store.add(x, (np.arange(3000) // 3).astype(np.int32), np.arange(3000, dtype=np.int32))
+    assert not store.nonneg and store.n_lists > 5
+    q = np.vstack([x[:40] + 0.02 * rng.normal(size=(40, 128)).astype(np.float32),
+                   rng.normal(size=(40, 128)).astype(np.float32)])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ok = np.ones(1000, bool)
+    ok[::4] = False
+    dk, sk, kk = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    store.use_kernel = False
+    df, sf, kf = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    np.testing.assert_allclose(dk, df, atol=1e-2)  # the query is rounded to 6 bits + sign
+    clear = ok[np.arange(40) // 3]  # queries near a row that is not excluded
+    assert (kk[:40][clear, 0] == np.arange(40)[clear]).all()  # a clear nearest one is found
+    assert (kk[:, 0] == kf[:, 0]).mean() > 0.9  # the rest may swap near-ties
+    assert ok[sk].all() and (sk == kk // 3).all()
+    exact = np.linalg.norm(q[:, None] - x[None], axis=2)
+    exact[:, ~ok[np.arange(3000) // 3]] = np.inf
+    np.testing.assert_allclose(dk, np.sort(exact, axis=1)[:, :5], atol=1.5e-2)
+
+
 def test_8bit_kernel_with_fewer_rows_than_k_and_all_masked() -> None:
     rng = np.random.default_rng(6)
     store = IvfStore(128)

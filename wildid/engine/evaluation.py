@@ -74,7 +74,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     if method == "lnbnn":
         # HotSpotter: plain strongest-response SIFT keypoints, raw LNBNN, nothing learned
         profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
-                          vectors=[], attention_power=0.0)
+                          vectors=[], attention_power=0.0, descriptor_projection=None)
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else ""))
     if workdir is not None:

@@ -98,6 +98,10 @@ class SiftSource:
     (``extractor`` = ``rootsift/<profile>``) so an annotation whose species changes later is
     re-extracted instead of being matched with the wrong settings.
 
+    A profile with a ``descriptor_projection`` stores projected descriptors, named by the
+    projection's id (``rootsift/lion+proj:lion-rootsift-2026-12-02``): features made before it,
+    or with another one, are re-extracted.
+
     A profile with an ``attention_power`` places its keypoints where its ``attention_model``
     looks (see ``RootSiftExtractor.extract``); the model's id and version are then part of the
     stored name (``rootsift/nyala+att:reid_lite0_nyala_lion@1.1.0``), so features made with
@@ -140,6 +144,9 @@ class SiftSource:
         model = self._attention_model(profile)
         if model is not None:
             name += f"+att:{model.model_id}@{model.model_version}"  # type: ignore[attr-defined]
+        projection = profile.projection()  # type: ignore[attr-defined]
+        if projection is not None:
+            name += f"+proj:{projection.id}"
         return name
 
     def compute(self, crops: list[np.ndarray], species: list[str | None] | None = None) -> list[bytes]:

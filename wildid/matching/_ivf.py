@@ -66,6 +66,13 @@ def smallest_k(d: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _unit_rows(x: np.ndarray) -> bool:
+    """All rows of unit length (local descriptors are): the signed kernel may clip them."""
+    if not len(x):
+        return True
+    return bool(np.all(np.abs((x * x).sum(axis=1) - 1.0) < 1e-2))
+
+
 class _List:
     """A growable block of rows (8-bit descriptor, annotation slot, keypoint index).
 
@@ -75,11 +82,12 @@ class _List:
     Capacity grows by a quarter, so that masked tail stays small.
     """
 
-    __slots__ = ("desc", "kp", "n", "norms", "slot")
+    __slots__ = ("desc", "kp", "n", "norms", "slot", "sums")
 
     def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64) -> None:
         self.desc = np.zeros((dim, capacity), dtype)
         self.norms = np.zeros(capacity, np.float32)
+        self.sums = np.zeros(capacity, np.float32)  # each row's sum (signed stores' kernel)
         self.slot = np.full(capacity, -1, np.int32)
         self.kp = np.full(capacity, -1, np.int32)
         self.n = 0
@@ -95,7 +103,7 @@ class _List:
             grown = np.zeros((self.desc.shape[0], cap), self.desc.dtype)
             grown[:, : self.n] = self.desc[:, : self.n]
             self.desc = grown
-            for name, fill in (("norms", 0), ("slot", -1), ("kp", -1)):
+            for name, fill in (("norms", 0), ("sums", 0), ("slot", -1), ("kp", -1)):
                 old = getattr(self, name)
                 new = np.full(cap, fill, old.dtype)
                 new[: self.n] = old[: self.n]
@@ -103,6 +111,7 @@ class _List:
         end = self.n + len(desc)
         self.desc[:, self.n:end] = desc.T
         self.norms[self.n:end] = norms
+        self.sums[self.n:end] = desc.sum(axis=1, dtype=np.int32)
         self.slot[self.n:end] = slot
         self.kp[self.n:end] = kp
         self.n = end
@@ -114,7 +123,7 @@ class _List:
     def keep(self, mask: np.ndarray) -> None:
         n = int(mask.sum())
         self.desc[:, :n] = self.desc[:, : self.n][:, mask]
-        for name in ("norms", "slot", "kp"):
+        for name in ("norms", "sums", "slot", "kp"):
             arr = getattr(self, name)
             arr[:n] = arr[: self.n][mask]
         self.n = n
@@ -126,8 +135,8 @@ class IvfStore:
     Descriptors are kept as 8-bit integers (``int8``) with a scale set by the dimension: 128
     bytes per row instead of 512. Non-negative ones such as RootSIFT use 7 bits (0..127), which
     the onnxruntime kernel multiplies without saturating (:mod:`._distance_kernel`); measured on
-    the development photos, LNBNN ranks as with 8 bits. Signed ones use -127..127 and the NumPy
-    search.
+    the development photos, LNBNN ranks as with 8 bits. Signed ones (projected descriptors) use
+    -127..127 and the same kernel with shifted queries (:meth:`_search_lists_signed`).
 
     List size: a query scans its ``nprobe`` nearest lists, one matrix product per list. With
     ~1000-row lists those products are small and their fixed cost dominates (worst on a busy
@@ -254,8 +263,11 @@ class IvfStore:
         order = np.argsort(flat, kind="stable")
         flat, qid, pos = flat[order], qid[order], pos[order]
         starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else flat
-        kernel = _distance_kernel.session() if self.nonneg and self.use_kernel else None
-        if kernel is not None:
+        kernel = _distance_kernel.session() if self.use_kernel else None
+        if kernel is not None and not self.nonneg and _unit_rows(q):
+            self._search_lists_signed(kernel, q, k, flat, qid, pos, starts, ok_slot,
+                                      best_d, best_s, best_k)
+        elif kernel is not None and self.nonneg:
             self._search_lists_8bit(kernel, q, k, flat, qid, pos, starts, ok_slot,
                                     best_d, best_s, best_k)
         else:
@@ -291,6 +303,40 @@ class IvfStore:
             kk = min(k, n)
             part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
             best_d[qs, ps, :kk] = (part + qqn[qs, None]) / scale2
+            best_s[qs, ps, :kk] = lst.slot[top]
+            best_k[qs, ps, :kk] = lst.kp[top]
+
+    def _search_lists_signed(self, kernel: object, q: np.ndarray, k: int, flat: np.ndarray,
+                             qid: np.ndarray, pos: np.ndarray, starts: np.ndarray,
+                             ok_slot: np.ndarray, best_d: np.ndarray, best_s: np.ndarray,
+                             best_k: np.ndarray) -> None:
+        """Signed rows (e.g. projected descriptors) through the same unsigned x signed kernel.
+
+        The query is quantised to -63..63 at half the rows' scale and shifted by +64 into the
+        kernel's unsigned 1..127; the shift adds ``64 x row sum`` to every dot product, which
+        the bias takes back (``+ 128 x row sum`` against the kernel's ``- 2 x dot``). Pair sums
+        stay within 2 x 127 x 127, so nothing saturates and the products stay exact. Only for
+        unit-length queries: their few components beyond the rows' peak are clipped as the
+        stored rows' are (other queries take the float search).
+        """
+        s_row = np.float32(self.scale)
+        s_q = s_row / np.float32(2.0)
+        qs_int = np.clip(np.rint(q * s_q), -63, 63)
+        qq = (qs_int + 64).astype(np.uint8)
+        qqn = (qs_int.astype(np.float32) ** 2).sum(axis=1) / (s_q * s_q)
+        unit = s_row * s_q
+        for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
+            lst = self.lists[int(flat[a])] if self.lists else None
+            if lst is None or lst.n == 0:
+                continue
+            qs, ps = qid[a:b], pos[a:b]
+            n = lst.n
+            bias = np.full((1, lst.capacity), np.inf, np.float32)
+            bias[0, :n] = np.where(ok_slot[lst.slot[:n]],
+                                   lst.norms[:n] * unit + np.float32(128.0) * lst.sums[:n], np.inf)
+            kk = min(k, n)
+            part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
+            best_d[qs, ps, :kk] = part / unit + qqn[qs, None]
             best_s[qs, ps, :kk] = lst.slot[top]
             best_k[qs, ps, :kk] = lst.kp[top]
 

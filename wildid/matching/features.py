@@ -15,11 +15,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from wildid.errors import ImageError, MatchingError
+
+if TYPE_CHECKING:
+    from wildid.matching.projection import DescriptorProjection
 
 __all__ = [
     "LocalFeatures",
@@ -219,8 +223,11 @@ class RootSiftExtractor:
 
     def __init__(self, max_keypoints: int = 1000, long_side: int = 512,
                  contrast_threshold: float = 0.02, detail_side: int | None = None,
-                 attention_power: float = 0.0, attention_pool: int = 3) -> None:
+                 attention_power: float = 0.0, attention_pool: int = 3,
+                 projection: DescriptorProjection | None = None) -> None:
         self.max_keypoints = max_keypoints
+        # learned map applied to the RootSIFT rows (the profile's descriptor_projection)
+        self.projection = projection
         self.long_side = long_side
         self.contrast_threshold = contrast_threshold
         self.detail_side = detail_side
@@ -283,6 +290,8 @@ class RootSiftExtractor:
         desc = desc.astype(np.float32)
         desc /= np.maximum(desc.sum(axis=1, keepdims=True), 1e-12)  # RootSIFT: L1, then sqrt
         desc = np.sqrt(desc)
+        if self.projection is not None:
+            desc = self.projection.apply(desc)
         return features_from_arrays(xy, desc, (w, h), self.name, scores, sizes, angles)
 
 

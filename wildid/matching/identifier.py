@@ -21,7 +21,7 @@ No catalog code here: the caller adds annotations with their features and indivi
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -108,9 +108,13 @@ class Identifier:
     """Ranks the known individuals for a query annotation (see the module docstring)."""
 
     def __init__(self, config: IdentifierConfig | None = None,
-                 calibration: CalibrationModel | None = None) -> None:
+                 calibration: CalibrationModel | None = None,
+                 mirror_descriptors: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.config = config or IdentifierConfig()
         self.calibration = calibration
+        # how the query's descriptors look in the mirrored crop: the SIFT bin permutation, or
+        # the sign flips of a profile's learned projection (DescriptorProjection.mirror)
+        self.mirror_descriptors = mirror_descriptors or mirror_sift_descriptors
         self.local = LocalIndex(k=self.config.k, knorm=self.config.knorm,
                                 nprobe=self.config.nprobe)
         self.vectors: dict[str, GlobalIndex] = {}  # one cosine index per vector source
@@ -202,7 +206,7 @@ class Identifier:
             if cfg.mirror and cfg.method != "lnbnn" and query.is_rootsift:
                 # one search for the plain and the mirrored descriptors: each inverted list
                 # is read once per query, not twice
-                mirrored = _mirrored(query)
+                mirrored = _mirrored(query, self.mirror_descriptors)
                 n = len(query)
                 both = self.local.knn(np.vstack([query.descriptors, mirrored.descriptors]),
                                       cfg.k + cfg.knorm, excluded)
@@ -296,11 +300,13 @@ def _named(global_vec: np.ndarray | None,
     return out
 
 
-def _mirrored(query: LocalFeatures) -> LocalFeatures:
+def _mirrored(query: LocalFeatures,
+              mirror_descriptors: Callable[[np.ndarray], np.ndarray] = mirror_sift_descriptors
+              ) -> LocalFeatures:
     """The query's keypoints as they sit in the left-right mirrored crop."""
     xy = query.xy.copy()
     xy[:, 0] = query.image_size[0] - 1 - xy[:, 0]
-    return LocalFeatures(xy, mirror_sift_descriptors(query.descriptors), query.scores,
+    return LocalFeatures(xy, mirror_descriptors(query.descriptors), query.scores,
                          query.sizes, np.pi - query.angles, query.image_size, query.extractor)
 
 

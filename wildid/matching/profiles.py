@@ -22,6 +22,7 @@ from wildid.errors import MatchingError
 from wildid.matching.calibration import CalibrationModel
 from wildid.matching.features import RootSiftExtractor
 from wildid.matching.identifier import Identifier, IdentifierConfig
+from wildid.matching.projection import DescriptorProjection
 
 __all__ = ["DEFAULTS_PATH", "SpeciesProfile", "load_profiles", "profile_for", "save_profiles"]
 
@@ -41,25 +42,48 @@ class SpeciesProfile:
     # 0 = strongest responses only.  See RootSiftExtractor.extract.
     attention_power: float = 0.0
     attention_model: str = "reid_lite0_nyala_lion"
+    # learned RootSIFT projection: {"file": name in defaults/, "id": ..., "sha256": ...} or None
+    descriptor_projection: dict[str, str] | None = None
     config: IdentifierConfig = field(default_factory=IdentifierConfig)
     vectors: list[str] = field(default_factory=lambda: ["colour"])  # fused vector sources
     calibration: CalibrationModel | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def projection(self) -> DescriptorProjection | None:
+        """The profile's learned descriptor projection (loaded once, sha256 checked)."""
+        spec = self.descriptor_projection
+        if not spec:
+            return None
+        key = (spec.get("file"), spec.get("sha256"))
+        cached = _PROJECTIONS.get(key)
+        if cached is None:
+            path = Path(spec["file"])
+            if not path.is_absolute():
+                path = DEFAULTS_PATH.parent / path
+            cached = _PROJECTIONS[key] = DescriptorProjection.load(path, spec.get("sha256"))
+            if spec.get("id") and cached.id != spec["id"]:
+                raise MatchingError(f"{path} holds projection {cached.id!r}, the {self.name} "
+                                    f"profile expects {spec['id']!r}")
+        return cached
+
     def extractor(self) -> RootSiftExtractor:
         """The local feature extractor this profile's index expects."""
         return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
-                                 attention_power=self.attention_power)
+                                 attention_power=self.attention_power,
+                                 projection=self.projection())
 
     def identifier(self) -> Identifier:
         """An empty identifier with this profile's parameters and calibration."""
-        return Identifier(self.config, self.calibration)
+        proj = self.projection()
+        return Identifier(self.config, self.calibration,
+                          mirror_descriptors=None if proj is None else proj.mirror)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "aliases": self.aliases, "long_side": self.long_side,
             "max_keypoints": self.max_keypoints, "contrast_threshold": self.contrast_threshold,
             "attention_power": self.attention_power, "attention_model": self.attention_model,
+            "descriptor_projection": self.descriptor_projection,
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "info": self.info,
@@ -74,11 +98,23 @@ class SpeciesProfile:
                        float(d.get("contrast_threshold", 0.02)),
                        float(d.get("attention_power", 0.0)),
                        str(d.get("attention_model", "reid_lite0_nyala_lion")),
+                       _projection_spec(d.get("descriptor_projection")),
                        IdentifierConfig.from_dict(d.get("config", {})),
                        list(d.get("vectors", ["colour"])),
                        CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
+
+
+_PROJECTIONS: dict[tuple[Any, Any], DescriptorProjection] = {}
+
+
+def _projection_spec(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("file"), str):
+        raise ValueError("descriptor_projection needs a 'file' name")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def load_profiles(path: Path | None = None) -> dict[str, SpeciesProfile]:
