@@ -289,22 +289,11 @@ class IvfStore:
         The query is quantised like the rows (the error is as small as the rows' own), so the
         kernel's products are exact integers; distances come back in float32.
         """
-        scale2 = np.float32(self.scale) ** 2
-        qq = np.clip(np.rint(q * self.scale), 0, 127).astype(np.uint8)
-        qqn = (qq.astype(np.float32) ** 2).sum(axis=1)
-        for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
-            lst = self.lists[int(flat[a])] if self.lists else None
-            if lst is None or lst.n == 0:
-                continue
-            qs, ps = qid[a:b], pos[a:b]
-            n = lst.n
-            bias = np.full((1, lst.capacity), np.inf, np.float32)
-            bias[0, :n] = np.where(ok_slot[lst.slot[:n]], lst.norms[:n] * scale2, np.inf)
-            kk = min(k, n)
-            part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
-            best_d[qs, ps, :kk] = (part + qqn[qs, None]) / scale2
-            best_s[qs, ps, :kk] = lst.slot[top]
-            best_k[qs, ps, :kk] = lst.kp[top]
+        scale = np.float32(self.scale)
+        qq = np.clip(np.rint(q * scale), 0, 127).astype(np.uint8)
+        qqn = (qq.astype(np.float32) ** 2).sum(axis=1) / (scale * scale)
+        self._kernel_lists(kernel, qq, qqn, scale * scale, 0.0, k, flat, qid, pos, starts,
+                           ok_slot, best_d, best_s, best_k)
 
     def _search_lists_signed(self, kernel: object, q: np.ndarray, k: int, flat: np.ndarray,
                              qid: np.ndarray, pos: np.ndarray, starts: np.ndarray,
@@ -324,19 +313,31 @@ class IvfStore:
         qs_int = np.clip(np.rint(q * s_q), -63, 63)
         qq = (qs_int + 64).astype(np.uint8)
         qqn = (qs_int.astype(np.float32) ** 2).sum(axis=1) / (s_q * s_q)
-        unit = s_row * s_q
+        self._kernel_lists(kernel, qq, qqn, s_row * s_q, 128.0, k, flat, qid, pos, starts,
+                           ok_slot, best_d, best_s, best_k)
+
+    def _kernel_lists(self, kernel: object, qq: np.ndarray, q_norm2: np.ndarray, unit: float,
+                      shift_bias: float, k: int, flat: np.ndarray, qid: np.ndarray,
+                      pos: np.ndarray, starts: np.ndarray, ok_slot: np.ndarray,
+                      best_d: np.ndarray, best_s: np.ndarray, best_k: np.ndarray) -> None:
+        """The kernel over each probed list: ``dist2 = (bias - 2 dot) / unit + |q|^2``, where
+        ``bias = |row|^2 x unit + shift_bias x row sum`` (``unit``: the product of the two
+        quantisation scales)."""
+        unit32, shift32 = np.float32(unit), np.float32(shift_bias)
         for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
             lst = self.lists[int(flat[a])] if self.lists else None
             if lst is None or lst.n == 0:
                 continue
             qs, ps = qid[a:b], pos[a:b]
             n = lst.n
+            row = lst.norms[:n] * unit32
+            if shift_bias:
+                row += shift32 * lst.sums[:n]
             bias = np.full((1, lst.capacity), np.inf, np.float32)
-            bias[0, :n] = np.where(ok_slot[lst.slot[:n]],
-                                   lst.norms[:n] * unit + np.float32(128.0) * lst.sums[:n], np.inf)
+            bias[0, :n] = np.where(ok_slot[lst.slot[:n]], row, np.inf)
             kk = min(k, n)
             part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
-            best_d[qs, ps, :kk] = part / unit + qqn[qs, None]
+            best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
             best_s[qs, ps, :kk] = lst.slot[top]
             best_k[qs, ps, :kk] = lst.kp[top]
 
