@@ -85,3 +85,20 @@ def test_projected_mirror_search_finds_the_flipped_photo(lion_projection) -> Non
     right = inliers(lion_projection.mirror)
     assert max(right, key=right.get) == "a2" and right["a2"] >= 30
     assert inliers(None).get("a2", 0.0) < right["a2"] / 3
+
+
+def test_a_saved_user_profile_keeps_the_shipped_projection(tmp_path: Path, lion_projection) -> None:
+    """`wildid calibrate` saves profiles to the user folder: the projection still resolves to
+    the shipped file and verifies."""
+    from wildid.matching.profiles import save_profiles
+
+    save_profiles(load_profiles(), tmp_path / "calibration.json")
+    again = load_profiles(tmp_path / "calibration.json")["lion"]
+    assert again.descriptor_projection == load_profiles()["lion"].descriptor_projection
+    proj = again.projection()
+    assert proj is not None and proj.id == lion_projection.id
+    broken = again.descriptor_projection | {"sha256": "0" * 64}
+    from dataclasses import replace
+
+    with pytest.raises(MatchingError, match="damaged or was replaced"):
+        replace(again, descriptor_projection=broken).projection()
