@@ -102,3 +102,23 @@ def test_a_saved_user_profile_keeps_the_shipped_projection(tmp_path: Path, lion_
 
     with pytest.raises(MatchingError, match="damaged or was replaced"):
         replace(again, descriptor_projection=broken).projection()
+
+
+def test_wildid_models_lists_the_projection_and_fails_when_it_is_damaged(capsys) -> None:
+    import json
+
+    from wildid.cli import main as cli_main
+    from wildid.engine.identification import user_profiles_path
+    from wildid.matching.profiles import save_profiles
+
+    assert cli_main(["models", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["lion-v1"]["task"] == "projection (lion)" and rows["lion-v1"]["status"] == "ok"
+    # a user profile copy (as `wildid calibrate` writes) whose projection no longer verifies
+    profiles = load_profiles()
+    profiles["lion"].descriptor_projection = {**profiles["lion"].descriptor_projection,
+                                              "sha256": "0" * 64}
+    save_profiles(profiles, user_profiles_path())
+    assert cli_main(["models"]) == 1
+    out = capsys.readouterr().out
+    assert "projection (lion)" in out and "damaged or was replaced" in out

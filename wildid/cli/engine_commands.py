@@ -96,6 +96,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = [{"id": e.id, "task": e.task, "version": e.version, "source": e.source,
              "active": active.get(e.task) == e.id, "status": str(e.status),
              "problem": e.problem or "", "path": str(e.manifest_path)} for e in entries]
+    rows += _projection_rows()
     if args.json:
         print_json(rows)
     else:
@@ -104,6 +105,32 @@ def cmd_models(args: argparse.Namespace) -> int:
                       r["status"] + (f": {r['problem']}" if r["problem"] else "")] for r in rows])
         print(f"\nuser models folder: {registry.user_dir}  (* = active)")
     return 0 if all(r["status"] == "ok" for r in rows if r["active"]) else 1
+
+
+def _projection_rows() -> list[dict[str, Any]]:
+    """The species profiles' learned descriptor projections, checked like models (sha256)."""
+    from wildid.engine.identification import active_profiles
+    from wildid.matching.profiles import DEFAULTS_PATH
+
+    try:
+        profiles = active_profiles()
+    except WildIdError as exc:
+        return [{"id": "species profiles", "task": "projection", "version": "", "source": "",
+                 "active": True, "status": "error", "problem": str(exc), "path": ""}]
+    rows = []
+    for name, profile in sorted(profiles.items()):
+        spec = profile.descriptor_projection
+        if not spec:
+            continue
+        status, problem = "ok", ""
+        try:
+            profile.projection()
+        except WildIdError as exc:
+            status, problem = "error", str(exc)
+        rows.append({"id": spec.get("id", spec["file"]), "task": f"projection ({name})",
+                     "version": "", "source": "shipped", "active": True, "status": status,
+                     "problem": problem, "path": str(DEFAULTS_PATH.parent / spec["file"])})
+    return rows
 
 
 # ---------------------------------------------------------------------------- extract
