@@ -82,12 +82,14 @@ class _List:
     Capacity grows by a quarter, so that masked tail stays small.
     """
 
-    __slots__ = ("desc", "kp", "n", "norms", "slot", "sums")
+    __slots__ = ("columns", "desc", "kp", "n", "norms", "slot", "sums")
 
-    def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64) -> None:
+    def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64, signed: bool = False) -> None:
         self.desc = np.zeros((dim, capacity), dtype)
         self.norms = np.zeros(capacity, np.float32)
-        self.sums = np.zeros(capacity, np.float32)  # each row's sum (signed stores' kernel)
+        # each row's sum, which the signed stores' kernel takes back from its shifted queries
+        self.sums = np.zeros(capacity if signed else 0, np.float32)
+        self.columns = ("norms", "slot", "kp") + (("sums",) if signed else ())
         self.slot = np.full(capacity, -1, np.int32)
         self.kp = np.full(capacity, -1, np.int32)
         self.n = 0
@@ -103,15 +105,16 @@ class _List:
             grown = np.zeros((self.desc.shape[0], cap), self.desc.dtype)
             grown[:, : self.n] = self.desc[:, : self.n]
             self.desc = grown
-            for name, fill in (("norms", 0), ("sums", 0), ("slot", -1), ("kp", -1)):
+            for name in self.columns:
                 old = getattr(self, name)
-                new = np.full(cap, fill, old.dtype)
+                new = np.full(cap, -1 if name in ("slot", "kp") else 0, old.dtype)
                 new[: self.n] = old[: self.n]
                 setattr(self, name, new)
         end = self.n + len(desc)
         self.desc[:, self.n:end] = desc.T
         self.norms[self.n:end] = norms
-        self.sums[self.n:end] = desc.sum(axis=1, dtype=np.int32)
+        if self.sums.size:
+            self.sums[self.n:end] = desc.sum(axis=1, dtype=np.int32)
         self.slot[self.n:end] = slot
         self.kp[self.n:end] = kp
         self.n = end
@@ -123,7 +126,7 @@ class _List:
     def keep(self, mask: np.ndarray) -> None:
         n = int(mask.sum())
         self.desc[:, :n] = self.desc[:, : self.n][:, mask]
-        for name in ("norms", "sums", "slot", "kp"):
+        for name in self.columns:
             arr = getattr(self, name)
             arr[:n] = arr[: self.n][mask]
         self.n = n
@@ -167,7 +170,7 @@ class IvfStore:
             peak = min(1.0, 4.0 / np.sqrt(self.dim))
             self.dtype = np.dtype(np.int8)
             self.scale = 127.0 / peak
-            self.lists = [_List(self.dim, self.dtype)]
+            self.lists = [_List(self.dim, self.dtype, signed=not self.nonneg)]
         lo, hi = (0, 127) if self.nonneg else (-127, 127)
         q = np.clip(np.rint(desc * self.scale), lo, hi).astype(self.dtype)
         deq = q.astype(np.float32) / np.float32(self.scale)
@@ -218,7 +221,8 @@ class IvfStore:
                                                                          replace=False)]
         self.centroids = kmeans(sample, n_lists, seed=self.seed)
         assert self.dtype is not None
-        self.lists = [_List(self.dim, self.dtype) for _ in range(len(self.centroids))]
+        self.lists = [_List(self.dim, self.dtype, signed=not self.nonneg)
+                      for _ in range(len(self.centroids))]
         self.trained_at = len(desc)
         self._insert(desc, qdesc, norms, slot, kp)
 
@@ -231,7 +235,7 @@ class IvfStore:
     @property
     def nbytes(self) -> int:
         """Memory held by the rows (capacity included) and the codebook."""
-        rows = sum(lst.desc.nbytes + lst.norms.nbytes + lst.slot.nbytes + lst.kp.nbytes
+        rows = sum(lst.desc.nbytes + sum(getattr(lst, c).nbytes for c in lst.columns)
                    for lst in self.lists)
         return rows + (0 if self.centroids is None else self.centroids.nbytes)
 
