@@ -122,3 +122,14 @@ def test_wildid_models_lists_the_projection_and_fails_when_it_is_damaged(capsys)
     assert cli_main(["models"]) == 1
     out = capsys.readouterr().out
     assert "projection (lion)" in out and "damaged or was replaced" in out
+
+
+def test_a_profile_naming_another_projection_id_is_refused_every_time(lion_projection) -> None:
+    from dataclasses import replace
+
+    lion = load_profiles()["lion"]
+    assert lion.projection() is lion.projection()  # loaded once
+    wrong = replace(lion, descriptor_projection={**lion.descriptor_projection, "id": "other"})
+    for _ in range(2):  # the cached file must not skip the check
+        with pytest.raises(MatchingError, match="expects 'other'"):
+            wrong.projection()

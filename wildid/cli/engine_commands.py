@@ -110,7 +110,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _projection_rows() -> list[dict[str, Any]]:
     """The species profiles' learned descriptor projections, checked like models (sha256)."""
     from wildid.engine.identification import active_profiles
-    from wildid.matching.profiles import DEFAULTS_PATH
 
     try:
         profiles = active_profiles()
@@ -129,7 +128,7 @@ def _projection_rows() -> list[dict[str, Any]]:
             status, problem = "error", str(exc)
         rows.append({"id": spec.get("id", spec["file"]), "task": f"projection ({name})",
                      "version": "", "source": "shipped", "active": True, "status": status,
-                     "problem": problem, "path": str(DEFAULTS_PATH.parent / spec["file"])})
+                     "problem": problem, "path": str(profile.projection_path())})
     return rows
 
 

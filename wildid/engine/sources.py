@@ -99,7 +99,7 @@ class SiftSource:
     re-extracted instead of being matched with the wrong settings.
 
     A profile with a ``descriptor_projection`` stores projected descriptors, named by the
-    projection's id (``rootsift/lion+proj:lion-rootsift-2026-12-02``): features made before it,
+    projection's id (``rootsift/lion+proj:lion-v1``): features made before it,
     or with another one, are re-extracted.
 
     A profile with an ``attention_power`` places its keypoints where its ``attention_model``

@@ -49,22 +49,27 @@ class SpeciesProfile:
     calibration: CalibrationModel | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def projection_path(self) -> Path | None:
+        """Where the profile's projection file is (names are relative to ``defaults/``)."""
+        if not self.descriptor_projection:
+            return None
+        path = Path(self.descriptor_projection["file"])
+        return path if path.is_absolute() else DEFAULTS_PATH.parent / path
+
     def projection(self) -> DescriptorProjection | None:
         """The profile's learned descriptor projection (loaded once, sha256 checked)."""
-        spec = self.descriptor_projection
-        if not spec:
+        path = self.projection_path()
+        if path is None:
             return None
-        key = (spec.get("file"), spec.get("sha256"))
-        cached = _PROJECTIONS.get(key)
-        if cached is None:
-            path = Path(spec["file"])
-            if not path.is_absolute():
-                path = DEFAULTS_PATH.parent / path
-            cached = _PROJECTIONS[key] = DescriptorProjection.load(path, spec.get("sha256"))
-            if spec.get("id") and cached.id != spec["id"]:
-                raise MatchingError(f"{path} holds projection {cached.id!r}, the {self.name} "
-                                    f"profile expects {spec['id']!r}")
-        return cached
+        spec = self.descriptor_projection or {}
+        key = (str(path), spec.get("sha256"))
+        if key not in _PROJECTIONS:
+            _PROJECTIONS[key] = DescriptorProjection.load(path, spec.get("sha256"))
+        loaded = _PROJECTIONS[key]
+        if spec.get("id") and loaded.id != spec["id"]:
+            raise MatchingError(f"{path} holds projection {loaded.id!r}, the {self.name} "
+                                f"profile expects {spec['id']!r}")
+        return loaded
 
     def extractor(self) -> RootSiftExtractor:
         """The local feature extractor this profile's index expects."""
