@@ -218,8 +218,12 @@ class Recorder:
         self.steps: list[Step] = []
         self.decision_ids: list[str] = []
 
-    def set(self, obj: Base, **fields: Any) -> bool:
-        """Set ``fields`` on ``obj``, recording only the ones that really change."""
+    def set(self, obj: Base, **fields: Any) -> _SetFields | None:
+        """Set ``fields`` on ``obj``, recording only the ones that really change.
+
+        Returns the recorded step (its ``before`` and ``after`` hold just the changed fields),
+        or None when nothing changed.
+        """
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for key, value in fields.items():
@@ -228,10 +232,12 @@ class Recorder:
                 before[key] = copy.deepcopy(old)
                 after[key] = copy.deepcopy(value)
                 setattr(obj, key, value)
-        if after:
-            self.steps.append(_SetFields(type(obj), obj.id, before, after))  # type: ignore[attr-defined]
-            self.session.flush()
-        return bool(after)
+        if not after:
+            return None
+        step = _SetFields(type(obj), obj.id, before, after)  # type: ignore[attr-defined]
+        self.steps.append(step)
+        self.session.flush()
+        return step
 
     def insert(self, obj: Base) -> None:
         self.session.add(obj)

@@ -330,10 +330,9 @@ def update_individual(catalog: Any, individual_id: str, reviewer: str, **fields:
             values[key] = (value or "").strip() or None
     with catalog.session() as s:
         ind = _individual(s, individual_id)
-        before = {k: getattr(ind, k) for k in values if getattr(ind, k) != values[k]}
         rec = Recorder(s, reviewer)
-        if rec.set(ind, **values):
-            after = {k: values[k] for k in before}
-            rec.record_edit(ind.id, "edit", _describe_edit(before, after),
-                            {"before": before, "after": after})
+        step = rec.set(ind, **values)
+        if step is not None:  # what really changed, as undo will restore it
+            rec.record_edit(ind.id, "edit", _describe_edit(step.before, step.after),
+                            {"before": step.before, "after": step.after})
         return Operation.from_recorder(f"Edit {ind.name}", Changes(individuals=frozenset({ind.id})), rec)
