@@ -15,6 +15,7 @@ model is fitted on all pairs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections.abc import Hashable
 from pathlib import Path
@@ -37,16 +38,23 @@ from wildid.matching.profiles import (  # noqa: E402
     load_profiles,
     save_profiles,
 )
+from wildid.matching.projection import DescriptorProjection  # noqa: E402
+
+
+def _projection_spec(file: str) -> dict[str, str]:
+    """A profile's reference to a projection file in defaults/, with that file's id and sha256
+    (refit it with research_projection.py --save, then rerun this script)."""
+    path = DEFAULTS_PATH.parent / file
+    return {"file": file, "id": DescriptorProjection.load(path).id,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
 
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
                             config=IdentifierConfig(k=4, nprobe=6)),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
-                           descriptor_projection={
-                               "file": "projection_lion.npz", "id": "lion-v1",
-                               "sha256": "1e54574151695a87799938a19576cce6"
-                                         "af67a273edbec93a89cbddf4160e558e"},
+                           descriptor_projection=_projection_spec("projection_lion.npz"),
                            config=IdentifierConfig(k=2, nprobe=6)),
 }
 SOURCES = ["lnbnn", "sv", "inliers", "colour"]
@@ -65,7 +73,6 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     Cached under the research cache folder (keyed by species, profile and stride), so refitting
     the calibration or the threshold rule does not recompute the raw scores.
     """
-    import hashlib
     import pickle
 
     c = prof.config  # what changes the raw scores (not nprobe-level speed settings)

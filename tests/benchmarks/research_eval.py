@@ -33,6 +33,8 @@ from wildid.matching.calibration import fit_calibration  # noqa: E402
 from wildid.matching.features import LocalFeatures, RootSiftExtractor  # noqa: E402
 from wildid.matching.identifier import Identifier, IdentifierConfig  # noqa: E402
 from wildid.matching.local_index import KnnResult, LocalIndex  # noqa: E402
+from wildid.matching.profiles import DEFAULTS_PATH  # noqa: E402
+from wildid.matching.projection import DescriptorProjection  # noqa: E402
 
 DATASETS = REPO.parent / "shared" / "datasets"
 CACHE = Path("/tmp/wildid_research")
@@ -51,6 +53,12 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def projection_of(spec: str) -> DescriptorProjection | None:
+    """The descriptor projection a spec names with ``J=file`` (in ``wildid/matching/defaults``)."""
+    kv = dict(o.split("=") for o in spec.split(":")[1:] if "=" in o)
+    return DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"]) if "J" in kv else None
+
+
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
     """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool][:J=projection]``
     or ``aliked:...``.
@@ -62,18 +70,12 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
     kv = dict(o.split("=") for o in opts)
     if kind == "sift":
         power = float(kv.get("A", 0.0))
-        projection = None
-        if "J" in kv:
-            from wildid.matching.profiles import DEFAULTS_PATH
-            from wildid.matching.projection import DescriptorProjection
-
-            projection = DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"])
         ext = RootSiftExtractor(max_keypoints=int(kv.get("N", 1000)),
                                 long_side=int(kv.get("L", 512)),
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
                                 attention_power=power, attention_pool=int(kv.get("P", 3)),
-                                projection=projection)
+                                projection=projection_of(spec))
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry
@@ -183,14 +185,8 @@ def knn_for(species: str, spec: str, db_feats: list[LocalFeatures], q_feats: lis
 def build(species: str, spec: str, config: IdentifierConfig, db: list, db_feats: list,
           db_vecs: dict[str, np.ndarray]) -> tuple[Identifier, float]:
     """An Identifier over the database split; returns it and seconds per added annotation."""
-    kv = dict(o.split("=") for o in spec.split(":")[1:] if "=" in o)
-    mirror = None
-    if "J" in kv:  # projected descriptors mirror by sign flips
-        from wildid.matching.profiles import DEFAULTS_PATH
-        from wildid.matching.projection import DescriptorProjection
-
-        mirror = DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"]).mirror
-    ident = Identifier(config, mirror_descriptors=mirror)
+    projection = projection_of(spec)  # projected descriptors mirror by sign flips
+    ident = Identifier(config, mirror_descriptors=projection.mirror if projection else None)
     t0 = time.perf_counter()
     for i, ((_, identity, _), f) in enumerate(zip(db, db_feats, strict=False)):
         ident.add(i, identity, f, vectors={n: v[i] for n, v in db_vecs.items()})

@@ -37,6 +37,8 @@ import research_eval as R  # noqa: E402
 from wildid.matching.features import LocalFeatures, _mirror_permutation  # noqa: E402
 from wildid.matching.geometry import match_descriptors, verify  # noqa: E402
 from wildid.matching.identifier import Identifier, IdentifierConfig, _mirrored  # noqa: E402
+from wildid.matching.profiles import DEFAULTS_PATH  # noqa: E402
+from wildid.matching.projection import DescriptorProjection  # noqa: E402
 
 SPECS = {"lion": ("sift:L=256:N=1000:C=0.02", 2), "nyala": ("sift:L=512:N=1000:C=0.02:A=2", 4)}
 
@@ -62,9 +64,9 @@ def positive_pairs(db: list, feats: list[LocalFeatures]) -> tuple[np.ndarray, np
     return np.vstack(xs), np.vstack(ys)
 
 
-def fit_projection(x: np.ndarray, y: np.ndarray, all_desc: np.ndarray, power: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, matrix, mirror signs): project with ``unit((d - mean) @ matrix)``."""
+def fit_projection(x: np.ndarray, y: np.ndarray, all_desc: np.ndarray, power: float,
+                   projection_id: str) -> DescriptorProjection:
+    """The projection ``unit((d - mean) @ matrix)`` and its mirror signs."""
     perm = _mirror_permutation()
 
     def sym(c: np.ndarray) -> np.ndarray:
@@ -79,7 +81,14 @@ def fit_projection(x: np.ndarray, y: np.ndarray, all_desc: np.ndarray, power: fl
     order = np.argsort(-ev2)
     rot = w1 @ evec2[:, order]
     signs = np.sign(np.einsum("ij,ij->j", rot[perm], rot))
-    return mu, rot @ np.diag(ev2[order] ** (-(1 - power) / 2)), signs
+    matrix = rot @ np.diag(ev2[order] ** (-(1 - power) / 2))
+    return DescriptorProjection(projection_id, mu.astype(np.float32), matrix.astype(np.float32),
+                                signs.astype(np.float32))
+
+
+def projected(f: LocalFeatures, projection: DescriptorProjection) -> LocalFeatures:
+    return LocalFeatures(f.xy, projection.apply(f.descriptors), f.scores, f.sizes, f.angles,
+                         f.image_size, f.extractor)
 
 
 def lnbnn_top(db: list, qs: list, db_feats: list, q_feats: list, k: int) -> tuple[float, float]:
@@ -110,15 +119,10 @@ def main() -> None:
     t0 = time.perf_counter()
     x, y = positive_pairs(db, db_feats)
     print(f"{len(x)} positive descriptor pairs in {time.perf_counter() - t0:.0f} s")
+    all_desc = np.vstack([f.descriptors for f in db_feats])
     if args.save:
-        from wildid.matching.profiles import DEFAULTS_PATH
-        from wildid.matching.projection import DescriptorProjection
-
         power = float(args.powers.split(",")[0])
-        mu, matrix, signs = fit_projection(x, y, np.vstack([f.descriptors for f in db_feats]),
-                                           power)
-        proj = DescriptorProjection(f"{args.species}-v1", mu.astype(np.float32),
-                                    matrix.astype(np.float32), signs.astype(np.float32))
+        proj = fit_projection(x, y, all_desc, power, f"{args.species}-v1")
         path = DEFAULTS_PATH.parent / args.save
         digest = proj.save(path, {"species": args.species, "features": spec, "power": power,
                                   "positive_pairs": int(len(x)),
@@ -128,17 +132,10 @@ def main() -> None:
         return
     top1, top5 = lnbnn_top(db, qs, db_feats, q_feats, k)
     print(f"{args.species} raw RootSIFT      LNBNN top1 {top1 * 100:5.1f}  top5 {top5 * 100:5.1f}")
-    all_desc = np.vstack([f.descriptors for f in db_feats])
     for power in (float(p) for p in args.powers.split(",")):
-        mu, matrix, _signs = fit_projection(x, y, all_desc, power)
-
-        def project(f: LocalFeatures, mu: np.ndarray = mu, m: np.ndarray = matrix) -> LocalFeatures:
-            z = (f.descriptors - mu) @ m
-            z = (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
-            return LocalFeatures(f.xy, z, f.scores, f.sizes, f.angles, f.image_size, f.extractor)
-
-        top1, top5 = lnbnn_top(db, qs, [project(f) for f in db_feats],
-                               [project(f) for f in q_feats], k)
+        proj = fit_projection(x, y, all_desc, power, f"{args.species}-p{power:g}")
+        top1, top5 = lnbnn_top(db, qs, [projected(f, proj) for f in db_feats],
+                               [projected(f, proj) for f in q_feats], k)
         print(f"{args.species} projected p={power:<4} LNBNN top1 {top1 * 100:5.1f}  "
               f"top5 {top5 * 100:5.1f}")
 
