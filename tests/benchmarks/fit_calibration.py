@@ -70,8 +70,8 @@ def spec_of(p: SpeciesProfile) -> str:
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     """Per LOO query: its individual, raw rows when known, raw rows when its individual is new.
 
-    Cached under the research cache folder (keyed by species, profile and stride), so refitting
-    the calibration or the threshold rule does not recompute the raw scores.
+    Cached under the research cache folder (keyed by species, profile, stride and the scoring
+    code), so refitting the calibration or the threshold rule does not recompute the raw scores.
     """
     import pickle
 
@@ -79,7 +79,11 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, prof.attention_power,
            (prof.descriptor_projection or {}).get("sha256"), c.k, c.knorm, c.mirror,
            c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold)
-    tag = hashlib.sha1(f"{species}|{key}|{every}".encode()).hexdigest()[:10]
+    # and the scoring code itself: a cache from before a fix to it must not be reused
+    code = hashlib.sha1(b"".join((REPO / "wildid" / "matching" / f).read_bytes()
+                                 for f in ("geometry.py", "identifier.py", "local_index.py",
+                                           "_ivf.py"))).hexdigest()[:10]
+    tag = hashlib.sha1(f"{species}|{key}|{every}|{code}".encode()).hexdigest()[:10]
     cache = R.CACHE / f"loo_{species}_{tag}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())

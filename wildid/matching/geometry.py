@@ -119,8 +119,12 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
                  and np.all(np.asarray(d_scale) > 0))
     if has_shape:
         s = np.asarray(d_scale, np.float64) / np.asarray(q_scale, np.float64)
-        # OpenCV angles run clockwise in image coordinates (y down): rotation = q - d
-        theta = np.asarray(q_angle, np.float64) - np.asarray(d_angle, np.float64)
+        # A keypoint's orientation is the direction (cos a, sin a) in image coordinates (y down;
+        # OpenCV's angle, in radians): rotating a photo by phi there adds phi to every angle,
+        # so each correspondence's own rotation is d - q.  (Until 2026-12-02 this read q - d:
+        # a single hypothesis then explained ~5 % of the true matches of a photo turned by
+        # 20 degrees instead of ~93 %, and only near-upright pairs verified well.)
+        theta = np.asarray(d_angle, np.float64) - np.asarray(q_angle, np.float64)
         hyps = _similarity_params(q_xy, d_xy, s, theta)
     else:
         hyps = _two_point_hypotheses(q_xy, d_xy, w)
