@@ -91,6 +91,22 @@ def test_second_photo_ranks_its_individual_first(catalog, photos, known) -> None
     assert not process_new(catalog).encounters
 
 
+def test_results_of_another_calibration_are_matched_again(catalog, photos, known) -> None:
+    """A refitted calibration (``wildid calibrate``, an upgrade) makes cached scores stale."""
+    import copy
+
+    _import(catalog, photos["query"][:2])
+    process_new(catalog)
+    assert not engine_for(catalog).pending_encounters()
+    profiles = copy.deepcopy(engine_for(catalog).profiles)
+    assert CatalogEngine(catalog, profiles=profiles).pending_encounters() == []
+    for prof in profiles.values():
+        if prof.calibration is not None:
+            prof.calibration.threshold = min(0.99, prof.calibration.threshold + 0.1)
+    queries = {_encounter_of(catalog, q) for q in photos["query"][:2]}
+    assert set(CatalogEngine(catalog, profiles=profiles).pending_encounters()) == queries
+
+
 def test_rejected_individual_is_not_proposed_again(catalog, photos, known) -> None:
     _import(catalog, photos["query"][:1])
     enc = _encounter_of(catalog, photos["query"][0])

@@ -15,6 +15,8 @@ encounter (best calibrated score and the likely-new verdict).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -49,7 +51,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "user_profiles_path"]
 
-ENGINE_VERSION = "wildid-engine/1"
+# Bumped when the scoring itself changes, so cached results are recomputed: 2 = spatial
+# verification with the rotation sign fixed (2026-12-02).
+ENGINE_VERSION = "wildid-engine/2"
 
 
 def user_profiles_path() -> Path:
@@ -173,9 +177,15 @@ class CatalogEngine:
         return [s for s in self.sources() if s.kind == "global"]
 
     def tag(self) -> str:
-        """Identifies the models and calibration a stored result came from."""
+        """Identifies the code, models and species profiles (pipeline settings and calibration)
+        a stored result came from: unreviewed encounters whose result has another tag are
+        matched again (``pending_encounters``), so shown scores never come from an old
+        calibration after ``wildid calibrate`` or an upgrade."""
         parts = [f"{s.model_id}@{s.model_version}" for s in self.sources()]
-        return f"{ENGINE_VERSION} " + " ".join(parts)
+        profiles = json.dumps({n: p.to_dict() for n, p in sorted(self.profiles.items())},
+                              sort_keys=True, default=str)
+        digest = hashlib.sha256(profiles.encode()).hexdigest()[:12]
+        return f"{ENGINE_VERSION} " + " ".join(parts) + f" profiles:{digest}"
 
     # ------------------------------------------------------------------ extraction
     def extract(self, progress: ProgressCallback | None = None,
