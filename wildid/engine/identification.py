@@ -182,8 +182,10 @@ class CatalogEngine:
         matched again (``pending_encounters``), so shown scores never come from an old
         calibration after ``wildid calibrate`` or an upgrade."""
         parts = [f"{s.model_id}@{s.model_version}" for s in self.sources()]
+        # plain JSON on purpose (no default=str): a value that is not would be hashed through
+        # a repr that NumPy abbreviates, and two calibrations could then share a tag
         profiles = json.dumps({n: p.to_dict() for n, p in sorted(self.profiles.items())},
-                              sort_keys=True, default=str)
+                              sort_keys=True)
         digest = hashlib.sha256(profiles.encode()).hexdigest()[:12]
         return f"{ENGINE_VERSION} " + " ".join(parts) + f" profiles:{digest}"
 
