@@ -111,6 +111,13 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert {"default", "nyala", "lion"} <= set(shipped)
     for p in shipped.values():
         assert p.calibration is not None and 0.0 < p.calibration.threshold < 1.0
+    # the default profile detects plain keypoints: its calibration must come from that pipeline
+    # on more than one species, not be a copy of a species profile's (nyala's, until 2026-12-02)
+    default = shipped["default"]
+    assert default.attention_power == 0.0 and default.descriptor_projection is None
+    assert default.calibration is not None
+    assert default.calibration.to_dict() != shipped["nyala"].calibration.to_dict()
+    assert {"nyala", "lion"} <= set(default.calibration.info["species_held_out"])
 
 
 def test_mirrored_votes_find_a_flipped_photo_with_profile_named_features(
