@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,9 @@ def jittered(f: LocalFeatures, rng: np.random.Generator) -> LocalFeatures:
     desc = f.descriptors + rng.normal(0, 0.02, f.descriptors.shape).astype(np.float32)
     if (f.descriptors >= 0).all():  # RootSIFT stays non-negative; projected rows are signed
         desc = np.abs(desc)
-    return features_from_arrays(f.xy + rng.normal(0, 1, f.xy.shape), desc, f.image_size,
-                                f.extractor, f.scores, f.sizes, f.angles)
+    out = features_from_arrays(f.xy + rng.normal(0, 1, f.xy.shape), desc, f.image_size,
+                               f.extractor, f.scores, f.sizes, f.angles)
+    return replace(out, texture_jpeg=f.texture_jpeg)  # photometric profiles compare it
 
 
 def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="1000,10000", help="catalog sizes for full identification")
     ap.add_argument("--shortlist-sizes", default="1000,10000,100000")
     ap.add_argument("--queries", type=int, default=15)
+    ap.add_argument("--also-without-photometric", action="store_true",
+                    help="measure each size a second time with photometric verification off")
     args = ap.parse_args(argv if argv is not None else [])
     from wildid.matching.profiles import load_profiles as _load
 
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = f"sift:L={prof.long_side}:N={prof.max_keypoints}:C={prof.contrast_threshold}"
         if prof.descriptor_projection:  # as the profile stores them (attention: speed alike)
             spec += f":J={prof.descriptor_projection['file']}"
+        if prof.config.photometric:  # the grey crop photometric verification decodes
+            spec += ":T=1"
         items = R.load_manifest(args.species)
         db = [x for x in items if x[2] == "database"]
         qs = [x for x in items if x[2] == "query"]
@@ -121,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"identification (profile {prof.name}: {prof.config})")
     for n in map(int, args.sizes.split(",")):
         identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng)
+        if args.also_without_photometric and prof.config.photometric:
+            off = replace(prof, config=replace(prof.config, photometric=False))
+            print("    without photometric verification:", end="")
+            identify_speed(off, base, queries, colour_db, colour_q, n, args.queries, rng)
     print("global shortlist")
     for n in map(int, args.shortlist_sizes.split(",")):
         shortlist_speed(n, rng)

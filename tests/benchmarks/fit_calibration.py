@@ -31,7 +31,11 @@ import research_eval as R  # noqa: E402
 from wildid.matching import metrics  # noqa: E402
 from wildid.matching.aggregation import aggregate  # noqa: E402
 from wildid.matching.calibration import CalibrationModel, fit_calibration  # noqa: E402
-from wildid.matching.identifier import IdentifierConfig  # noqa: E402
+from wildid.matching.identifier import (  # noqa: E402
+    IdentifierConfig,
+    local_score_names,
+    score_transform,
+)
 from wildid.matching.profiles import (  # noqa: E402
     DEFAULTS_PATH,
     SpeciesProfile,
@@ -55,7 +59,7 @@ PROFILES = {
                             config=IdentifierConfig(k=4, nprobe=6)),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
                            descriptor_projection=_projection_spec("projection_lion.npz"),
-                           config=IdentifierConfig(k=2, nprobe=6)),
+                           config=IdentifierConfig(k=2, nprobe=6, photometric=True)),
 }
 # The profile for every other species: whole crops at 512 px, plain strongest-response keypoints
 # (attention placement and descriptor projections were measured on one species each), fitted on
@@ -64,14 +68,16 @@ PROFILES = {
 # keypoints it scores.
 DEFAULT = SpeciesProfile("default", [], long_side=512, max_keypoints=1000, attention_power=0.0,
                          config=IdentifierConfig(k=4, nprobe=6))
-SOURCES = ["lnbnn", "sv", "inliers", "colour"]
-TRANSFORMS = ["log1p", "log1p", "log1p", "identity"]
+def sources_of(config: IdentifierConfig) -> list[str]:
+    """The fused raw scores of a profile: its local ones and colour."""
+    return local_score_names(config) + ["colour"]
 
 
 def spec_of(p: SpeciesProfile) -> str:
     spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
     spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
-    return spec + (f":J={p.descriptor_projection['file']}" if p.descriptor_projection else "")
+    spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
+    return spec + (":T=1" if p.config.photometric else "")
 
 
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
@@ -85,11 +91,12 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     c = prof.config  # what changes the raw scores (not nprobe-level speed settings)
     key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, prof.attention_power,
            (prof.descriptor_projection or {}).get("sha256"), c.k, c.knorm, c.mirror,
-           c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold)
+           c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold,
+           *((c.photo_sigma_fine, c.photo_sigma_coarse) if c.photometric else ()))
     # and the scoring code itself: a cache from before a fix to it must not be reused
     code = hashlib.sha1(b"".join((REPO / "wildid" / "matching" / f).read_bytes()
                                  for f in ("geometry.py", "identifier.py", "local_index.py",
-                                           "_ivf.py"))).hexdigest()[:10]
+                                           "_ivf.py", "photometric.py"))).hexdigest()[:10]
     tag = hashlib.sha1(f"{species}|{key}|{every}|{code}".encode()).hexdigest()[:10]
     cache = R.CACHE / f"loo_{species}_{tag}.pkl"
     if cache.exists():
@@ -122,7 +129,7 @@ def _leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]
     return out
 
 
-def fit(queries: list[dict]) -> CalibrationModel:
+def fit(queries: list[dict], config: IdentifierConfig) -> CalibrationModel:
     rows, labels = [], []
     for q in queries:
         if q["alone"]:
@@ -130,7 +137,8 @@ def fit(queries: list[dict]) -> CalibrationModel:
         for key, raw in q["known"].items():
             rows.append(raw)
             labels.append(q["ids"][key] == q["ind"])
-    return fit_calibration(rows, labels, SOURCES, TRANSFORMS)
+    sources = sources_of(config)
+    return fit_calibration(rows, labels, sources, [score_transform(f) for f in sources])
 
 
 def best(model: CalibrationModel, raw: dict, ids: dict) -> tuple[Hashable | None, float]:
@@ -190,11 +198,11 @@ def fit_default(every: int) -> SpeciesProfile:
     cv = {}
     for held_out, test in per_species.items():
         train = [q for sp, qs in per_species.items() if sp != held_out for q in qs]
-        model = fit(train)
+        model = fit(train, DEFAULT.config)
         model.threshold = choose_threshold(model, train)
         cv[held_out] = {k: round(float(v), 4) for k, v in evaluate(model, test).items()}
     pooled = [q for qs in per_species.values() for q in qs]
-    model = fit(pooled)
+    model = fit(pooled, DEFAULT.config)
     model.threshold = choose_threshold(model, pooled)
     model.info.update({"fitted_on": f"{' + '.join(per_species)} database splits through the "
                        f"default pipeline, leave-one-out every {every}th annotation",
@@ -229,10 +237,10 @@ def main() -> None:
         for a in (0, 1):
             train = [q for q in queries if q["ind"] in halves[a]]
             test = [q for q in queries if q["ind"] in halves[1 - a]]
-            model = fit(train)
+            model = fit(train, prof.config)
             model.threshold = choose_threshold(model, train)
             cv.append(evaluate(model, test))
-        model = fit(queries)
+        model = fit(queries, prof.config)
         model.threshold = choose_threshold(model, queries)
         report = {k: round(float(np.mean([c[k] for c in cv])), 4) for k in cv[0]}
         model.info.update({"fitted_on": f"{species} database split, leave-one-out every "

@@ -31,7 +31,12 @@ sys.path.insert(0, str(REPO))
 from wildid.matching import metrics  # noqa: E402
 from wildid.matching.calibration import fit_calibration  # noqa: E402
 from wildid.matching.features import LocalFeatures, RootSiftExtractor  # noqa: E402
-from wildid.matching.identifier import Identifier, IdentifierConfig  # noqa: E402
+from wildid.matching.identifier import (  # noqa: E402
+    Identifier,
+    IdentifierConfig,
+    local_score_names,
+    score_transform,
+)
 from wildid.matching.local_index import KnnResult, LocalIndex  # noqa: E402
 from wildid.matching.profiles import DEFAULTS_PATH  # noqa: E402
 from wildid.matching.projection import DescriptorProjection  # noqa: E402
@@ -60,11 +65,12 @@ def projection_of(spec: str) -> DescriptorProjection | None:
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
-    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool][:J=projection]``
+    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool][:J=projection][:T=1]``
     or ``aliked:...``.
 
     ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
     ``J``: a descriptor projection file in ``wildid/matching/defaults`` (as a profile names it).
+    ``T=1``: keep the grey working-size crop with the features (photometric verification).
     """
     kind, *opts = spec.split(":")
     kv = dict(o.split("=") for o in opts)
@@ -75,7 +81,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
                                 attention_power=power, attention_pool=int(kv.get("P", 3)),
-                                projection=projection_of(spec))
+                                projection=projection_of(spec), texture=kv.get("T") == "1")
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry
@@ -271,8 +277,8 @@ def main() -> None:
             tag = f"{args.species}|{args.feat}|{config}|{args.vectors}|{args.cal_every}"
             rows, labels = calibration_pairs(args.species, tag, ident, db_feats, db_vecs,
                                              args.cal_every)
-            feats_names = ["lnbnn", "sv", "inliers", *vecs]
-            transforms = ["log1p", "log1p", "log1p"] + ["identity"] * len(vecs)
+            feats_names = [*local_score_names(config), *vecs]
+            transforms = [score_transform(f) for f in feats_names]
             ident.calibration = fit_calibration(rows, labels, feats_names, transforms)
             print(f"  calibration on {len(labels)} database pairs: coef "
                   f"{np.round(ident.calibration.coef, 2).tolist()}", file=sys.stderr)

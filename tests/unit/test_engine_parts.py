@@ -23,10 +23,13 @@ def test_sift_source_uses_each_annotations_profile() -> None:
     src = SiftSource(profiles)
     crop = np.ascontiguousarray(animal_patch(3)[:, :, :3])
     lion, nyala, other = src.compute([crop, crop, crop], species=["Panthera leo", "nyala", None])
-    # lion descriptors go through the lion profile's learned projection, named in the features
-    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1"
+    # lion descriptors go through the lion profile's learned projection, named in the features,
+    # and carry the grey crop its photometric verification compares (+tex)
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"
     assert LocalFeatures.extractor_of(nyala) == "rootsift/nyala"
     assert LocalFeatures.extractor_of(other) == "rootsift/default"
+    assert LocalFeatures.from_bytes(lion).texture_jpeg
+    assert LocalFeatures.from_bytes(nyala).texture_jpeg is None
     f = LocalFeatures.from_bytes(lion)
     assert f.image_size == (640, 400)  # coordinates in the crop's own pixels
     assert len(f) > 50 and f.xy[:, 0].max() < 640 and f.xy[:, 1].max() < 400
@@ -53,7 +56,7 @@ def test_sift_source_places_keypoints_with_the_profiles_attention_model() -> Non
     model = registry.embedder(profiles["nyala"].attention_model)
     name = f"rootsift/nyala+att:{model.model_id}@{model.model_version}"
     assert LocalFeatures.extractor_of(nyala) == name == src.extractor_name("Tragelaphus angasii")
-    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1"  # no attention
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"  # no attention
     assert nyala == nyala2 and asked == ["reid_lite0_nyala_lion"]  # loaded once
     assert 50 < len(LocalFeatures.from_bytes(nyala)) <= profiles["nyala"].max_keypoints
     fallback = SiftSource(profiles, attention=lambda _id: None)

@@ -22,6 +22,7 @@ from wildid.engine.identification import CatalogEngine, user_profiles_path, vect
 from wildid.errors import MatchingError
 from wildid.matching.aggregation import aggregate
 from wildid.matching.calibration import CalibrationModel, fit_calibration
+from wildid.matching.identifier import local_score_names, score_transform
 from wildid.matching.profiles import save_profiles
 
 __all__ = ["calibrate_catalog", "choose_threshold"]
@@ -52,14 +53,15 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     """Refit every species profile with enough confirmed data; returns a report."""
     engine = engine or CatalogEngine(catalog)
     engine.sync()
-    features = ["lnbnn", "sv", "inliers"] + [vector_name(s) for s in engine.vector_sources()]
-    transforms = ["log1p", "log1p", "log1p"] + ["identity"] * (len(features) - 3)
+    vector_names = [vector_name(s) for s in engine.vector_sources()]
     with catalog.session() as s:
         encounter_of = dict(s.execute(select(Annotation.id, Annotation.encounter_id)).all())
     report: dict[str, Any] = {"profiles": {}, "saved": None}
     profiles = dict(engine.profiles)
     changed = False
     for name, ident in engine._identifiers.items():  # noqa: SLF001 - same package
+        features = local_score_names(ident.config) + vector_names
+        transforms = [score_transform(f) for f in features]
         keys = list(ident._entries)  # noqa: SLF001
         by_encounter: dict[str, list[str]] = defaultdict(list)
         for k in keys:

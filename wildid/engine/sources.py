@@ -106,6 +106,8 @@ class SiftSource:
     looks (see ``RootSiftExtractor.extract``); the model's id and version are then part of the
     stored name (``rootsift/nyala+att:reid_lite0_nyala_lion@1.1.0``), so features made with
     another model, or without one because it was missing, are re-extracted once it is back.
+    A profile that verifies photometrically stores the grey working-size crop with them
+    (``+tex``).
     ``attention`` maps a model id to its embedder, or to None when that model is unavailable.
     """
 
@@ -147,6 +149,8 @@ class SiftSource:
         projection = profile.projection()  # type: ignore[attr-defined]
         if projection is not None:
             name += f"+proj:{projection.id}"
+        if profile.config.photometric:  # type: ignore[attr-defined]
+            name += "+tex"  # stored with the grey crop photometric verification compares
         return name
 
     def compute(self, crops: list[np.ndarray], species: list[str | None] | None = None) -> list[bytes]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -29,6 +29,7 @@ __all__ = [
     "LocalFeatures",
     "RootSiftExtractor",
     "colour_histogram",
+    "encode_texture",
     "features_from_arrays",
     "mirror_sift_descriptors",
     "resize_to_working",
@@ -41,6 +42,11 @@ _HEADER = struct.Struct("<4sHIHBfII")
 _QUANT_U8 = 1  # non-negative descriptors (RootSIFT): q = round(x * scale), uint8
 _QUANT_I8 = 2  # signed descriptors (ALIKED, ...):   q = round(x * scale), int8
 _QUANT_F16 = 3  # anything else, stored as float16
+# optional trailing block (older readers stop before it): magic, length, JPEG of the grey
+# working image that photometric verification compares (see wildid.matching.photometric)
+_TEXTURE = struct.Struct("<4sI")
+_TEXTURE_MAGIC = b"WTX1"
+_TEXTURE_QUALITY = 92
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class LocalFeatures:
     angles: np.ndarray
     image_size: tuple[int, int]
     extractor: str = "rootsift"
+    # JPEG of the grey crop at the profile's working size, kept encoded (~10 KB, decoded only
+    # for shortlisted candidates) when the profile verifies photometrically; else None
+    texture_jpeg: bytes | None = None
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
@@ -75,7 +84,16 @@ class LocalFeatures:
     def subset(self, idx: np.ndarray) -> LocalFeatures:
         """The keypoints selected by ``idx`` (index array or boolean mask)."""
         return LocalFeatures(self.xy[idx], self.descriptors[idx], self.scores[idx], self.sizes[idx],
-                             self.angles[idx], self.image_size, self.extractor)
+                             self.angles[idx], self.image_size, self.extractor, self.texture_jpeg)
+
+    def texture(self) -> np.ndarray | None:
+        """The grey working-size crop stored with the features (uint8), or None."""
+        if not self.texture_jpeg:
+            return None
+        img = cv2.imdecode(np.frombuffer(self.texture_jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise MatchingError("stored feature texture is not a readable JPEG")
+        return img
 
     def to_bytes(self) -> bytes:
         """Compact serialisation: 8-bit descriptors, float16 geometry (see module docstring)."""
@@ -95,7 +113,10 @@ class LocalFeatures:
         geom = np.stack([self.xy[:, 0], self.xy[:, 1], self.scores, self.sizes, self.angles],
                         axis=1).astype(np.float16) if n else np.zeros((0, 5), np.float16)
         header = _HEADER.pack(_MAGIC, len(name), n, dim, quant, scale, *self.image_size)
-        return header + name + geom.tobytes() + qdesc.tobytes()
+        tail = b""
+        if self.texture_jpeg:
+            tail = _TEXTURE.pack(_TEXTURE_MAGIC, len(self.texture_jpeg)) + self.texture_jpeg
+        return header + name + geom.tobytes() + qdesc.tobytes() + tail
 
     @staticmethod
     def extractor_of(data: bytes) -> str:
@@ -130,8 +151,15 @@ class LocalFeatures:
             raise MatchingError("stored local features are truncated")
         desc = raw.reshape(n, dim).astype(np.float32) / np.float32(scale)
         desc = _unit_rows(desc)
+        pos += n * dim * np.dtype(dtype).itemsize
+        texture = None
+        if len(data) >= pos + _TEXTURE.size:
+            magic_t, size_t = _TEXTURE.unpack_from(data, pos)
+            if magic_t != _TEXTURE_MAGIC or len(data) < pos + _TEXTURE.size + size_t:
+                raise MatchingError("stored local features have a damaged texture block")
+            texture = bytes(data[pos + _TEXTURE.size:pos + _TEXTURE.size + size_t])
         return cls(np.ascontiguousarray(geom[:, :2]), desc, geom[:, 2].copy(), geom[:, 3].copy(),
-                   geom[:, 4].copy(), (int(width), int(height)), name)
+                   geom[:, 4].copy(), (int(width), int(height)), name, texture)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -224,8 +252,10 @@ class RootSiftExtractor:
     def __init__(self, max_keypoints: int = 1000, long_side: int = 512,
                  contrast_threshold: float = 0.02, detail_side: int | None = None,
                  attention_power: float = 0.0, attention_pool: int = 3,
-                 projection: DescriptorProjection | None = None) -> None:
+                 projection: DescriptorProjection | None = None, texture: bool = False) -> None:
         self.max_keypoints = max_keypoints
+        # keep the grey working image with the features (photometric verification)
+        self.texture = texture
         # learned map applied to the RootSIFT rows (the profile's descriptor_projection)
         self.projection = projection
         self.long_side = long_side
@@ -275,8 +305,10 @@ class RootSiftExtractor:
             keypoints, desc = sift.detectAndCompute(work, work_mask)  # type: ignore[union-attr]
         except cv2.error as exc:
             raise ImageError(f"SIFT failed on a {w}x{h} crop: {exc}") from exc
+        texture = encode_texture(work) if self.texture else None
         if desc is None or not keypoints:
-            return features_from_arrays(np.zeros((0, 2)), np.zeros((0, 128)), (w, h), self.name)
+            return replace(features_from_arrays(np.zeros((0, 2)), np.zeros((0, 128)), (w, h),
+                                                self.name), texture_jpeg=texture)
         if weigh:
             keep = self._attended(keypoints, work.shape[:2], attention)  # type: ignore[arg-type]
             keypoints, desc = [keypoints[i] for i in keep], desc[keep]
@@ -292,7 +324,17 @@ class RootSiftExtractor:
         desc = np.sqrt(desc)
         if self.projection is not None:
             desc = self.projection.apply(desc)
-        return features_from_arrays(xy, desc, (w, h), self.name, scores, sizes, angles)
+        return replace(features_from_arrays(xy, desc, (w, h), self.name, scores, sizes, angles),
+                       texture_jpeg=texture)
+
+
+def encode_texture(gray: np.ndarray) -> bytes:
+    """JPEG bytes of a grey uint8 image (the texture stored with local features)."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(gray),
+                           [cv2.IMWRITE_JPEG_QUALITY, _TEXTURE_QUALITY])
+    if not ok:
+        raise ImageError("could not encode the feature texture")
+    return buf.tobytes()
 
 
 def attention_at(attention: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -34,8 +34,10 @@ from wildid.matching.features import LocalFeatures, mirror_sift_descriptors
 from wildid.matching.geometry import Verification, verify
 from wildid.matching.global_index import GlobalIndex
 from wildid.matching.local_index import AnnotationMatches, KnnResult, LnbnnResult, LocalIndex
+from wildid.matching.photometric import PhotometricQuery, photometric_agreement
 
-__all__ = ["Candidate", "Identification", "Identifier", "IdentifierConfig"]
+__all__ = ["Candidate", "Identification", "Identifier", "IdentifierConfig", "local_score_names",
+           "score_transform"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,27 @@ class IdentifierConfig:
     aggregation: str = "noisy_or"  # "max", "noisy_or" or "sum_top" over annotation scores
     aggregation_top: int = 2  # how many of an individual's best annotations noisy_or combines
     method: str = "fused"  # "lnbnn" = the HotSpotter baseline: raw LNBNN, nothing else
+    # photometric verification of the shortlist (raw score "texture", see photometric.py); needs
+    # features extracted with their texture.  Band-pass in working-size pixels.
+    photometric: bool = False
+    photo_sigma_fine: float = 1.4
+    photo_sigma_coarse: float = 5.0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IdentifierConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def local_score_names(config: IdentifierConfig) -> list[str]:
+    """The raw scores local matching produces under ``config`` (before any vector source), in
+    the order calibrations list them; all are fitted through ``log1p`` except ``texture``."""
+    return ["lnbnn", "sv", "inliers"] + (["texture"] if config.photometric else [])
+
+
+def score_transform(name: str) -> str:
+    """How a calibration transforms a raw score: counts and sums by log1p, similarities as is."""
+    return "log1p" if name in ("lnbnn", "sv", "inliers") else "identity"
 
 
 @dataclass(frozen=True)
@@ -232,13 +250,20 @@ class Identifier:
             if index is not None and len(index) and cfg.global_shortlist > 0:
                 top = index.search(vec, cfg.global_shortlist, index.mask_for(excluded=excluded))
                 shortlist += [k for k, _ in top if k not in lnbnn and k not in shortlist]
+        photo = (PhotometricQuery.of(query, cfg.photo_sigma_fine, cfg.photo_sigma_coarse)
+                 if cfg.photometric and query is not None else None)
         for key in shortlist:
             entry = raw.setdefault(key, {"lnbnn": 0.0})
             if query is not None and key in self.local:
-                best = self._verify(query, key, results)
+                best, mirrored = self._verify(query, key, results)
                 entry["sv"] = best.score
                 entry["inliers"] = float(best.n_inliers)
                 verified[key] = best
+                if photo is not None:
+                    db = self.local.features(key)
+                    if db.texture_jpeg:  # features from before the texture: leave it missing
+                        agree = photometric_agreement(photo, db, best, mirrored)
+                        entry["texture"] = 0.0 if agree is None else agree
         for name, vec in vecs.items():
             index = self.vectors.get(name)
             if index is not None:
@@ -247,10 +272,13 @@ class Identifier:
         return raw, verified
 
     def _verify(self, query: LocalFeatures, key: Hashable,
-                results: list[tuple[LnbnnResult, LocalFeatures, bool]]) -> Verification:
-        """Best verification of ``key`` over the plain and the mirrored correspondences."""
+                results: list[tuple[LnbnnResult, LocalFeatures, bool]]
+                ) -> tuple[Verification, bool]:
+        """Best verification of ``key`` over the plain and the mirrored correspondences, and
+        whether it came from the mirrored ones (its transform then maps the mirrored query)."""
         db = self.local.features(key)
         best: Verification | None = None
+        best_mirrored = False
         for res, q, mirrored in results:
             m: AnnotationMatches | None = res.matches.get(key)
             if m is None:
@@ -263,10 +291,11 @@ class Identifier:
                 inl[:, :2] = query.xy[m.query_idx[ver.inlier_idx]]
                 ver = replace(ver, inliers=inl)
             if best is None or ver.score > best.score:
-                best = ver
+                best, best_mirrored = ver, mirrored
         if best is None:
-            return Verification(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0.0, None)
-        return best
+            return Verification(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0.0,
+                                None), False
+        return best, best_mirrored
 
     def _rank(self, raw: dict[Hashable, dict[str, float]], verified: dict[Hashable, Verification],
               rejected: set[Hashable], top_k: int

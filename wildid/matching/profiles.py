@@ -75,7 +75,8 @@ class SpeciesProfile:
         """The local feature extractor this profile's index expects."""
         return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
                                  attention_power=self.attention_power,
-                                 projection=self.projection())
+                                 projection=self.projection(),
+                                 texture=self.config.photometric)
 
     def identifier(self) -> Identifier:
         """An empty identifier with this profile's parameters and calibration."""
