@@ -21,6 +21,24 @@ CARD_SIZE = QSize(168, 164)
 PICTURE_HEIGHT = 96
 
 
+# what each raw score is, for the card's tooltip (the names are the calibration's sources)
+RAW_SCORE_LABELS = {
+    "lnbnn": "keypoint votes (LNBNN)",
+    "sv": "verified keypoint weight",
+    "inliers": "verified keypoint pairs",
+    "texture": "pattern agreement once aligned",
+    "colour": "colour similarity",
+    "global": "embedding similarity",
+}
+
+
+def raw_score_line(key: str, value: float) -> str:
+    """One tooltip line for a raw score: what it measures, its value, and its source name."""
+    label = RAW_SCORE_LABELS.get(key)
+    shown = f"{value:.0f}" if key == "inliers" else f"{value:.3g}"
+    return f"{label}: {shown} ({key})" if label else f"{key}: {shown}"
+
+
 def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
     """A card for a ``wildid.review.queries.CandidateView``; ``threshold`` is the
     new-individual cut-off its identification used (the bar is red below it)."""
@@ -36,7 +54,7 @@ def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
         tooltip.append(f"Species: {candidate.species}")
     for key, value in sorted((candidate.raw_scores or {}).items()):
         if isinstance(value, int | float):
-            tooltip.append(f"{key}: {value:.3g}")
+            tooltip.append(raw_score_line(key, float(value)))
     return Card(
         id=candidate.individual_id,
         title=candidate.name,
