@@ -68,6 +68,8 @@ PROFILES = {
 # keypoints it scores.
 DEFAULT = SpeciesProfile("default", [], long_side=512, max_keypoints=1000, attention_power=0.0,
                          config=IdentifierConfig(k=4, nprobe=6))
+
+
 def sources_of(config: IdentifierConfig) -> list[str]:
     """The fused raw scores of a profile: its local ones and colour."""
     return local_score_names(config) + ["colour"]

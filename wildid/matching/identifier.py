@@ -68,15 +68,18 @@ class IdentifierConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+_COUNT_SCORES = ("lnbnn", "sv", "inliers")  # vote sums and counts: fitted through log1p
+
+
 def local_score_names(config: IdentifierConfig) -> list[str]:
     """The raw scores local matching produces under ``config`` (before any vector source), in
-    the order calibrations list them; all are fitted through ``log1p`` except ``texture``."""
-    return ["lnbnn", "sv", "inliers"] + (["texture"] if config.photometric else [])
+    the order calibrations list them."""
+    return [*_COUNT_SCORES, *(["texture"] if config.photometric else [])]
 
 
 def score_transform(name: str) -> str:
     """How a calibration transforms a raw score: counts and sums by log1p, similarities as is."""
-    return "log1p" if name in ("lnbnn", "sv", "inliers") else "identity"
+    return "log1p" if name in _COUNT_SCORES else "identity"
 
 
 @dataclass(frozen=True)
