@@ -56,7 +56,7 @@ def _projection_spec(file: str) -> dict[str, str]:
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
-                            config=IdentifierConfig(k=4, nprobe=6)),
+                            config=IdentifierConfig(k=4, nprobe=6), tophat=9),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
                            descriptor_projection=_projection_spec("projection_lion.npz"),
                            config=IdentifierConfig(k=2, nprobe=6, photometric=True)),
@@ -79,6 +79,7 @@ def spec_of(p: SpeciesProfile) -> str:
     spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
     spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
     spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
+    spec += f":H={p.tophat}" if p.tophat else ""
     return spec + (":T=1" if p.config.photometric else "")
 
 

@@ -71,6 +71,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
     ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
     ``J``: a descriptor projection file in ``wildid/matching/defaults`` (as a profile names it).
     ``T=1``: keep the grey working-size crop with the features (photometric verification).
+    ``H``: SIFT on the white top-hat of that diameter (the profile's ``tophat``).
     """
     kind, *opts = spec.split(":")
     kv = dict(o.split("=") for o in opts)
@@ -81,7 +82,8 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
                                 attention_power=power, attention_pool=int(kv.get("P", 3)),
-                                projection=projection_of(spec), texture=kv.get("T") == "1")
+                                projection=projection_of(spec), texture=kv.get("T") == "1",
+                                tophat=int(kv.get("H", 0)))
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry

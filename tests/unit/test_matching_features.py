@@ -13,6 +13,7 @@ from wildid.matching.features import (
     features_from_arrays,
     mirror_sift_descriptors,
     resize_to_working,
+    stripe_map,
 )
 
 
@@ -89,6 +90,37 @@ def test_mirrored_descriptors_match_a_flipped_photo() -> None:
     assert hit.mean() > 0.6
     plain = (feats.descriptors @ flipped.descriptors.T).argmax(axis=1)
     assert (np.abs(flipped.xy[plain, 0] - expected_x) < 2).mean() < hit.mean() - 0.2
+
+
+def test_stripe_map_keeps_thin_bright_markings_and_drops_shading() -> None:
+    """Thin white stripes on a shaded body survive; the shading and a broad bright patch (wider
+    than the disc) do not."""
+    h, w = 200, 300
+    body = np.tile(np.linspace(40, 160, w, dtype=np.float32), (h, 1))  # slow shading
+    img = body.copy()
+    for x in (60, 120, 180):
+        img[:, x:x + 3] += 80  # stripes 3 px wide
+    img[20:80, 220:290] += 80  # a broad bright patch
+    out = stripe_map(np.clip(img, 0, 255).astype(np.uint8), 9)
+    assert out.dtype == np.uint8 and out.shape == (h, w)
+    assert out[:, 60:63].mean() > 200 and out[:, 120:123].mean() > 200
+    assert out[:, 20:50].mean() < 10  # shading between the stripes
+    assert out[30:70, 235:275].mean() < 10  # inside the broad patch
+    flat = stripe_map(np.full((50, 50), 128, np.uint8), 9)
+    assert not flat.any()  # nothing to mark: all zero, no division by zero
+
+
+def test_tophat_extractor_describes_the_markings_and_mirrors_the_same_way() -> None:
+    img = texture(4)
+    plain = RootSiftExtractor(max_keypoints=300, long_side=320).extract(img)
+    ext = RootSiftExtractor(max_keypoints=300, long_side=320, tophat=9)
+    feats = ext.extract(img)
+    assert len(feats) > 50 and feats.image_size == plain.image_size
+    assert not np.array_equal(feats.xy[:20], plain.xy[:20])  # other keypoints than plain SIFT
+    flipped = ext.extract(np.ascontiguousarray(img[:, ::-1]))
+    nn = (mirror_sift_descriptors(feats.descriptors) @ flipped.descriptors.T).argmax(axis=1)
+    expected_x = img.shape[1] - 1 - feats.xy[:, 0]
+    assert (np.abs(flipped.xy[nn, 0] - expected_x) < 2).mean() > 0.6
 
 
 def test_attention_spends_the_keypoint_budget_where_the_map_is_high() -> None:

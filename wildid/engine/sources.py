@@ -146,6 +146,8 @@ class SiftSource:
         model = self._attention_model(profile)
         if model is not None:
             name += f"+att:{model.model_id}@{model.model_version}"  # type: ignore[attr-defined]
+        if profile.tophat > 0:  # type: ignore[attr-defined]
+            name += f"+th{profile.tophat}"  # type: ignore[attr-defined]  # SIFT on the stripe map
         projection = profile.projection()  # type: ignore[attr-defined]
         if projection is not None:
             name += f"+proj:{projection.id}"

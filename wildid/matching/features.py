@@ -252,8 +252,12 @@ class RootSiftExtractor:
     def __init__(self, max_keypoints: int = 1000, long_side: int = 512,
                  contrast_threshold: float = 0.02, detail_side: int | None = None,
                  attention_power: float = 0.0, attention_pool: int = 3,
-                 projection: DescriptorProjection | None = None, texture: bool = False) -> None:
+                 projection: DescriptorProjection | None = None, texture: bool = False,
+                 tophat: int = 0) -> None:
         self.max_keypoints = max_keypoints
+        # detect and describe on the white top-hat of the working image (diameter in working
+        # pixels; 0 = the grey image itself): see stripe_map
+        self.tophat = tophat
         # keep the grey working image with the features (photometric verification)
         self.texture = texture
         # learned map applied to the RootSIFT rows (the profile's descriptor_projection)
@@ -295,6 +299,9 @@ class RootSiftExtractor:
         gray = to_gray(np.asarray(image))
         h, w = gray.shape[:2]
         work, scale = resize_to_working(gray, self.long_side, self.detail_side)
+        texture = encode_texture(work) if self.texture else None
+        if self.tophat > 0:
+            work = stripe_map(work, self.tophat)
         work_mask = None
         if mask is not None:
             work_mask = cv2.resize(mask.astype(np.uint8), (work.shape[1], work.shape[0]),
@@ -305,7 +312,6 @@ class RootSiftExtractor:
             keypoints, desc = sift.detectAndCompute(work, work_mask)  # type: ignore[union-attr]
         except cv2.error as exc:
             raise ImageError(f"SIFT failed on a {w}x{h} crop: {exc}") from exc
-        texture = encode_texture(work) if self.texture else None
         if desc is None or not keypoints:
             return replace(features_from_arrays(np.zeros((0, 2)), np.zeros((0, 128)), (w, h),
                                                 self.name), texture_jpeg=texture)
@@ -326,6 +332,26 @@ class RootSiftExtractor:
             desc = self.projection.apply(desc)
         return replace(features_from_arrays(xy, desc, (w, h), self.name, scores, sizes, angles),
                        texture_jpeg=texture)
+
+
+def stripe_map(gray: np.ndarray, diameter: int) -> np.ndarray:
+    """The thin bright markings of a grey image: its white top-hat (the image minus its
+    morphological opening by a disc of ``diameter`` pixels), stretched so the brightest 0.5 %
+    saturate.
+
+    Why: a nyala's identity is in the white stripes and spots on its flank, which keep their
+    layout across years, while coat colour darkens with age and the light changes between
+    sightings.  The top-hat keeps only structures narrower than the disc (stripes, spots, the
+    white chevron) and drops the slow shading of the body, so SIFT detects and describes the
+    marking pattern itself.  On the nyala development photos it raised LNBNN top-1 on queries
+    from another sighting than any database photo from 17.6 % to 25.2 % (same run, same keypoint
+    budget and attention placement; see docs/identification.md).  Mirroring commutes with it
+    (the disc is symmetric), so the mirrored search is unchanged.
+    """
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
+    hat = cv2.morphologyEx(np.ascontiguousarray(gray), cv2.MORPH_TOPHAT, disc).astype(np.float32)
+    peak = float(np.percentile(hat, 99.5)) if hat.size else 0.0
+    return np.clip(hat * (255.0 / max(peak, 1e-6)), 0, 255).astype(np.uint8)
 
 
 def encode_texture(gray: np.ndarray) -> bytes:

@@ -48,6 +48,9 @@ class SpeciesProfile:
     vectors: list[str] = field(default_factory=lambda: ["colour"])  # fused vector sources
     calibration: CalibrationModel | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # SIFT on the white top-hat of the crop (disc diameter in working pixels; 0 = plain grey):
+    # thin bright markings (nyala stripes).  See features.stripe_map.
+    tophat: int = 0
 
     def projection_path(self) -> Path | None:
         """Where the profile's projection file is (names are relative to ``defaults/``)."""
@@ -76,7 +79,7 @@ class SpeciesProfile:
         return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
                                  attention_power=self.attention_power,
                                  projection=self.projection(),
-                                 texture=self.config.photometric)
+                                 texture=self.config.photometric, tophat=self.tophat)
 
     def identifier(self) -> Identifier:
         """An empty identifier with this profile's parameters and calibration."""
@@ -89,7 +92,7 @@ class SpeciesProfile:
             "aliases": self.aliases, "long_side": self.long_side,
             "max_keypoints": self.max_keypoints, "contrast_threshold": self.contrast_threshold,
             "attention_power": self.attention_power, "attention_model": self.attention_model,
-            "descriptor_projection": self.descriptor_projection,
+            "descriptor_projection": self.descriptor_projection, "tophat": self.tophat,
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "info": self.info,
@@ -107,7 +110,8 @@ class SpeciesProfile:
                        _projection_spec(d.get("descriptor_projection")),
                        IdentifierConfig.from_dict(d.get("config", {})),
                        list(d.get("vectors", ["colour"])),
-                       CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})))
+                       CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})),
+                       int(d.get("tophat", 0)))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
