@@ -161,6 +161,33 @@ def test_signed_rows_use_the_kernel_and_find_the_same_neighbours() -> None:
     np.testing.assert_allclose(dk, np.sort(exact, axis=1)[:, :5], atol=1.5e-2)
 
 
+def test_negated_rows_after_nonnegative_ones_turn_the_store_signed_not_clipped() -> None:
+    """A negated channel (the ridge keypoints) arriving in a store of plain RootSIFT rows: the
+    store turns signed, and both kinds are found as the float search finds them."""
+    rng = np.random.default_rng(8)
+    plain, ridge = _rootsift_like(rng, 1500), -_rootsift_like(rng, 1500)
+    store = IvfStore(128, list_rows=200, train_rows=1000)
+    store.add(plain, (np.arange(1500) // 3).astype(np.int32), np.arange(1500, dtype=np.int32))
+    assert store.nonneg and store.n_lists > 1
+    q = np.vstack([plain[:20] + 0.01, ridge[:20] - 0.01])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ok = np.ones(1000, bool)
+    _, _, kk = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (kk[:20, 0] == np.arange(20)).all()  # negative queries take the float path meanwhile
+    store.add(ridge, (500 + np.arange(1500) // 3).astype(np.int32),
+              1500 + np.arange(1500, dtype=np.int32))
+    assert not store.nonneg
+    dk, _, kk = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (kk[:20, 0] == np.arange(20)).all() and (kk[20:, 0] == 1500 + np.arange(20)).all()
+    store.use_kernel = False
+    df, _, kf = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    np.testing.assert_allclose(dk, df, atol=1e-2)
+    store.train()  # regrouping keeps the sums the signed kernel needs
+    store.use_kernel = True
+    _, _, kk = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (kk[:20, 0] == np.arange(20)).all() and (kk[20:, 0] == 1500 + np.arange(20)).all()
+
+
 def test_8bit_kernel_with_fewer_rows_than_k_and_all_masked() -> None:
     rng = np.random.default_rng(6)
     store = IvfStore(128)

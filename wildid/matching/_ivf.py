@@ -119,6 +119,13 @@ class _List:
         self.kp[self.n:end] = kp
         self.n = end
 
+    def make_signed(self) -> None:
+        """Keep the row sums the signed kernel needs (a store that was non-negative until now:
+        its 0..127 rows are valid signed rows at the same scale)."""
+        if "sums" not in self.columns:
+            self.sums = self.desc.sum(axis=0, dtype=np.int32).astype(np.float32)
+            self.columns = (*self.columns, "sums")
+
     def rows(self) -> np.ndarray:
         """The live descriptors as [n, dim] (a copy)."""
         return np.ascontiguousarray(self.desc[:, : self.n].T)
@@ -171,6 +178,12 @@ class IvfStore:
             self.dtype = np.dtype(np.int8)
             self.scale = 127.0 / peak
             self.lists = [_List(self.dim, self.dtype, signed=not self.nonneg)]
+        elif self.nonneg and bool((desc < 0).any()):
+            # signed rows after non-negative ones (a profile that adds a negated channel to
+            # features already stored): the store turns signed rather than clip them to zero
+            self.nonneg = False
+            for lst in self.lists:
+                lst.make_signed()
         lo, hi = (0, 127) if self.nonneg else (-127, 127)
         q = np.clip(np.rint(desc * self.scale), lo, hi).astype(self.dtype)
         deq = q.astype(np.float32) / np.float32(self.scale)
@@ -271,7 +284,7 @@ class IvfStore:
         if kernel is not None and not self.nonneg and _unit_rows(q):
             self._search_lists_signed(kernel, q, k, flat, qid, pos, starts, ok_slot,
                                       best_d, best_s, best_k)
-        elif kernel is not None and self.nonneg:
+        elif kernel is not None and self.nonneg and not bool((q < 0).any()):
             self._search_lists_8bit(kernel, q, k, flat, qid, pos, starts, ok_slot,
                                     best_d, best_s, best_k)
         else:
