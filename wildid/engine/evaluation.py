@@ -72,9 +72,11 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
         rows, unknown = open_set_split(rows, holdout, seed)
     profile = profile_for(species, profiles)
     if method == "lnbnn":
-        # HotSpotter: plain strongest-response SIFT keypoints, raw LNBNN, nothing learned
+        # HotSpotter: plain strongest-response SIFT keypoints on the grey crop, raw LNBNN,
+        # nothing learned (no stripe or ridge maps either: those are wildid's, not the baseline's)
         profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
-                          vectors=[], attention_power=0.0, descriptor_projection=None)
+                          vectors=[], attention_power=0.0, descriptor_projection=None, tophat=0,
+                          ridge_keypoints=0)
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else ""))
     if workdir is not None:
