@@ -32,8 +32,9 @@ from wildid.matching.global_index import GlobalIndex  # noqa: E402
 
 def jittered(f: LocalFeatures, rng: np.random.Generator) -> LocalFeatures:
     desc = f.descriptors + rng.normal(0, 0.02, f.descriptors.shape).astype(np.float32)
-    if (f.descriptors >= 0).all():  # RootSIFT stays non-negative; projected rows are signed
-        desc = np.abs(desc)
+    nonneg, nonpos = (f.descriptors >= 0).all(axis=1), (f.descriptors <= 0).all(axis=1)
+    if (nonneg | nonpos).all():  # RootSIFT rows keep their sign (a ridge channel's are negated);
+        desc = np.where(nonneg[:, None], np.abs(desc), -np.abs(desc))  # projected ones are mixed
     out = features_from_arrays(f.xy + rng.normal(0, 1, f.xy.shape), desc, f.image_size,
                                f.extractor, f.scores, f.sizes, f.angles)
     return replace(out, texture_jpeg=f.texture_jpeg)  # photometric profiles compare it
@@ -99,22 +100,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=15)
     ap.add_argument("--also-without-photometric", action="store_true",
                     help="measure each size a second time with photometric verification off")
+    ap.add_argument("--nprobe", type=int, default=0, help="inverted lists probed (0: the profile's)")
+    ap.add_argument("--also-without-ridge", action="store_true",
+                    help="measure each size a second time on features without the ridge channel")
     args = ap.parse_args(argv if argv is not None else [])
     from wildid.matching.profiles import load_profiles as _load
 
     prof = _load()[args.species]
+    if args.nprobe:
+        prof = replace(prof, config=replace(prof.config, nprobe=args.nprobe))
     rng = np.random.default_rng(0)
     manifest = R.DATASETS / args.species / "manifest.csv"
+    plain: tuple[list[LocalFeatures], list[LocalFeatures]] | None = None
     if manifest.exists():
         spec = f"sift:L={prof.long_side}:N={prof.max_keypoints}:C={prof.contrast_threshold}"
-        if prof.descriptor_projection:  # as the profile stores them (attention: speed alike)
+        if prof.attention_power > 0:  # as the profile extracts them
+            spec += f":A={prof.attention_power:g}"
+        if prof.descriptor_projection:
             spec += f":J={prof.descriptor_projection['file']}"
+        if prof.tophat:
+            spec += f":H={prof.tophat}"
+        ridge = f":R={prof.ridge_keypoints}" if prof.ridge_keypoints else ""
         if prof.config.photometric:  # the grey crop photometric verification decodes
             spec += ":T=1"
         items = R.load_manifest(args.species)
         db = [x for x in items if x[2] == "database"]
         qs = [x for x in items if x[2] == "query"]
-        feats = R.features_for(args.species, spec, db + qs)
+        feats = R.features_for(args.species, spec + ridge, db + qs)
+        if args.also_without_ridge and ridge:
+            other = R.features_for(args.species, spec, db + qs)
+            plain = other[:len(db)], other[len(db):]
         colour = R.colour_for(args.species, db + qs)
         base, queries = feats[:len(db)], feats[len(db):]
         colour_db, colour_q = colour[:len(db)], colour[len(db):]
@@ -131,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
             off = replace(prof, config=replace(prof.config, photometric=False))
             print("    without photometric verification:", end="")
             identify_speed(off, base, queries, colour_db, colour_q, n, args.queries, rng)
+        if plain is not None:
+            print("    without the ridge channel:", end="")
+            identify_speed(replace(prof, ridge_keypoints=0), *plain, colour_db, colour_q, n,
+                           args.queries, rng)
     print("global shortlist")
     for n in map(int, args.shortlist_sizes.split(",")):
         shortlist_speed(n, rng)

@@ -56,7 +56,8 @@ def _projection_spec(file: str) -> dict[str, str]:
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
-                            config=IdentifierConfig(k=4, nprobe=6), tophat=9),
+                            config=IdentifierConfig(k=4, nprobe=6), tophat=9,
+                            ridge_keypoints=1000),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
                            descriptor_projection=_projection_spec("projection_lion.npz"),
                            config=IdentifierConfig(k=2, nprobe=6, photometric=True)),
@@ -80,6 +81,7 @@ def spec_of(p: SpeciesProfile) -> str:
     spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
     spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
     spec += f":H={p.tophat}" if p.tophat else ""
+    spec += f":R={p.ridge_keypoints}" if p.ridge_keypoints else ""
     return spec + (":T=1" if p.config.photometric else "")
 
 
@@ -93,8 +95,9 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
 
     c = prof.config  # what changes the raw scores (not nprobe-level speed settings)
     key = (prof.long_side, prof.max_keypoints, prof.contrast_threshold, prof.attention_power,
-           (prof.descriptor_projection or {}).get("sha256"), c.k, c.knorm, c.mirror,
-           c.mirror_weight, c.shortlist, c.global_shortlist, c.sv_method, c.sv_threshold,
+           prof.tophat, prof.ridge_keypoints, (prof.descriptor_projection or {}).get("sha256"),
+           c.k, c.knorm, c.mirror, c.mirror_weight, c.shortlist, c.global_shortlist,
+           c.sv_method, c.sv_threshold,
            *((c.photo_sigma_fine, c.photo_sigma_coarse) if c.photometric else ()))
     # and the scoring code itself: a cache from before a fix to it must not be reused
     code = hashlib.sha1(b"".join((REPO / "wildid" / "matching" / f).read_bytes()

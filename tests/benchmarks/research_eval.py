@@ -42,6 +42,7 @@ from wildid.matching.profiles import DEFAULTS_PATH  # noqa: E402
 from wildid.matching.projection import DescriptorProjection  # noqa: E402
 
 DATASETS = REPO.parent / "shared" / "datasets"
+
 CACHE = Path("/tmp/wildid_research")
 
 
@@ -72,6 +73,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
     ``J``: a descriptor projection file in ``wildid/matching/defaults`` (as a profile names it).
     ``T=1``: keep the grey working-size crop with the features (photometric verification).
     ``H``: SIFT on the white top-hat of that diameter (the profile's ``tophat``).
+    ``R``: that many more keypoints on the ridge map, negated (the profile's ``ridge_keypoints``).
     """
     kind, *opts = spec.split(":")
     kv = dict(o.split("=") for o in opts)
@@ -83,7 +85,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
                                 detail_side=int(kv["D"]) if "D" in kv else None,
                                 attention_power=power, attention_pool=int(kv.get("P", 3)),
                                 projection=projection_of(spec), texture=kv.get("T") == "1",
-                                tophat=int(kv.get("H", 0)))
+                                tophat=int(kv.get("H", 0)), ridge_keypoints=int(kv.get("R", 0)))
         if power <= 0:
             return spec, ext.extract
         from wildid.vision.registry import ModelRegistry

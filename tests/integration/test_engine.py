@@ -216,7 +216,7 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
                 select(Feature.data).where(Feature.kind == "local"))}
 
     assert CatalogEngine(catalog, use_embedder=False).extract().processed == 4
-    assert local_names() == {"rootsift/nyala+th9"}
+    assert local_names() == {"rootsift/nyala+th9+ridge1000"}
     engine = CatalogEngine(catalog)
     assert engine.extract().processed == 4  # stale plain features redone with attention
     (name,) = local_names()

@@ -26,8 +26,9 @@ def test_sift_source_uses_each_annotations_profile() -> None:
     # lion descriptors go through the lion profile's learned projection, named in the features,
     # and carry the grey crop its photometric verification compares (+tex)
     assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"
-    # nyala keypoints are detected on the stripe map (white top-hat), named in the features
-    assert LocalFeatures.extractor_of(nyala) == "rootsift/nyala+th9"
+    # nyala keypoints are detected on the stripe map (white top-hat) and on the bright-ridge
+    # map, both named in the features
+    assert LocalFeatures.extractor_of(nyala) == "rootsift/nyala+th9+ridge1000"
     assert LocalFeatures.extractor_of(other) == "rootsift/default"
     assert LocalFeatures.from_bytes(lion).texture_jpeg
     assert LocalFeatures.from_bytes(nyala).texture_jpeg is None
@@ -55,14 +56,20 @@ def test_sift_source_places_keypoints_with_the_profiles_attention_model() -> Non
     crop = np.ascontiguousarray(animal_patch(3)[:, :, :3])
     nyala, lion, nyala2 = src.compute([crop, crop, crop], species=["nyala", "lion", "nyala"])
     model = registry.embedder(profiles["nyala"].attention_model)
-    name = f"rootsift/nyala+att:{model.model_id}@{model.model_version}+th9"
+    name = f"rootsift/nyala+att:{model.model_id}@{model.model_version}+th9+ridge1000"
     assert LocalFeatures.extractor_of(nyala) == name == src.extractor_name("Tragelaphus angasii")
     assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"  # no attention
     assert nyala == nyala2 and asked == ["reid_lite0_nyala_lion"]  # loaded once
-    assert 50 < len(LocalFeatures.from_bytes(nyala)) <= profiles["nyala"].max_keypoints
+    feats = LocalFeatures.from_bytes(nyala)
+    first = profiles["nyala"].max_keypoints
+    assert 50 < len(feats) <= first + profiles["nyala"].ridge_keypoints
+    # the ridge channel follows the stripe-map channel, negated (kept apart in the one index)
+    n_first = int((feats.descriptors >= 0).all(axis=1).sum())
+    assert 0 < n_first <= first and (feats.descriptors[n_first:] <= 0).all()
+    assert len(feats) > n_first
     fallback = SiftSource(profiles, attention=lambda _id: None)
     assert LocalFeatures.extractor_of(fallback.compute([crop], species=["nyala"])[0]) == \
-        "rootsift/nyala+th9" == fallback.extractor_name("nyala")
+        "rootsift/nyala+th9+ridge1000" == fallback.extractor_name("nyala")
 
 
 def test_colour_source_round_trips_unit_vectors() -> None:
@@ -96,10 +103,13 @@ def test_user_calibration_overrides_the_shipped_one(tmp_path: Path) -> None:
     changed = dict(shipped)
     changed["lion"].long_side = 333
     assert shipped["nyala"].tophat == 9 and shipped["lion"].tophat == 0
+    assert shipped["nyala"].ridge_keypoints == 1000 and shipped["lion"].ridge_keypoints == 0
     changed["nyala"].tophat = 7
+    changed["nyala"].ridge_keypoints = 300
     save_profiles(changed, user_profiles_path())
     assert active_profiles()["lion"].long_side == 333
     assert active_profiles()["nyala"].tophat == 7  # the stripe map's disc is saved and read back
+    assert active_profiles()["nyala"].ridge_keypoints == 300  # and the ridge channel's budget
     user_profiles_path().write_text("{broken")
     assert active_profiles()["lion"].long_side != 333  # unreadable: back to shipped
 

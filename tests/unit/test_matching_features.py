@@ -13,6 +13,7 @@ from wildid.matching.features import (
     features_from_arrays,
     mirror_sift_descriptors,
     resize_to_working,
+    ridge_map,
     stripe_map,
 )
 
@@ -108,6 +109,48 @@ def test_stripe_map_keeps_thin_bright_markings_and_drops_shading() -> None:
     assert out[30:70, 235:275].mean() < 10  # inside the broad patch
     flat = stripe_map(np.full((50, 50), 128, np.uint8), 9)
     assert not flat.any()  # nothing to mark: all zero, no division by zero
+
+
+def test_ridge_map_answers_to_thin_bright_lines_not_to_shading_or_dark_lines() -> None:
+    h, w = 200, 300
+    img = np.tile(np.linspace(40, 160, w, dtype=np.float32), (h, 1))  # slow shading
+    img[:, 100:103] += 70  # a bright stripe 3 px wide
+    img[:, 200:203] -= 30  # a dark line: not a marking of this kind
+    out = ridge_map(np.clip(img, 0, 255).astype(np.uint8))
+    assert out.dtype == np.uint8 and out.shape == (h, w)
+    assert out[:, 100:103].mean() > 200
+    assert out[:, 20:80].mean() < 5 and out[:, 200:203].mean() < 5  # along the dark line: 0
+    assert not ridge_map(np.full((40, 40), 90, np.uint8)).any()  # flat: zero, no division by 0
+
+
+def test_ridge_channel_is_stored_negated_after_the_first_and_mirrors_the_same_way() -> None:
+    img = texture(6)
+    first = RootSiftExtractor(max_keypoints=200, long_side=320, tophat=9).extract(img)
+    ext = RootSiftExtractor(max_keypoints=200, long_side=320, tophat=9, ridge_keypoints=150)
+    both = ext.extract(img)
+    n = len(first)
+    assert n == 200 and 50 < len(both) - n <= 150
+    np.testing.assert_array_equal(both.xy[:n], first.xy)  # the first channel is unchanged
+    assert (both.descriptors[:n] >= 0).all() and (both.descriptors[n:] <= 0).all()
+    # the two channels never meet in a nearest-neighbour search: cross products are <= 0
+    assert float((both.descriptors[:n] @ both.descriptors[n:].T).max()) <= 1e-6
+    again = LocalFeatures.from_bytes(both.to_bytes())  # signed rows survive storage
+    assert float(np.abs(again.descriptors - both.descriptors).max()) < 0.02
+    flipped = ext.extract(np.ascontiguousarray(img[:, ::-1]))
+    ridge, ridge_flipped = both.subset(np.arange(n, len(both))), flipped.subset(
+        np.flatnonzero((flipped.descriptors <= 0).all(axis=1)))
+    nn = (mirror_sift_descriptors(ridge.descriptors) @ ridge_flipped.descriptors.T).argmax(axis=1)
+    expected_x = img.shape[1] - 1 - ridge.xy[:, 0]
+    assert (np.abs(ridge_flipped.xy[nn, 0] - expected_x) < 2).mean() > 0.6
+
+
+def test_ridge_channel_refuses_a_signed_projection() -> None:
+    from wildid.matching.projection import DescriptorProjection
+
+    proj = DescriptorProjection("test", np.zeros(128, np.float32), np.eye(128, dtype=np.float32),
+                                np.ones(128, np.float32))
+    with pytest.raises(MatchingError, match="cannot be combined"):
+        RootSiftExtractor(ridge_keypoints=100, projection=proj)
 
 
 def test_tophat_extractor_describes_the_markings_and_mirrors_the_same_way() -> None:

@@ -148,6 +148,8 @@ class SiftSource:
             name += f"+att:{model.model_id}@{model.model_version}"  # type: ignore[attr-defined]
         if profile.tophat > 0:  # type: ignore[attr-defined]
             name += f"+th{profile.tophat}"  # type: ignore[attr-defined]  # SIFT on the stripe map
+        if profile.ridge_keypoints > 0:  # type: ignore[attr-defined]
+            name += f"+ridge{profile.ridge_keypoints}"  # type: ignore[attr-defined]
         projection = profile.projection()  # type: ignore[attr-defined]
         if projection is not None:
             name += f"+proj:{projection.id}"

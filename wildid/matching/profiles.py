@@ -51,6 +51,9 @@ class SpeciesProfile:
     # SIFT on the white top-hat of the crop (disc diameter in working pixels; 0 = plain grey):
     # thin bright markings (nyala stripes).  See features.stripe_map.
     tophat: int = 0
+    # a second keypoint channel: this many SIFT keypoints on the crop's bright-ridge map, kept
+    # apart in the one index by negated descriptors (0 = none).  See features.ridge_map.
+    ridge_keypoints: int = 0
 
     def projection_path(self) -> Path | None:
         """Where the profile's projection file is (names are relative to ``defaults/``)."""
@@ -79,7 +82,8 @@ class SpeciesProfile:
         return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
                                  attention_power=self.attention_power,
                                  projection=self.projection(),
-                                 texture=self.config.photometric, tophat=self.tophat)
+                                 texture=self.config.photometric, tophat=self.tophat,
+                                 ridge_keypoints=self.ridge_keypoints)
 
     def identifier(self) -> Identifier:
         """An empty identifier with this profile's parameters and calibration."""
@@ -93,6 +97,7 @@ class SpeciesProfile:
             "max_keypoints": self.max_keypoints, "contrast_threshold": self.contrast_threshold,
             "attention_power": self.attention_power, "attention_model": self.attention_model,
             "descriptor_projection": self.descriptor_projection, "tophat": self.tophat,
+            "ridge_keypoints": self.ridge_keypoints,
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "info": self.info,
@@ -111,7 +116,7 @@ class SpeciesProfile:
                        IdentifierConfig.from_dict(d.get("config", {})),
                        list(d.get("vectors", ["colour"])),
                        CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})),
-                       int(d.get("tophat", 0)))
+                       int(d.get("tophat", 0)), int(d.get("ridge_keypoints", 0)))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
