@@ -113,22 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     manifest = R.DATASETS / args.species / "manifest.csv"
     plain: tuple[list[LocalFeatures], list[LocalFeatures]] | None = None
     if manifest.exists():
-        spec = f"sift:L={prof.long_side}:N={prof.max_keypoints}:C={prof.contrast_threshold}"
-        if prof.attention_power > 0:  # as the profile extracts them
-            spec += f":A={prof.attention_power:g}"
-        if prof.descriptor_projection:
-            spec += f":J={prof.descriptor_projection['file']}"
-        if prof.tophat:
-            spec += f":H={prof.tophat}"
-        ridge = f":R={prof.ridge_keypoints}" if prof.ridge_keypoints else ""
-        if prof.config.photometric:  # the grey crop photometric verification decodes
-            spec += ":T=1"
+        spec = R.profile_spec(prof)  # as the profile extracts them
         items = R.load_manifest(args.species)
         db = [x for x in items if x[2] == "database"]
         qs = [x for x in items if x[2] == "query"]
-        feats = R.features_for(args.species, spec + ridge, db + qs)
-        if args.also_without_ridge and ridge:
-            other = R.features_for(args.species, spec, db + qs)
+        feats = R.features_for(args.species, spec, db + qs)
+        if args.also_without_ridge and prof.ridge_keypoints:
+            other = R.features_for(args.species, R.profile_spec(replace(prof, ridge_keypoints=0)),
+                                   db + qs)
             plain = other[:len(db)], other[len(db):]
         colour = R.colour_for(args.species, db + qs)
         base, queries = feats[:len(db)], feats[len(db):]

@@ -76,14 +76,6 @@ def sources_of(config: IdentifierConfig) -> list[str]:
     return local_score_names(config) + ["colour"]
 
 
-def spec_of(p: SpeciesProfile) -> str:
-    spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
-    spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
-    spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
-    spec += f":H={p.tophat}" if p.tophat else ""
-    spec += f":R={p.ridge_keypoints}" if p.ridge_keypoints else ""
-    return spec + (":T=1" if p.config.photometric else "")
-
 
 def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     """Per LOO query: its individual, raw rows when known, raw rows when its individual is new.
@@ -115,9 +107,9 @@ def leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
 
 def _leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]:
     items = [x for x in R.load_manifest(species) if x[2] == "database"]
-    feats = R.features_for(species, spec_of(prof), items)
+    feats = R.features_for(species, R.profile_spec(prof), items)
     colour = R.colour_for(species + "_db", items)
-    ident, _ = R.build(species, spec_of(prof), prof.config, items, feats, {"colour": colour})
+    ident, _ = R.build(species, R.profile_spec(prof), prof.config, items, feats, {"colour": colour})
     keys_of: dict[Hashable, set[int]] = {}
     for i, (_, ind, _) in enumerate(items):
         keys_of.setdefault(ind, set()).add(i)

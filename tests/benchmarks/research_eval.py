@@ -38,11 +38,10 @@ from wildid.matching.identifier import (  # noqa: E402
     score_transform,
 )
 from wildid.matching.local_index import KnnResult, LocalIndex  # noqa: E402
-from wildid.matching.profiles import DEFAULTS_PATH  # noqa: E402
+from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile  # noqa: E402
 from wildid.matching.projection import DescriptorProjection  # noqa: E402
 
 DATASETS = REPO.parent / "shared" / "datasets"
-
 CACHE = Path("/tmp/wildid_research")
 
 
@@ -63,6 +62,16 @@ def projection_of(spec: str) -> DescriptorProjection | None:
     """The descriptor projection a spec names with ``J=file`` (in ``wildid/matching/defaults``)."""
     kv = dict(o.split("=") for o in spec.split(":")[1:] if "=" in o)
     return DescriptorProjection.load(DEFAULTS_PATH.parent / kv["J"]) if "J" in kv else None
+
+
+def profile_spec(p: SpeciesProfile) -> str:
+    """The extractor spec (see :func:`make_extractor`) that makes a profile's features."""
+    spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
+    spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
+    spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
+    spec += f":H={p.tophat}" if p.tophat else ""
+    spec += f":R={p.ridge_keypoints}" if p.ridge_keypoints else ""
+    return spec + (":T=1" if p.config.photometric else "")
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:

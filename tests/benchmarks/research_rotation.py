@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import research_eval as R  # noqa: E402
-from fit_calibration import PROFILES, spec_of  # noqa: E402
+from fit_calibration import PROFILES  # noqa: E402
 
 import wildid.matching.geometry as geometry  # noqa: E402
 from wildid.matching import metrics  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--old-sign", action="store_true")
     args = ap.parse_args()
     prof = load_profiles(DEFAULTS_PATH)[args.species]
-    spec = spec_of(PROFILES[args.species])
+    spec = R.profile_spec(PROFILES[args.species])
     items = R.load_manifest(args.species)
     db = [x for x in items if x[2] == "database"]
     qs = [x for x in items if x[2] == "query"]
