@@ -350,8 +350,8 @@ class IvfStore:
             row = lst.norms[:n] * unit32
             if shift_bias:
                 row += shift32 * lst.sums[:n]
-            bias = np.full((1, lst.capacity), np.inf, np.float32)
-            bias[0, :n] = np.where(ok_slot[lst.slot[:n]], row, np.inf)
+            bias = np.full(lst.capacity, np.inf, np.float32)
+            bias[:n] = np.where(ok_slot[lst.slot[:n]], row, np.inf)
             kk = min(k, n)
             part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
             best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
