@@ -203,3 +203,33 @@ def test_shipped_kernel_is_what_the_builder_makes() -> None:
 
     assert _distance_kernel.KERNEL_PATH.read_bytes() == \
         _distance_kernel.build_model().SerializeToString()
+
+
+@pytest.mark.parametrize("train_rows", [10**9, 1000])  # one flat list; trained inverted lists
+def test_kernel_bias_cache_follows_exclusions_and_new_rows(train_rows: int) -> None:
+    """The per-list bias is cached between queries: an excluded annotation must still never
+    come back, it must come back once allowed again, and rows added later must be found."""
+    rng = np.random.default_rng(11)
+    x = _rootsift_like(rng, 3000)
+    store = IvfStore(128, list_rows=200, train_rows=train_rows)
+    store.add(x, np.arange(3000, dtype=np.int32) // 3, np.arange(3000, dtype=np.int32))
+    q = x[30:33] + 0.001  # the rows of slot 10
+    ok = np.ones(1000, bool)
+    _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (slot[:, 0] == 10).all()
+    ok[10] = False
+    _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (slot != 10).all()
+    many = np.ones(1000, bool)
+    many[::3] = False  # more exclusions than the slot-to-list map is consulted for
+    many[10] = False
+    _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=many)
+    assert many[slot].all()
+    ok[10] = True
+    _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
+    assert (slot[:, 0] == 10).all()
+    new = _rootsift_like(rng, 3)
+    store.add(new, np.full(3, 1000, np.int32), np.arange(3, dtype=np.int32))
+    ok = np.ones(1001, bool)
+    _, slot, kp = store.search(new, 1, nprobe=store.n_lists, ok_slot=ok)
+    assert (slot[:, 0] == 1000).all() and (kp[:, 0] == np.arange(3)).all()

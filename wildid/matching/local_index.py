@@ -200,6 +200,7 @@ class LocalIndex:
         knorm = self.knorm if knorm is None else knorm
         desc = features.descriptors if descriptors is None else descriptors
         return self.score_knn(self.knn(desc, k + knorm, exclude_keys), k, knorm)
+
     def score_knn(self, knn: KnnResult, k: int, knorm: int) -> LnbnnResult:
         """Turn neighbour lists into per-annotation LNBNN scores and correspondences."""
         q, slot, kp, w = lnbnn_scores(knn, k, knorm)
