@@ -78,7 +78,8 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
                           vectors=[], attention_power=0.0, descriptor_projection=None, tophat=0,
                           ridge_keypoints=0)
         profiles = {**profiles, profile.name: profile}
-    say(f"species profile: {profile.name}" + (f" (species {species})" if species else ""))
+    say(f"species profile: {profile.name}" + (f" (species {species})" if species else "")
+        + (" for the LNBNN baseline" if method == "lnbnn" else ""))
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wildid-eval-", dir=workdir) as tmp:
