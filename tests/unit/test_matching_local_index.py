@@ -221,7 +221,7 @@ def test_kernel_bias_cache_follows_exclusions_and_new_rows(train_rows: int) -> N
     _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=ok)
     assert (slot != 10).all()
     many = np.ones(1000, bool)
-    many[::3] = False  # more exclusions than the slot-to-list map is consulted for
+    many[::3] = False  # a third of the annotations ruled out: most lists masked
     many[10] = False
     _, slot, _ = store.search(q, 3, nprobe=store.n_lists, ok_slot=many)
     assert many[slot].all()

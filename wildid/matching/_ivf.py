@@ -257,13 +257,10 @@ class IvfStore:
             old = self._slot_lists.get(key)
             self._slot_lists[key] = new if old is None else np.union1d(old, new)
 
-    def _lists_to_mask(self, ok_slot: np.ndarray) -> np.ndarray | None:
-        """Which lists hold rows of slots ``ok_slot`` rules out (None: possibly all of them)."""
-        bad = np.flatnonzero(~ok_slot)
-        if len(bad) > 256:  # many tombstones or exclusions: mask every list
-            return None
+    def _lists_to_mask(self, ok_slot: np.ndarray) -> np.ndarray:
+        """Which lists hold rows of slots ``ok_slot`` rules out (compacted slots hold none)."""
         need = np.zeros(len(self.lists), bool)
-        for s in bad.tolist():
+        for s in np.flatnonzero(~ok_slot).tolist():
             lists = self._slot_lists.get(s)
             if lists is not None:
                 need[lists] = True
@@ -400,9 +397,9 @@ class IvfStore:
             qs, ps = qid[a:b], pos[a:b]
             n = lst.n
             bias = lst.bias(unit32, shift32)
-            if masked is None or masked[li]:
-                bias = np.where(np.r_[ok_slot[lst.slot[:n]], np.zeros(lst.capacity - n, bool)],
-                                bias, np.float32(np.inf))
+            if masked[li]:
+                bias = bias.copy()
+                bias[:n][~ok_slot[lst.slot[:n]]] = np.inf
             kk = min(k, n)
             part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
             best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
