@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import pickle
 import sys
 import time
@@ -40,6 +41,7 @@ from wildid.vision.keypoints import LocalFeatures as KeyFeatures  # noqa: E402
 from wildid.vision.registry import ModelRegistry  # noqa: E402
 
 ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+POOL = 512  # ALIKED keypoints cached per photo; --keypoints takes the best of them
 EVIDENCE = ("matches", "confidence", "inliers")
 
 
@@ -155,16 +157,20 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=10, help="candidates kept from the ranking")
     ap.add_argument("--mirror", action="store_true", help="also match the mirrored query")
     args = ap.parse_args()
+    if not 0 < args.keypoints <= POOL:
+        ap.error(f"--keypoints must be 1..{POOL} (the cached ALIKED features hold {POOL})")
     items = R.load_manifest(args.species)
     db = [x for x in items if x[2] == "database"]
     qs = [x for x in items if x[2] == "query"]
     truth = [identity for _, identity, _ in qs]
-    key = hashlib.sha1(R.profile_spec(load_profiles()[args.species]).encode()).hexdigest()[:8]
+    # the ranking depends on the whole profile (settings and calibration), not just its features
+    profile = json.dumps(load_profiles()[args.species].to_dict(), sort_keys=True)
+    key = hashlib.sha1(profile.encode()).hexdigest()[:8]
     ranking = _cached(f"lg_rank_{args.species}_{key}_{args.rank}.pkl",
                       lambda: shipped_ranking(args.species, db, qs, args.rank))
     # keypoints are kept best first, so a smaller budget is a prefix of a larger one's
     feats = _cached(f"lg_aliked_{args.species}_{args.side}.pkl",
-                    lambda: aliked_features(db, qs, 512, args.side))
+                    lambda: aliked_features(db, qs, POOL, args.side))
     feats = {k: [KeyFeatures(f.xy[:args.keypoints], f.scores[:args.keypoints],
                              f.descriptors[:args.keypoints], f.image_size) for f in v]
              for k, v in feats.items()}
