@@ -37,7 +37,8 @@ def jittered(f: LocalFeatures, rng: np.random.Generator) -> LocalFeatures:
         desc = np.where(nonneg[:, None], np.abs(desc), -np.abs(desc))  # projected ones are mixed
     out = features_from_arrays(f.xy + rng.normal(0, 1, f.xy.shape), desc, f.image_size,
                                f.extractor, f.scores, f.sizes, f.angles)
-    return replace(out, texture_jpeg=f.texture_jpeg)  # photometric profiles compare it
+    # photometric profiles compare the texture; re-ranking ones match the learned keypoints
+    return replace(out, texture_jpeg=f.texture_jpeg, learned=f.learned)
 
 
 def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
@@ -53,8 +54,8 @@ def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
     return out
 
 
-def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng):
-    ident = prof.identifier()
+def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, matcher=None):
+    ident = prof.identifier(matcher=matcher)
     t0 = time.perf_counter()
     for i in range(n):
         j = i % len(base)
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nprobe", type=int, default=0, help="inverted lists probed (0: the profile's)")
     ap.add_argument("--also-without-ridge", action="store_true",
                     help="measure each size a second time on features without the ridge channel")
+    ap.add_argument("--also-without-rerank", action="store_true",
+                    help="measure each size a second time without the learned re-ranking")
     args = ap.parse_args(argv if argv is not None else [])
     from wildid.matching.profiles import load_profiles as _load
 
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.nprobe:
         prof = replace(prof, config=replace(prof.config, nprobe=args.nprobe))
     rng = np.random.default_rng(0)
+    matcher = None
     manifest = R.DATASETS / args.species / "manifest.csv"
     plain: tuple[list[LocalFeatures], list[LocalFeatures]] | None = None
     if manifest.exists():
@@ -126,6 +130,15 @@ def main(argv: list[str] | None = None) -> None:
         base, queries = feats[:len(db)], feats[len(db):]
         colour_db, colour_q = colour[:len(db)], colour[len(db):]
         print(f"real {args.species} features, replicated with noise beyond {len(base)}")
+        if prof.reranks:  # the learned keypoints the profile stores, and its matcher
+            from wildid.vision.registry import ModelRegistry
+
+            n_kp, side = prof.learned_keypoints, prof.long_side
+            base = [replace(f, learned=g) for f, g in
+                    zip(base, R.learned_for(args.species, n_kp, side, db), strict=True)]
+            queries = [replace(f, learned=g) for f, g in
+                       zip(queries, R.learned_for(args.species, n_kp, side, qs), strict=True)]
+            matcher = ModelRegistry().matcher(prof.matcher_model)
     else:
         base, queries = synthetic_features(300, rng), synthetic_features(20, rng)
         colour_db = rng.uniform(0, 1, (300, 1024)).astype(np.float32)
@@ -133,7 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         print("../shared absent: synthetic RootSIFT-like features")
     print(f"identification (profile {prof.name}: {prof.config})")
     for n in map(int, args.sizes.split(",")):
-        identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng)
+        identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng, matcher)
+        if args.also_without_rerank and matcher is not None:
+            print("    without the learned re-ranking:", end="")
+            identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng)
         if args.also_without_photometric and prof.config.photometric:
             off = replace(prof, config=replace(prof.config, photometric=False))
             print("    without photometric verification:", end="")

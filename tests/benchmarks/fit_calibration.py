@@ -32,8 +32,11 @@ from wildid.matching import metrics  # noqa: E402
 from wildid.matching.aggregation import aggregate  # noqa: E402
 from wildid.matching.calibration import CalibrationModel, fit_calibration  # noqa: E402
 from wildid.matching.identifier import (  # noqa: E402
+    RERANK_SOURCES,
+    RERANK_TRANSFORMS,
     IdentifierConfig,
     local_score_names,
+    rerank_row,
     score_transform,
 )
 from wildid.matching.profiles import (  # noqa: E402
@@ -56,8 +59,8 @@ def _projection_spec(file: str) -> dict[str, str]:
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
-                            config=IdentifierConfig(k=4, nprobe=6), tophat=9,
-                            ridge_keypoints=1000),
+                            config=IdentifierConfig(k=4, nprobe=6, rerank_top=5), tophat=9,
+                            ridge_keypoints=1000, learned_keypoints=256),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
                            descriptor_projection=_projection_spec("projection_lion.npz"),
                            config=IdentifierConfig(k=2, nprobe=6, photometric=True)),
@@ -119,7 +122,7 @@ def _leave_one_out(species: str, prof: SpeciesProfile, every: int) -> list[dict]
         vec = {"colour": colour[i]}
         known = ident.raw_scores(feats[i], None, {i}, vec)
         new = ident.raw_scores(feats[i], None, keys_of[ind], vec)
-        out.append({"ind": ind, "known": known, "new": new,
+        out.append({"i": i, "ind": ind, "known": known, "new": new,
                     "ids": {k: items[k][1] for k in set(known) | set(new)},
                     "alone": len(keys_of[ind]) == 1})
         if len(out) % 50 == 0:
@@ -139,18 +142,99 @@ def fit(queries: list[dict], config: IdentifierConfig) -> CalibrationModel:
     return fit_calibration(rows, labels, sources, [score_transform(f) for f in sources])
 
 
-def best(model: CalibrationModel, raw: dict, ids: dict) -> tuple[Hashable | None, float]:
+def ranking(model: CalibrationModel, raw: dict, ids: dict) -> list:
+    """The first stage's individuals, best first (aggregated like the Identifier does)."""
     if not raw:
-        return None, 0.0
+        return []
     keys = list(raw)
     probs = model.predict([raw[k] for k in keys])
     cfg = IdentifierConfig()
-    ranked = aggregate(dict(zip(keys, probs.tolist(), strict=True)), ids, cfg.aggregation,
-                       cfg.aggregation_top)
+    return aggregate(dict(zip(keys, probs.tolist(), strict=True)), ids, cfg.aggregation,
+                     cfg.aggregation_top)
+
+
+class LearnedEvidence:
+    """LightGlue's summed match confidence between two database photos (query index, key),
+    on the learned keypoints the profile stores; memoised on disk under the research cache."""
+
+    def __init__(self, species: str, prof: SpeciesProfile) -> None:
+        import pickle
+
+        from wildid.vision.registry import ModelRegistry
+
+        items = [x for x in R.load_manifest(species) if x[2] == "database"]
+        n, side = prof.learned_keypoints, prof.long_side
+        self.learned = R.learned_for(species, n, side, items)
+        self.matcher = ModelRegistry().matcher(prof.matcher_model)
+        self.path = R.CACHE / f"lgpairs_{species}_{n}_{side}_{prof.matcher_model}.pkl"
+        self.memo: dict[tuple[int, int], float] = (
+            pickle.loads(self.path.read_bytes()) if self.path.exists() else {})
+        self._new = 0
+
+    def __call__(self, i: int, key: int) -> float:
+        pair = (i, key)
+        if pair not in self.memo:
+            _, _, conf = self.matcher.match(self.learned[i], self.learned[key])
+            self.memo[pair] = float(conf.sum())
+            self._new += 1
+            if self._new % 500 == 0:
+                self.save()
+                print(f"  {len(self.memo)} LightGlue pairs", file=sys.stderr, flush=True)
+        return self.memo[pair]
+
+    def save(self) -> None:
+        import pickle
+
+        self.path.write_bytes(pickle.dumps(self.memo))
+
+
+class Rerank:
+    """The second stage (see Identifier._rerank) over leave-one-out queries."""
+
+    def __init__(self, model: CalibrationModel, evidence: LearnedEvidence, top: int) -> None:
+        self.model, self.evidence, self.top = model, evidence, top
+
+    def rows(self, q: dict, ranked: list) -> list[dict[str, float]]:
+        return [rerank_row(r.score, self.evidence(q["i"], r.best_key)) for r in ranked[: self.top]]
+
+    def best(self, q: dict, ranked: list) -> tuple[Hashable | None, float]:
+        head = ranked[: self.top]
+        probs = self.model.predict(self.rows(q, ranked)) if head else []
+        scored = [(float(p), r.individual_id) for p, r in zip(probs, head, strict=True)]
+        scored += [(r.score, r.individual_id) for r in ranked[self.top:]]
+        if not scored:
+            return None, 0.0
+        p, ind = max(scored, key=lambda t: t[0])
+        return ind, p
+
+
+def fit_rerank(model: CalibrationModel, queries: list[dict], evidence: LearnedEvidence,
+               top: int) -> CalibrationModel:
+    """The second stage on the first stage's best ``top`` individuals of every known
+    leave-one-out query: logit(first stage) and LightGlue's summed confidence."""
+    rows, labels = [], []
+    stage = Rerank(model, evidence, top)
+    for q in queries:
+        if q["alone"]:
+            continue
+        ranked = ranking(model, q["known"], q["ids"])
+        rows += stage.rows(q, ranked)
+        labels += [r.individual_id == q["ind"] for r in ranked[:top]]
+    return fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
+
+
+def best(model: CalibrationModel, raw: dict, ids: dict, q: dict | None = None,
+         rerank: Rerank | None = None) -> tuple[Hashable | None, float]:
+    ranked = ranking(model, raw, ids)
+    if rerank is not None and q is not None:
+        return rerank.best(q, ranked)
+    if not ranked:
+        return None, 0.0
     return ranked[0].individual_id, ranked[0].score
 
 
-def choose_threshold(model: CalibrationModel, queries: list[dict]) -> float:
+def choose_threshold(model: CalibrationModel, queries: list[dict],
+                     rerank: Rerank | None = None) -> float:
     """The threshold on the best score that best separates known from new queries.
 
     Balanced accuracy of the "likely new" verdict itself (a known query above the threshold
@@ -160,23 +244,26 @@ def choose_threshold(model: CalibrationModel, queries: list[dict]) -> float:
     """
     from wildid.engine.calibrate import choose_threshold as rule
 
-    known = [(best(model, q["known"], q["ids"])[1], True) for q in queries if not q["alone"]]
-    new = [best(model, q["new"], q["ids"])[1] for q in queries]
+    known = [(best(model, q["known"], q["ids"], q, rerank)[1], True)
+             for q in queries if not q["alone"]]
+    new = [best(model, q["new"], q["ids"], q, rerank)[1] for q in queries]
     return rule(known, new)
 
 
-def evaluate(model: CalibrationModel, queries: list[dict]) -> dict[str, float]:
+def evaluate(model: CalibrationModel, queries: list[dict],
+             rerank: Rerank | None = None) -> dict[str, float]:
+    threshold = model.threshold if rerank is None else rerank.model.threshold
     preds, truths, auroc_s, auroc_y, top1 = [], [], [], [], []
     for j, q in enumerate(queries):
         if not q["alone"]:
-            pred, p = best(model, q["known"], q["ids"])
-            preds.append(pred if p >= model.threshold else None)
+            pred, p = best(model, q["known"], q["ids"], q, rerank)
+            preds.append(pred if p >= threshold else None)
             truths.append(q["ind"])
             auroc_s.append(p)
             auroc_y.append(True)
             top1.append(pred == q["ind"])
-        _, p_new = best(model, q["new"], q["ids"])
-        preds.append(None if p_new < model.threshold else "someone")
+        _, p_new = best(model, q["new"], q["ids"], q, rerank)
+        preds.append(None if p_new < threshold else "someone")
         truths.append(("new", j))
         auroc_s.append(p_new)
         auroc_y.append(False)
@@ -231,19 +318,37 @@ def main() -> None:
         queries = leave_one_out(species, prof, args.every)
         inds = sorted({q["ind"] for q in queries})
         halves = [set(inds[0::2]), set(inds[1::2])]
-        cv = []
+        evidence = LearnedEvidence(species, prof) if prof.learned_keypoints > 0 else None
+        top = prof.config.rerank_top
+        cv, cv2 = [], []
         for a in (0, 1):
             train = [q for q in queries if q["ind"] in halves[a]]
             test = [q for q in queries if q["ind"] in halves[1 - a]]
             model = fit(train, prof.config)
             model.threshold = choose_threshold(model, train)
             cv.append(evaluate(model, test))
+            if evidence is not None:
+                stage = Rerank(fit_rerank(model, train, evidence, top), evidence, top)
+                stage.model.threshold = choose_threshold(model, train, stage)
+                cv2.append(evaluate(model, test, stage))
         model = fit(queries, prof.config)
         model.threshold = choose_threshold(model, queries)
         report = {k: round(float(np.mean([c[k] for c in cv])), 4) for k in cv[0]}
         model.info.update({"fitted_on": f"{species} database split, leave-one-out every "
                            f"{args.every}th annotation", "cross_validated": report})
         prof.calibration = model
+        if evidence is not None:
+            stage = Rerank(fit_rerank(model, queries, evidence, top), evidence, top)
+            stage.model.threshold = choose_threshold(model, queries, stage)
+            report2 = {k: round(float(np.mean([c[k] for c in cv2])), 4) for k in cv2[0]}
+            stage.model.info.update({
+                "fitted_on": f"{species} database split, the first stage's best {top} "
+                             f"individuals of the leave-one-out queries (every {args.every}th)",
+                "cross_validated": report2})
+            prof.rerank_calibration = stage.model
+            evidence.save()
+            print(f"{species} re-ranked: coef {np.round(stage.model.coef, 3).tolist()} "
+                  f"threshold {stage.model.threshold:.3f} 2-fold CV {report2}", flush=True)
         prof.info = {"dev_split_note": "tuned on ../shared/datasets development photos"}
         profiles[species] = prof
         print(f"{species}: coef {np.round(model.coef, 3).tolist()} threshold "

@@ -118,6 +118,35 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
     raise SystemExit(f"unknown extractor {spec}")
 
 
+def learned_for(species: str, n: int, side: int, items: list[tuple[Path, str, str]]) -> list:
+    """ALIKED keypoints per photo placed by the re-id attention, as the app's profiles with
+    ``learned_keypoints`` store them (wildid.engine.sources.learned_keypoints); cached."""
+    from wildid.engine.sources import learned_keypoints
+    from wildid.matching.features import LearnedKeypoints
+    from wildid.vision.registry import ModelRegistry
+
+    photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
+    path = CACHE / f"learned_{species}_{n}_{side}_{photos}.pkl"
+    if path.exists():
+        blobs = pickle.loads(path.read_bytes())
+    else:
+        registry = ModelRegistry()
+        aliked = registry.keypoint_extractor("aliked_n16")
+        reid = registry.embedder("reid_lite0_nyala_lion")
+        t0, blobs = time.perf_counter(), []
+        for i, (p, _, _) in enumerate(items):
+            img = read_rgb(p)
+            blobs.append(learned_keypoints(aliked, img, reid.attention([img])[0], n,
+                                           side).to_bytes())
+            if i % 200 == 0:
+                print(f"  learned keypoints {i}/{len(items)}", file=sys.stderr, flush=True)
+        print(f"  learned keypoints: {(time.perf_counter() - t0) / len(items) * 1000:.0f} "
+              f"ms/image", file=sys.stderr)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(blobs))
+    return [LearnedKeypoints.from_buffer(b, 0)[0] for b in blobs]
+
+
 def features_for(species: str, spec: str, items: list[tuple[Path, str, str]]) -> list[LocalFeatures]:
     # keyed by the photos too: the calibration fit extracts the database split alone
     photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]

@@ -221,10 +221,19 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
     assert engine.extract().processed == 4  # stale plain features redone with attention
     (name,) = local_names()
     assert name.startswith("rootsift/nyala+att:reid_lite0_nyala_lion@")
+    # with the ALIKED keypoints LightGlue re-ranks the best candidates with, named too
+    assert name.endswith("+th9+ridge1000+lg:aliked_n16@1.0.0x256")
+    with catalog.session() as s:
+        stored = [LocalFeatures.from_bytes(d) for d in s.scalars(
+            select(Feature.data).where(Feature.kind == "local"))]
+    assert all(f.learned is not None and 0 < len(f.learned) <= 256 for f in stored)
     assert engine.extract().processed == 0  # and only once
     for p, path in zip(PATTERNS[:3], photos["db"][:3], strict=True):
         new_individual(catalog, _encounter_of(catalog, path), f"nyala-{p}", "Tester")
-    top = engine.match_encounter(_encounter_of(catalog, photos["query"][0])).candidates[0][0]
+    match = engine.match_encounter(_encounter_of(catalog, photos["query"][0]))
+    top = match.candidates[0][0]
+    assert "lightglue" in top.raw and top.raw["lightglue"] > 0
+    assert match.threshold == engine.profiles["nyala"].rerank_calibration.threshold
     with catalog.session() as s:
         enc = _encounter_of(catalog, photos["db"][0])
         assert str(top.individual_id) == s.scalars(

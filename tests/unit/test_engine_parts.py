@@ -72,6 +72,31 @@ def test_sift_source_places_keypoints_with_the_profiles_attention_model() -> Non
         "rootsift/nyala+th9+ridge1000" == fallback.extractor_name("nyala")
 
 
+def test_sift_source_stores_learned_keypoints_for_profiles_that_rerank() -> None:
+    """nyala features carry the profile's ALIKED keypoints (named with the model's version) for
+    LightGlue's re-ranking; without the model they are left out and the name says so; lion's
+    profile does not re-rank, so its features never carry them."""
+    from wildid.vision.registry import ModelRegistry
+
+    profiles = load_profiles()
+    nyala = profiles["nyala"]
+    assert nyala.reranks and not profiles["lion"].reranks
+    registry = ModelRegistry()
+    crop = np.ascontiguousarray(animal_patch(3)[:, :, :3])
+    src = SiftSource(profiles, keypoints=registry.keypoint_extractor)
+    ny, lion = (LocalFeatures.from_bytes(b) for b in src.compute([crop, crop],
+                                                                  species=["nyala", "lion"]))
+    assert ny.extractor == "rootsift/nyala+th9+ridge1000+lg:aliked_n16@1.0.0x256"
+    assert ny.learned is not None and 0 < len(ny.learned) <= nyala.learned_keypoints
+    assert ny.learned.descriptors.shape[1] == 128
+    assert ny.learned.image_size == (crop.shape[1], crop.shape[0])  # the crop's own pixels
+    assert lion.learned is None and "+lg" not in lion.extractor
+    missing = SiftSource(profiles, keypoints=lambda _id: None)
+    (blob,) = missing.compute([crop], species=["nyala"])
+    assert LocalFeatures.extractor_of(blob) == "rootsift/nyala+th9+ridge1000"
+    assert LocalFeatures.from_bytes(blob).learned is None
+
+
 def test_colour_source_round_trips_unit_vectors() -> None:
     crop = np.ascontiguousarray(animal_patch(5)[:, :, :3])
     (blob,) = ColourSource().compute([crop])

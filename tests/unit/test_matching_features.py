@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from wildid.errors import MatchingError
 from wildid.matching.features import (
+    LearnedKeypoints,
     LocalFeatures,
     RootSiftExtractor,
     features_from_arrays,
@@ -198,3 +201,44 @@ def test_attention_map_must_be_finite_and_two_dimensional() -> None:
                 np.zeros((0, 0), np.float32)):
         with pytest.raises(ImageError):
             attention_at(bad, pts, (240, 320))
+
+
+def _learned(n: int, dim: int = 128, seed: int = 0) -> LearnedKeypoints:
+    rng = np.random.default_rng(seed)
+    desc = rng.normal(size=(n, dim)).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    xy = rng.uniform(0, [320, 240], size=(n, 2)).astype(np.float32)
+    return LearnedKeypoints(xy, rng.uniform(0, 1, n).astype(np.float32), desc, (320, 240))
+
+
+@pytest.mark.parametrize("with_texture", [False, True])
+def test_learned_keypoints_round_trip_beside_the_sift_ones(with_texture: bool) -> None:
+    """The ALIKED block follows the texture block when both are stored, and either comes back
+    as it went in (float16 positions, int8 descriptors) without disturbing the other."""
+    feats = RootSiftExtractor(max_keypoints=100, long_side=320).extract(texture(7))
+    tex = b"\xff\xd8 fake jpeg bytes" if with_texture else None
+    learned = _learned(256)
+    blob = replace(feats, texture_jpeg=tex, learned=learned).to_bytes()
+    plain = replace(feats, texture_jpeg=tex).to_bytes()
+    assert len(blob) - len(plain) < 256 * (128 + 6) + 32  # int8 + float16 rows, small header
+    back = LocalFeatures.from_bytes(blob)
+    assert back.texture_jpeg == tex and back.learned is not None
+    assert len(back.learned) == 256 and back.learned.image_size == (320, 240)
+    np.testing.assert_allclose(back.learned.xy, learned.xy, atol=0.15)
+    np.testing.assert_allclose(back.learned.scores, learned.scores, atol=1e-3)
+    assert (back.learned.descriptors * learned.descriptors).sum(axis=1).min() > 0.99
+    np.testing.assert_allclose(np.linalg.norm(back.learned.descriptors, axis=1), 1.0, atol=1e-5)
+    assert LocalFeatures.from_bytes(plain).learned is None
+    assert back.subset(np.arange(10)).learned is back.learned  # a view of the SIFT keypoints only
+    empty = LocalFeatures.from_bytes(replace(feats, learned=_learned(0)).to_bytes()).learned
+    assert empty is not None and len(empty) == 0
+
+
+def test_damaged_learned_block_is_a_clear_error() -> None:
+    feats = RootSiftExtractor(max_keypoints=50, long_side=320).extract(texture(8))
+    blob = replace(feats, learned=_learned(64)).to_bytes()
+    for cut in (1, 40, 64 * 128):
+        with pytest.raises(MatchingError, match="learned keypoints are truncated"):
+            LocalFeatures.from_bytes(blob[:-cut])
+    with pytest.raises(MatchingError, match="damaged trailing block"):
+        LocalFeatures.from_bytes(feats.to_bytes() + b"JUNKJUNK")

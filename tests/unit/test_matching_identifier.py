@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
-from wildid.matching.calibration import fit_calibration
+from wildid.matching.calibration import CalibrationModel, fit_calibration
 from wildid.matching.features import RootSiftExtractor, colour_histogram
 from wildid.matching.identifier import Identifier, IdentifierConfig
 from wildid.matching.profiles import SpeciesProfile, load_profiles, profile_for, save_profiles
@@ -138,3 +141,61 @@ def test_mirrored_votes_find_a_flipped_photo_with_profile_named_features(
     ident.config = IdentifierConfig(k=2, mirror=False)
     without = ident.raw_scores(query).get("ind3/a", {"lnbnn": 0.0})["lnbnn"]
     assert with_mirror > 3 * without
+
+
+@pytest.fixture(scope="module")
+def learned_models() -> tuple[object, object]:
+    """The shipped ALIKED extractor and LightGlue matcher (real ONNX models)."""
+    from wildid.vision.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    return registry.keypoint_extractor("aliked_n16"), registry.matcher("lightglue_aliked")
+
+
+def _second_stage(threshold: float = 0.3) -> CalibrationModel:
+    """A second stage that listens to the learned matcher only (first-stage weight 0), so the
+    test sees the re-ranking decide."""
+    return CalibrationModel(["fused", "lightglue"], ["identity", "log1p"], np.zeros(2),
+                            np.ones(2), np.array([0.0, 2.0]), -4.0, np.zeros(2),
+                            threshold=threshold)
+
+
+def test_learned_rerank_rescores_the_best_candidates_with_the_matcher(
+        catalog: dict[str, object], learned_models: tuple[object, object]) -> None:
+    """The best ``rerank_top`` individuals are matched again by LightGlue on stored ALIKED
+    keypoints and rescored by the second stage, whose threshold then gives the verdict."""
+    from wildid.engine.sources import learned_keypoints
+
+    aliked, matcher = learned_models
+    ident = Identifier(IdentifierConfig(k=2, rerank_top=8), matcher=matcher,
+                       rerank_calibration=_second_stage())
+    for ind in range(8):
+        for view, img in (("a", texture(100 + ind)), ("b", warp(texture(100 + ind), seed=ind)[0])):
+            f = replace(EXT.extract(img), learned=learned_keypoints(aliked, img, None, 128, 320))
+            ident.add(f"ind{ind}/{view}", f"ind{ind}", f)
+    # SIFT says individual 3, the learned keypoints come from a view of individual 5: with the
+    # first stage's weight at 0 the matcher decides, over all eight candidates
+    sift_of_3 = EXT.extract(warp(texture(103), seed=42)[0])
+    view_of_5 = warp(texture(105), seed=43)[0]
+    query = replace(sift_of_3, learned=learned_keypoints(aliked, view_of_5, None, 128, 320))
+    plain = ident.identify(sift_of_3, top_k=8)
+    assert plain[0].individual_id == "ind3" and "lightglue" not in plain[0].raw
+    res = ident.identify(query, top_k=3)
+    assert len(res) == 3 and res[0].individual_id == "ind5"
+    assert res[0].raw["lightglue"] > 5 * max(c.raw["lightglue"] for c in res[1:])
+    assert res[0].score > res[1].score >= res[2].score
+    assert res.threshold == 0.3 and not res.likely_new
+    assert plain.threshold == 0.5  # no learned keypoints on the query: the first stage's verdict
+
+
+def test_learned_rerank_needs_its_matcher_and_second_stage(catalog: dict[str, object]) -> None:
+    ident = Identifier(IdentifierConfig(k=2), matcher=None, rerank_calibration=_second_stage())
+    assert ident.rerank_calibration is None  # a second stage without its model is not applied
+    ident = Identifier(IdentifierConfig(k=2), matcher=object(), rerank_calibration=None)
+    assert ident.matcher is None
+    prof = load_profiles()["nyala"]
+    assert prof.reranks and prof.rerank_calibration is not None
+    back = SpeciesProfile.from_dict("nyala", prof.to_dict())
+    assert back.to_dict() == prof.to_dict() and back.learned_keypoints == prof.learned_keypoints
+    assert back.identifier(matcher=None).matcher is None
+    assert not load_profiles()["lion"].reranks

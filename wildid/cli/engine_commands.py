@@ -263,7 +263,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for method, r in results.items():
         label = "LNBNN baseline" if method == "lnbnn" else "wildid"
         print(f"{label}: {r['n_queries']} queries, {r['n_database']} database photos, "
-              f"{r['n_identities']} identities (profile {r['species_profile']})")
+              f"{r['n_identities']} identities (profile {r['species_profile']}"
+              + (f", LightGlue re-ranks the best {r['learned_rerank']}" if r.get("learned_rerank")
+                 else "") + ")")
         print(f"  top-1 {r['top1'] * 100:.1f} %   top-5 {r['top5'] * 100:.1f} %   "
               f"mAP {r['mAP'] * 100:.1f} %   (per identity: top-1 {r['top1_per_identity'] * 100:.1f} %, "
               f"top-5 {r['top5_per_identity'] * 100:.1f} %)")
@@ -289,8 +291,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             path.unlink()
         print(f"removed {path}; the shipped calibration is used again")
         return 0
+    bar = ProgressBar()
     with open_catalog(args.catalog) as catalog:
-        report = calibrate_catalog(catalog, min_pairs=args.min_pairs, save=not args.dry_run)
+        try:
+            report = calibrate_catalog(catalog, min_pairs=args.min_pairs, save=not args.dry_run,
+                                       progress=bar)
+        finally:
+            bar.close()
     if args.json:
         print_json(report)
         return 0
@@ -298,6 +305,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if r.get("refitted"):
             print(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
                   f"new-individual threshold {r['threshold']:.3f}")
+            rerank = r.get("rerank")
+            if rerank and rerank.get("refitted"):
+                print(f"  learned re-ranking refitted on {rerank['n_pairs']} candidates "
+                      f"({rerank['n_positive']} matching); the threshold is now "
+                      f"{rerank['threshold']:.3f}")
+            elif rerank:
+                print(f"  learned re-ranking: {rerank['reason']}")
         else:
             print(f"{name}: kept ({r['reason']})")
     if report.get("saved"):

@@ -6,12 +6,16 @@ with its whole individual removed (a *new* query). Known queries give labelled p
 individual or not) for the logistic fusion; the best calibrated score of known vs new queries
 gives the threshold that maximises (BAKS + BAUS) / 2. A profile is refitted only when it has
 enough matching pairs; the result is saved as the user's calibration file, which the engine
-prefers to the shipped one (``--reset`` goes back).
+prefers to the shipped one (``--reset`` goes back). A profile that re-ranks its best candidates
+with the learned matcher has its second stage refitted on the refitted first stage too (the
+best ``rerank_top`` individuals of each known query, matched again), and the threshold is then
+chosen on the second stage's scores, as identification uses it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +24,19 @@ from sqlalchemy import select
 from wildid.catalog.models import Annotation
 from wildid.engine.identification import CatalogEngine, user_profiles_path, vector_name
 from wildid.errors import MatchingError
-from wildid.matching.aggregation import aggregate
+from wildid.matching.aggregation import IndividualScore, aggregate
 from wildid.matching.calibration import CalibrationModel, fit_calibration
-from wildid.matching.identifier import local_score_names, score_transform
+from wildid.matching.features import LocalFeatures
+from wildid.matching.identifier import (
+    RERANK_SOURCES,
+    RERANK_TRANSFORMS,
+    Identifier,
+    local_score_names,
+    rerank_row,
+    score_transform,
+)
 from wildid.matching.profiles import save_profiles
+from wildid.progress import ProgressCallback
 
 __all__ = ["calibrate_catalog", "choose_threshold"]
 
@@ -49,14 +62,20 @@ def choose_threshold(known: list[tuple[float, bool]], new: list[float]) -> float
 
 
 def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
-                      engine: CatalogEngine | None = None) -> dict[str, Any]:
-    """Refit every species profile with enough confirmed data; returns a report."""
+                      engine: CatalogEngine | None = None,
+                      progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Refit every species profile with enough confirmed data; returns a report.
+
+    Annotations without features yet are extracted first (``progress`` follows that): a
+    confirmed encounter that was never extracted is labelled data too.
+    """
     engine = engine or CatalogEngine(catalog)
+    extraction = engine.extract(progress)
     engine.sync()
     vector_names = [vector_name(s) for s in engine.vector_sources()]
     with catalog.session() as s:
         encounter_of = dict(s.execute(select(Annotation.id, Annotation.encounter_id)).all())
-    report: dict[str, Any] = {"profiles": {}, "saved": None}
+    report: dict[str, Any] = {"profiles": {}, "saved": None, "extracted": extraction.processed}
     profiles = dict(engine.profiles)
     changed = False
     for name, ident in engine._identifiers.items():  # noqa: SLF001 - same package
@@ -81,7 +100,7 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                 for k, raw in known_raw.items():
                     rows.append(raw)
                     labels.append(ident.individual_of(k) == own)
-            queries.append((own, alone, known_raw, new_raw))
+            queries.append(_Query(own, alone, known_raw, new_raw, local.get(q)))
         n_pos = int(sum(labels))
         if n_pos < min_pairs or n_pos == len(labels):
             report["profiles"][name] = {"refitted": False, "reason":
@@ -92,19 +111,20 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
         except MatchingError as exc:
             report["profiles"][name] = {"refitted": False, "reason": str(exc)}
             continue
-        known, new = [], []
-        for own, alone, known_raw, new_raw in queries:
-            if not alone:
-                pred, p = _best(model, known_raw, ident)
-                known.append((p, pred == own))
-            new.append(_best(model, new_raw, ident)[1])
-        model.threshold = choose_threshold(known, new)
+        model.threshold, known = _threshold(model, None, queries, ident)
         model.info.update({"fitted_on": f"catalog {catalog.root}", "queries": len(queries)})
-        profiles[name].calibration = model
+        profiles[name] = replace(profiles[name], calibration=model)
         changed = True
-        report["profiles"][name] = {"refitted": True, "n_pairs": len(labels), "n_positive": n_pos,
-                                    "threshold": model.threshold,
-                                    "loo_top1": float(np.mean([ok for _, ok in known])) if known else None}
+        entry = {"refitted": True, "n_pairs": len(labels), "n_positive": n_pos,
+                 "threshold": model.threshold,
+                 "loo_top1": float(np.mean([ok for _, ok in known])) if known else None}
+        if ident.rerank_calibration is not None:
+            entry["rerank"] = _refit_rerank(model, queries, ident, min_pairs)
+            if entry["rerank"]["refitted"]:
+                stage = entry["rerank"].pop("model")
+                stage.info.update({"fitted_on": f"catalog {catalog.root}"})
+                profiles[name] = replace(profiles[name], rerank_calibration=stage)
+        report["profiles"][name] = entry
     if changed and save:
         path = user_profiles_path()
         save_profiles(profiles, path, note=f"refitted by `wildid calibrate` on {catalog.root}")
@@ -112,10 +132,103 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     return report
 
 
-def _best(model: CalibrationModel, raw: dict[Any, dict[str, float]], ident: Any) -> tuple[Any, float]:
+@dataclass(frozen=True)
+class _Query:
+    """One confirmed encounter's leave-one-out query: raw scores with its individual still in
+    the index (``known``) and without it (``new``)."""
+
+    individual: Any
+    alone: bool  # no other encounter of its individual: no known case
+    known: dict[Any, dict[str, float]]
+    new: dict[Any, dict[str, float]]
+    features: LocalFeatures | None
+
+
+def _ranking(model: CalibrationModel, raw: dict[Any, dict[str, float]],
+             ident: Identifier) -> list[IndividualScore]:
+    """Individuals by the first stage, aggregated as the identifier does."""
     if not raw:
-        return None, 0.0
+        return []
     keys = list(raw)
     probs = model.predict([raw[k] for k in keys])
-    ranked = aggregate(dict(zip(keys, probs.tolist(), strict=False)), ident.individual_of)
-    return ranked[0].individual_id, ranked[0].score
+    return aggregate(dict(zip(keys, probs.tolist(), strict=True)), ident.individual_of,
+                     ident.config.aggregation, ident.config.aggregation_top)
+
+
+class _Evidence:
+    """The learned matcher's evidence per (query, database annotation), computed once: fitting
+    the second stage and choosing its threshold ask for the same pairs (~0.1 s each)."""
+
+    def __init__(self, ident: Identifier) -> None:
+        self.ident = ident
+        self.memo: dict[tuple[int, Any], float] = {}
+
+    def rows(self, query: _Query, head: list[IndividualScore]) -> list[dict[str, float]]:
+        assert query.features is not None
+        out = []
+        for c in head:
+            pair = (id(query), c.best_key)
+            if pair not in self.memo:
+                self.memo[pair] = self.ident.learned_evidence(query.features, c.best_key)
+            out.append(rerank_row(c.score, self.memo[pair]))
+        return out
+
+
+def _best(model: CalibrationModel, stage: CalibrationModel | None, raw: dict[Any, dict[str, float]],
+          query: _Query, ident: Identifier, evidence: _Evidence | None = None) -> tuple[Any, float]:
+    """The best individual and its probability, through the second stage when given (and the
+    query has learned keypoints), as ``Identifier.identify`` ranks them."""
+    ranked = _ranking(model, raw, ident)
+    scored = [(r.score, r.individual_id) for r in ranked]
+    if stage is not None and evidence is not None and ident.reranks(query.features):
+        head = ranked[: ident.config.rerank_top]
+        probs = stage.predict(evidence.rows(query, head)) if head else []
+        scored = [(float(p), r.individual_id) for p, r in zip(probs, head, strict=True)]
+        scored += [(r.score, r.individual_id) for r in ranked[len(head):]]
+    if not scored:
+        return None, 0.0
+    p, ind = max(scored, key=lambda t: t[0])
+    return ind, p
+
+
+def _threshold(model: CalibrationModel, stage: CalibrationModel | None, queries: list[_Query],
+               ident: Identifier, evidence: _Evidence | None = None
+               ) -> tuple[float, list[tuple[float, bool]]]:
+    """The new-individual threshold for these stages, and each known query's (best, right)."""
+    known, new = [], []
+    for q in queries:
+        if not q.alone:
+            pred, p = _best(model, stage, q.known, q, ident, evidence)
+            known.append((p, pred == q.individual))
+        new.append(_best(model, stage, q.new, q, ident, evidence)[1])
+    return choose_threshold(known, new), known
+
+
+def _refit_rerank(model: CalibrationModel, queries: list[_Query], ident: Identifier,
+                  min_pairs: int) -> dict[str, Any]:
+    """Refit the learned re-ranking (second stage) on the refitted first stage: the best
+    ``rerank_top`` individuals of every known query, matched again by the learned matcher.
+
+    Without enough matching pairs the shipped second stage is kept: its input is the first
+    stage's calibrated probability, which keeps its meaning across a refit.
+    """
+    rows, labels = [], []
+    evidence = _Evidence(ident)
+    for q in queries:
+        if q.alone or not ident.reranks(q.features):
+            continue
+        head = _ranking(model, q.known, ident)[: ident.config.rerank_top]
+        rows += evidence.rows(q, head)
+        labels += [r.individual_id == q.individual for r in head]
+    n_pos = int(sum(labels))
+    if n_pos < min_pairs or n_pos == len(labels):
+        return {"refitted": False, "reason": f"{n_pos} matching pairs among the re-ranked "
+                f"candidates, {min_pairs} needed; the shipped re-ranking is kept"}
+    try:
+        stage = fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
+    except MatchingError as exc:
+        return {"refitted": False, "reason": f"{exc}; the shipped re-ranking is kept"}
+    stage.threshold, known = _threshold(model, stage, queries, ident, evidence)
+    return {"refitted": True, "model": stage, "n_pairs": len(labels), "n_positive": n_pos,
+            "threshold": stage.threshold,
+            "loo_top1": float(np.mean([ok for _, ok in known])) if known else None}

@@ -76,7 +76,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
         # nothing learned (no stripe or ridge maps either: those are wildid's, not the baseline's)
         profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
                           vectors=[], attention_power=0.0, descriptor_projection=None, tophat=0,
-                          ridge_keypoints=0)
+                          ridge_keypoints=0, learned_keypoints=0, rerank_calibration=None)
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else "")
         + (" for the LNBNN baseline" if method == "lnbnn" else ""))
@@ -136,9 +136,13 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     kr = [rankings[j] for j in known_rows]
     kt = [truths[j] for j in known_rows]
     n_db = len(db_rows)
+    profile = profile_for(species, profiles)
     out: dict[str, Any] = {
         "method": method,
-        "species_profile": profile_for(species, profiles).name,
+        "species_profile": profile.name,
+        # the learned matcher re-ranked the best candidates (its model installed and intact)
+        "learned_rerank": (profile.config.rerank_top
+                           if engine.identifier(profile.name).matcher is not None else 0),
         "n_database": n_db,
         "n_queries": len(kt),
         "n_identities": len({r.identity for r in db_rows}),

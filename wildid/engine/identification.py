@@ -127,7 +127,8 @@ class CatalogEngine:
         if self._sources is None:
             embedder = self._embedder_source()
             sources: list[FeatureSource] = [
-                SiftSource(self.profiles, attention=self._attention_model), ColourSource()]
+                SiftSource(self.profiles, attention=self._attention_model,
+                           keypoints=self._keypoint_model), ColourSource()]
             if embedder is not None:
                 sources.append(embedder)
             self._sources = sources
@@ -145,26 +146,46 @@ class CatalogEngine:
         if self._active_embedder is not None and self._active_embedder.model_id == model_id:
             return self._active_embedder
         try:
-            if self._registry is None:
-                from wildid.engine.runtime import default_registry
-
-                self._registry = default_registry()
-            return self._registry.embedder(model_id)  # type: ignore[attr-defined]
+            return self._registry_or_default().embedder(model_id)
         except ModelError as exc:
             log.warning("keypoints placed without attention: %s", exc)
+            return None
+
+    def _registry_or_default(self) -> Any:
+        """The model registry given at construction, else the user's (made on first need)."""
+        if self._registry is None:
+            from wildid.engine.runtime import default_registry
+
+            self._registry = default_registry()
+        return self._registry
+
+    def _keypoint_model(self, model_id: str) -> object | None:
+        """A profile's learned keypoint model (ALIKED), or None when it is missing or broken:
+        features are then stored without learned keypoints, re-extracted once it is back."""
+        if not self._use_embedder:
+            return None
+        try:
+            return self._registry_or_default().keypoint_extractor(model_id)
+        except ModelError as exc:
+            log.warning("no learned re-ranking: %s", exc)
+            return None
+
+    def _matcher(self, profile: SpeciesProfile) -> object | None:
+        """The profile's learned matcher (LightGlue) when it re-ranks and the model is intact."""
+        if not (self._use_embedder and profile.reranks):
+            return None
+        try:
+            return self._registry_or_default().matcher(profile.matcher_model)
+        except ModelError as exc:
+            log.warning("no learned re-ranking: %s", exc)
             return None
 
     def _embedder_source(self) -> GlobalSource | None:
         if not self._use_embedder:
             return None
         try:
-            if self._registry is None:
-                from wildid.engine.runtime import default_registry
-
-                self._registry = default_registry()
-            registry = self._registry
-            entry = registry.active("embedder")  # type: ignore[attr-defined]
-            model = registry.embedder(entry.id)  # type: ignore[attr-defined]
+            registry = self._registry_or_default()
+            model = registry.embedder(registry.active("embedder").id)
         except ModelError as exc:
             log.warning("no global embedder: %s (identification uses local features only)", exc)
             return None
@@ -201,7 +222,8 @@ class CatalogEngine:
         sift = next(s for s in self.sources() if isinstance(s, SiftSource))
         with self.catalog.session() as s:
             rows = s.execute(
-                select(Feature.id, func.substr(Feature.data, 1, 96),  # the header names the profile
+                # the header names the profile and models (read no more of the blob than that)
+                select(Feature.id, func.substr(Feature.data, 1, LocalFeatures.HEADER_PEEK),
                        func.coalesce(Annotation.species, Encounter.species))
                 .join(Annotation, Annotation.id == Feature.annotation_id)
                 .outerjoin(Encounter, Encounter.id == Annotation.encounter_id)
@@ -217,7 +239,8 @@ class CatalogEngine:
     def identifier(self, profile: str) -> Identifier:
         ident = self._identifiers.get(profile)
         if ident is None:
-            ident = self._identifiers[profile] = self.profiles[profile].identifier()
+            prof = self.profiles[profile]
+            ident = self._identifiers[profile] = prof.identifier(matcher=self._matcher(prof))
         return ident
 
     def sync(self) -> int:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from wildid.matching.features import LearnedKeypoints
+
 
 class FeatureSource(Protocol):
     """Computes one kind of feature for a batch of RGB crops."""
@@ -107,8 +109,12 @@ class SiftSource:
     stored name (``rootsift/nyala+att:reid_lite0_nyala_lion@1.1.0``), so features made with
     another model, or without one because it was missing, are re-extracted once it is back.
     A profile that verifies photometrically stores the grey working-size crop with them
-    (``+tex``).
-    ``attention`` maps a model id to its embedder, or to None when that model is unavailable.
+    (``+tex``). A profile with ``learned_keypoints`` stores that many keypoints of its
+    ``keypoint_model`` (ALIKED) beside the SIFT ones, for the learned matcher that re-ranks the
+    best candidates (``+lg:aliked_n16@1.0.0x256``); without the model they are left out and
+    re-extracted once it is back, like the attention.
+    ``attention`` maps a model id to its embedder, or to None when that model is unavailable;
+    ``keypoints`` does the same for keypoint models.
     """
 
     profiles: dict
@@ -117,10 +123,20 @@ class SiftSource:
     kind: str = "local"
     per_species: bool = True
     attention: Callable[[str], object | None] | None = None
+    keypoints: Callable[[str], object | None] | None = None
 
     def __post_init__(self) -> None:
         self._extractors: dict[str, object] = {}
         self._attention_models: dict[str, object | None] = {}
+        self._keypoint_models: dict[str, object | None] = {}
+
+    def _keypoint_model(self, profile: object) -> object | None:
+        if getattr(profile, "learned_keypoints", 0) <= 0 or self.keypoints is None:
+            return None
+        model_id = profile.keypoint_model  # type: ignore[attr-defined]
+        if model_id not in self._keypoint_models:
+            self._keypoint_models[model_id] = self.keypoints(model_id)
+        return self._keypoint_models[model_id]
 
     def working_side(self) -> int:
         return max(p.long_side for p in self.profiles.values())
@@ -155,6 +171,10 @@ class SiftSource:
             name += f"+proj:{projection.id}"
         if profile.config.photometric:  # type: ignore[attr-defined]
             name += "+tex"  # stored with the grey crop photometric verification compares
+        learned = self._keypoint_model(profile)
+        if learned is not None:
+            name += (f"+lg:{learned.model_id}@{learned.model_version}"  # type: ignore[attr-defined]
+                     f"x{profile.learned_keypoints}")  # type: ignore[attr-defined]
         return name
 
     def compute(self, crops: list[np.ndarray], species: list[str | None] | None = None) -> list[bytes]:
@@ -180,5 +200,28 @@ class SiftSource:
             if ext is None:
                 ext = self._extractors[profile.name] = profile.extractor()
             feats = ext.extract(crop, attention=att)  # type: ignore[attr-defined]
-            out.append(replace(feats, extractor=self._name(profile)).to_bytes())
+            model = self._keypoint_model(profile)
+            learned = None if model is None else learned_keypoints(
+                model, crop, att, profile.learned_keypoints, profile.long_side)
+            out.append(replace(feats, extractor=self._name(profile), learned=learned).to_bytes())
         return out
+
+
+def learned_keypoints(model: object, crop: np.ndarray, attention: np.ndarray | None, n: int,
+                      side: int) -> LearnedKeypoints:
+    """``n`` keypoints of a learned detector on ``crop``, placed like the SIFT ones.
+
+    With an attention map, three times ``n`` are detected and the ``n`` with the highest
+    score x attention² kept (on full-frame nyala photos the strongest responses sit on gravel
+    and branches); without one, the ``n`` strongest. Measured for LightGlue re-ranking in
+    ``tests/benchmarks/research_lightglue.py``.
+    """
+    from wildid.matching.features import attention_at
+
+    if attention is None:
+        f = model.extract(crop, max_keypoints=n, max_side=side)  # type: ignore[attr-defined]
+        return LearnedKeypoints(f.xy, f.scores, f.descriptors, f.image_size)
+    f = model.extract(crop, max_keypoints=3 * n, max_side=side)  # type: ignore[attr-defined]
+    weight = f.scores * attention_at(attention, f.xy, crop.shape[:2]) ** 2
+    keep = np.argsort(-weight, kind="stable")[:n]
+    return LearnedKeypoints(f.xy[keep], f.scores[keep], f.descriptors[keep], f.image_size)

@@ -27,6 +27,7 @@ RAW_SCORE_LABELS = {
     "sv": "verified keypoint weight",
     "inliers": "verified keypoint pairs",
     "texture": "pattern agreement once aligned",
+    "lightglue": "learned matcher's confidence (LightGlue)",
     "colour": "colour similarity",
     "global": "embedding similarity",
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from wildid.matching.projection import DescriptorProjection
 
 __all__ = [
+    "LearnedKeypoints",
     "LocalFeatures",
     "RootSiftExtractor",
     "colour_histogram",
@@ -49,6 +50,57 @@ _QUANT_F16 = 3  # anything else, stored as float16
 _TEXTURE = struct.Struct("<4sI")
 _TEXTURE_MAGIC = b"WTX1"
 _TEXTURE_QUALITY = 92
+# optional trailing block: learned keypoints for the re-ranking matcher (see LearnedKeypoints);
+# magic, n, dim, scale, width, height, then float16 (x, y, score) rows and int8 descriptors
+_LEARNED = struct.Struct("<4sIHfII")
+_LEARNED_MAGIC = b"WLK1"
+
+
+@dataclass(frozen=True)
+class LearnedKeypoints:
+    """Keypoints of a learned detector (ALIKED) kept beside the SIFT ones for the learned
+    matcher that re-ranks the best candidates (LightGlue, see ``Identifier``).
+
+    Same attribute names as ``wildid.vision.keypoints.LocalFeatures``, so the matcher takes
+    them as they are; coordinates in the original crop's pixels like the SIFT keypoints.
+    Stored with int8 descriptors (~134 bytes per keypoint: 256 keypoints ~34 KB).
+    """
+
+    xy: np.ndarray  # float32 (N, 2)
+    scores: np.ndarray  # float32 (N,)
+    descriptors: np.ndarray  # float32 (N, D), unit rows
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.xy.shape[0])
+
+    def to_bytes(self) -> bytes:
+        desc = np.asarray(self.descriptors, np.float32)
+        n = len(self)
+        dim = int(desc.shape[1]) if desc.ndim == 2 and n else 0
+        peak = float(np.abs(desc).max()) if n and dim else 0.0
+        scale = 127.0 / peak if peak > 0 else 1.0
+        q = np.clip(np.rint(desc * scale), -127, 127).astype(np.int8) if dim else b""
+        geom = np.stack([self.xy[:, 0], self.xy[:, 1], self.scores], axis=1).astype(np.float16)
+        body = geom.tobytes() + (q.tobytes() if dim else b"")
+        return _LEARNED.pack(_LEARNED_MAGIC, n, dim, scale, *self.image_size) + body
+
+    @classmethod
+    def from_buffer(cls, data: bytes, pos: int) -> tuple[LearnedKeypoints, int]:
+        """The block at ``pos`` of ``data`` and the position after it."""
+        try:
+            _, n, dim, scale, width, height = _LEARNED.unpack_from(data, pos)
+        except struct.error as exc:
+            raise MatchingError("stored learned keypoints are truncated") from exc
+        pos += _LEARNED.size
+        end = pos + n * 3 * 2 + n * dim
+        if len(data) < end:
+            raise MatchingError("stored learned keypoints are truncated")
+        geom = np.frombuffer(data, np.float16, n * 3, pos).reshape(n, 3).astype(np.float32)
+        raw = np.frombuffer(data, np.int8, n * dim, pos + n * 6).reshape(n, dim)
+        desc = _unit_rows(raw.astype(np.float32) / np.float32(scale))
+        return cls(np.ascontiguousarray(geom[:, :2]), geom[:, 2].copy(), desc,
+                   (int(width), int(height))), end
 
 
 @dataclass(frozen=True)
@@ -70,6 +122,8 @@ class LocalFeatures:
     # JPEG of the grey crop at the profile's working size, kept encoded (~10 KB, decoded only
     # for shortlisted candidates) when the profile verifies photometrically; else None
     texture_jpeg: bytes | None = None
+    # ALIKED keypoints for the learned re-ranking matcher when the profile uses one, else None
+    learned: LearnedKeypoints | None = None
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
@@ -86,7 +140,8 @@ class LocalFeatures:
     def subset(self, idx: np.ndarray) -> LocalFeatures:
         """The keypoints selected by ``idx`` (index array or boolean mask)."""
         return LocalFeatures(self.xy[idx], self.descriptors[idx], self.scores[idx], self.sizes[idx],
-                             self.angles[idx], self.image_size, self.extractor, self.texture_jpeg)
+                             self.angles[idx], self.image_size, self.extractor, self.texture_jpeg,
+                             self.learned)
 
     def texture(self) -> np.ndarray | None:
         """The grey working-size crop stored with the features (uint8), or None."""
@@ -118,11 +173,18 @@ class LocalFeatures:
         tail = b""
         if self.texture_jpeg:
             tail = _TEXTURE.pack(_TEXTURE_MAGIC, len(self.texture_jpeg)) + self.texture_jpeg
+        if self.learned is not None:
+            tail += self.learned.to_bytes()
         return header + name + geom.tobytes() + qdesc.tobytes() + tail
+
+    # bytes of a serialised blob that always hold its header and extractor name (the longest
+    # shipped name, nyala's with attention, stripe, ridge and learned keypoints, is 84 bytes)
+    HEADER_PEEK: ClassVar[int] = 1024
 
     @staticmethod
     def extractor_of(data: bytes) -> str:
-        """The extractor name stored in serialised features, without decoding the arrays."""
+        """The extractor name stored in serialised features, without decoding the arrays
+        (the first ``HEADER_PEEK`` bytes are enough)."""
         try:
             magic, name_len, *_ = _HEADER.unpack_from(data, 0)
         except struct.error:
@@ -154,14 +216,21 @@ class LocalFeatures:
         desc = raw.reshape(n, dim).astype(np.float32) / np.float32(scale)
         desc = _unit_rows(desc)
         pos += n * dim * np.dtype(dtype).itemsize
-        texture = None
-        if len(data) >= pos + _TEXTURE.size:
-            magic_t, size_t = _TEXTURE.unpack_from(data, pos)
-            if magic_t != _TEXTURE_MAGIC or len(data) < pos + _TEXTURE.size + size_t:
-                raise MatchingError("stored local features have a damaged texture block")
-            texture = bytes(data[pos + _TEXTURE.size:pos + _TEXTURE.size + size_t])
+        texture, learned = None, None
+        while len(data) > pos:  # optional trailing blocks, each named by its magic
+            block = bytes(data[pos:pos + 4])
+            if block == _TEXTURE_MAGIC and len(data) >= pos + _TEXTURE.size:
+                _, size_t = _TEXTURE.unpack_from(data, pos)
+                if len(data) < pos + _TEXTURE.size + size_t:
+                    raise MatchingError("stored local features have a damaged texture block")
+                texture = bytes(data[pos + _TEXTURE.size:pos + _TEXTURE.size + size_t])
+                pos += _TEXTURE.size + size_t
+            elif block == _LEARNED_MAGIC:
+                learned, pos = LearnedKeypoints.from_buffer(data, pos)
+            else:
+                raise MatchingError("stored local features have a damaged trailing block")
         return cls(np.ascontiguousarray(geom[:, :2]), desc, geom[:, 2].copy(), geom[:, 3].copy(),
-                   geom[:, 4].copy(), (int(width), int(height)), name, texture)
+                   geom[:, 4].copy(), (int(width), int(height)), name, texture, learned)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -14,6 +14,11 @@ The pipeline for one query (see DESIGN.md §4 for the measurements behind it):
 4. **Per-individual aggregation** (noisy-or of an individual's two best annotations) and the
    open-set verdict: likely a new individual when the best probability is below the
    calibrated threshold.
+5. **Learned re-ranking** (when a matcher and a second-stage calibration are given): the best
+   ``rerank_top`` individuals' best annotations are matched against the query by the learned
+   matcher (LightGlue on stored ALIKED keypoints), and the second stage maps the first
+   stage's logit and the matches' summed confidence to P(same individual).  The threshold is
+   then the second stage's.
 
 No catalog code here: the caller adds annotations with their features and individual ids.
 """
@@ -21,7 +26,7 @@ No catalog code here: the caller adds annotations with their features and indivi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,8 +41,8 @@ from wildid.matching.global_index import GlobalIndex
 from wildid.matching.local_index import AnnotationMatches, KnnResult, LnbnnResult, LocalIndex
 from wildid.matching.photometric import PhotometricQuery, photometric_agreement
 
-__all__ = ["Candidate", "Identification", "Identifier", "IdentifierConfig", "local_score_names",
-           "score_transform"]
+__all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "Candidate", "Identification", "Identifier",
+           "IdentifierConfig", "local_score_names", "rerank_row", "score_transform"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class IdentifierConfig:
     photometric: bool = False
     photo_sigma_fine: float = 1.4
     photo_sigma_coarse: float = 5.0
+    # learned re-ranking (profiles with ``learned_keypoints``): the best this-many individuals
+    # are matched again by the learned matcher and rescored by the profile's second stage
+    rerank_top: int = 5
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IdentifierConfig:
@@ -130,9 +138,14 @@ class Identifier:
 
     def __init__(self, config: IdentifierConfig | None = None,
                  calibration: CalibrationModel | None = None,
-                 mirror_descriptors: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 mirror_descriptors: Callable[[np.ndarray], np.ndarray] | None = None,
+                 matcher: object | None = None,
+                 rerank_calibration: CalibrationModel | None = None) -> None:
         self.config = config or IdentifierConfig()
         self.calibration = calibration
+        # both or neither: a second stage without its matcher (model missing) is not applied
+        self.matcher = matcher if rerank_calibration is not None else None
+        self.rerank_calibration = rerank_calibration if matcher is not None else None
         # how the query's descriptors look in the mirrored crop: the SIFT bin permutation, or
         # the sign flips of a profile's learned projection (DescriptorProjection.mirror)
         self.mirror_descriptors = mirror_descriptors or mirror_sift_descriptors
@@ -199,13 +212,55 @@ class Identifier:
             if not (_compatible(species, e.species) and _compatible(viewpoint, e.viewpoint))}
         rejected = {ind for qk, ind in exclude_pairs if qk == query_key}
         raw, matches = self._raw_scores(query_features, _named(global_vec, vectors), excluded)
-        candidates, scores = self._rank(raw, matches, rejected, top_k)
-        threshold = self._threshold()
+        reranks = self.reranks(query_features)
+        want = max(top_k, self.config.rerank_top) if reranks else top_k
+        candidates, scores = self._rank(raw, matches, rejected, want)
+        if reranks:
+            candidates = self._rerank(query_features, candidates)[:top_k]  # type: ignore[arg-type]
+        threshold = self._threshold(reranks)
         likely_new = not candidates or candidates[0].score < threshold
         return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
 
-    def _threshold(self) -> float:
+    def _threshold(self, reranked: bool = False) -> float:
+        if reranked and self.rerank_calibration is not None:
+            return self.rerank_calibration.threshold
         return self.calibration.threshold if self.calibration is not None else 0.5
+
+    def reranks(self, query: LocalFeatures | None) -> bool:
+        """Whether ``query`` gets the learned re-ranking (a matcher, a second stage, and
+        learned keypoints stored with the query's features)."""
+        return (self.matcher is not None and query is not None and query.learned is not None
+                and self.config.rerank_top > 0 and self.config.method != "lnbnn")
+
+    def learned_evidence(self, query: LocalFeatures, key: Hashable) -> float:
+        """Summed confidence of the learned matcher's matches between the query and one
+        database annotation (0 when either has no learned keypoints)."""
+        if self.matcher is None or query.learned is None or key not in self.local:
+            return 0.0
+        db = self.local.features(key).learned
+        if db is None or not len(db) or not len(query.learned):
+            return 0.0
+        _, _, conf = self.matcher.match(query.learned, db)  # type: ignore[attr-defined]
+        return float(np.sum(conf))
+
+    def rerank_rows(self, query: LocalFeatures, head: Sequence[Any]) -> list[dict[str, float]]:
+        """The second stage's inputs for the first stage's best individuals ``head`` (each
+        with a calibrated ``score`` and its ``best_key`` annotation); ``wildid calibrate``
+        refits the second stage on them."""
+        return [rerank_row(c.score, self.learned_evidence(query, c.best_key)) for c in head]
+
+    def _rerank(self, query: LocalFeatures, candidates: list[Candidate]) -> list[Candidate]:
+        """Second stage for the best ``rerank_top`` individuals (see the module docstring);
+        the others keep their first-stage probability. Sorted by the new probabilities."""
+        assert self.rerank_calibration is not None
+        head = candidates[: self.config.rerank_top]
+        if not head:
+            return candidates
+        rows = self.rerank_rows(query, head)
+        probs = self.rerank_calibration.predict(rows)
+        rescored = [replace(c, score=float(p), raw={**c.raw, "lightglue": r["lightglue"]})
+                    for c, p, r in zip(head, probs, rows, strict=True)]
+        return sorted(rescored + candidates[len(head):], key=lambda c: -c.score)
 
     def raw_scores(self, query_features: LocalFeatures | None,
                    global_vec: np.ndarray | None = None,
@@ -322,6 +377,19 @@ class Identifier:
             out.append(Candidate(item.individual_id, float(item.score), dict(raw[item.best_key]),
                                  item.best_key, inliers))
         return out, scores
+
+
+# the second stage's sources and their transforms (see Identifier._rerank)
+RERANK_SOURCES = ["fused", "lightglue"]
+RERANK_TRANSFORMS = ["identity", "log1p"]
+
+
+def rerank_row(score: float, evidence: float) -> dict[str, float]:
+    """One candidate's second-stage inputs: the first stage's logit (a calibrated probability,
+    so the logit is what a logistic model adds to) and the learned matcher's summed
+    confidence."""
+    q = min(max(score, 1e-6), 1.0 - 1e-6)
+    return {"fused": float(np.log(q / (1.0 - q))), "lightglue": float(evidence)}
 
 
 def _named(global_vec: np.ndarray | None,

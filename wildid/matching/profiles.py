@@ -54,6 +54,20 @@ class SpeciesProfile:
     # a second keypoint channel: this many SIFT keypoints on the crop's bright-ridge map, kept
     # apart in the one index by negated descriptors (0 = none).  See features.ridge_map.
     ridge_keypoints: int = 0
+    # learned re-ranking: this many keypoints of ``keypoint_model`` (ALIKED) stored per
+    # annotation, matched by ``matcher_model`` (LightGlue) against the best
+    # ``config.rerank_top`` candidates; ``rerank_calibration`` maps the first stage's logit and
+    # the matches' summed confidence to P(same individual).  0 = off.
+    learned_keypoints: int = 0
+    keypoint_model: str = "aliked_n16"
+    matcher_model: str = "lightglue_aliked"
+    rerank_calibration: CalibrationModel | None = None
+
+    @property
+    def reranks(self) -> bool:
+        """Whether this profile re-ranks its best candidates with a learned matcher."""
+        return (self.learned_keypoints > 0 and self.config.rerank_top > 0
+                and self.rerank_calibration is not None)
 
     def projection_path(self) -> Path | None:
         """Where the profile's projection file is (names are relative to ``defaults/``)."""
@@ -85,11 +99,14 @@ class SpeciesProfile:
                                  texture=self.config.photometric, tophat=self.tophat,
                                  ridge_keypoints=self.ridge_keypoints)
 
-    def identifier(self) -> Identifier:
-        """An empty identifier with this profile's parameters and calibration."""
+    def identifier(self, matcher: object | None = None) -> Identifier:
+        """An empty identifier with this profile's parameters and calibration; ``matcher`` (the
+        profile's ``matcher_model``) re-ranks the best candidates when the profile does."""
         proj = self.projection()
         return Identifier(self.config, self.calibration,
-                          mirror_descriptors=None if proj is None else proj.mirror)
+                          mirror_descriptors=None if proj is None else proj.mirror,
+                          matcher=matcher if self.reranks else None,
+                          rerank_calibration=self.rerank_calibration if self.reranks else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +115,10 @@ class SpeciesProfile:
             "attention_power": self.attention_power, "attention_model": self.attention_model,
             "descriptor_projection": self.descriptor_projection, "tophat": self.tophat,
             "ridge_keypoints": self.ridge_keypoints,
+            "learned_keypoints": self.learned_keypoints, "keypoint_model": self.keypoint_model,
+            "matcher_model": self.matcher_model,
+            "rerank_calibration": (None if self.rerank_calibration is None
+                                   else self.rerank_calibration.to_dict()),
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "info": self.info,
@@ -116,7 +137,12 @@ class SpeciesProfile:
                        IdentifierConfig.from_dict(d.get("config", {})),
                        list(d.get("vectors", ["colour"])),
                        CalibrationModel.from_dict(cal) if cal else None, dict(d.get("info", {})),
-                       int(d.get("tophat", 0)), int(d.get("ridge_keypoints", 0)))
+                       int(d.get("tophat", 0)), int(d.get("ridge_keypoints", 0)),
+                       int(d.get("learned_keypoints", 0)),
+                       str(d.get("keypoint_model", "aliked_n16")),
+                       str(d.get("matcher_model", "lightglue_aliked")),
+                       CalibrationModel.from_dict(rerank) if (rerank := d.get("rerank_calibration"))
+                       else None)
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 

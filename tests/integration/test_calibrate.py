@@ -1,0 +1,128 @@
+"""``wildid calibrate`` on a real catalog: the confirmed encounters refit the profile's
+calibration and new-individual threshold, and a profile that re-ranks its best candidates with
+the learned matcher (LightGlue on stored ALIKED keypoints) has that second stage refitted too.
+
+The photos are generated: each "animal" has its own markings and is photographed three times,
+in three scenes and poses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.photofactory import make_shot
+from wildid.catalog.models import Annotation, Encounter, Photo
+from wildid.cli import main as cli_main
+from wildid.engine.calibrate import calibrate_catalog
+from wildid.engine.identification import CatalogEngine, active_profiles, user_profiles_path
+from wildid.ingest.importer import ImportOptions, run_import
+from wildid.matching.profiles import SpeciesProfile, load_profiles
+from wildid.review import confirm_match, new_individual
+
+PATTERNS = (31, 32, 33, 34, 35, 36)
+SHOTS = 3
+
+
+@pytest.fixture(scope="module")
+def animal_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[int, list[Path]]:
+    root = tmp_path_factory.mktemp("calibrate-animals")
+    return {p: [make_shot(root / f"ind{p}_s{s}.jpg", 640, 480, seed=100 * p + s, pattern_seed=p,
+                          warp=0.2).path for s in range(SHOTS)] for p in PATTERNS}
+
+
+@pytest.fixture
+def labelled(catalog, animal_photos: dict[int, list[Path]]):  # type: ignore[no-untyped-def]
+    """Every photo imported; each animal's first encounter named, the others confirmed."""
+    files = [f for shots in animal_photos.values() for f in shots]
+    report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
+                                                      workers=1))
+    assert not report.skipped, report.skipped
+    with catalog.session() as s:
+        enc_of = dict(s.execute(select(Photo.original_path, Annotation.encounter_id)
+                                .join(Annotation, Annotation.photo_id == Photo.id)).all())
+    for p, shots in animal_photos.items():
+        first = enc_of[str(shots[0])]
+        new_individual(catalog, first, f"animal-{p}", "Tester")
+        with catalog.session() as s:
+            ind = s.scalars(select(Encounter.individual_id).where(Encounter.id == first)).one()
+        for shot in shots[1:]:
+            confirm_match(catalog, enc_of[str(shot)], ind, "Tester")
+    return catalog
+
+
+def _reranking(profiles: dict[str, SpeciesProfile]) -> dict[str, SpeciesProfile]:
+    """The shipped profiles, with the default one (which the generated animals get) re-ranking
+    its best three candidates with the nyala profile's second stage."""
+    nyala, default = profiles["nyala"], profiles["default"]
+    assert nyala.rerank_calibration is not None
+    out = dict(profiles)
+    out["default"] = replace(default, learned_keypoints=64,
+                             rerank_calibration=nyala.rerank_calibration,
+                             config=replace(default.config, rerank_top=3))
+    return out
+
+
+def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, capsys) -> None:
+    root = str(labelled.root)
+    assert cli_main(["--catalog", root, "calibrate", "--dry-run", "--json",
+                     "--min-pairs", "10"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    default = report["profiles"]["default"]
+    assert default["refitted"] and report["saved"] is None
+    # every confirmed encounter but the queried one's own: 2 matching pairs per query
+    assert default["n_positive"] == len(PATTERNS) * SHOTS * (SHOTS - 1)
+    assert 0.0 < default["threshold"] < 1.0
+    assert default["loo_top1"] >= 0.9  # generated markings under a perspective change
+    assert "rerank" not in default  # the shipped default profile does not re-rank
+    assert not user_profiles_path().exists()
+
+    assert cli_main(["--catalog", root, "calibrate", "--min-pairs", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "default: refitted on" in printed and f"saved {user_profiles_path()}" in printed
+    saved = active_profiles()["default"]
+    assert saved.calibration is not None
+    assert saved.calibration.threshold == pytest.approx(default["threshold"])
+    assert saved.calibration.info["fitted_on"] == f"catalog {labelled.root}"
+    assert cli_main(["calibrate", "--reset"]) == 0
+    assert not user_profiles_path().exists()
+
+
+def test_calibrate_refits_the_learned_reranking(labelled) -> None:
+    profiles = _reranking(load_profiles())
+    shipped_stage = profiles["default"].rerank_calibration
+    engine = CatalogEngine(labelled, profiles=profiles)
+    engine.extract()
+    ident = engine.identifier("default")
+    assert ident.matcher is not None and ident.rerank_calibration is shipped_stage
+    report = calibrate_catalog(labelled, min_pairs=10, save=True, engine=engine)
+    entry = report["profiles"]["default"]
+    rerank = entry["rerank"]
+    assert entry["refitted"] and rerank["refitted"] and "model" not in rerank
+    # the three best individuals of every known query, each matched again by LightGlue
+    assert rerank["n_pairs"] == len(PATTERNS) * SHOTS * 3
+    assert rerank["n_positive"] == len(PATTERNS) * SHOTS  # the right one is always in the top 3
+    assert rerank["loo_top1"] >= 0.9
+    saved = active_profiles()["default"]
+    stage = saved.rerank_calibration
+    assert stage is not None and stage is not shipped_stage and saved.reranks
+    assert stage.features == ["fused", "lightglue"]
+    assert stage.threshold == pytest.approx(rerank["threshold"])
+    assert stage.info["fitted_on"] == f"catalog {labelled.root}"
+    # the engine's own profiles are not changed behind its back
+    assert engine.profiles["default"].rerank_calibration is shipped_stage
+
+
+def test_calibrate_keeps_the_shipped_reranking_without_enough_pairs(labelled) -> None:
+    engine = CatalogEngine(labelled, profiles=_reranking(load_profiles()))
+    engine.extract()
+    report = calibrate_catalog(labelled, min_pairs=len(PATTERNS) * SHOTS + 1, save=False,
+                               engine=engine)
+    entry = report["profiles"]["default"]
+    assert entry["refitted"]  # 36 matching pairs for the first stage
+    assert not entry["rerank"]["refitted"]
+    assert "the shipped re-ranking is kept" in entry["rerank"]["reason"]
