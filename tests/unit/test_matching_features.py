@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 
 import cv2
@@ -208,7 +209,7 @@ def _learned(n: int, dim: int = 128, seed: int = 0) -> LearnedKeypoints:
     desc = rng.normal(size=(n, dim)).astype(np.float32)
     desc /= np.linalg.norm(desc, axis=1, keepdims=True)
     xy = rng.uniform(0, [320, 240], size=(n, 2)).astype(np.float32)
-    return LearnedKeypoints(xy, rng.uniform(0, 1, n).astype(np.float32), desc, (320, 240))
+    return LearnedKeypoints.quantised(xy, rng.uniform(0, 1, n).astype(np.float32), desc, (320, 240))
 
 
 @pytest.mark.parametrize("with_texture", [False, True])
@@ -227,6 +228,9 @@ def test_learned_keypoints_round_trip_beside_the_sift_ones(with_texture: bool) -
     np.testing.assert_allclose(back.learned.xy, learned.xy, atol=0.15)
     np.testing.assert_allclose(back.learned.scores, learned.scores, atol=1e-3)
     assert (back.learned.descriptors * learned.descriptors).sum(axis=1).min() > 0.99
+    # int8 in memory as stored, decoded only when the matcher reads them
+    assert back.learned.codes.dtype == np.int8
+    np.testing.assert_array_equal(back.learned.codes, learned.codes)
     np.testing.assert_allclose(np.linalg.norm(back.learned.descriptors, axis=1), 1.0, atol=1e-5)
     assert LocalFeatures.from_bytes(plain).learned is None
     assert back.subset(np.arange(10)).learned is back.learned  # a view of the SIFT keypoints only
@@ -242,3 +246,7 @@ def test_damaged_learned_block_is_a_clear_error() -> None:
             LocalFeatures.from_bytes(blob[:-cut])
     with pytest.raises(MatchingError, match="damaged trailing block"):
         LocalFeatures.from_bytes(feats.to_bytes() + b"JUNKJUNK")
+    at = blob.index(b"WLK1") + 10  # the block's descriptor scale
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(MatchingError, match="damaged scale"):
+            LocalFeatures.from_bytes(blob[:at] + struct.pack("<f", bad) + blob[at + 4:])

@@ -220,8 +220,9 @@ def learned_keypoints(model: object, crop: np.ndarray, attention: np.ndarray | N
 
     if attention is None:
         f = model.extract(crop, max_keypoints=n, max_side=side)  # type: ignore[attr-defined]
-        return LearnedKeypoints(f.xy, f.scores, f.descriptors, f.image_size)
+        return LearnedKeypoints.quantised(f.xy, f.scores, f.descriptors, f.image_size)
     f = model.extract(crop, max_keypoints=3 * n, max_side=side)  # type: ignore[attr-defined]
     weight = f.scores * attention_at(attention, f.xy, crop.shape[:2]) ** 2
     keep = np.argsort(-weight, kind="stable")[:n]
-    return LearnedKeypoints(f.xy[keep], f.scores[keep], f.descriptors[keep], f.image_size)
+    return LearnedKeypoints.quantised(f.xy[keep], f.scores[keep], f.descriptors[keep],
+                                      f.image_size)

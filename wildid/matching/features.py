@@ -63,27 +63,46 @@ class LearnedKeypoints:
 
     Same attribute names as ``wildid.vision.keypoints.LocalFeatures``, so the matcher takes
     them as they are; coordinates in the original crop's pixels like the SIFT keypoints.
-    Stored with int8 descriptors (~134 bytes per keypoint: 256 keypoints ~34 KB).
+    The descriptors stay int8 in memory as they are stored (``codes`` = unit rows x
+    ``scale``; ~134 bytes per keypoint, 256 keypoints ~34 KB): the index holds them for every
+    annotation but the matcher reads them for a handful of candidates per query, so
+    ``descriptors`` decodes on use (float32 would be 1.3 GB at 10,000 annotations).
+    Build from float descriptors with :meth:`quantised`.
     """
 
     xy: np.ndarray  # float32 (N, 2)
     scores: np.ndarray  # float32 (N,)
-    descriptors: np.ndarray  # float32 (N, D), unit rows
+    codes: np.ndarray  # int8 (N, D)
+    scale: float
     image_size: tuple[int, int]
+
+    @classmethod
+    def quantised(cls, xy: np.ndarray, scores: np.ndarray, descriptors: np.ndarray,
+                  image_size: tuple[int, int]) -> LearnedKeypoints:
+        """From float descriptors (one scale for the whole block: the peak maps to 127)."""
+        desc = np.asarray(descriptors, np.float32)
+        n = int(np.asarray(xy).shape[0])
+        dim = int(desc.shape[1]) if desc.ndim == 2 and n else 0
+        peak = float(np.abs(desc).max()) if n and dim else 0.0
+        scale = 127.0 / peak if peak > 0 else 1.0
+        codes = (np.clip(np.rint(desc * scale), -127, 127).astype(np.int8) if dim
+                 else np.zeros((n, 0), np.int8))
+        return cls(np.asarray(xy, np.float32), np.asarray(scores, np.float32), codes, scale,
+                   (int(image_size[0]), int(image_size[1])))
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        """float32 (N, D) unit rows."""
+        return _unit_rows(self.codes.astype(np.float32) / np.float32(self.scale))
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])
 
     def to_bytes(self) -> bytes:
-        desc = np.asarray(self.descriptors, np.float32)
-        n = len(self)
-        dim = int(desc.shape[1]) if desc.ndim == 2 and n else 0
-        peak = float(np.abs(desc).max()) if n and dim else 0.0
-        scale = 127.0 / peak if peak > 0 else 1.0
-        q = np.clip(np.rint(desc * scale), -127, 127).astype(np.int8) if dim else b""
+        n, dim = len(self), int(self.codes.shape[1]) if self.codes.ndim == 2 else 0
         geom = np.stack([self.xy[:, 0], self.xy[:, 1], self.scores], axis=1).astype(np.float16)
-        body = geom.tobytes() + (q.tobytes() if dim else b"")
-        return _LEARNED.pack(_LEARNED_MAGIC, n, dim, scale, *self.image_size) + body
+        body = geom.tobytes() + np.ascontiguousarray(self.codes, np.int8).tobytes()
+        return _LEARNED.pack(_LEARNED_MAGIC, n, dim, self.scale, *self.image_size) + body
 
     @classmethod
     def from_buffer(cls, data: bytes, pos: int) -> tuple[LearnedKeypoints, int]:
@@ -96,10 +115,11 @@ class LearnedKeypoints:
         end = pos + n * 3 * 2 + n * dim
         if len(data) < end:
             raise MatchingError("stored learned keypoints are truncated")
+        if not np.isfinite(scale) or scale <= 0:
+            raise MatchingError("stored learned keypoints have a damaged scale")
         geom = np.frombuffer(data, np.float16, n * 3, pos).reshape(n, 3).astype(np.float32)
-        raw = np.frombuffer(data, np.int8, n * dim, pos + n * 6).reshape(n, dim)
-        desc = _unit_rows(raw.astype(np.float32) / np.float32(scale))
-        return cls(np.ascontiguousarray(geom[:, :2]), geom[:, 2].copy(), desc,
+        codes = np.frombuffer(data, np.int8, n * dim, pos + n * 6).reshape(n, dim).copy()
+        return cls(np.ascontiguousarray(geom[:, :2]), geom[:, 2].copy(), codes, float(scale),
                    (int(width), int(height))), end
 
 
