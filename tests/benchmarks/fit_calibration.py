@@ -198,14 +198,12 @@ class Rerank:
         return [rerank_row(r.score, self.evidence(q["i"], r.best_key)) for r in ranked[: self.top]]
 
     def best(self, q: dict, ranked: list) -> tuple[Hashable | None, float]:
-        head = ranked[: self.top]
-        probs = self.model.predict(self.rows(q, ranked)) if head else []
-        scored = [(float(p), r.individual_id) for p, r in zip(probs, head, strict=True)]
-        scored += [(r.score, r.individual_id) for r in ranked[self.top:]]
-        if not scored:
+        """The best re-ranked individual (the rest never outrank them, as in Identifier)."""
+        if not ranked:
             return None, 0.0
-        p, ind = max(scored, key=lambda t: t[0])
-        return ind, p
+        probs = self.model.predict(self.rows(q, ranked))
+        j = int(np.argmax(probs))
+        return ranked[j].individual_id, float(probs[j])
 
 
 def fit_rerank(model: CalibrationModel, queries: list[dict], evidence: LearnedEvidence,

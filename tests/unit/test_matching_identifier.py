@@ -186,6 +186,18 @@ def test_learned_rerank_rescores_the_best_candidates_with_the_matcher(
     assert res[0].score > res[1].score >= res[2].score
     assert res.threshold == 0.3 and not res.likely_new
     assert plain.threshold == 0.5  # no learned keypoints on the query: the first stage's verdict
+    # re-ranking only the first stage's best two: the others, which the matcher never saw,
+    # follow them and are shown at most at the lowest re-ranked probability
+    ident.config = IdentifierConfig(k=2, rerank_top=2)
+    first = [c.individual_id for c in plain]
+    res = ident.identify(query, top_k=8)
+    assert {c.individual_id for c in res[:2]} == set(first[:2])
+    assert all("lightglue" in c.raw for c in res[:2])
+    assert [c.individual_id for c in res[2:]] == first[2:]
+    assert all("lightglue" not in c.raw for c in res[2:])
+    floor = res[1].score
+    assert all(c.score <= floor for c in res[2:])
+    assert any(p.score > floor for p in plain[2:])  # the cap did something here
 
 
 def test_learned_rerank_needs_its_matcher_and_second_stage(catalog: dict[str, object]) -> None:

@@ -179,16 +179,15 @@ def _best(model: CalibrationModel, stage: CalibrationModel | None, raw: dict[Any
     """The best individual and its probability, through the second stage when given (and the
     query has learned keypoints), as ``Identifier.identify`` ranks them."""
     ranked = _ranking(model, raw, ident)
-    scored = [(r.score, r.individual_id) for r in ranked]
-    if stage is not None and evidence is not None and ident.reranks(query.features):
-        head = ranked[: ident.config.rerank_top]
-        probs = stage.predict(evidence.rows(query, head)) if head else []
-        scored = [(float(p), r.individual_id) for p, r in zip(probs, head, strict=True)]
-        scored += [(r.score, r.individual_id) for r in ranked[len(head):]]
-    if not scored:
+    if not ranked:
         return None, 0.0
-    p, ind = max(scored, key=lambda t: t[0])
-    return ind, p
+    if stage is not None and evidence is not None and ident.reranks(query.features):
+        # the best is a re-ranked one: the rest never outrank them (Identifier._rerank)
+        head = ranked[: ident.config.rerank_top]
+        probs = stage.predict(evidence.rows(query, head))
+        j = int(np.argmax(probs))
+        return head[j].individual_id, float(probs[j])
+    return ranked[0].individual_id, ranked[0].score
 
 
 def _threshold(model: CalibrationModel, stage: CalibrationModel | None, queries: list[_Query],
