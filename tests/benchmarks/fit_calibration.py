@@ -166,7 +166,10 @@ class LearnedEvidence:
         n, side = prof.learned_keypoints, prof.long_side
         self.learned = R.learned_for(species, n, side, items)
         self.matcher = ModelRegistry().matcher(prof.matcher_model)
-        self.path = R.CACHE / f"lgpairs_{species}_{n}_{side}_{prof.matcher_model}.pkl"
+        from wildid.engine.sources import LEARNED_POOL
+
+        self.path = (R.CACHE / f"lgpairs_{species}_{n}of{LEARNED_POOL * n}_{side}_"
+                     f"{prof.matcher_model}.pkl")
         self.memo: dict[tuple[int, int], float] = (
             pickle.loads(self.path.read_bytes()) if self.path.exists() else {})
         self._new = 0

@@ -121,12 +121,12 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
 def learned_for(species: str, n: int, side: int, items: list[tuple[Path, str, str]]) -> list:
     """ALIKED keypoints per photo placed by the re-id attention, as the app's profiles with
     ``learned_keypoints`` store them (wildid.engine.sources.learned_keypoints); cached."""
-    from wildid.engine.sources import learned_keypoints
+    from wildid.engine.sources import LEARNED_POOL, learned_keypoints
     from wildid.matching.features import LearnedKeypoints
     from wildid.vision.registry import ModelRegistry
 
     photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
-    path = CACHE / f"learned_{species}_{n}_{side}_{photos}.pkl"
+    path = CACHE / f"learned_{species}_{n}of{LEARNED_POOL * n}_{side}_{photos}.pkl"
     if path.exists():
         blobs = pickle.loads(path.read_bytes())
     else:
