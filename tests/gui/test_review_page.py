@@ -271,10 +271,12 @@ def test_candidate_tooltip_says_what_each_raw_score_measures():
     cand = SimpleNamespace(best_annotation=None, n_encounters=2, days_since_last_seen=None,
                            name="Amber", score=0.62, species="lion", individual_id="i1", rank=0,
                            raw_scores={"inliers": 14.0, "texture": 0.4213, "colour": 0.81,
-                                       "custom": 2.5, "note": "not a number"})
+                                       "lightglue": 12.345, "custom": 2.5,
+                                       "note": "not a number"})
     tip = candidate_card(cand, threshold=0.2).tooltip
     assert "Amber — 62.0 % likely the same individual" in tip
     assert "verified keypoint pairs: 14 (inliers)" in tip
     assert "pattern agreement once aligned: 0.421 (texture)" in tip
     assert "colour similarity: 0.81 (colour)" in tip
+    assert "learned matcher's confidence (LightGlue): 12.3 (lightglue)" in tip
     assert "custom: 2.5" in tip and "not a number" not in tip
