@@ -239,3 +239,27 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
         assert str(top.individual_id) == s.scalars(
             select(Encounter.individual_id).where(Encounter.id == enc)).one()
     forget(catalog)
+
+
+def test_results_follow_whether_the_learned_matcher_loads(catalog) -> None:
+    """Without its LightGlue model the nyala profile ranks by the first stage alone (a warning,
+    no error), and the results' tag says which, so they are matched again once it is back."""
+    from wildid.errors import ModelError
+    from wildid.vision.registry import ModelRegistry
+
+    real = ModelRegistry()
+
+    class WithoutMatcher:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def matcher(self, model_id: str) -> object:
+            raise ModelError(f"model file {model_id}.onnx is missing")
+
+    full, degraded = CatalogEngine(catalog, registry=real), CatalogEngine(catalog,
+                                                                          registry=WithoutMatcher())
+    assert full.identifier("nyala").matcher is not None
+    assert degraded.identifier("nyala").matcher is None
+    assert degraded.identifier("nyala").rerank_calibration is None
+    assert "nyala+lightglue_aliked@" in full.tag() and "lightglue" not in degraded.tag()
+    assert full.identifier("lion").matcher is None  # the lion profile does not re-rank

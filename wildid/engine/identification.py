@@ -119,6 +119,7 @@ class CatalogEngine:
         self._sources: list[FeatureSource] | None = None
         self._active_embedder: Any = None
         self._identifiers: dict[str, Identifier] = {}
+        self._matchers: dict[str, Any] = {}  # profile name -> its learned matcher, or None
         self._indexed: dict[str, _Indexed] = {}
 
     # ------------------------------------------------------------------ sources
@@ -170,15 +171,19 @@ class CatalogEngine:
             log.warning("no learned re-ranking: %s", exc)
             return None
 
-    def _matcher(self, profile: SpeciesProfile) -> object | None:
-        """The profile's learned matcher (LightGlue) when it re-ranks and the model is intact."""
+    def _matcher(self, profile: SpeciesProfile) -> Any:
+        """The profile's learned matcher (LightGlue) when it re-ranks and the model is intact
+        (loaded once per profile)."""
         if not (self._use_embedder and profile.reranks):
             return None
-        try:
-            return self._registry_or_default().matcher(profile.matcher_model)
-        except ModelError as exc:
-            log.warning("no learned re-ranking: %s", exc)
-            return None
+        if profile.name not in self._matchers:
+            try:
+                self._matchers[profile.name] = self._registry_or_default().matcher(
+                    profile.matcher_model)
+            except ModelError as exc:
+                log.warning("no learned re-ranking: %s", exc)
+                self._matchers[profile.name] = None
+        return self._matchers[profile.name]
 
     def _embedder_source(self) -> GlobalSource | None:
         if not self._use_embedder:
@@ -203,6 +208,11 @@ class CatalogEngine:
         matched again (``pending_encounters``), so shown scores never come from an old
         calibration after ``wildid calibrate`` or an upgrade."""
         parts = [f"{s.model_id}@{s.model_version}" for s in self.sources()]
+        # the learned matchers that re-rank (a profile without its model ranks by the first
+        # stage alone, so results from before the model went missing or came back differ)
+        parts += [f"{name}+{m.model_id}@{m.manifest.version}"
+                  for name, prof in sorted(self.profiles.items())
+                  if (m := self._matcher(prof)) is not None]
         # plain JSON on purpose (no default=str): a value that is not would be hashed through
         # a repr that NumPy abbreviates, and two calibrations could then share a tag
         profiles = json.dumps({n: p.to_dict() for n, p in sorted(self.profiles.items())},
