@@ -82,11 +82,8 @@ class LearnedKeypoints:
         """From float descriptors (one scale for the whole block: the peak maps to 127)."""
         desc = np.asarray(descriptors, np.float32)
         n = int(np.asarray(xy).shape[0])
-        dim = int(desc.shape[1]) if desc.ndim == 2 and n else 0
-        peak = float(np.abs(desc).max()) if n and dim else 0.0
-        scale = 127.0 / peak if peak > 0 else 1.0
-        codes = (np.clip(np.rint(desc * scale), -127, 127).astype(np.int8) if dim
-                 else np.zeros((n, 0), np.int8))
+        codes, scale = (_quantise_i8(desc) if n and desc.ndim == 2 and desc.shape[1]
+                        else (np.zeros((n, 0), np.int8), 1.0))
         return cls(np.asarray(xy, np.float32), np.asarray(scores, np.float32), codes, scale,
                    (int(image_size[0]), int(image_size[1])))
 
@@ -181,9 +178,8 @@ class LocalFeatures:
             scale = 255.0 / peak if peak > 0 else 1.0
             qdesc = np.clip(np.rint(desc * scale), 0, 255).astype(np.uint8)
         elif n:
-            quant, peak = _QUANT_I8, float(np.abs(desc).max())
-            scale = 127.0 / peak if peak > 0 else 1.0
-            qdesc = np.clip(np.rint(desc * scale), -127, 127).astype(np.int8)
+            quant = _QUANT_I8
+            qdesc, scale = _quantise_i8(desc)
         else:
             quant, scale, qdesc = _QUANT_F16, 1.0, desc.astype(np.float16)
         name = self.extractor.encode("utf-8")
@@ -251,6 +247,13 @@ class LocalFeatures:
                 raise MatchingError("stored local features have a damaged trailing block")
         return cls(np.ascontiguousarray(geom[:, :2]), desc, geom[:, 2].copy(), geom[:, 3].copy(),
                    geom[:, 4].copy(), (int(width), int(height)), name, texture, learned)
+
+
+def _quantise_i8(desc: np.ndarray) -> tuple[np.ndarray, float]:
+    """Signed rows as int8 with one scale for the block (its peak maps to 127)."""
+    peak = float(np.abs(desc).max())
+    scale = 127.0 / peak if peak > 0 else 1.0
+    return np.clip(np.rint(desc * scale), -127, 127).astype(np.int8), scale
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ No catalog code here: the caller adds annotations with their features and indivi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -243,12 +243,6 @@ class Identifier:
         _, _, conf = self.matcher.match(query.learned, db)  # type: ignore[attr-defined]
         return float(np.sum(conf))
 
-    def rerank_rows(self, query: LocalFeatures, head: Sequence[Any]) -> list[dict[str, float]]:
-        """The second stage's inputs for the first stage's best individuals ``head`` (each
-        with a calibrated ``score`` and its ``best_key`` annotation); ``wildid calibrate``
-        refits the second stage on them."""
-        return [rerank_row(c.score, self.learned_evidence(query, c.best_key)) for c in head]
-
     def _rerank(self, query: LocalFeatures, candidates: list[Candidate]) -> list[Candidate]:
         """Second stage for the best ``rerank_top`` individuals (see the module docstring),
         sorted by the new probabilities.
@@ -263,7 +257,7 @@ class Identifier:
         head = candidates[: self.config.rerank_top]
         if not head:
             return candidates
-        rows = self.rerank_rows(query, head)
+        rows = [rerank_row(c.score, self.learned_evidence(query, c.best_key)) for c in head]
         probs = self.rerank_calibration.predict(rows)
         rescored = sorted((replace(c, score=float(p), raw={**c.raw, "lightglue": r["lightglue"]})
                            for c, p, r in zip(head, probs, rows, strict=True)),
