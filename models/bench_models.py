@@ -63,13 +63,15 @@ def main() -> None:
               f"{1 / lo:5.2f} img/s best ({lo * 1000:.0f} ms), {1 / med:5.2f} median, "
               f"{CPU_SECONDS[-1] * 1000:.0f} cpu-ms")
 
-    if any(e.id == "lightglue_aliked" for e in reg.list("matcher")):
-        lg = reg.matcher()
-        a = textured(480, 640, 2)
+    a = textured(480, 640, 2)
+    for entry in reg.list("matcher"):  # the float LightGlue and its 8-bit derivative
+        if not entry.ok:
+            continue
+        lg = reg.matcher(entry.id)
         for k in (256, 512, 1024):
             fa = kp.extract(a, k)
             fb = kp.extract(a[:, ::-1].copy(), k)
-            lo, med = best_of(lambda fa=fa, fb=fb: lg.match(fa, fb), args.repeat)
+            lo, med = best_of(lambda fa=fa, fb=fb, lg=lg: lg.match(fa, fb), args.repeat)
             print(f"matcher {lg.model_id}: {len(fa)}x{len(fb)} keypoints: "
                   f"{1 / lo:5.2f} pairs/s best ({lo * 1000:.0f} ms), {1 / med:5.2f} median, "
                   f"{CPU_SECONDS[-1] * 1000:.0f} cpu-ms")

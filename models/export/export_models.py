@@ -8,11 +8,7 @@ verified against the upstream torch module on synthetic test images before its m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import importlib.metadata as md
-import json
-import re
 import sys
 from pathlib import Path
 
@@ -23,63 +19,16 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from manifest_io import packages, test_image, write_manifest  # noqa: E402
+from quantise_matcher import build as quantise_matcher  # noqa: E402
+
 OPSET = 19
-SCRIPT = "models/export/make_models.sh"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def test_image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A deterministic textured RGB uint8 image (multi-scale noise plus hard-edged blobs)."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((h, w, 3), np.float32)
-    for cell, weight in ((64, 0.5), (16, 0.3), (4, 0.2)):
-        small = rng.random((h // cell + 2, w // cell + 2, 3)).astype(np.float32)
-        big = np.kron(small, np.ones((cell, cell, 1), np.float32))[:h, :w]
-        img += weight * big
-    yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(40):
-        cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(4, 30)
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.random(3)
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
 def session(path: Path) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def packages(*names: str) -> dict[str, str]:
-    return {n: md.version(n) for n in names}
-
-
-def dumps(manifest: dict) -> str:
-    """JSON with 2-space indents, but short lists of numbers/strings kept on one line."""
-    text = json.dumps(manifest, indent=2)
-    return re.sub(
-        r"\[\s*((?:-?[\w.\"*]+,\s*)*-?[\w.\"*]+)\s*\]",
-        lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]",
-        text,
-    )
-
-
-def write_manifest(out: Path, manifest: dict) -> None:
-    onnx_path = out / manifest["file"]
-    manifest["sha256"] = sha256(onnx_path)
-    manifest["size_bytes"] = onnx_path.stat().st_size
-    manifest["provenance"]["script"] = SCRIPT
-    manifest["provenance"]["exported"] = dt.date.today().isoformat()
-    manifest["provenance"]["exporter"] = packages("torch", "onnx", "onnxscript", "onnxruntime")
-    path = out / f"{manifest['id']}.json"
-    path.write_text(dumps(manifest) + "\n", encoding="utf-8")
-    print(f"   wrote {path.name} ({manifest['size_bytes'] / 1e6:.1f} MB, sha256 {manifest['sha256'][:12]}…)")
 
 
 def write_licences(out: Path) -> None:
@@ -381,12 +330,13 @@ def export_matcher(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--only", default="embedder,keypoints,matcher")
+    parser.add_argument("--only", default="embedder,keypoints,matcher,matcher_int8")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)
-    steps = {"embedder": export_embedder, "keypoints": export_keypoints, "matcher": export_matcher}
+    steps = {"embedder": export_embedder, "keypoints": export_keypoints, "matcher": export_matcher,
+             "matcher_int8": quantise_matcher}
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     for name in wanted:
         if name not in steps:

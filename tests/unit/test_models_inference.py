@@ -214,12 +214,15 @@ def test_tiny_and_gray_images_work_and_max_keypoints_is_respected(extractor: Key
 
 
 # --------------------------------------------------------------------------- matcher
+@pytest.mark.parametrize("model_id", ["lightglue_aliked", "lightglue_aliked_int8"])
 def test_lightglue_matches_follow_the_translation(
-    registry: ModelRegistry, extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray]
+    registry: ModelRegistry, extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray],
+    model_id: str,
 ) -> None:
-    if not (shipped_models_dir() / "lightglue_aliked.json").is_file():
-        pytest.skip("LightGlue is not shipped in this checkout")
-    matcher: LightGlueMatcher = registry.matcher()
+    """The float LightGlue and its 8-bit derivative (what the nyala profile re-ranks with)."""
+    if not (shipped_models_dir() / f"{model_id}.json").is_file():
+        pytest.skip(f"{model_id} is not shipped in this checkout")
+    matcher: LightGlueMatcher = registry.matcher(model_id)
     a, b = crops
     fa = extractor.extract(a, max_keypoints=256)
     fb = extractor.extract(b, max_keypoints=256)
@@ -232,6 +235,24 @@ def test_lightglue_matches_follow_the_translation(
     empty = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
                           np.zeros((0, 128), np.float32), (10, 10))
     assert [len(x) for x in matcher.match(fa, empty)] == [0, 0, 0]
+
+
+def test_8bit_lightglue_scores_like_the_float_one(
+    registry: ModelRegistry, extractor: KeypointExtractor, crops: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The quantised matcher is a faster copy, not another matcher: on the same pair, and on a
+    pair of unrelated textures, its summed confidence stays within a few percent of the float
+    model's (the second-stage calibration reads that sum)."""
+    if not (shipped_models_dir() / "lightglue_aliked_int8.json").is_file():
+        pytest.skip("the 8-bit LightGlue is not shipped in this checkout")
+    plain, quick = registry.matcher("lightglue_aliked"), registry.matcher("lightglue_aliked_int8")
+    a, b = crops
+    fa, fb = extractor.extract(a, max_keypoints=256), extractor.extract(b, max_keypoints=256)
+    other = extractor.extract(textured(200, 240, 11), max_keypoints=256)
+    same = [float(m.match(fa, fb)[2].sum()) for m in (plain, quick)]
+    unrelated = [float(m.match(fa, other)[2].sum()) for m in (plain, quick)]
+    assert same[0] > 60 and abs(same[1] / same[0] - 1) < 0.05
+    assert abs(unrelated[1] - unrelated[0]) < 0.05 * same[0]
 
 
 def test_reid_embedder_says_where_it_looks(registry: ModelRegistry) -> None:
