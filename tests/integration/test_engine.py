@@ -155,6 +155,31 @@ def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
             assert summary.threshold == pytest.approx(threshold)  # kept for the review colours
 
 
+def test_verdict_uses_the_threshold_of_the_annotation_that_scored(catalog, photos, known) -> None:
+    """An encounter with a box of another species: its best candidate comes from the default
+    profile's annotation, so that profile's threshold decides "likely new", not the threshold
+    of whichever annotation happened to be queried last (here a lion box, set very strict)."""
+    import copy
+
+    from wildid.review.annotation_ops import add_annotation
+
+    _import(catalog, photos["query"][:1])
+    enc = _encounter_of(catalog, photos["query"][0])
+    with catalog.session() as s:
+        photo_id = s.scalars(select(Annotation.photo_id).where(Annotation.encounter_id == enc)).one()
+    add_annotation(catalog, photo_id, (0, 0, 300, 200), species="Panthera leo", encounter_id=enc)
+    profiles = copy.deepcopy(engine_for(catalog).profiles)
+    profiles["lion"].calibration.threshold = 0.999
+    engine = CatalogEngine(catalog, profiles=profiles)
+    engine.extract()
+    match = engine.match_encounter(enc)
+    assert match.queried == 2
+    assert str(match.candidates[0][0].individual_id) == known[PATTERNS[0]]
+    assert match.threshold == pytest.approx(profiles["default"].calibration.threshold)
+    assert match.likely_new is (match.candidates[0][0].score < match.threshold)
+    assert match.likely_new is False
+
+
 def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:
     cat = tmp_path / "cat"
     assert cli_main(["import", "--catalog", str(cat), "--burst-gap", "-1",
@@ -261,5 +286,5 @@ def test_results_follow_whether_the_learned_matcher_loads(catalog) -> None:
     assert full.identifier("nyala").matcher is not None
     assert degraded.identifier("nyala").matcher is None
     assert degraded.identifier("nyala").rerank_calibration is None
-    assert "nyala+lightglue_aliked@" in full.tag() and "lightglue" not in degraded.tag()
+    assert "nyala+lightglue_aliked_int8@" in full.tag() and "lightglue" not in degraded.tag()
     assert full.identifier("lion").matcher is None  # the lion profile does not re-rank
