@@ -18,12 +18,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import wildid  # noqa: E402, F401  (before NumPy: its thread settings, as in the app)
+
+# isort: split
+import numpy as np  # noqa: E402
 import research_eval as R  # noqa: E402
 
 from wildid.matching.features import LocalFeatures, features_from_arrays  # noqa: E402
@@ -54,7 +56,11 @@ def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
     return out
 
 
-def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, matcher=None):
+def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, matcher=None,
+                   variants=None):
+    """Index ``n`` annotations once, then time ``n_queries`` identifications with the profile's
+    matcher and with each of ``variants`` (label -> matcher, None: no re-ranking), in
+    alternating rounds so that the machine's drift falls on all of them alike."""
     ident = prof.identifier(matcher=matcher)
     t0 = time.perf_counter()
     for i in range(n):
@@ -64,15 +70,24 @@ def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, 
     per_add = (time.perf_counter() - t0) / n
     store = ident.local._store
     mem = store.nbytes if store is not None else 0
-    times = []
+    runs = {"": (ident.matcher, ident.rerank_calibration)}
+    for label, other in (variants or {}).items():
+        runs[label] = (other, prof.rerank_calibration if other is not None else None)
+    times: dict[str, list[float]] = {label: [] for label in runs}
     for j in range(n_queries):
         k = (j * 13) % len(queries)
-        t = time.perf_counter()
-        ident.identify(queries[k], vectors={"colour": colour_q[k]})
-        times.append(time.perf_counter() - t)
-    print(f"  {n:>7} annotations ({ident.local.n_descriptors} descriptors, store "
-          f"{mem / 2**20:.0f} MiB, {per_add * 1000:.1f} ms to index each): identify p50 "
-          f"{np.median(times):.3f} s, p90 {np.percentile(times, 90):.3f} s", flush=True)
+        for label, (m, cal) in runs.items():
+            ident.matcher, ident.rerank_calibration = m, cal
+            t = time.perf_counter()
+            ident.identify(queries[k], vectors={"colour": colour_q[k]})
+            times[label].append(time.perf_counter() - t)
+    for label, ts in times.items():
+        head = (f"  {n:>7} annotations ({ident.local.n_descriptors} descriptors, store "
+                f"{mem / 2**20:.0f} MiB, {per_add * 1000:.1f} ms to index each): identify"
+                if not label else f"    {label}:")
+        ratio = "" if not label else f" ({np.median(ts) / np.median(times['']):.2f}x)"
+        print(f"{head} p50 {np.median(ts):.3f} s, p90 {np.percentile(ts, 90):.3f} s{ratio}",
+              flush=True)
 
 
 def shortlist_speed(n: int, rng: np.random.Generator, dim: int = 512) -> None:
@@ -105,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--also-without-ridge", action="store_true",
                     help="measure each size a second time on features without the ridge channel")
     ap.add_argument("--also-without-rerank", action="store_true",
-                    help="measure each size a second time without the learned re-ranking")
+                    help="time each size's queries also without the learned re-ranking")
+    ap.add_argument("--also-matcher", default="",
+                    help="comma list of other matcher models to time each size's queries with "
+                         "(e.g. lightglue_aliked, the float model the 8-bit one derives from)")
     args = ap.parse_args(argv if argv is not None else [])
     from wildid.matching.profiles import load_profiles as _load
 
@@ -144,12 +162,19 @@ def main(argv: list[str] | None = None) -> None:
         colour_db = rng.uniform(0, 1, (300, 1024)).astype(np.float32)
         colour_q = rng.uniform(0, 1, (20, 1024)).astype(np.float32)
         print("../shared absent: synthetic RootSIFT-like features")
-    print(f"identification (profile {prof.name}: {prof.config})")
+    print(f"identification (profile {prof.name}: {prof.config}"
+          f"{f', re-ranked by {matcher.model_id}' if matcher is not None else ''})")
+    variants: dict = {}
+    if matcher is not None:
+        from wildid.vision.registry import ModelRegistry
+
+        for model_id in filter(None, args.also_matcher.split(",")):
+            variants[f"with {model_id}"] = ModelRegistry().matcher(model_id)
+        if args.also_without_rerank:
+            variants["without the learned re-ranking"] = None
     for n in map(int, args.sizes.split(",")):
-        identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng, matcher)
-        if args.also_without_rerank and matcher is not None:
-            print("    without the learned re-ranking:", end="")
-            identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng)
+        identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng, matcher,
+                       variants)
         if args.also_without_photometric and prof.config.photometric:
             off = replace(prof, config=replace(prof.config, photometric=False))
             print("    without photometric verification:", end="")
