@@ -348,7 +348,10 @@ class CatalogEngine:
         """Rank individuals for an encounter; every annotation of it is a query.
 
         Per individual the best calibrated score over the encounter's annotations counts.
-        Individuals a reviewer rejected for this encounter are never proposed again.
+        Individuals a reviewer rejected for this encounter are never proposed again. The
+        new-individual verdict compares the best score with the threshold of the annotation
+        that produced it: annotations of different profiles (or one re-ranked by the learned
+        matcher and one not) have differently calibrated scores and thresholds.
         """
         t0 = time.perf_counter()
         if sync:
@@ -367,24 +370,28 @@ class CatalogEngine:
         rejected = rejected_pairs(self.catalog, encounter_id)
         local, vectors = self.load_features([q[0] for q in queries])
         best: dict[str, tuple[Candidate, str]] = {}
-        threshold, queried = 0.5, 0
+        thresholds: dict[str, float] = {}
         for ann_id, species, viewpoint in queries:
             feats, vecs = local.get(ann_id), vectors.get(ann_id, {})
             if feats is None and not vecs:
                 continue
-            queried += 1
             profile = profile_for(species, self.profiles)
             ident = self.identifier(profile.name)
             result = ident.identify(feats, top_k=max(top_k, 10), exclude_keys=own,
                                     exclude_pairs=[(ann_id, r) for r in rejected],
                                     query_key=ann_id, species=species, viewpoint=viewpoint,
                                     vectors=vecs)
-            threshold = result.threshold
+            thresholds[ann_id] = result.threshold
             for cand in result:
                 held = best.get(str(cand.individual_id))
                 if held is None or cand.score > held[0].score:
                     best[str(cand.individual_id)] = (cand, ann_id)
         ranked = sorted(best.values(), key=lambda c: -c[0].score)[:top_k]
+        queried = len(thresholds)
+        if ranked:
+            threshold = thresholds[ranked[0][1]]
+        else:  # nothing to compare: the strictest threshold of the queries says "new"
+            threshold = max(thresholds.values(), default=0.5)
         likely_new = not ranked or ranked[0][0].score < threshold
         match = EncounterMatch(encounter_id, ranked, likely_new, threshold,
                                time.perf_counter() - t0, queried)
