@@ -35,6 +35,7 @@ from wildid.matching.identifier import (  # noqa: E402
     RERANK_SOURCES,
     RERANK_TRANSFORMS,
     IdentifierConfig,
+    best_annotations,
     local_score_names,
     rerank_row,
     score_transform,
@@ -59,7 +60,8 @@ def _projection_spec(file: str) -> dict[str, str]:
 PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
-                            config=IdentifierConfig(k=4, nprobe=6, rerank_top=5), tophat=9,
+                            config=IdentifierConfig(k=4, nprobe=6, rerank_top=4,
+                                                    rerank_annotations=2), tophat=9,
                             ridge_keypoints=1000, learned_keypoints=256,
                             matcher_model="lightglue_aliked_int8"),
     "lion": SpeciesProfile("lion", ["Panthera leo"], long_side=256, max_keypoints=1000,
@@ -195,32 +197,43 @@ class LearnedEvidence:
 class Rerank:
     """The second stage (see Identifier._rerank) over leave-one-out queries."""
 
-    def __init__(self, model: CalibrationModel, evidence: LearnedEvidence, top: int) -> None:
+    def __init__(self, model: CalibrationModel, evidence: LearnedEvidence, top: int,
+                 first: CalibrationModel, per_individual: int) -> None:
         self.model, self.evidence, self.top = model, evidence, top
+        self.first, self.per_individual = first, per_individual
 
-    def rows(self, q: dict, ranked: list) -> list[dict[str, float]]:
-        return [rerank_row(r.score, self.evidence(q["i"], r.best_key)) for r in ranked[: self.top]]
+    def rows(self, q: dict, ranked: list, raw: dict) -> list[dict[str, float]]:
+        """As Identifier._rerank: each of the best ``top`` individuals through the best match
+        among its ``per_individual`` most probable annotations (``raw``: the query's rows)."""
+        head = ranked[: self.top]
+        keys = list(raw)
+        scores = dict(zip(keys, self.first.predict([raw[k] for k in keys]).tolist(), strict=True))
+        best = best_annotations(scores, q["ids"].__getitem__, [r.individual_id for r in head],
+                                self.per_individual)
+        return [rerank_row(r.score, max(self.evidence(q["i"], k)
+                                        for k in best.get(r.individual_id, [r.best_key])))
+                for r in head]
 
-    def best(self, q: dict, ranked: list) -> tuple[Hashable | None, float]:
+    def best(self, q: dict, ranked: list, raw: dict) -> tuple[Hashable | None, float]:
         """The best re-ranked individual (the rest never outrank them, as in Identifier)."""
         if not ranked:
             return None, 0.0
-        probs = self.model.predict(self.rows(q, ranked))
+        probs = self.model.predict(self.rows(q, ranked, raw))
         j = int(np.argmax(probs))
         return ranked[j].individual_id, float(probs[j])
 
 
 def fit_rerank(model: CalibrationModel, queries: list[dict], evidence: LearnedEvidence,
-               top: int) -> CalibrationModel:
+               top: int, per_individual: int) -> CalibrationModel:
     """The second stage on the first stage's best ``top`` individuals of every known
     leave-one-out query: logit(first stage) and LightGlue's summed confidence."""
     rows, labels = [], []
-    stage = Rerank(model, evidence, top)
+    stage = Rerank(model, evidence, top, model, per_individual)
     for q in queries:
         if q["alone"]:
             continue
         ranked = ranking(model, q["known"], q["ids"])
-        rows += stage.rows(q, ranked)
+        rows += stage.rows(q, ranked, q["known"])
         labels += [r.individual_id == q["ind"] for r in ranked[:top]]
     return fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
 
@@ -229,7 +242,7 @@ def best(model: CalibrationModel, raw: dict, ids: dict, q: dict | None = None,
          rerank: Rerank | None = None) -> tuple[Hashable | None, float]:
     ranked = ranking(model, raw, ids)
     if rerank is not None and q is not None:
-        return rerank.best(q, ranked)
+        return rerank.best(q, ranked, raw)
     if not ranked:
         return None, 0.0
     return ranked[0].individual_id, ranked[0].score
@@ -321,7 +334,7 @@ def main() -> None:
         inds = sorted({q["ind"] for q in queries})
         halves = [set(inds[0::2]), set(inds[1::2])]
         evidence = LearnedEvidence(species, prof) if prof.learned_keypoints > 0 else None
-        top = prof.config.rerank_top
+        top, per = prof.config.rerank_top, prof.config.rerank_annotations
         cv, cv2 = [], []
         for a in (0, 1):
             train = [q for q in queries if q["ind"] in halves[a]]
@@ -330,7 +343,7 @@ def main() -> None:
             model.threshold = choose_threshold(model, train)
             cv.append(evaluate(model, test))
             if evidence is not None:
-                stage = Rerank(fit_rerank(model, train, evidence, top), evidence, top)
+                stage = Rerank(fit_rerank(model, train, evidence, top, per), evidence, top, model, per)
                 stage.model.threshold = choose_threshold(model, train, stage)
                 cv2.append(evaluate(model, test, stage))
         model = fit(queries, prof.config)
@@ -340,7 +353,7 @@ def main() -> None:
                            f"{args.every}th annotation", "cross_validated": report})
         prof.calibration = model
         if evidence is not None:
-            stage = Rerank(fit_rerank(model, queries, evidence, top), evidence, top)
+            stage = Rerank(fit_rerank(model, queries, evidence, top, per), evidence, top, model, per)
             stage.model.threshold = choose_threshold(model, queries, stage)
             report2 = {k: round(float(np.mean([c[k] for c in cv2])), 4) for k in cv2[0]}
             stage.model.info.update({

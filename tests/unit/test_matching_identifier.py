@@ -198,6 +198,33 @@ def test_learned_rerank_rescores_the_best_candidates_with_the_matcher(
     floor = res[1].score
     assert all(c.score <= floor for c in res[2:])
     assert any(p.score > floor for p in plain[2:])  # the cap did something here
+    # through each individual's two most probable annotations, the better match counts (the
+    # shown annotation stays the first stage's best)
+    ident.config = IdentifierConfig(k=2, rerank_top=8)
+    one = {c.individual_id: c for c in ident.identify(query, top_k=8)}
+    ident.config = IdentifierConfig(k=2, rerank_top=8, rerank_annotations=2)
+    two = {c.individual_id: c for c in ident.identify(query, top_k=8)}
+    assert set(one) == set(two)
+    differs = 0
+    for ind, c in two.items():
+        views = [ident.learned_evidence(query, f"{ind}/{v}") for v in "ab"]
+        assert c.raw["lightglue"] == pytest.approx(max(views))
+        assert one[ind].raw["lightglue"] == pytest.approx(
+            ident.learned_evidence(query, one[ind].best_key))
+        assert c.best_key == one[ind].best_key
+        differs += one[ind].raw["lightglue"] != pytest.approx(c.raw["lightglue"])
+    assert differs  # the second annotation mattered for some individual
+
+
+def test_best_annotations_per_individual() -> None:
+    from wildid.matching.identifier import best_annotations
+
+    scores = {"a1": 0.2, "a2": 0.7, "a3": 0.5, "b1": 0.9, "c1": 0.1}
+    owner = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "c1": "C"}.__getitem__
+    assert best_annotations(scores, owner, ["A", "B"], 2) == {"A": ["a2", "a3"], "B": ["b1"]}
+    assert best_annotations(scores, owner, ["A"], 1) == {"A": ["a2"]}
+    assert best_annotations(scores, owner, ["A"], 0) == {"A": ["a2"]}  # at least the best
+    assert best_annotations(scores, owner, ["Z"], 3) == {}
 
 
 def test_learned_rerank_needs_its_matcher_and_second_stage(catalog: dict[str, object]) -> None:

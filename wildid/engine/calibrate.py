@@ -31,6 +31,7 @@ from wildid.matching.identifier import (
     RERANK_SOURCES,
     RERANK_TRANSFORMS,
     Identifier,
+    best_annotations,
     local_score_names,
     rerank_row,
     score_transform,
@@ -145,14 +146,15 @@ class _Query:
 
 
 def _ranking(model: CalibrationModel, raw: dict[Any, dict[str, float]],
-             ident: Identifier) -> list[IndividualScore]:
-    """Individuals by the first stage, aggregated as the identifier does."""
+             ident: Identifier) -> tuple[list[IndividualScore], dict[Any, float]]:
+    """Individuals by the first stage, aggregated as the identifier does, and the first
+    stage's probability per annotation."""
     if not raw:
-        return []
+        return [], {}
     keys = list(raw)
-    probs = model.predict([raw[k] for k in keys])
-    return aggregate(dict(zip(keys, probs.tolist(), strict=True)), ident.individual_of,
-                     ident.config.aggregation, ident.config.aggregation_top)
+    scores = dict(zip(keys, model.predict([raw[k] for k in keys]).tolist(), strict=True))
+    return aggregate(scores, ident.individual_of, ident.config.aggregation,
+                     ident.config.aggregation_top), scores
 
 
 class _Evidence:
@@ -163,28 +165,37 @@ class _Evidence:
         self.ident = ident
         self.memo: dict[tuple[int, Any], float] = {}
 
-    def rows(self, query: _Query, head: list[IndividualScore]) -> list[dict[str, float]]:
+    def rows(self, query: _Query, head: list[IndividualScore],
+             scores: dict[Any, float]) -> list[dict[str, float]]:
+        """The second stage's rows for ``head``, each individual through its most probable
+        annotations as ``Identifier._rerank`` takes them."""
         assert query.features is not None
-        out = []
-        for c in head:
-            pair = (id(query), c.best_key)
-            if pair not in self.memo:
-                self.memo[pair] = self.ident.learned_evidence(query.features, c.best_key)
-            out.append(rerank_row(c.score, self.memo[pair]))
-        return out
+        keys = best_annotations(scores, self.ident.individual_of,
+                                [c.individual_id for c in head],
+                                self.ident.config.rerank_annotations)
+        return [rerank_row(c.score, max(self._one(query, k)
+                                        for k in keys.get(c.individual_id, [c.best_key])))
+                for c in head]
+
+    def _one(self, query: _Query, key: Any) -> float:
+        assert query.features is not None
+        pair = (id(query), key)
+        if pair not in self.memo:
+            self.memo[pair] = self.ident.learned_evidence(query.features, key)
+        return self.memo[pair]
 
 
 def _best(model: CalibrationModel, stage: CalibrationModel | None, raw: dict[Any, dict[str, float]],
           query: _Query, ident: Identifier, evidence: _Evidence | None = None) -> tuple[Any, float]:
     """The best individual and its probability, through the second stage when given (and the
     query has learned keypoints), as ``Identifier.identify`` ranks them."""
-    ranked = _ranking(model, raw, ident)
+    ranked, scores = _ranking(model, raw, ident)
     if not ranked:
         return None, 0.0
     if stage is not None and evidence is not None and ident.reranks(query.features):
         # the best is a re-ranked one: the rest never outrank them (Identifier._rerank)
         head = ranked[: ident.config.rerank_top]
-        probs = stage.predict(evidence.rows(query, head))
+        probs = stage.predict(evidence.rows(query, head, scores))
         j = int(np.argmax(probs))
         return head[j].individual_id, float(probs[j])
     return ranked[0].individual_id, ranked[0].score
@@ -216,8 +227,9 @@ def _refit_rerank(model: CalibrationModel, queries: list[_Query], ident: Identif
     for q in queries:
         if q.alone or not ident.reranks(q.features):
             continue
-        head = _ranking(model, q.known, ident)[: ident.config.rerank_top]
-        rows += evidence.rows(q, head)
+        ranked, scores = _ranking(model, q.known, ident)
+        head = ranked[: ident.config.rerank_top]
+        rows += evidence.rows(q, head, scores)
         labels += [r.individual_id == q.individual for r in head]
     n_pos = int(sum(labels))
     if n_pos < min_pairs or n_pos == len(labels):
