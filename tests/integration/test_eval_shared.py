@@ -77,6 +77,12 @@ def test_eval_nyala_subset_with_keypoints_on_the_animal(tmp_path: Path) -> None:
     base = res["baseline"]
     assert res["species_profile"] == "nyala" and res["extraction_failed"] == 0
     assert res["n_queries"] == base["n_queries"] > 20
+    # the learned re-ranking ran as the profile sets it (its model shipped and intact)
+    from wildid.matching.profiles import load_profiles
+
+    cfg = load_profiles()["nyala"].config
+    assert (res["learned_rerank"], res["learned_rerank_annotations"]) == (
+        cfg.rerank_top, cfg.rerank_annotations) and cfg.rerank_top > 0
     # measured on this subset (43 queries): LNBNN top-1 / top-5 37.2 / 67.4 %, wildid 41.9 /
     # 86.0 % (2026-12-02, AVX-512 machine); with SIFT on the stripe map, on an AVX2-only machine:
     # LNBNN 27.9 / 69.8 %, wildid 46.5 / 74.4 %. Which of the two is clearly ahead moves with a

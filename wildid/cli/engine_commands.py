@@ -262,10 +262,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         main = dict(main, baseline=results["lnbnn"])
     for method, r in results.items():
         label = "LNBNN baseline" if method == "lnbnn" else "wildid"
+        rerank = ""
+        if r.get("learned_rerank"):
+            rerank = f", LightGlue re-ranks the best {r['learned_rerank']}"
+            if r.get("learned_rerank_annotations", 1) > 1:
+                rerank += f" through {r['learned_rerank_annotations']} photos each"
         print(f"{label}: {r['n_queries']} queries, {r['n_database']} database photos, "
-              f"{r['n_identities']} identities (profile {r['species_profile']}"
-              + (f", LightGlue re-ranks the best {r['learned_rerank']}" if r.get("learned_rerank")
-                 else "") + ")")
+              f"{r['n_identities']} identities (profile {r['species_profile']}{rerank})")
         print(f"  top-1 {r['top1'] * 100:.1f} %   top-5 {r['top5'] * 100:.1f} %   "
               f"mAP {r['mAP'] * 100:.1f} %   (per identity: top-1 {r['top1_per_identity'] * 100:.1f} %, "
               f"top-5 {r['top5_per_identity'] * 100:.1f} %)")

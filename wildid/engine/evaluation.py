@@ -143,6 +143,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         # the learned matcher re-ranked the best candidates (its model installed and intact)
         "learned_rerank": (profile.config.rerank_top
                            if engine.identifier(profile.name).matcher is not None else 0),
+        "learned_rerank_annotations": profile.config.rerank_annotations,
         "n_database": n_db,
         "n_queries": len(kt),
         "n_identities": len({r.identity for r in db_rows}),
