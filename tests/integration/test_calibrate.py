@@ -57,13 +57,15 @@ def labelled(catalog, animal_photos: dict[int, list[Path]]):  # type: ignore[no-
 
 def _reranking(profiles: dict[str, SpeciesProfile]) -> dict[str, SpeciesProfile]:
     """The shipped profiles, with the default one (which the generated animals get) re-ranking
-    its best three candidates with the nyala profile's second stage."""
+    its best three candidates, through two photos each, with the nyala profile's second
+    stage."""
     nyala, default = profiles["nyala"], profiles["default"]
     assert nyala.rerank_calibration is not None
     out = dict(profiles)
     out["default"] = replace(default, learned_keypoints=64,
                              rerank_calibration=nyala.rerank_calibration,
-                             config=replace(default.config, rerank_top=3))
+                             config=replace(default.config, rerank_top=3,
+                                            rerank_annotations=2))
     return out
 
 
