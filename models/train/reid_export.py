@@ -18,7 +18,7 @@ import torch
 from reid_data import load_rgb, resize_square, to_input
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
-from manifest_io import packages, sha256  # noqa: E402  (the shipped models' manifest helpers)
+from common import packages, sha256  # noqa: E402  (the shipped models' manifest helpers)
 
 OPSET = 19  # as the other shipped models; onnxruntime 1.31 runs it
 

@@ -1,6 +1,7 @@
-"""What every model-building script here shares: file hashes, the manifest's JSON layout and
-writer, and the synthetic test image the exports are checked on.  Free of torch, so the
-quantiser (``quantise_matcher.py``) runs in the app's own venv too."""
+"""What the model-building scripts share: file hashes, the manifest's JSON layout and writer,
+the synthetic test image and onnxruntime session the exports are checked with, and LightGlue's
+match filter.  Free of torch, so the quantiser (``quantise_matcher.py``) runs in the app's own
+venv too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 SCRIPT = "models/export/make_models.sh"
 
@@ -66,3 +68,16 @@ def write_manifest(out: Path, manifest: dict,
     print(f"   wrote {path.name} ({manifest['size_bytes'] / 1e6:.1f} MB, sha256 {manifest['sha256'][:12]}…)")
 
 
+def session(path: Path) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def filter_matches(scores: np.ndarray, th: float) -> np.ndarray:
+    """NumPy copy of LightGlue's filter_matches; returns matches0 (-1 = unmatched)."""
+    m0 = scores.argmax(1)
+    m1 = scores.argmax(0)
+    mutual = m1[m0] == np.arange(len(m0))
+    conf = np.exp(scores[np.arange(len(m0)), m0])
+    return np.where(mutual & (conf > th), m0, -1)
