@@ -35,9 +35,8 @@ from wildid.matching.identifier import (  # noqa: E402
     RERANK_SOURCES,
     RERANK_TRANSFORMS,
     IdentifierConfig,
-    best_annotations,
     local_score_names,
-    rerank_row,
+    rerank_rows,
     score_transform,
 )
 from wildid.matching.profiles import (  # noqa: E402
@@ -145,15 +144,15 @@ def fit(queries: list[dict], config: IdentifierConfig) -> CalibrationModel:
     return fit_calibration(rows, labels, sources, [score_transform(f) for f in sources])
 
 
-def ranking(model: CalibrationModel, raw: dict, ids: dict) -> list:
-    """The first stage's individuals, best first (aggregated like the Identifier does)."""
+def ranking(model: CalibrationModel, raw: dict, ids: dict) -> tuple[list, dict]:
+    """The first stage's individuals, best first (aggregated like the Identifier does), and
+    its probability per annotation."""
     if not raw:
-        return []
+        return [], {}
     keys = list(raw)
-    probs = model.predict([raw[k] for k in keys])
+    scores = dict(zip(keys, model.predict([raw[k] for k in keys]).tolist(), strict=True))
     cfg = IdentifierConfig()
-    return aggregate(dict(zip(keys, probs.tolist(), strict=True)), ids, cfg.aggregation,
-                     cfg.aggregation_top)
+    return aggregate(scores, ids, cfg.aggregation, cfg.aggregation_top), scores
 
 
 class LearnedEvidence:
@@ -197,52 +196,47 @@ class LearnedEvidence:
 class Rerank:
     """The second stage (see Identifier._rerank) over leave-one-out queries."""
 
-    def __init__(self, model: CalibrationModel, evidence: LearnedEvidence, top: int,
-                 first: CalibrationModel, per_individual: int) -> None:
-        self.model, self.evidence, self.top = model, evidence, top
-        self.first, self.per_individual = first, per_individual
+    def __init__(self, model: CalibrationModel | None, evidence: LearnedEvidence, top: int,
+                 per_individual: int) -> None:
+        self.model, self.evidence = model, evidence
+        self.top, self.per_individual = top, per_individual
 
-    def rows(self, q: dict, ranked: list, raw: dict) -> list[dict[str, float]]:
-        """As Identifier._rerank: each of the best ``top`` individuals through the best match
-        among its ``per_individual`` most probable annotations (``raw``: the query's rows)."""
-        head = ranked[: self.top]
-        keys = list(raw)
-        scores = dict(zip(keys, self.first.predict([raw[k] for k in keys]).tolist(), strict=True))
-        best = best_annotations(scores, q["ids"].__getitem__, [r.individual_id for r in head],
-                                self.per_individual)
-        return [rerank_row(r.score, max(self.evidence(q["i"], k)
-                                        for k in best.get(r.individual_id, [r.best_key])))
-                for r in head]
+    def rows(self, q: dict, ranked: list, scores: dict) -> list[dict[str, float]]:
+        """As Identifier._rerank (``scores``: the first stage's per annotation)."""
+        return rerank_rows(ranked[: self.top], scores, q["ids"].__getitem__,
+                           self.per_individual, lambda key: self.evidence(q["i"], key))
 
-    def best(self, q: dict, ranked: list, raw: dict) -> tuple[Hashable | None, float]:
+    def best(self, q: dict, ranked: list, scores: dict) -> tuple[Hashable | None, float]:
         """The best re-ranked individual (the rest never outrank them, as in Identifier)."""
+        assert self.model is not None
         if not ranked:
             return None, 0.0
-        probs = self.model.predict(self.rows(q, ranked, raw))
+        probs = self.model.predict(self.rows(q, ranked, scores))
         j = int(np.argmax(probs))
         return ranked[j].individual_id, float(probs[j])
 
 
 def fit_rerank(model: CalibrationModel, queries: list[dict], evidence: LearnedEvidence,
-               top: int, per_individual: int) -> CalibrationModel:
+               top: int, per_individual: int) -> Rerank:
     """The second stage on the first stage's best ``top`` individuals of every known
     leave-one-out query: logit(first stage) and LightGlue's summed confidence."""
     rows, labels = [], []
-    stage = Rerank(model, evidence, top, model, per_individual)
+    stage = Rerank(None, evidence, top, per_individual)
     for q in queries:
         if q["alone"]:
             continue
-        ranked = ranking(model, q["known"], q["ids"])
-        rows += stage.rows(q, ranked, q["known"])
+        ranked, scores = ranking(model, q["known"], q["ids"])
+        rows += stage.rows(q, ranked, scores)
         labels += [r.individual_id == q["ind"] for r in ranked[:top]]
-    return fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
+    stage.model = fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
+    return stage
 
 
 def best(model: CalibrationModel, raw: dict, ids: dict, q: dict | None = None,
          rerank: Rerank | None = None) -> tuple[Hashable | None, float]:
-    ranked = ranking(model, raw, ids)
+    ranked, scores = ranking(model, raw, ids)
     if rerank is not None and q is not None:
-        return rerank.best(q, ranked, raw)
+        return rerank.best(q, ranked, scores)
     if not ranked:
         return None, 0.0
     return ranked[0].individual_id, ranked[0].score
@@ -343,7 +337,7 @@ def main() -> None:
             model.threshold = choose_threshold(model, train)
             cv.append(evaluate(model, test))
             if evidence is not None:
-                stage = Rerank(fit_rerank(model, train, evidence, top, per), evidence, top, model, per)
+                stage = fit_rerank(model, train, evidence, top, per)
                 stage.model.threshold = choose_threshold(model, train, stage)
                 cv2.append(evaluate(model, test, stage))
         model = fit(queries, prof.config)
@@ -353,7 +347,7 @@ def main() -> None:
                            f"{args.every}th annotation", "cross_validated": report})
         prof.calibration = model
         if evidence is not None:
-            stage = Rerank(fit_rerank(model, queries, evidence, top, per), evidence, top, model, per)
+            stage = fit_rerank(model, queries, evidence, top, per)
             stage.model.threshold = choose_threshold(model, queries, stage)
             report2 = {k: round(float(np.mean([c[k] for c in cv2])), 4) for k in cv2[0]}
             stage.model.info.update({

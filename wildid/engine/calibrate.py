@@ -31,9 +31,8 @@ from wildid.matching.identifier import (
     RERANK_SOURCES,
     RERANK_TRANSFORMS,
     Identifier,
-    best_annotations,
     local_score_names,
-    rerank_row,
+    rerank_rows,
     score_transform,
 )
 from wildid.matching.profiles import save_profiles
@@ -169,13 +168,8 @@ class _Evidence:
              scores: dict[Any, float]) -> list[dict[str, float]]:
         """The second stage's rows for ``head``, each individual through its most probable
         annotations as ``Identifier._rerank`` takes them."""
-        assert query.features is not None
-        keys = best_annotations(scores, self.ident.individual_of,
-                                [c.individual_id for c in head],
-                                self.ident.config.rerank_annotations)
-        return [rerank_row(c.score, max(self._one(query, k)
-                                        for k in keys.get(c.individual_id, [c.best_key])))
-                for c in head]
+        return rerank_rows(head, scores, self.ident.individual_of,
+                           self.ident.config.rerank_annotations, lambda key: self._one(query, key))
 
     def _one(self, query: _Query, key: Any) -> float:
         assert query.features is not None

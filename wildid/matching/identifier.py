@@ -26,7 +26,7 @@ No catalog code here: the caller adds annotations with their features and indivi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,7 +43,7 @@ from wildid.matching.photometric import PhotometricQuery, photometric_agreement
 
 __all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "Candidate", "Identification", "Identifier",
            "IdentifierConfig", "best_annotations", "local_score_names", "rerank_row",
-           "score_transform"]
+           "rerank_rows", "score_transform"]
 
 
 @dataclass(frozen=True)
@@ -264,11 +264,8 @@ class Identifier:
         head = candidates[: self.config.rerank_top]
         if not head:
             return candidates
-        keys = best_annotations(scores, self.individual_of, [c.individual_id for c in head],
-                                self.config.rerank_annotations)
-        rows = [rerank_row(c.score, max(self.learned_evidence(query, k)
-                                        for k in keys.get(c.individual_id, [c.best_key])))
-                for c in head]
+        rows = rerank_rows(head, scores, self.individual_of, self.config.rerank_annotations,
+                           lambda key: self.learned_evidence(query, key))
         probs = self.rerank_calibration.predict(rows)
         rescored = sorted((replace(c, score=float(p), raw={**c.raw, "lightglue": r["lightglue"]})
                            for c, p, r in zip(head, probs, rows, strict=True)),
@@ -415,6 +412,20 @@ def best_annotations(scores: Mapping[Hashable, float],
             groups.setdefault(ind, []).append((p, key))
     return {ind: [k for _, k in sorted(members, key=lambda m: -m[0])[: max(1, n)]]
             for ind, members in groups.items()}
+
+
+def rerank_rows(head: Sequence[Any], scores: Mapping[Hashable, float],
+                individual_of: Callable[[Hashable], Hashable], per_individual: int,
+                evidence: Callable[[Hashable], float]) -> list[dict[str, float]]:
+    """The second stage's rows for the first stage's best individuals ``head`` (each with its
+    calibrated ``score``, ``individual_id`` and ``best_key``): each through the best learned
+    match among its ``per_individual`` most probable annotations (``scores``: the first stage's
+    per annotation). The identifier, ``wildid calibrate`` and the fit script build them here;
+    only where ``evidence`` (annotation key -> summed confidence) comes from differs."""
+    keys = best_annotations(scores, individual_of, [c.individual_id for c in head],
+                            per_individual)
+    return [rerank_row(c.score, max(evidence(k) for k in keys.get(c.individual_id, [c.best_key])))
+            for c in head]
 
 
 def rerank_row(score: float, evidence: float) -> dict[str, float]:
