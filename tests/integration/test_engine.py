@@ -211,6 +211,9 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     assert {"top1", "top5", "mAP", "n_queries", "seconds_per_query"} <= set(res)
     assert res["n_queries"] == len(PATTERNS)
     assert res["top1"] == 1.0 and res["mAP"] == 1.0
+    # every query photo is listed with where its own animal ranked
+    assert sorted(q["path"] for q in res["queries"]) == sorted(str(p) for p in photos["query"])
+    assert all(q["rank"] == 1 and q["top5"][0] == q["identity"] for q in res["queries"])
     printed = capsys.readouterr().out
     assert "top-1 100.0 %" in printed
 

@@ -113,6 +113,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     engine.sync()
     t_index = time.perf_counter() - t0
     rankings, truths, best_scores, predicted, times = [], [], [], [], []
+    per_query: list[dict[str, Any]] = []
     names = _names(catalog)
     for i, row in enumerate(q_rows):
         if cancel is not None:
@@ -128,6 +129,13 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         best = match.best_score or 0.0
         best_scores.append(best)
         predicted.append(None if match.likely_new else (ranking[0] if ranking else None))
+        # which photos failed, and to what: what a user (or a tuner) looks at next
+        per_query.append({
+            "path": str(row.path), "identity": row.identity,
+            "rank": ranking.index(row.identity) + 1 if row.identity in ranking else None,
+            "top5": ranking[:5], "scores": [c.score for c, _ in match.candidates[:5]],
+            "likely_new": match.likely_new, "seconds": match.seconds,
+        })
         if progress is not None and (i % 10 == 0 or i == len(q_rows) - 1):
             from wildid.progress import Progress
 
@@ -157,6 +165,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "seconds_import": t_import,
         "seconds_extract": t_extract,
         "extraction_failed": len(extraction.failed),
+        "queries": per_query,
     }
     if unknown:
         known_ids = {r.identity for r in db_rows}
