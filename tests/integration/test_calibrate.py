@@ -90,6 +90,8 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     assert saved.calibration is not None
     assert saved.calibration.threshold == pytest.approx(default["threshold"])
     assert saved.calibration.info["fitted_on"] == f"catalog {labelled.root}"
+    # marked as fitted for the shipped settings (an upgrade that changes them retires it)
+    assert saved.info["settings_of"] == load_profiles()["default"].settings_digest()
     assert cli_main(["calibrate", "--reset"]) == 0
     assert not user_profiles_path().exists()
 

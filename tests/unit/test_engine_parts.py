@@ -139,6 +139,35 @@ def test_user_calibration_overrides_the_shipped_one(tmp_path: Path) -> None:
     assert active_profiles()["lion"].long_side != 333  # unreadable: back to shipped
 
 
+def test_a_calibration_for_earlier_settings_gives_way_to_the_shipped_profile(caplog) -> None:
+    """After an upgrade changes a profile's settings, a calibration the user fitted for the old
+    ones is set aside (with a warning); one fitted for the current settings is kept, and
+    profiles the user never calibrated come as shipped."""
+    from dataclasses import replace
+
+    shipped = active_profiles()
+    lion, nyala = shipped["lion"], shipped["nyala"]
+    assert lion.calibration is not None and nyala.calibration is not None
+    own = replace(lion.calibration, threshold=0.123)
+    current = replace(lion, calibration=own, info={"settings_of": lion.settings_digest()})
+    stale = replace(nyala, calibration=replace(nyala.calibration, threshold=0.456),
+                    info={"settings_of": "0123456789abcdef"})
+    save_profiles({"default": shipped["default"], "lion": current, "nyala": stale},
+                  user_profiles_path())
+    with caplog.at_level("WARNING"):
+        active = active_profiles()
+    assert active["lion"].calibration.threshold == pytest.approx(0.123)
+    assert active["nyala"].calibration.threshold == pytest.approx(nyala.calibration.threshold)
+    assert "nyala calibration" in caplog.text and "earlier version" in caplog.text
+    assert set(active) == set(shipped)
+    # the digest follows the pipeline settings, not the calibration
+    assert replace(lion, calibration=own).settings_digest() == lion.settings_digest()
+    assert replace(lion, long_side=300).settings_digest() != lion.settings_digest()
+    user_profiles_path().unlink()
+    save_profiles({"default": shipped["default"]}, user_profiles_path())
+    assert set(active_profiles()) == set(shipped)  # profiles shipped later are there too
+
+
 def test_manifest_rows_and_open_set_split(tmp_path: Path) -> None:
     for name in ("a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"):
         (tmp_path / f"{name}.jpg").write_bytes(b"x")

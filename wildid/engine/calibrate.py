@@ -35,7 +35,7 @@ from wildid.matching.identifier import (
     rerank_rows,
     score_transform,
 )
-from wildid.matching.profiles import save_profiles
+from wildid.matching.profiles import DEFAULTS_PATH, load_profiles, save_profiles
 from wildid.progress import ProgressCallback
 
 __all__ = ["calibrate_catalog", "choose_threshold"]
@@ -77,6 +77,7 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
         encounter_of = dict(s.execute(select(Annotation.id, Annotation.encounter_id)).all())
     report: dict[str, Any] = {"profiles": {}, "saved": None, "extracted": extraction.processed}
     profiles = dict(engine.profiles)
+    shipped = load_profiles(DEFAULTS_PATH)
     changed = False
     for name, ident in engine._identifiers.items():  # noqa: SLF001 - same package
         features = local_score_names(ident.config) + vector_names
@@ -124,6 +125,11 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                 stage = entry["rerank"].pop("model")
                 stage.info.update({"fitted_on": f"catalog {catalog.root}"})
                 profiles[name] = replace(profiles[name], rerank_calibration=stage)
+        base = shipped.get(name)
+        if base is not None and profiles[name].settings_digest() == base.settings_digest():
+            # fitted for the shipped settings: valid until an upgrade changes them
+            profiles[name] = replace(profiles[name], info={**profiles[name].info,
+                                                           "settings_of": base.settings_digest()})
         report["profiles"][name] = entry
     if changed and save:
         path = user_profiles_path()

@@ -57,19 +57,40 @@ ENGINE_VERSION = "wildid-engine/2"
 
 
 def user_profiles_path() -> Path:
-    """Where ``wildid calibrate`` saves refitted profiles (used instead of the shipped ones)."""
+    """Where ``wildid calibrate`` saves refitted profiles (see :func:`active_profiles`)."""
     return data_dir() / "calibration.json"
 
 
 def active_profiles() -> dict[str, SpeciesProfile]:
-    """The user's refitted profiles when present and readable, else the shipped defaults."""
+    """The shipped profiles, each replaced by the user's copy where that is still valid.
+
+    ``wildid calibrate`` saves each profile it refitted with the digest of the shipped settings
+    it was fitted for (``info["settings_of"]``). When an upgrade changes those settings (a new
+    matcher, another keypoint budget), the old calibration would score features it was never
+    fitted on, so the shipped profile is used again, with a warning, until the user
+    recalibrates. A copy without that mark was edited by hand and is the user's to keep. Profiles
+    shipped after the user's file was written are used as shipped.
+    """
+    shipped = load_profiles(DEFAULTS_PATH)
     user = user_profiles_path()
-    if user.is_file():
-        try:
-            return load_profiles(user)
-        except MatchingError as exc:
-            log.warning("ignoring %s: %s", user, exc)
-    return load_profiles(DEFAULTS_PATH)
+    if not user.is_file():
+        return shipped
+    try:
+        theirs = load_profiles(user)
+    except MatchingError as exc:
+        log.warning("ignoring %s: %s", user, exc)
+        return shipped
+    profiles = dict(shipped)
+    for name, prof in theirs.items():
+        fitted_for = prof.info.get("settings_of")
+        base = shipped.get(name)
+        if fitted_for and base is not None and fitted_for != base.settings_digest():
+            log.warning("the %s calibration in %s was fitted for an earlier version of the "
+                        "profile; using the shipped one (run `wildid calibrate` to refit)",
+                        name, user)
+            continue
+        profiles[name] = prof
+    return profiles
 
 
 @dataclass(frozen=True)

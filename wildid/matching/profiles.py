@@ -12,6 +12,7 @@ decisions with :func:`wildid.matching.calibration.fit_calibration` and saves a u
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,14 @@ class SpeciesProfile:
                           mirror_descriptors=None if proj is None else proj.mirror,
                           matcher=matcher if self.reranks else None,
                           rerank_calibration=self.rerank_calibration if self.reranks else None)
+
+    def settings_digest(self) -> str:
+        """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
+        calibration fitted for one set of settings is only valid for the same settings."""
+        d = self.to_dict()
+        for key in ("calibration", "rerank_calibration", "info", "aliases"):
+            d.pop(key, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         return {
