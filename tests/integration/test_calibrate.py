@@ -92,6 +92,9 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     assert saved.calibration.info["fitted_on"] == f"catalog {labelled.root}"
     # marked as fitted for the shipped settings (an upgrade that changes them retires it)
     assert saved.info["settings_of"] == load_profiles()["default"].settings_digest()
+    # the file holds only what was refitted: the shipped lion and nyala follow upgrades
+    assert set(json.loads(user_profiles_path().read_text())["profiles"]) == {"default"}
+    assert active_profiles()["nyala"].to_dict() == load_profiles()["nyala"].to_dict()
     assert cli_main(["calibrate", "--reset"]) == 0
     assert not user_profiles_path().exists()
 

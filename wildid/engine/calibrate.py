@@ -126,14 +126,19 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                 stage.info.update({"fitted_on": f"catalog {catalog.root}"})
                 profiles[name] = replace(profiles[name], rerank_calibration=stage)
         base = shipped.get(name)
-        if base is not None and profiles[name].settings_digest() == base.settings_digest():
+        digest = base.settings_digest() if base is not None else None
+        if digest is not None and profiles[name].settings_digest() == digest:
             # fitted for the shipped settings: valid until an upgrade changes them
-            profiles[name] = replace(profiles[name], info={**profiles[name].info,
-                                                           "settings_of": base.settings_digest()})
+            profiles[name] = replace(profiles[name],
+                                     info={**profiles[name].info, "settings_of": digest})
         report["profiles"][name] = entry
     if changed and save:
         path = user_profiles_path()
-        save_profiles(profiles, path, note=f"refitted by `wildid calibrate` on {catalog.root}")
+        # only what differs from the shipped profiles: an unmarked copy of a shipped profile
+        # would read as edited by hand and outlive the upgrades that change it
+        theirs = {n: p for n, p in profiles.items()
+                  if n not in shipped or p.to_dict() != shipped[n].to_dict()}
+        save_profiles(theirs, path, note=f"refitted by `wildid calibrate` on {catalog.root}")
         report["saved"] = str(path)
     return report
 

@@ -68,15 +68,16 @@ def active_profiles() -> dict[str, SpeciesProfile]:
     it was fitted for (``info["settings_of"]``). When an upgrade changes those settings (a new
     matcher, another keypoint budget), the old calibration would score features it was never
     fitted on, so the shipped profile is used again, with a warning, until the user
-    recalibrates. A copy without that mark was edited by hand and is the user's to keep. Profiles
-    shipped after the user's file was written are used as shipped.
+    recalibrates. A copy without that mark was edited by hand and is the user's to keep. The
+    file holds only the profiles that differ from the shipped ones; the others, and profiles
+    shipped after it was written, are used as shipped.
     """
     shipped = load_profiles(DEFAULTS_PATH)
     user = user_profiles_path()
     if not user.is_file():
         return shipped
     try:
-        theirs = load_profiles(user)
+        theirs = load_profiles(user, overrides=True)
     except MatchingError as exc:
         log.warning("ignoring %s: %s", user, exc)
         return shipped

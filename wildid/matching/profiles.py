@@ -167,15 +167,20 @@ def _projection_spec(value: Any) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def load_profiles(path: Path | None = None) -> dict[str, SpeciesProfile]:
-    """Profiles by name from a JSON file (the shipped defaults when ``path`` is None)."""
+def load_profiles(path: Path | None = None, overrides: bool = False
+                  ) -> dict[str, SpeciesProfile]:
+    """Profiles by name from a JSON file (the shipped defaults when ``path`` is None).
+
+    ``overrides``: the file only overrides some shipped profiles (the user's, see
+    ``wildid.engine.identification.active_profiles``), so it need not hold ``default``.
+    """
     file = Path(path) if path is not None else DEFAULTS_PATH
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise MatchingError(f"cannot read species profiles {file}: {exc}") from exc
     profiles = data.get("profiles")
-    if not isinstance(profiles, dict) or "default" not in profiles:
+    if not isinstance(profiles, dict) or ("default" not in profiles and not overrides):
         raise MatchingError(f"{file}: needs a 'profiles' object with a 'default' profile")
     return {name: SpeciesProfile.from_dict(name, p) for name, p in profiles.items()}
 
