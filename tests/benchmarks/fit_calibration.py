@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import threading
 from collections.abc import Hashable
 from pathlib import Path
 
@@ -175,16 +176,18 @@ class LearnedEvidence:
         self.memo: dict[tuple[int, int], float] = (
             pickle.loads(self.path.read_bytes()) if self.path.exists() else {})
         self._new = 0
+        self._lock = threading.Lock()
 
     def __call__(self, i: int, key: int) -> float:
         pair = (i, key)
         if pair not in self.memo:
             _, _, conf = self.matcher.match(self.learned[i], self.learned[key])
-            self.memo[pair] = float(conf.sum())
-            self._new += 1
-            if self._new % 500 == 0:
-                self.save()
-                print(f"  {len(self.memo)} LightGlue pairs", file=sys.stderr, flush=True)
+            with self._lock:  # rerank_rows matches two pairs at a time; save() pickles the memo
+                self.memo[pair] = float(conf.sum())
+                self._new += 1
+                if self._new % 500 == 0:
+                    self.save()
+                    print(f"  {len(self.memo)} LightGlue pairs", file=sys.stderr, flush=True)
         return self.memo[pair]
 
     def save(self) -> None:

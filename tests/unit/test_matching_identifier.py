@@ -238,3 +238,38 @@ def test_learned_rerank_needs_its_matcher_and_second_stage(catalog: dict[str, ob
     assert back.to_dict() == prof.to_dict() and back.learned_keypoints == prof.learned_keypoints
     assert back.identifier(matcher=None).matcher is None
     assert not load_profiles()["lion"].reranks
+
+
+def test_rerank_rows_match_each_annotation_once_and_keep_the_order(monkeypatch) -> None:
+    """The matcher's pairs run two at a time; each candidate still gets the best of its own
+    annotations, in the head's order, and no pair is matched twice."""
+    from types import SimpleNamespace
+
+    from wildid.matching import parallel
+    from wildid.matching.identifier import rerank_rows
+
+    scores = {"a1": 0.9, "a2": 0.8, "a3": 0.1, "b1": 0.7, "c1": 0.6, "c2": 0.5}
+    owner = {k: k[0].upper() for k in scores}.__getitem__
+    evidence = {"a1": 3.0, "a2": 9.0, "a3": 50.0, "b1": 1.0, "c1": 0.0, "c2": 4.0}
+    head = [SimpleNamespace(score=s, individual_id=i, best_key=k)
+            for s, i, k in ((0.9, "A", "a1"), (0.7, "B", "b1"), (0.6, "C", "c1"))]
+    for n in (1, 2):
+        calls: list[str] = []
+
+        def seen(key: str, calls: list[str] = calls) -> float:
+            calls.append(key)
+            return evidence[key]
+
+        monkeypatch.setattr(parallel, "workers", lambda n=n: n)
+        rows = rerank_rows(head, scores, owner, 2, seen)
+        assert [r["lightglue"] for r in rows] == [9.0, 1.0, 4.0]  # a3 is not among A's best two
+        assert sorted(calls) == ["a1", "a2", "b1", "c1", "c2"]
+        assert rows[0]["fused"] == pytest.approx(np.log(0.9 / 0.1))
+
+
+def test_map_side_by_side_keeps_order_and_nests() -> None:
+    from wildid.matching import parallel
+
+    out = parallel.map_side_by_side(lambda x: [x, parallel.map_side_by_side(abs, [-x, x])],
+                                    range(-3, 4))
+    assert out == [[x, [abs(x), abs(x)]] for x in range(-3, 4)]

@@ -188,6 +188,29 @@ def test_negated_rows_after_nonnegative_ones_turn_the_store_signed_not_clipped()
     assert (kk[:20, 0] == np.arange(20)).all() and (kk[20:, 0] == 1500 + np.arange(20)).all()
 
 
+def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch) -> None:
+    """The lists searched on two threads at once: the same neighbours, bit for bit, as one
+    thread searching them in turn (each query row's probe cells belong to one list)."""
+    from wildid.matching import parallel
+
+    rng = np.random.default_rng(9)
+    x = np.vstack([_rootsift_like(rng, 2000), -_rootsift_like(rng, 2000)])
+    store = IvfStore(128, list_rows=100, train_rows=1000)
+    store.add(x, (np.arange(4000) // 4).astype(np.int32), np.arange(4000, dtype=np.int32))
+    assert store.n_lists >= 16
+    q = np.vstack([x[:50] + 0.01, x[2000:2050] - 0.01])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ok = np.ones(1000, bool)
+    ok[::5] = False
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
+    two = store.search(q, 4, nprobe=6, ok_slot=ok)
+    monkeypatch.setattr(parallel, "workers", lambda: 1)
+    one = store.search(q, 4, nprobe=6, ok_slot=ok)
+    for a, b in zip(two, one, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ok[two[1][two[1] >= 0]].all()
+
+
 def test_8bit_kernel_with_fewer_rows_than_k_and_all_masked() -> None:
     rng = np.random.default_rng(6)
     store = IvfStore(128)

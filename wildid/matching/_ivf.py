@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wildid.matching import _distance_kernel
+from wildid.matching import _distance_kernel, parallel
 
 __all__ = ["IvfStore", "kmeans", "nearest_centroid", "smallest_k"]
 
@@ -79,7 +79,9 @@ class _List:
     Descriptors are stored *transposed* (``desc[:, :n]`` is [dim, n]): the 8-bit kernel takes
     the list as the right-hand operand of its product (see :mod:`._distance_kernel`), and the
     whole buffer is passed without a copy -- columns past ``n`` are masked by an infinite bias.
-    Capacity grows by a quarter, so that masked tail stays small.
+    Capacity grows by a sixteenth, so that masked tail stays small: the kernel reads it too,
+    and growing by a quarter left lists 14 % longer than their rows at 10,000 nyala
+    annotations (copying a list on growth is cheap next to reading it at every query).
     """
 
     __slots__ = ("biases", "columns", "desc", "kp", "n", "norms", "slot", "sums")
@@ -102,7 +104,7 @@ class _List:
     def append(self, desc: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray) -> None:
         need = self.n + len(desc)
         if need > self.capacity:
-            cap = max(need, self.capacity + self.capacity // 4, 64)
+            cap = max(need, self.capacity + self.capacity // 16, 64)
             grown = np.zeros((self.desc.shape[0], cap), self.desc.dtype)
             grown[:, : self.n] = self.desc[:, : self.n]
             self.desc = grown
@@ -389,22 +391,30 @@ class IvfStore:
         quantisation scales)."""
         unit32, shift32 = np.float32(unit), np.float32(shift_bias)
         masked = self._lists_to_mask(ok_slot)
-        for a, b in zip(starts, np.r_[starts[1:], len(flat)], strict=False):
-            li = int(flat[a])
-            lst = self.lists[li] if self.lists else None
-            if lst is None or lst.n == 0:
-                continue
-            qs, ps = qid[a:b], pos[a:b]
-            n = lst.n
-            bias = lst.bias(unit32, shift32)
-            if masked[li]:
-                bias = bias.copy()
-                bias[:n][~ok_slot[lst.slot[:n]]] = np.inf
-            kk = min(k, n)
-            part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
-            best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
-            best_s[qs, ps, :kk] = lst.slot[top]
-            best_k[qs, ps, :kk] = lst.kp[top]
+        jobs = [(int(flat[a]), a, b) for a, b in zip(starts, np.r_[starts[1:], len(flat)],
+                                                      strict=False)
+                if self.lists and self.lists[int(flat[a])].n]
+
+        def run(chunk: list[tuple[int, int, int]]) -> None:
+            # each (query row, probe) cell belongs to one list, so chunks write disjoint cells
+            for li, a, b in chunk:
+                lst = self.lists[li]
+                qs, ps = qid[a:b], pos[a:b]
+                n = lst.n
+                bias = lst.bias(unit32, shift32)
+                if masked[li]:
+                    bias = bias.copy()
+                    bias[:n][~ok_slot[lst.slot[:n]]] = np.inf
+                kk = min(k, n)
+                part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
+                best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
+                best_s[qs, ps, :kk] = lst.slot[top]
+                best_k[qs, ps, :kk] = lst.kp[top]
+
+        # two single-threaded calls at once (wildid.matching.parallel); small interleaved
+        # chunks balance the threads whatever the lists' sizes
+        n_chunks = min(len(jobs), 8 * parallel.workers())
+        parallel.map_side_by_side(run, [jobs[i::n_chunks] for i in range(n_chunks)])
 
     def _search_lists_float(self, q: np.ndarray, k: int, flat: np.ndarray, qid: np.ndarray,
                             pos: np.ndarray, starts: np.ndarray, ok_slot: np.ndarray,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from wildid.errors import MatchingError
+from wildid.matching import parallel
 from wildid.matching.aggregation import aggregate
 from wildid.matching.calibration import CalibrationModel
 from wildid.matching.features import LocalFeatures, mirror_sift_descriptors
@@ -424,8 +425,12 @@ def rerank_rows(head: Sequence[Any], scores: Mapping[Hashable, float],
     only where ``evidence`` (annotation key -> summed confidence) comes from differs."""
     keys = best_annotations(scores, individual_of, [c.individual_id for c in head],
                             per_individual)
-    return [rerank_row(c.score, max(evidence(k) for k in keys.get(c.individual_id, [c.best_key])))
-            for c in head]
+    wanted = [keys.get(c.individual_id, [c.best_key]) for c in head]
+    # the matcher's pairs are independent: two at a time (wildid.matching.parallel)
+    pairs = list(dict.fromkeys(k for ks in wanted for k in ks))
+    found = dict(zip(pairs, parallel.map_side_by_side(evidence, pairs), strict=True))
+    return [rerank_row(c.score, max(found[k] for k in ks)) for c, ks in zip(head, wanted,
+                                                                             strict=True)]
 
 
 def rerank_row(score: float, evidence: float) -> dict[str, float]:

@@ -298,7 +298,9 @@ class ModelRegistry:
 
         return KeypointExtractor(self.verified(model_id, task="keypoints"), threads=threads)
 
-    def matcher(self, model_id: str | None = None, threads: int = 2) -> LightGlueMatcher:
+    def matcher(self, model_id: str | None = None, threads: int = 1) -> LightGlueMatcher:
+        """One thread per pair by default: the re-ranking matches its pairs two at a time
+        (``wildid.matching.parallel``), faster than one pair at a time on two threads."""
         from wildid.vision.keypoints import LightGlueMatcher
 
         return LightGlueMatcher(self.verified(model_id, task="matcher"), threads=threads)
