@@ -109,3 +109,24 @@ def test_each_correspondence_predicts_the_rotation_of_a_few_true_matches(degrees
     ver = verify_points(q, d, db_diag=420.0, q_scale=q_size, d_scale=d_size, q_angle=q_angle,
                         d_angle=d_angle, threshold=0.005)
     assert sorted(ver.inlier_idx.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_inlier_mask_of_every_hypothesis_is_the_plain_formula() -> None:
+    """The n x n hypothesis test (one BLAS product, squared distances) marks exactly what
+    projecting every point by every hypothesis and measuring the distance marks."""
+    from wildid.matching.geometry import _inliers_of_each
+
+    rng = np.random.default_rng(11)
+    n = 400
+    q = rng.uniform(0, 640, (n, 2))
+    d = q @ np.array([[0.9, -0.2], [0.2, 0.9]]).T + [15.0, -4.0] + rng.normal(0, 4, (n, 2))
+    d[::3] = rng.uniform(0, 640, (len(d[::3]), 2))  # a third are wrong matches
+    hyps = np.concatenate([rng.normal([[0.9, -0.2], [0.2, 0.9]], 0.05, (n, 2, 2)),
+                           rng.normal([[15.0], [-4.0]], 5.0, (n, 2, 1))], axis=2)
+    thr = 12.0
+    proj = np.einsum("hij,nj->hni", hyps[:, :, :2], q) + hyps[:, None, :, 2]
+    expected = np.linalg.norm(proj - d[None], axis=2) < thr
+    got = _inliers_of_each(hyps, q, d, thr)
+    assert got.shape == (n, n) and 0.05 < expected.mean() < 0.8  # a real mix of both
+    np.testing.assert_array_equal(got, expected)
+    assert _inliers_of_each(hyps[:1], q[:0], d[:0], thr).shape == (1, 0)

@@ -132,9 +132,7 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
         return _EMPTY
     scale = np.sqrt(np.abs(hyps[:, 0, 0] * hyps[:, 1, 1] - hyps[:, 0, 1] * hyps[:, 1, 0]))
     plausible = (scale < max_scale_change) & (scale > 1.0 / max_scale_change)
-    proj = np.einsum("hij,nj->hni", hyps[:, :, :2], q_xy) + hyps[:, None, :, 2]
-    err = np.linalg.norm(proj - d_xy[None], axis=2)
-    inl = err < thr
+    inl = _inliers_of_each(hyps, q_xy, d_xy, thr)
     support = (inl * w[None]).sum(axis=1) * plausible
     best = int(np.argmax(support))
     if support[best] <= 0:
@@ -150,6 +148,28 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
             if (mask2 * w).sum() >= (mask * w).sum():
                 mask, matrix = mask2, np.vstack([refined, [0.0, 0.0, 1.0]])
     return _result(mask, q_xy, d_xy, w, matrix, min_inliers)
+
+
+def _inliers_of_each(hyps: np.ndarray, q_xy: np.ndarray, d_xy: np.ndarray,
+                     thr: float) -> np.ndarray:
+    """[hypothesis, correspondence] mask: within ``thr`` of where the hypothesis maps it.
+
+    Every correspondence proposes a hypothesis, so this is n x n: in a small catalog an
+    annotation collects ~1,000 correspondences and the verification took most of a query
+    (0.6 s of 0.8 s against 12 nyala annotations). One BLAS product for all hypotheses'
+    2x2 parts and squared distances in place: ~8 ms instead of ~80 ms (``einsum`` and
+    ``norm``) at n = 1,000, the same mask.
+    """
+    proj = hyps[:, :, :2].reshape(-1, 2) @ q_xy.T  # rows: x then y of each hypothesis
+    ex, ey = proj[0::2], proj[1::2]
+    ex += hyps[:, 0, 2, None]
+    ex -= d_xy[None, :, 0]
+    ey += hyps[:, 1, 2, None]
+    ey -= d_xy[None, :, 1]
+    ex *= ex
+    ey *= ey
+    ex += ey
+    return ex < thr * thr
 
 
 def _verify_opencv(q_xy: np.ndarray, d_xy: np.ndarray, w: np.ndarray, thr: float, method: str,
