@@ -189,9 +189,10 @@ def test_negated_rows_after_nonnegative_ones_turn_the_store_signed_not_clipped()
 
 
 def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch) -> None:
-    """The lists searched on two threads at once: the same neighbours, bit for bit, as one
-    thread searching them in turn (each query row's probe cells belong to one list)."""
-    from wildid.matching import parallel
+    """The lists searched on two threads at once, or one at a time on two intra-op threads:
+    the same neighbours, bit for bit, as one thread searching them in turn (each query row's
+    probe cells belong to one list)."""
+    from wildid.matching import _ivf, parallel
 
     rng = np.random.default_rng(9)
     x = np.vstack([_rootsift_like(rng, 2000), -_rootsift_like(rng, 2000)])
@@ -203,11 +204,15 @@ def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch) -> No
     ok = np.ones(1000, bool)
     ok[::5] = False
     monkeypatch.setattr(parallel, "workers", lambda: 2)
+    monkeypatch.setattr(_ivf, "SIDE_BY_SIDE_ROWS", 10**9)  # two calls at once, one thread each
     two = store.search(q, 4, nprobe=6, ok_slot=ok)
+    monkeypatch.setattr(_ivf, "SIDE_BY_SIDE_ROWS", 0)  # one call at a time on two threads
+    wide = store.search(q, 4, nprobe=6, ok_slot=ok)
     monkeypatch.setattr(parallel, "workers", lambda: 1)
     one = store.search(q, 4, nprobe=6, ok_slot=ok)
-    for a, b in zip(two, one, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for a, b, c in zip(two, wide, one, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, c)
     assert ok[two[1][two[1] >= 0]].all()
 
 

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 KERNEL_PATH = Path(__file__).with_name("defaults") / "ivf_kernel.onnx"
 
 _lock = threading.Lock()
-_session: Any = None
+_sessions: dict[int, Any] = {}
 _failed = False
 
 
@@ -78,30 +78,33 @@ def build_model() -> Any:
     return model
 
 
-def session() -> Any | None:
-    """The shared onnxruntime session, or None (logged once) when it cannot be loaded."""
-    global _session, _failed
-    if _session is not None or _failed:
-        return _session
+def session(threads: int = 1) -> Any | None:
+    """The shared onnxruntime session with ``threads`` intra-op threads, or None (logged once)
+    when the kernel cannot be loaded.
+
+    Two kinds of call (see ``IvfStore._kernel_lists``): many calls with a few query rows each
+    (a large catalog) run single-threaded side by side, while a few calls with hundreds of
+    query rows each (a small catalog) each run on all the threads.
+    """
+    global _failed
+    if threads in _sessions or _failed:
+        return _sessions.get(threads)
     with _lock:
-        if _session is None and not _failed:
+        if threads not in _sessions and not _failed:
             try:
                 import onnxruntime as ort
 
                 opts = ort.SessionOptions()
-                # one thread per call: the index runs calls on different lists side by side
-                # (wildid.matching.parallel), which keeps two cores busier than one call split
-                # over two threads
-                opts.intra_op_num_threads = 1
+                opts.intra_op_num_threads = max(1, threads)
                 opts.inter_op_num_threads = 1
                 opts.log_severity_level = 3
-                _session = ort.InferenceSession(str(KERNEL_PATH), opts,
-                                                providers=["CPUExecutionProvider"])
+                _sessions[threads] = ort.InferenceSession(str(KERNEL_PATH), opts,
+                                                          providers=["CPUExecutionProvider"])
             except Exception as exc:  # a broken install must not stop matching: NumPy still works
                 _failed = True
                 log.warning("8-bit distance kernel %s unavailable (%s); using the slower NumPy "
                             "search", KERNEL_PATH, exc)
-    return _session
+    return _sessions.get(threads)
 
 
 def nearest(sess: Any, rows_t: np.ndarray, queries: np.ndarray, bias: np.ndarray, k: int

@@ -21,6 +21,13 @@ from wildid.matching import _distance_kernel, parallel
 
 __all__ = ["IvfStore", "kmeans", "nearest_centroid", "smallest_k"]
 
+# Below this many query rows per probed list on average, the lists are searched side by side
+# by single-threaded calls; above it, one call at a time on all the threads (_kernel_lists).
+# Measured on a 2-core Intel AVX-512 machine, nyala, search alone: ~19 rows per list (10,000
+# annotations) 0.96 -> 0.88 s side by side; ~150 (1,186) 0.57 -> 0.66 s, ~600 (300) 0.57 ->
+# 0.63 s, ~2,400 (40) 0.24 -> 0.26 s, all slower side by side.
+SIDE_BY_SIDE_ROWS = 64
+
 
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray, block: int = 32768) -> np.ndarray:
     """Index of the nearest centroid (Euclidean) of every row of ``x``."""
@@ -395,6 +402,15 @@ class IvfStore:
                                                       strict=False)
                 if self.lists and self.lists[int(flat[a])].n]
 
+        n_workers = parallel.workers()
+        # Hundreds of query rows per list (a small catalog: few lists, each probed by many of
+        # the query's rows): the product is the cost, and one call on all the threads does
+        # it fastest. A few rows per list (a large catalog: every list is probed by some
+        # row): reading the list is the cost, and two single-threaded calls at once on
+        # different lists keep both cores busier (wildid.matching.parallel).
+        side_by_side = n_workers > 1 and len(flat) < SIDE_BY_SIDE_ROWS * len(jobs)
+        sess = _distance_kernel.session(1 if side_by_side else n_workers) or kernel
+
         def run(chunk: list[tuple[int, int, int]]) -> None:
             # each (query row, probe) cell belongs to one list, so chunks write disjoint cells
             for li, a, b in chunk:
@@ -406,14 +422,16 @@ class IvfStore:
                     bias = bias.copy()
                     bias[:n][~ok_slot[lst.slot[:n]]] = np.inf
                 kk = min(k, n)
-                part, top = _distance_kernel.nearest(kernel, lst.desc, qq[qs], bias, kk)
+                part, top = _distance_kernel.nearest(sess, lst.desc, qq[qs], bias, kk)
                 best_d[qs, ps, :kk] = part / unit32 + q_norm2[qs, None]
                 best_s[qs, ps, :kk] = lst.slot[top]
                 best_k[qs, ps, :kk] = lst.kp[top]
 
-        # two single-threaded calls at once (wildid.matching.parallel); small interleaved
-        # chunks balance the threads whatever the lists' sizes
-        n_chunks = min(len(jobs), 8 * parallel.workers())
+        if not side_by_side:
+            run(jobs)
+            return
+        # small interleaved chunks balance the two threads whatever the lists' sizes
+        n_chunks = min(len(jobs), 8 * n_workers)
         parallel.map_side_by_side(run, [jobs[i::n_chunks] for i in range(n_chunks)])
 
     def _search_lists_float(self, q: np.ndarray, k: int, flat: np.ndarray, qid: np.ndarray,

@@ -1,6 +1,7 @@
 """Running independent native calls side by side on the machine's (usually two) cores.
 
-Why: the index's kernel calls and the learned matcher's pairs are many small onnxruntime runs.
+Why: the index's kernel calls in a large catalog (see ``_ivf.SIDE_BY_SIDE_ROWS``) and the
+learned matcher's pairs are many small onnxruntime runs.
 One run split over two intra-op threads leaves much of the second core idle (the work per run
 is too small to split well), while two single-threaded runs at once keep both busy.
 onnxruntime releases the GIL while it runs, and a session may be run from several threads at
