@@ -188,7 +188,8 @@ def test_negated_rows_after_nonnegative_ones_turn_the_store_signed_not_clipped()
     assert (kk[:20, 0] == np.arange(20)).all() and (kk[20:, 0] == 1500 + np.arange(20)).all()
 
 
-def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch) -> None:
+@pytest.mark.parametrize("split", [False, True])  # whole rows; the coarse split
+def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch, split: bool) -> None:
     """The lists searched on two threads at once, or one at a time on two intra-op threads:
     the same neighbours, bit for bit, as one thread searching them in turn (each query row's
     probe cells belong to one list)."""
@@ -196,9 +197,11 @@ def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch) -> No
 
     rng = np.random.default_rng(9)
     x = np.vstack([_rootsift_like(rng, 2000), -_rootsift_like(rng, 2000)])
+    if split:
+        x = _structured_rows(rng, 4000)
     store = IvfStore(128, list_rows=100, train_rows=1000)
     store.add(x, (np.arange(4000) // 4).astype(np.int32), np.arange(4000, dtype=np.int32))
-    assert store.n_lists >= 16
+    assert store.n_lists >= 16 and store.split is split
     q = np.vstack([x[:50] + 0.01, x[2000:2050] - 0.01])
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     ok = np.ones(1000, bool)
@@ -261,3 +264,88 @@ def test_kernel_bias_cache_follows_exclusions_and_new_rows(train_rows: int) -> N
     ok = np.ones(1001, bool)
     _, slot, kp = store.search(new, 1, nprobe=store.n_lists, ok_slot=ok)
     assert (slot[:, 0] == 1000).all() and (kp[:, 0] == np.arange(3)).all()
+
+
+def _structured_rows(rng: np.random.Generator, n: int, dim: int = 128) -> np.ndarray:
+    """Unit rows whose variance sits on a few axes, as SIFT's does (the coarse split applies):
+    a common direction, ten strong axes and weak noise; half of them negated, like a ridge
+    channel."""
+    basis = np.linalg.qr(np.random.default_rng(99).normal(size=(dim, 11)))[0].T
+    x = basis[0] + rng.normal(size=(n, 10)) @ (0.25 * basis[1:]) + 0.01 * rng.normal(size=(n, dim))
+    x[: n // 2] *= -1
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_coarse_split_finds_the_exact_neighbours() -> None:
+    """Rows with structure are kept on their principal axes, the kernel reads half of each, and
+    the re-scored candidates are the exact nearest rows: kernel and float search agree."""
+    rng = np.random.default_rng(12)
+    x = _structured_rows(rng, 4000)
+    store = IvfStore(128, list_rows=200, train_rows=1000)
+    store.add(x[:600], (np.arange(600) // 4).astype(np.int32), np.arange(600, dtype=np.int32))
+    assert store.split is None and store.rot is None  # undecided below train_rows
+    store.add(x[600:], (np.arange(600, 4000) // 4).astype(np.int32),
+              np.arange(600, 4000, dtype=np.int32))
+    assert store.split and store.coarse == 64 and store.lists[0].desc.shape[0] == 64
+    np.testing.assert_allclose(store.rot.T @ store.rot, np.eye(128), atol=1e-5)
+    q = _structured_rows(np.random.default_rng(13), 60)
+    q[:30] = x[:30] + 0.003 * rng.normal(size=(30, 128)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ok = np.ones(1000, bool)
+    ok[1::5] = False
+    dk, sk, kk = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    store.use_kernel = False
+    df, sf, kf = store.search(q, 5, nprobe=store.n_lists, ok_slot=ok)
+    np.testing.assert_allclose(dk, df, atol=1e-5)  # the same decoded rows, re-scored in float
+    assert (kk == kf).mean() > 0.97
+    assert ok[sk].all()
+    exact = np.linalg.norm(q[:, None] - x[None], axis=2)
+    exact[:, ~ok[np.arange(4000) // 4]] = np.inf
+    best = np.sort(exact, axis=1)[:, :5]
+    np.testing.assert_allclose(dk, best, atol=1.5e-2)  # 8-bit rows (steps of ~0.008 here)
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in
+                    zip(kk, np.argsort(exact, axis=1)[:, :5], strict=True)]) > 0.95
+    clear = ok[np.arange(30) // 4]
+    assert (kk[:30][clear, 0] == np.arange(30)[clear]).all()
+
+
+def test_coarse_split_survives_compaction_and_retraining() -> None:
+    """Compaction renumbers the rest rows and retraining regroups codes without refitting the
+    axes: the same search gives the same distances before and after each."""
+    rng = np.random.default_rng(14)
+    x = _structured_rows(rng, 3000)
+    store = IvfStore(128, list_rows=150, train_rows=1000)
+    store.add(x, (np.arange(3000) // 3).astype(np.int32), np.arange(3000, dtype=np.int32))
+    rot, scale = store.rot.copy(), store.scale
+    q = x[::50] + 0.002
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    alive = np.ones(1000, bool)
+    alive[::3] = False
+    before = store.search(q, 4, nprobe=store.n_lists, ok_slot=alive)
+    store.compact(alive)
+    assert store.n_rows == 3000 - 3 * int((~alive).sum()) and store._gn == store.n_rows
+    after = store.search(q, 4, nprobe=store.n_lists, ok_slot=alive)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[2], after[2])
+    store.train()
+    assert np.array_equal(store.rot, rot) and store.scale == scale
+    again = store.search(q, 4, nprobe=store.n_lists, ok_slot=alive)
+    np.testing.assert_allclose(again[0], before[0], atol=1e-6)
+    new = _structured_rows(rng, 50)
+    store.add(new, np.full(50, 1000, np.int32), np.arange(50, dtype=np.int32))
+    ok = np.ones(1001, bool)
+    ok[::3] = False
+    _, slot, kp = store.search(new[:5], 1, nprobe=store.n_lists, ok_slot=ok)
+    assert (slot[:, 0] == 1000).all() and (kp[:, 0] == np.arange(5)).all()
+
+
+def test_isotropic_rows_keep_whole_rows() -> None:
+    """Rows without dominant axes (the coarse half would hold half the variance) keep the
+    full-width layout."""
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(2000, 128)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    store = IvfStore(128, list_rows=200, train_rows=1000)
+    store.add(x, np.arange(2000, dtype=np.int32), np.zeros(2000, np.int32))
+    assert store.split is False and store.rot is None and store.lists[0].desc.shape[0] == 128
+    assert not store._raw  # the float copy is dropped once decided
