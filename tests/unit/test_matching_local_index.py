@@ -198,10 +198,11 @@ def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch, split
     rng = np.random.default_rng(9)
     x = np.vstack([_rootsift_like(rng, 2000), -_rootsift_like(rng, 2000)])
     if split:
+        monkeypatch.setattr(_ivf, "SPLIT_ROWS", 1000)
         x = _structured_rows(rng, 4000)
     store = IvfStore(128, list_rows=100, train_rows=1000)
     store.add(x, (np.arange(4000) // 4).astype(np.int32), np.arange(4000, dtype=np.int32))
-    assert store.n_lists >= 16 and store.split is split
+    assert store.n_lists >= 16 and bool(store.split) is split
     q = np.vstack([x[:50] + 0.01, x[2000:2050] - 0.01])
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     ok = np.ones(1000, bool)
@@ -276,16 +277,21 @@ def _structured_rows(rng: np.random.Generator, n: int, dim: int = 128) -> np.nda
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_coarse_split_finds_the_exact_neighbours() -> None:
-    """Rows with structure are kept on their principal axes, the kernel reads half of each, and
-    the re-scored candidates are the exact nearest rows: kernel and float search agree."""
+def test_coarse_split_finds_the_exact_neighbours(monkeypatch) -> None:
+    """Rows with structure in a large store are kept on their principal axes, the kernel reads
+    half of each, and the re-scored candidates are the exact nearest rows: kernel and float
+    search agree."""
+    from wildid.matching import _ivf
+
+    monkeypatch.setattr(_ivf, "SPLIT_ROWS", 3000)
     rng = np.random.default_rng(12)
     x = _structured_rows(rng, 4000)
     store = IvfStore(128, list_rows=200, train_rows=1000)
-    store.add(x[:600], (np.arange(600) // 4).astype(np.int32), np.arange(600, dtype=np.int32))
-    assert store.split is None and store.rot is None  # undecided below train_rows
-    store.add(x[600:], (np.arange(600, 4000) // 4).astype(np.int32),
-              np.arange(600, 4000, dtype=np.int32))
+    store.add(x[:1500], (np.arange(1500) // 4).astype(np.int32), np.arange(1500, dtype=np.int32))
+    assert store.centroids is not None and store.split is None  # trained, below SPLIT_ROWS
+    assert store.rot is None and store.lists[0].desc.shape[0] == 128
+    store.add(x[1500:], (np.arange(1500, 4000) // 4).astype(np.int32),
+              np.arange(1500, 4000, dtype=np.int32))  # 4,000 >= 2 x 1,500: retrained, split
     assert store.split and store.coarse == 64 and store.lists[0].desc.shape[0] == 64
     np.testing.assert_allclose(store.rot.T @ store.rot, np.eye(128), atol=1e-5)
     q = _structured_rows(np.random.default_rng(13), 60)
@@ -309,9 +315,12 @@ def test_coarse_split_finds_the_exact_neighbours() -> None:
     assert (kk[:30][clear, 0] == np.arange(30)[clear]).all()
 
 
-def test_coarse_split_survives_compaction_and_retraining() -> None:
+def test_coarse_split_survives_compaction_and_retraining(monkeypatch) -> None:
     """Compaction renumbers the rest rows and retraining regroups codes without refitting the
     axes: the same search gives the same distances before and after each."""
+    from wildid.matching import _ivf
+
+    monkeypatch.setattr(_ivf, "SPLIT_ROWS", 1000)
     rng = np.random.default_rng(14)
     x = _structured_rows(rng, 3000)
     store = IvfStore(128, list_rows=150, train_rows=1000)
@@ -339,13 +348,15 @@ def test_coarse_split_survives_compaction_and_retraining() -> None:
     assert (slot[:, 0] == 1000).all() and (kp[:, 0] == np.arange(5)).all()
 
 
-def test_isotropic_rows_keep_whole_rows() -> None:
+def test_isotropic_rows_keep_whole_rows(monkeypatch) -> None:
     """Rows without dominant axes (the coarse half would hold half the variance) keep the
-    full-width layout."""
+    full-width layout, however large the store."""
+    from wildid.matching import _ivf
+
+    monkeypatch.setattr(_ivf, "SPLIT_ROWS", 1000)
     rng = np.random.default_rng(15)
     x = rng.normal(size=(2000, 128)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     store = IvfStore(128, list_rows=200, train_rows=1000)
     store.add(x, np.arange(2000, dtype=np.int32), np.zeros(2000, np.int32))
     assert store.split is False and store.rot is None and store.lists[0].desc.shape[0] == 128
-    assert not store._raw  # the float copy is dropped once decided

@@ -12,22 +12,25 @@ compaction.  The codebook is trained once the store holds ``train_rows`` rows an
 when the store has grown ``retrain_growth`` times since (amortised cost per row stays constant).
 Below ``train_rows`` the store is one flat list searched exactly.
 
-Coarse pass, exact re-scoring (from the first training on): the kernel reads only half of each
-row. At that training the store fits the rows' principal axes once and keeps every row rotated
-onto them: axes 1..dim/2 (8-bit, one scale) are the *coarse* part, stored transposed for the
-kernel; axis 0 (float32; in a two-channel nyala store it spans about -0.94..0.94, the channel)
-and the remaining axes (8-bit, a scale each: they span a tenth as much, so they keep 3x finer
-steps than before) are the *rest*, stored row-major in store-wide arrays. The kernel keeps each
-query row's ``COARSE_K`` best of every probed list; their coarse distances are recomputed
+Coarse pass, exact re-scoring (large stores, see ``SPLIT_ROWS``): the kernel reads only half
+of each row. At its first training past ``SPLIT_ROWS`` rows the store fits the rows' principal
+axes once and keeps every row rotated onto them: axes 1..dim/2 (8-bit, one scale) are the
+*coarse* part, stored transposed for the kernel; axis 0 (float32; in a two-channel nyala store
+it spans about -0.94..0.94, the channel) is a column of each list; the remaining axes (8-bit, a
+scale each: they span a tenth as much, so their steps are 3x finer than before) are the
+*rest*, stored row-major in one store-wide array. The kernel keeps each query row's
+``COARSE_K`` best of every probed list; their coarse distance and axis 0's are recomputed
 against the float query (the list is still in cache), the best ``COARSE_K`` of all probes get
 the rest's distance from one gather, and the ``k`` nearest of those are returned. Why: at
 10,000 nyala annotations a query reads nearly the whole store, and the kernel's time follows
-the bytes it reads. Measured on the development nyala rows (2.37 M, 300 query rows, brute
-force): the five exact float nearest neighbours are found 95.2 % of the time this way, against
-92.9 % by the full-width 8-bit search it replaced; axes 0..63 as the coarse part gave 91 %
-(axis 0's range forces a 2.5x coarser step) and 2..65 90 %. The rows stay 128 bytes plus a
-float and a row number. The axes are fitted once, on the rows present at the first training,
-and kept: refitting would re-quantise every row.
+the bytes it reads (with few query rows per list; with hundreds, writing and ranking the
+[rows x list] distances is the cost, whatever the width). Measured on the development nyala
+rows (2.37 M, 300 query rows, brute force, 16 candidates): the five exact float nearest
+neighbours are found 95.2 % of the time this way, against 92.9 % by the full-width 8-bit search
+it replaced (its query rounded to 7 bits); axes 0..63 as the coarse part gave 91 % (axis 0's
+range forces a 2.5x coarser step) and 2..65 90 %. The rows stay 128 bytes plus a float and a
+row number. The axes are fitted once, on the rows present then, and kept: refitting would
+re-quantise every row again.
 """
 
 from __future__ import annotations
@@ -54,6 +57,16 @@ COARSE_K = 12
 # the development nyala rows); for rows without such structure (isotropic ones, or a whitening
 # projection) the coarse pass would miss neighbours, and the store keeps whole rows.
 MIN_COARSE_VARIANCE = 0.85
+# ... and it pays only in large stores, where each probed list gets few query rows (a kernel
+# call on 19 rows of a query: 0.63 -> 0.40 ms; on 150 rows it costs as much at either width,
+# and the 12 candidates and their re-scoring make it ~10 % slower). With 4,000 query rows
+# (nyala, mirrored) x 6 probes over lists of ~8,000 rows, that is from ~5 M rows (~2,500
+# nyala annotations) on: the split happens at the first training past this many rows
+# (20,000 x 2^8 = 5.12 M with the default growth). Smaller stores keep whole rows, searched
+# as before it (small catalogs were 6-15 % slower split, measured with bench_scale at 12, 100
+# and 1,000 annotations). The rows are then re-coded from their 8-bit codes once; the
+# rounding this adds is smaller than the query's own rounding that the re-scoring removes.
+SPLIT_ROWS = 4_000_000
 
 
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray, block: int = 32768) -> np.ndarray:
@@ -209,9 +222,9 @@ class IvfStore:
     bytes per row instead of 512. Non-negative ones such as RootSIFT use 7 bits (0..127), which
     the onnxruntime kernel multiplies without saturating (:mod:`._distance_kernel`); measured on
     the development photos, LNBNN ranks as with 8 bits. Signed ones (projected descriptors) use
-    -127..127 and the same kernel with shifted queries (:meth:`_search_lists_signed`). From the
-    first training on, rows are kept on their principal axes, split into a coarse part the
-    kernel reads and a rest re-scored for the coarse pass's best candidates (module docstring).
+    -127..127 and the same kernel with shifted queries (:meth:`_search_lists_signed`). Large
+    stores keep rows on their principal axes, split into a coarse part the kernel reads and a
+    rest re-scored for the coarse pass's best candidates (module docstring).
 
     List size: a query scans its ``nprobe`` nearest lists, one matrix product per list. With
     ~1000-row lists those products are small and their fixed cost dominates (worst on a busy
@@ -238,14 +251,11 @@ class IvfStore:
         # column `coarse` (axis 0, float32) in the lists, the others (8-bit, rest_scale each)
         # in _rest, row-major, store-wide.
         self.rot: np.ndarray | None = None
-        self.split: bool | None = None  # decided at the first training (_fit_axes)
+        self.split: bool | None = None  # decided at the first training past SPLIT_ROWS
         self.coarse = dim
         self.rest_scale = np.ones(0, np.float32)
         self._rest = np.zeros((0, 0), np.int8)
         self._gn = 0
-        # before the first training: the float rows, so that the axes are fitted on them and
-        # every row is quantised once (rows, slot, kp)
-        self._raw: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """8-bit rows and the squared norms of what they decode to (before the first training)."""
@@ -335,8 +345,6 @@ class IvfStore:
         slot, kp = np.asarray(slot, np.int32), np.asarray(kp, np.int32)
         if self.rot is None:
             qdesc, norms = self._quantise(desc)
-            if self.split is None:
-                self._raw.append((desc, slot, kp))
             self._insert(desc, qdesc, norms, slot, kp, np.full(len(desc), -1, np.int32))
         else:
             y = desc @ self.rot
@@ -387,27 +395,23 @@ class IvfStore:
     def train(self) -> None:
         """(Re)build the codebook on the current rows and regroup every row.
 
-        The first training also fits the principal axes and, when they qualify, re-codes the
-        rows from their float originals; later ones regroup the codes as they are.
+        The first training with ``SPLIT_ROWS`` rows or more also fits the principal axes and,
+        when they qualify, re-codes every row on them (module docstring); the others regroup
+        the codes as they are.
         """
-        vec = None
-        if self.split is None and self._raw:
-            x = np.concatenate([r for r, _, _ in self._raw])
-            slot = np.concatenate([s for _, s, _ in self._raw])
-            kp = np.concatenate([k for _, _, k in self._raw])
-            self._raw = []
-            self._fit_axes(x)
-            if self.rot is not None:
-                vec = x @ self.rot
-                codes, norms, lead, rest = self._encode(vec)
-                gid = self._append_rest(rest)
-            del x
-        if vec is None:
-            codes, norms, slot, kp, gid, lead = self._raw_rows()
-            if len(codes) == 0:
-                return
-            vec = (codes.astype(np.float32) / np.float32(self.scale) if self.rot is None
-                   else self._decode(codes, lead, gid))
+        codes, norms, slot, kp, gid, lead = self._raw_rows()
+        if len(codes) == 0:
+            return
+        if self.rot is not None:
+            vec = self._decode(codes, lead, gid)
+        else:
+            vec = codes.astype(np.float32) / np.float32(self.scale)
+            if self.split is None and len(codes) >= SPLIT_ROWS:
+                self._fit_axes(vec)
+                if self.rot is not None:  # re-coded once, from the 8-bit rows (SPLIT_ROWS)
+                    vec = vec @ self.rot
+                    codes, norms, lead, rest = self._encode(vec)
+                    gid = self._append_rest(rest)
         n_lists = int(np.clip(len(vec) // self.list_rows, 1, self.max_lists))
         rng = np.random.default_rng(self.seed)
         sample = vec if len(vec) <= 64 * n_lists else vec[rng.choice(len(vec), 64 * n_lists,
@@ -441,8 +445,7 @@ class IvfStore:
         rows = sum(lst.desc.nbytes + sum(getattr(lst, c).nbytes for c in lst.columns)
                    + sum(b.nbytes for b in lst.biases.values()) for lst in self.lists)
         rest = self._rest.nbytes
-        raw = sum(r.nbytes + s.nbytes + k.nbytes for r, s, k in self._raw)
-        return rows + rest + raw + (0 if self.centroids is None else self.centroids.nbytes)
+        return rows + rest + (0 if self.centroids is None else self.centroids.nbytes)
 
     def compact(self, alive_slot: np.ndarray) -> None:
         """Physically drop the rows of removed annotations (tombstoned in ``alive_slot``)."""
@@ -452,8 +455,6 @@ class IvfStore:
             if self._gn:
                 live[lst.gid[: lst.n][keep]] = True
             lst.keep(keep)
-        self._raw = [(r[m], s[m], k[m]) for r, s, k in self._raw
-                     for m in [alive_slot[s]] if m.any()]
         if self._gn:
             renum = np.cumsum(live, dtype=np.int64).astype(np.int32) - 1
             n = int(live.sum())
@@ -491,7 +492,9 @@ class IvfStore:
         path = ("signed" if kernel is not None and not self.nonneg and _unit_rows(q) else
                 "8bit" if kernel is not None and self.nonneg and not bool((q < 0).any()) else
                 "float")
-        kc = k if path == "float" else max(k, COARSE_K)  # the float path is exact already
+        # the coarse pass keeps more candidates than it returns; a whole-row kernel ranks by the
+        # whole distance already (its k are only re-scored), and the float path is exact
+        kc = max(k, COARSE_K) if self.rot is not None and path != "float" else k
         best_d = np.full((nq, n_probe, kc), np.inf, np.float32)
         best_s = np.full((nq, n_probe, kc), -1, np.int32)
         best_k = np.full((nq, n_probe, kc), -1, np.int32)
@@ -545,8 +548,9 @@ class IvfStore:
         """
         scale = np.float32(self.scale)
         qq = np.clip(np.rint(q * scale), 0, 127).astype(np.uint8)
-        self._kernel_lists(kernel, qq, q, q_lead, scale * scale, 0.0, k, flat, qid, pos, starts,
-                           ok_slot, out)
+        qqn = (qq.astype(np.float32) ** 2).sum(axis=1) / (scale * scale)
+        self._kernel_lists(kernel, qq, qqn, q, q_lead, scale * scale, 0.0, k, flat, qid, pos,
+                           starts, ok_slot, out)
 
     def _search_lists_signed(self, kernel: object, q: np.ndarray, q_lead: np.ndarray | None,
                              k: int, flat: np.ndarray,
@@ -567,19 +571,23 @@ class IvfStore:
         s_q = s_row / np.float32(2.0)
         qs_int = np.clip(np.rint(q * s_q), -63, 63)
         qq = (qs_int + 64).astype(np.uint8)
-        self._kernel_lists(kernel, qq, q, q_lead, s_row * s_q, 128.0, k, flat, qid, pos, starts,
-                           ok_slot, out)
+        qqn = (qs_int.astype(np.float32) ** 2).sum(axis=1) / (s_q * s_q)
+        self._kernel_lists(kernel, qq, qqn, q, q_lead, s_row * s_q, 128.0, k, flat, qid, pos,
+                           starts, ok_slot, out)
 
-    def _kernel_lists(self, kernel: object, qq: np.ndarray, q: np.ndarray,
-                      q_lead: np.ndarray | None, unit: float,
+    def _kernel_lists(self, kernel: object, qq: np.ndarray, qq_norm2: np.ndarray,
+                      q: np.ndarray, q_lead: np.ndarray | None, unit: float,
                       shift_bias: float, k: int, flat: np.ndarray, qid: np.ndarray,
                       pos: np.ndarray, starts: np.ndarray, ok_slot: np.ndarray,
                       out: tuple[np.ndarray, ...]) -> None:
-        """The kernel over each probed list picks each query row's ``k`` best candidates by
-        ``bias - 2 dot`` (``bias = |row|^2 x unit + shift_bias x row sum``; ``unit``: the
-        product of the two quantisation scales); their squared distance to the float query
-        ``q`` is then computed from the decoded rows while the list is in cache."""
+        """The kernel over each probed list: ``dist2 = (bias - 2 dot) / unit + |qq|^2``, where
+        ``bias = |row|^2 x unit + shift_bias x row sum`` (``unit``: the product of the two
+        quantisation scales; ``qq_norm2``: the rounded query's squared norm). In a split store
+        the kernel's ``k`` best are coarse candidates, and their squared distance to the float
+        query ``q`` (with axis 0, ``q_lead``) is computed from the decoded rows instead, while
+        the list is in cache."""
         best_d, best_s, best_k, best_g = out
+        split = self.rot is not None
         unit32, shift32 = np.float32(unit), np.float32(shift_bias)
         inv_scale = np.float32(1.0 / self.scale)
         q_norm2 = (q * q).sum(axis=1)
@@ -609,6 +617,11 @@ class IvfStore:
                     bias[:n][~ok_slot[lst.slot[:n]]] = np.inf
                 kk = min(k, n)
                 part, top = _distance_kernel.nearest(sess, lst.desc, qq[qs], bias, kk)
+                best_s[qs, ps, :kk] = lst.slot[top]
+                best_k[qs, ps, :kk] = lst.kp[top]
+                if not split:
+                    best_d[qs, ps, :kk] = part / unit32 + qq_norm2[qs, None]
+                    continue
                 # exact coarse distance of the candidates: [m, kk, dim] gathered from the list
                 rows = lst.desc.T[top].astype(np.float32)
                 dot = np.matmul(rows, q[qs][:, :, None])[:, :, 0]
@@ -617,8 +630,6 @@ class IvfStore:
                     d2 += (lst.lead[top] - q_lead[qs, None]) ** 2  # are ranked by it too
                 d2[~np.isfinite(part)] = np.inf  # masked rows (fewer than kk ok ones)
                 best_d[qs, ps, :kk] = d2
-                best_s[qs, ps, :kk] = lst.slot[top]
-                best_k[qs, ps, :kk] = lst.kp[top]
                 best_g[qs, ps, :kk] = lst.gid[top]
 
         if not side_by_side:
