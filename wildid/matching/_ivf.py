@@ -240,14 +240,14 @@ class IvfStore:
         self.retrain_growth, self.seed = retrain_growth, seed
         self.centroids: np.ndarray | None = None
         self.dtype: np.dtype | None = None
-        self.scale = 1.0  # of the coarse part (the whole row before the first training)
+        self.scale = 1.0  # of the coarse part (the whole row until a split)
         self.lists: list[_List] = []
         self.trained_at = 0
         self.nonneg = True  # set by the first rows: non-negative stores use the kernel
         self.use_kernel = True  # False: always the NumPy path (tests compare the two)
         # the lists holding each slot's rows: a query masks excluded slots only in those
         self._slot_lists: dict[int, np.ndarray] = {}
-        # From the first training on (when split): rows are x @ rot, columns [0, coarse) and
+        # Once split: rows are x @ rot, columns [0, coarse) and
         # column `coarse` (axis 0, float32) in the lists, the others (8-bit, rest_scale each)
         # in _rest, row-major, store-wide.
         self.rot: np.ndarray | None = None
@@ -258,7 +258,7 @@ class IvfStore:
         self._gn = 0
 
     def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """8-bit rows and the squared norms of what they decode to (before the first training)."""
+        """8-bit whole rows and the squared norms of what they decode to (unsplit stores)."""
         if self.dtype is None:
             # the scale depends only on the dimension (unit rows: a component above 4/sqrt(dim)
             # is rare; RootSIFT peaks at 0.34 of 0.35), so every store quantises alike
@@ -297,7 +297,7 @@ class IvfStore:
         val, vec = val[::-1], vec[:, ::-1]  # strongest first
         c = max(1, self.dim // 2)
         if self.dim < 4 or val[1:c + 1].sum() < MIN_COARSE_VARIANCE * max(val[1:].sum(), 1e-12):
-            self.split = False  # whole rows, as before the first training
+            self.split = False  # whole rows for good
             return
         # coarse: axes 1..c; then axis 0; then the rest
         self.rot = np.ascontiguousarray(np.hstack([vec[:, 1:c + 1], vec[:, :1], vec[:, c + 1:]]),
