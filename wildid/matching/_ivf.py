@@ -134,16 +134,19 @@ class _List:
 
     __slots__ = ("biases", "columns", "desc", "gid", "kp", "lead", "n", "norms", "slot", "sums")
 
-    def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64, signed: bool = False) -> None:
+    def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64, signed: bool = False,
+                 split: bool = False) -> None:
         self.desc = np.zeros((dim, capacity), dtype)
         self.norms = np.zeros(capacity, np.float32)  # |decoded coarse row|^2
         # each row's sum, which the signed stores' kernel takes back from its shifted queries
         self.sums = np.zeros(capacity if signed else 0, np.float32)
-        self.columns = ("norms", "slot", "kp", "gid", "lead") + (("sums",) if signed else ())
+        self.columns = (("norms", "slot", "kp") + (("gid", "lead") if split else ())
+                        + (("sums",) if signed else ()))
         self.slot = np.full(capacity, -1, np.int32)
         self.kp = np.full(capacity, -1, np.int32)
-        self.gid = np.full(capacity, -1, np.int32)  # row in IvfStore's rest array (-1: none)
-        self.lead = np.zeros(capacity, np.float32)  # axis 0 once the store is split
+        # a split store's: row in IvfStore's rest array, and axis 0 (unsplit: empty)
+        self.gid = np.full(capacity if split else 0, -1, np.int32)
+        self.lead = np.zeros(capacity if split else 0, np.float32)
         self.n = 0
         self.biases: dict[tuple[float, float], np.ndarray] = {}  # see bias()
 
@@ -152,7 +155,7 @@ class _List:
         return len(self.slot)
 
     def append(self, desc: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray,
-               gid: np.ndarray, lead: np.ndarray | None = None) -> None:
+               gid: np.ndarray | None = None, lead: np.ndarray | None = None) -> None:
         need = self.n + len(desc)
         if need > self.capacity:
             cap = max(need, self.capacity + self.capacity // 16, 64)
@@ -171,8 +174,9 @@ class _List:
             self.sums[self.n:end] = desc.sum(axis=1, dtype=np.int32)
         self.slot[self.n:end] = slot
         self.kp[self.n:end] = kp
-        self.gid[self.n:end] = gid
-        self.lead[self.n:end] = 0.0 if lead is None else lead
+        if self.gid.size:
+            self.gid[self.n:end] = gid
+            self.lead[self.n:end] = lead
         self.n = end
         self.biases.clear()
 
@@ -345,7 +349,7 @@ class IvfStore:
         slot, kp = np.asarray(slot, np.int32), np.asarray(kp, np.int32)
         if self.rot is None:
             qdesc, norms = self._quantise(desc)
-            self._insert(desc, qdesc, norms, slot, kp, np.full(len(desc), -1, np.int32))
+            self._insert(desc, qdesc, norms, slot, kp)
         else:
             y = desc @ self.rot
             top, norms, lead, rest = self._encode(y)
@@ -357,7 +361,8 @@ class IvfStore:
             self.train()
 
     def _insert(self, vec: np.ndarray, codes: np.ndarray, norms: np.ndarray, slot: np.ndarray,
-                kp: np.ndarray, gid: np.ndarray, lead: np.ndarray | None = None) -> None:
+                kp: np.ndarray, gid: np.ndarray | None = None, lead: np.ndarray | None = None
+                ) -> None:
         """Append coded rows to the lists of their vectors' nearest centroids."""
         if self.centroids is None:
             self.lists[0].append(codes, norms, slot, kp, gid, lead)
@@ -370,7 +375,8 @@ class IvfStore:
         for a, b in zip(bounds, np.r_[bounds[1:], len(order)], strict=False):
             rows = order[a:b]
             self.lists[int(assign[rows[0]])].append(codes[rows], norms[rows], slot[rows],
-                                                    kp[rows], gid[rows],
+                                                    kp[rows],
+                                                    None if gid is None else gid[rows],
                                                     None if lead is None else lead[rows])
 
     def _note_lists(self, slot: np.ndarray, assign: np.ndarray) -> None:
@@ -418,11 +424,14 @@ class IvfStore:
                                                                      replace=False)]
         self.centroids = kmeans(sample, n_lists, seed=self.seed)
         self.dtype = np.dtype(np.int8)
-        self.lists = [_List(self.coarse, self.dtype, signed=not self.nonneg)
+        self.lists = [_List(self.coarse, self.dtype, signed=not self.nonneg,
+                            split=self.rot is not None)
                       for _ in range(len(self.centroids))]
         self.trained_at = len(vec)
         self._slot_lists = {}
-        self._insert(vec, codes, norms, slot, kp, gid, lead if self.rot is not None else None)
+        if self.rot is None:
+            gid = lead = None
+        self._insert(vec, codes, norms, slot, kp, gid, lead)
 
     def _decode(self, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray) -> np.ndarray:
         """Rotated float rows from their coarse codes, axis 0 and rest row numbers."""
