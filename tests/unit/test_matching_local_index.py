@@ -200,7 +200,8 @@ def test_kernel_calls_side_by_side_give_what_one_thread_gives(monkeypatch, split
     if split:
         monkeypatch.setattr(_ivf, "SPLIT_ROWS", 1000)
         x = _structured_rows(rng, 4000)
-    store = IvfStore(128, list_rows=100, train_rows=1000)
+    # past SPLIT_ROWS the lists are COARSE_LIST_GROWTH times larger
+    store = IvfStore(128, list_rows=25 if split else 100, train_rows=1000)
     store.add(x, (np.arange(4000) // 4).astype(np.int32), np.arange(4000, dtype=np.int32))
     assert store.n_lists >= 16 and bool(store.split) is split
     q = np.vstack([x[:50] + 0.01, x[2000:2050] - 0.01])
@@ -360,3 +361,64 @@ def test_isotropic_rows_keep_whole_rows(monkeypatch) -> None:
     store = IvfStore(128, list_rows=200, train_rows=1000)
     store.add(x, np.arange(2000, dtype=np.int32), np.zeros(2000, np.int32))
     assert store.split is False and store.rot is None and store.lists[0].desc.shape[0] == 128
+
+
+def test_lists_are_fine_below_split_rows_and_coarse_past_it(monkeypatch) -> None:
+    """Below SPLIT_ROWS the lists hold ``list_rows`` rows and a query row scans FINE_PROBES times
+    the probes asked for; from the first training past it, lists are COARSE_LIST_GROWTH times
+    larger and the probes are as asked (the same neighbour recall, see _ivf)."""
+    from wildid.matching import _ivf
+
+    monkeypatch.setattr(_ivf, "SPLIT_ROWS", 3000)
+    rng = np.random.default_rng(21)
+    x = _rootsift_like(rng, 4000)  # isotropic enough: whole rows, so only the lists change
+    store = IvfStore(128, list_rows=50, train_rows=1000)
+    probed: list[int] = []
+    search_lists = store._search_lists_8bit
+
+    def spy(kernel, q, k, flat, *rest):
+        probed.append(len(np.unique(flat)))
+        return search_lists(kernel, q, k, flat, *rest)
+
+    monkeypatch.setattr(store, "_search_lists_8bit", spy)
+    store.add(x[:2000], (np.arange(2000) // 4).astype(np.int32), np.arange(2000, dtype=np.int32))
+    assert store.trained_at == 2000 and store.n_lists == 2000 // 50 and not store.coarse_lists
+    ok = np.ones(1000, bool)
+    store.search(x[:1], 3, nprobe=5, ok_slot=ok)
+    assert probed[-1] == 5 * _ivf.FINE_PROBES
+    store.add(x[2000:], (np.arange(2000, 4000) // 4).astype(np.int32),
+              np.arange(2000, 4000, dtype=np.int32))
+    assert store.trained_at == 4000 and store.coarse_lists
+    assert store.n_lists == 4000 // (50 * _ivf.COARSE_LIST_GROWTH)
+    store.search(x[:1], 3, nprobe=5, ok_slot=ok)
+    assert probed[-1] == 5
+    _, slot, kp = store.search(x[3990:4000], 1, nprobe=store.n_lists, ok_slot=np.ones(1000, bool))
+    assert slot[:, 0].tolist() == (np.arange(3990, 4000) // 4).tolist()
+    assert kp[:, 0].tolist() == list(range(3990, 4000))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_kernel_assigns_codes_to_the_nearest_centroid(signed: bool) -> None:
+    """The 8-bit kernel's assignment of coded rows (k-means and every training) agrees with the
+    float one except within rounding of a tie, for plain and two-channel (negated) stores."""
+    from wildid.matching import _distance_kernel
+    from wildid.matching._ivf import nearest_centroid, nearest_centroid_codes
+
+    rng = np.random.default_rng(31)
+    x = _rootsift_like(rng, 3000)
+    if signed:
+        x[1500:] *= -1
+    scale = 127.0 / (4.0 / np.sqrt(128))
+    codes = np.clip(np.rint(x * scale), -127, 127).astype(np.int8)
+    vec = codes.astype(np.float32) / np.float32(scale)
+    centroids = kmeans(vec, 40, seed=1)
+    want = nearest_centroid(vec, centroids)
+    got = nearest_centroid_codes(_distance_kernel.session(), codes, scale, centroids, signed)
+    agree = got == want
+    assert agree.mean() > 0.97
+    # where they differ, the kernel's centroid is as near as the best, within rounding
+    d = ((vec[:, None, :] - centroids[None]) ** 2).sum(axis=2)
+    rows = np.flatnonzero(~agree)
+    assert (d[rows, got[rows]] - d[rows, want[rows]] < 0.02 * d[rows, want[rows]] + 1e-3).all()
+    if signed:  # the channels never share a centroid's side
+        assert (np.sign(centroids[got].sum(axis=1)) == np.sign(x.sum(axis=1))).all()

@@ -37,11 +37,13 @@ re-quantise every row again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from wildid.matching import _distance_kernel, parallel
 
-__all__ = ["IvfStore", "kmeans", "nearest_centroid", "smallest_k"]
+__all__ = ["IvfStore", "kmeans", "nearest_centroid", "nearest_centroid_codes", "smallest_k"]
 
 # Below this many query rows per probed list on average, the lists are searched side by side
 # by single-threaded calls; above it, one call at a time on all the threads (_kernel_lists).
@@ -64,33 +66,106 @@ MIN_COARSE_VARIANCE = 0.85
 # and the 12 candidates and their re-scoring make it ~10 % slower). With 4,000 query rows
 # (nyala, mirrored) x 6 probes over lists of ~8,000 rows, that is from ~5 M rows (~2,500
 # nyala annotations) on: the split happens at the first training past this many rows
-# (20,000 x 2^8 = 5.12 M with the default growth). Smaller stores keep whole rows, searched
+# (40,000 x 2^7 = 5.12 M with the default growth). Smaller stores keep whole rows, searched
 # as before it (small catalogs were 6-15 % slower split, measured with bench_scale at 12, 100
 # and 1,000 annotations). The rows are then re-coded from their 8-bit codes once; the
 # rounding this adds is smaller than the query's own rounding that the re-scoring removes.
 SPLIT_ROWS = 4_000_000
 
+# Lists: below SPLIT_ROWS ``list_rows`` rows each and ``FINE_PROBES`` times the probes asked for;
+# from the first training past it on, ``COARSE_LIST_GROWTH`` times as many rows and the probes
+# asked for. A query row's neighbour recall follows probes / sqrt(lists), so 4x finer lists
+# with 2x the probes keep it while each query row scans half the rows. That halves the
+# distances the kernel writes and ranks, its cost in small and mid-sized catalogs (hundreds of
+# query rows per list). Measured on a 2-core Intel AVX-512 machine, nyala, first stage alone
+# (p50), recall of the exact 4 nearest over 5 queries, 8,000-row lists x 6 probes -> 2,000 x
+# 12: 100 annotations 0.35 -> 0.18 s (recall 0.999 / 0.996), 1,000 0.38 -> 0.28 s (0.934 /
+# 0.931), 2,400 0.50 -> 0.37 s (0.893 / 0.891). In large stores every list is read by some
+# query row whatever the partition, the cost follows the bytes read, and the finer lists
+# only cost training time (4x the centroids to assign every row to), hence coarse lists there.
+# The whole pipeline, both partitions in one process (docs/identification.md, Scale): 100
+# annotations 0.80 -> 0.59 s, 1,000 0.95 -> 0.79 s, 2,500 1.12 -> 0.85 s per identification.
+# With 2,000-row lists the first training waits for 40,000 rows (``train_rows``): below that
+# every list would be probed, and many calls on short lists cost more than one on a long one.
+FINE_PROBES = 2
+COARSE_LIST_GROWTH = 4
 
-def nearest_centroid(x: np.ndarray, centroids: np.ndarray, block: int = 32768) -> np.ndarray:
-    """Index of the nearest centroid (Euclidean) of every row of ``x``."""
+
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the nearest centroid (Euclidean) of every row of ``x``.
+
+    Blocks of rows run side by side (NumPy's BLAS is kept to one thread, see
+    ``wildid/__init__.py``): a training assigns every row of the store, millions, to up to a
+    few thousand centroids. Each block's distances take ~16 MB.
+    """
     cn = (centroids * centroids).sum(axis=1)
+    block = max(256, (1 << 22) // max(1, len(centroids)))
     out = np.empty(len(x), np.int64)
-    for start in range(0, len(x), block):
+
+    def assign(start: int) -> None:
         out[start:start + block] = np.argmin(cn[None, :] - 2.0 * (x[start:start + block] @ centroids.T),
                                              axis=1)
+
+    parallel.map_side_by_side(assign, range(0, len(x), block))
     return out
 
 
-def kmeans(x: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> np.ndarray:
-    """Lloyd's k-means with a seeded random start (deterministic for a given input)."""
+def nearest_centroid_codes(kernel: object, codes: np.ndarray, scale: float,
+                           centroids: np.ndarray, signed: bool) -> np.ndarray:
+    """:func:`nearest_centroid` of the rows that whole-row 8-bit ``codes`` (``code / scale``)
+    stand for, by the 8-bit kernel (:mod:`._distance_kernel`) with k = 1.
+
+    Why: with 2,000-row lists a training assigns millions of rows to up to ~1,300 centroids
+    (and k-means assigns its sample ten times); the integer product does it about twice as
+    fast as float32 BLAS (200,000 signed rows x 1,280 centroids on 2 cores: 0.43-0.48 s vs
+    0.80-1.15 s). The centroids are rounded to the
+    rows' grid, so a row within rounding of two centroids may go to either: that only moves it
+    between two lists a query probes alike. Non-negative codes are the kernel's unsigned
+    operand as they are; signed ones are halved and shifted into 1..127 as signed queries are
+    (``IvfStore._search_lists_signed``), the shift taken back in the bias.
+    """
+    c_int = np.rint(centroids * np.float32(scale))
+    c_int = np.clip(c_int, -127 if signed else 0, 127)
+    rows_t = np.ascontiguousarray(c_int.T.astype(np.int8))
+    c32 = c_int.astype(np.float32)
+    if signed:
+        # rows at half scale (r = code / 2): argmin |c|^2 / 2 - 2 r.c, and the kernel's
+        # -2 (r + 64).c adds -128 sum(c), which the bias takes back
+        bias = (c32 * c32).sum(axis=1) / np.float32(2.0) + np.float32(128.0) * c32.sum(axis=1)
+    else:
+        bias = (c32 * c32).sum(axis=1)
+    block = max(256, (1 << 22) // max(1, len(centroids)))
+    out = np.empty(len(codes), np.int64)
+
+    def assign(start: int) -> None:
+        rows = codes[start:start + block]
+        if signed:
+            rows = (np.clip(np.rint(rows.astype(np.float32) / np.float32(2.0)), -63, 63)
+                    + 64).astype(np.uint8)
+        else:
+            rows = rows.view(np.uint8)
+        _, index = _distance_kernel.nearest(kernel, rows_t, np.ascontiguousarray(rows), bias, 1)
+        out[start:start + block] = index[:, 0]
+
+    parallel.map_side_by_side(assign, range(0, len(codes), block))
+    return out
+
+
+def kmeans(x: np.ndarray, k: int, iterations: int = 10, seed: int = 0,
+           assign: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Lloyd's k-means with a seeded random start (deterministic for a given input).
+
+    ``assign(centroids)`` gives each row of ``x`` its nearest centroid (default:
+    :func:`nearest_centroid`; the store passes the 8-bit kernel on the rows' codes).
+    """
     rng = np.random.default_rng(seed)
     k = min(k, len(x))
     centroids = x[rng.choice(len(x), k, replace=False)].astype(np.float32)
     for _ in range(iterations):
-        assign = nearest_centroid(x, centroids)
-        counts = np.bincount(assign, minlength=k)
+        labels = assign(centroids) if assign is not None else nearest_centroid(x, centroids)
+        counts = np.bincount(labels, minlength=k)
         sums = np.zeros_like(centroids)
-        np.add.at(sums, assign, x)
+        np.add.at(sums, labels, x)
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled, None]
         if (~filled).any():  # re-seed empty clusters on random rows
@@ -232,14 +307,17 @@ class IvfStore:
     stores keep rows on their principal axes, split into a coarse part the kernel reads and a
     rest re-scored for the coarse pass's best candidates (module docstring).
 
-    List size: a query scans its ``nprobe`` nearest lists, one matrix product per list. With
-    ~1000-row lists those products are small and their fixed cost dominates (worst on a busy
-    2-core machine, where BLAS threads wait for each other); 8000-row lists with 6 probes found
-    the true 3 nearest neighbours as often (96 % vs 95.6 % with 1000 rows and 16 probes, lion
-    photos) in a seventh of the time.
+    List size: a query scans its nearest lists, one kernel call per list. ``nprobe`` is the
+    number of lists of ``COARSE_LIST_GROWTH * list_rows`` rows to scan (8,000 by default);
+    below ``SPLIT_ROWS`` the lists are that much finer and ``FINE_PROBES`` times as many are
+    scanned, for the same neighbour recall (module constants). With ~1000-row lists and
+    BLAS products the fixed cost per list dominated (worst on a busy 2-core machine, where BLAS
+    threads wait for each other): 8000-row lists with 6 probes found the true 3 nearest
+    neighbours as often (96 % vs 95.6 % with 1000 rows and 16 probes, lion photos) in a seventh
+    of the time. The onnxruntime kernel's fixed cost is small enough for 2,000-row lists.
     """
 
-    def __init__(self, dim: int, list_rows: int = 8000, train_rows: int = 20000,
+    def __init__(self, dim: int, list_rows: int = 2000, train_rows: int = 40000,
                  max_lists: int = 4096, retrain_growth: float = 2.0, seed: int = 0) -> None:
         self.dim = dim
         self.list_rows, self.train_rows, self.max_lists = list_rows, train_rows, max_lists
@@ -258,6 +336,7 @@ class IvfStore:
         # in _rest, row-major, store-wide.
         self.rot: np.ndarray | None = None
         self.split: bool | None = None  # decided at the first training past SPLIT_ROWS
+        self.coarse_lists = False  # lists COARSE_LIST_GROWTH times larger, from then on
         self.coarse = dim
         self.rest_scale = np.ones(0, np.float32)
         self._rest = np.zeros((0, 0), np.int8)
@@ -370,7 +449,10 @@ class IvfStore:
             self.lists[0].append(codes, norms, slot, kp, gid, lead)
             self._note_lists(slot, np.zeros(len(slot), np.int64))
             return
-        assign = nearest_centroid(vec, self.centroids)
+        kernel = self._assign_kernel()
+        assign = (nearest_centroid(vec, self.centroids) if kernel is None else
+                  nearest_centroid_codes(kernel, codes, self.scale, self.centroids,
+                                         not self.nonneg))
         self._note_lists(slot, assign)
         order = np.argsort(assign, kind="stable")
         bounds = np.flatnonzero(np.r_[True, assign[order][1:] != assign[order][:-1]])
@@ -380,6 +462,14 @@ class IvfStore:
                                                     kp[rows],
                                                     None if gid is None else gid[rows],
                                                     None if lead is None else lead[rows])
+
+    def _assign_kernel(self) -> object | None:
+        """The 8-bit kernel for assigning rows to centroids: whole-row stores only (a split
+        store's codes are its coarse part, and its lists are coarse: float BLAS is cheap
+        enough there)."""
+        if not self.use_kernel or self.rot is not None:
+            return None
+        return _distance_kernel.session()
 
     def _note_lists(self, slot: np.ndarray, assign: np.ndarray) -> None:
         """Record which lists now hold rows of each slot in ``slot``."""
@@ -420,11 +510,21 @@ class IvfStore:
                     vec = vec @ self.rot
                     codes, norms, lead, rest = self._encode(vec)
                     gid = self._append_rest(rest)
-        n_lists = int(np.clip(len(vec) // self.list_rows, 1, self.max_lists))
+        if len(vec) >= SPLIT_ROWS:
+            self.coarse_lists = True
+        list_rows = self.list_rows * (COARSE_LIST_GROWTH if self.coarse_lists else 1)
+        n_lists = int(np.clip(len(vec) // list_rows, 1, self.max_lists))
         rng = np.random.default_rng(self.seed)
-        sample = vec if len(vec) <= 64 * n_lists else vec[rng.choice(len(vec), 64 * n_lists,
-                                                                     replace=False)]
-        self.centroids = kmeans(sample, n_lists, seed=self.seed)
+        pick = (None if len(vec) <= 64 * n_lists else
+                rng.choice(len(vec), 64 * n_lists, replace=False))
+        sample = vec if pick is None else vec[pick]
+        kernel = self._assign_kernel()
+        assign = None
+        if kernel is not None:
+            sample_codes = codes if pick is None else codes[pick]
+            assign = lambda c: nearest_centroid_codes(  # noqa: E731
+                kernel, sample_codes, self.scale, c, not self.nonneg)
+        self.centroids = kmeans(sample, n_lists, seed=self.seed, assign=assign)
         self.dtype = np.dtype(np.int8)
         self.lists = [_List(self.coarse, self.dtype, signed=not self.nonneg,
                             split=self.rot is not None)
@@ -486,7 +586,11 @@ class IvfStore:
 
     def search(self, query: np.ndarray, k: int, nprobe: int, ok_slot: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(distance, slot, kp) of the ``k`` nearest ok rows in the probed lists, nearest first."""
+        """(distance, slot, kp) of the ``k`` nearest ok rows in the probed lists, nearest first.
+
+        ``nprobe`` counts coarse lists; a store with fine lists scans ``FINE_PROBES`` times as
+        many (class docstring).
+        """
         q = np.ascontiguousarray(query, np.float32)
         nq = len(q)
         y = q if self.rot is None else q @ self.rot
@@ -495,7 +599,7 @@ class IvfStore:
         if self.centroids is None:
             probes = np.zeros((nq, 1), np.int64)
         else:
-            nprobe = min(nprobe, len(self.centroids))
+            nprobe = min(nprobe * (1 if self.coarse_lists else FINE_PROBES), len(self.centroids))
             dc = (self.centroids * self.centroids).sum(1)[None, :] - 2.0 * (y @ self.centroids.T)
             probes = np.argpartition(dc, nprobe - 1, axis=1)[:, :nprobe]
         n_probe = probes.shape[1]

@@ -53,7 +53,7 @@ class IdentifierConfig:
 
     k: int = 4  # LNBNN neighbours that vote
     knorm: int = 1  # the (k + knorm)-th neighbour is the normaliser
-    nprobe: int = 6  # inverted-file lists (of ~8000 rows) scanned per query descriptor
+    nprobe: int = 6  # inverted-file lists of ~8000 rows (or twice as many of ~2000) per query row
     mirror: bool = True  # mirrored query descriptors vote too (SIFT only)
     mirror_weight: float = 1.0
     shortlist: int = 40  # annotations verified spatially

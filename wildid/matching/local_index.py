@@ -95,8 +95,8 @@ class LocalIndex:
     :mod:`wildid.matching._ivf`); ``nprobe >= n_lists`` searches exactly.
     """
 
-    def __init__(self, k: int = 4, knorm: int = 1, nprobe: int = 6, list_rows: int = 8000,
-                 train_rows: int = 20000, compact_dead: float = 0.3, seed: int = 0) -> None:
+    def __init__(self, k: int = 4, knorm: int = 1, nprobe: int = 6, list_rows: int = 2000,
+                 train_rows: int = 40000, compact_dead: float = 0.3, seed: int = 0) -> None:
         self.k, self.knorm, self.nprobe = k, knorm, nprobe
         self.compact_dead = compact_dead
         self._store_args = dict(list_rows=list_rows, train_rows=train_rows, seed=seed)
