@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=15)
     ap.add_argument("--also-without-photometric", action="store_true",
                     help="measure each size a second time with photometric verification off")
-    ap.add_argument("--nprobe", type=int, default=0, help="inverted lists probed (0: the profile's)")
+    ap.add_argument("--nprobe", type=int, default=0,
+                    help="coarse inverted lists probed (0: the profile's); below SPLIT_ROWS "
+                         "twice as many finer ones")
     ap.add_argument("--also-without-ridge", action="store_true",
                     help="measure each size a second time on features without the ridge channel")
     ap.add_argument("--also-without-rerank", action="store_true",
