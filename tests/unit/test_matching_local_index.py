@@ -422,3 +422,23 @@ def test_kernel_assigns_codes_to_the_nearest_centroid(signed: bool) -> None:
     assert (d[rows, got[rows]] - d[rows, want[rows]] < 0.02 * d[rows, want[rows]] + 1e-3).all()
     if signed:  # the channels never share a centroid's side
         assert (np.sign(centroids[got].sum(axis=1)) == np.sign(x.sum(axis=1))).all()
+
+
+def test_training_without_the_kernel_assigns_in_float() -> None:
+    """Without the 8-bit kernel (a broken install) training decodes the rows and assigns them
+    in float32; the exact search finds the same neighbours either way."""
+    rng = np.random.default_rng(41)
+    x = np.vstack([_rootsift_like(rng, 1500), -_rootsift_like(rng, 1500)])
+    stores = []
+    for use_kernel in (True, False):
+        store = IvfStore(128, list_rows=50, train_rows=1000)
+        store.use_kernel = use_kernel
+        store.add(x, (np.arange(3000) // 4).astype(np.int32), np.arange(3000, dtype=np.int32))
+        assert store.trained_at == 3000 and store.n_lists == 60
+        stores.append(store)
+    q = x[::97] + 0.01
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ok = np.ones(750, bool)
+    (_, s1, k1), (_, s2, k2) = (st.search(q, 3, nprobe=st.n_lists, ok_slot=ok) for st in stores)
+    np.testing.assert_array_equal(k1[:, 0], np.arange(0, 3000, 97))
+    np.testing.assert_array_equal(k2[:, 0], k1[:, 0])

@@ -91,15 +91,28 @@ FINE_PROBES = 2
 COARSE_LIST_GROWTH = 4
 
 
+def _block_rows(n_centroids: int) -> int:
+    """Rows per block when assigning rows to centroids: ~16 MB of distances each."""
+    return max(256, (1 << 22) // max(1, n_centroids))
+
+
+def _shifted_half(x: np.ndarray, scale: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Signed values at ``scale`` rounded to -63..63 and shifted into the kernel's unsigned
+    1..127: (the rounded values, the uint8 operand). The shift adds ``64 x sum`` of the other
+    operand to every dot product, which the caller's bias takes back."""
+    half = np.clip(np.rint(x * scale), -63, 63)
+    return half, (half + 64).astype(np.uint8)
+
+
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Index of the nearest centroid (Euclidean) of every row of ``x``.
 
     Blocks of rows run side by side (NumPy's BLAS is kept to one thread, see
     ``wildid/__init__.py``): a training assigns every row of the store, millions, to up to a
-    few thousand centroids. Each block's distances take ~16 MB.
+    few thousand centroids.
     """
     cn = (centroids * centroids).sum(axis=1)
-    block = max(256, (1 << 22) // max(1, len(centroids)))
+    block = _block_rows(len(centroids))
     out = np.empty(len(x), np.int64)
 
     def assign(start: int) -> None:
@@ -134,16 +147,12 @@ def nearest_centroid_codes(kernel: object, codes: np.ndarray, scale: float,
         bias = (c32 * c32).sum(axis=1) / np.float32(2.0) + np.float32(128.0) * c32.sum(axis=1)
     else:
         bias = (c32 * c32).sum(axis=1)
-    block = max(256, (1 << 22) // max(1, len(centroids)))
+    block = _block_rows(len(centroids))
     out = np.empty(len(codes), np.int64)
 
     def assign(start: int) -> None:
         rows = codes[start:start + block]
-        if signed:
-            rows = (np.clip(np.rint(rows.astype(np.float32) / np.float32(2.0)), -63, 63)
-                    + 64).astype(np.uint8)
-        else:
-            rows = rows.view(np.uint8)
+        rows = (_shifted_half(rows, np.float32(0.5))[1] if signed else rows.view(np.uint8))
         _, index = _distance_kernel.nearest(kernel, rows_t, np.ascontiguousarray(rows), bias, 1)
         out[start:start + block] = index[:, 0]
 
@@ -441,18 +450,22 @@ class IvfStore:
                 and len(self.lists) < self.max_lists):
             self.train()
 
-    def _insert(self, vec: np.ndarray, codes: np.ndarray, norms: np.ndarray, slot: np.ndarray,
-                kp: np.ndarray, gid: np.ndarray | None = None, lead: np.ndarray | None = None
-                ) -> None:
-        """Append coded rows to the lists of their vectors' nearest centroids."""
+    def _insert(self, vec: np.ndarray | None, codes: np.ndarray, norms: np.ndarray,
+                slot: np.ndarray, kp: np.ndarray, gid: np.ndarray | None = None,
+                lead: np.ndarray | None = None) -> None:
+        """Append coded rows to the lists of their vectors' nearest centroids (``vec``, the
+        float rows, may be None where the kernel assigns the codes: see :meth:`train`)."""
         if self.centroids is None:
             self.lists[0].append(codes, norms, slot, kp, gid, lead)
             self._note_lists(slot, np.zeros(len(slot), np.int64))
             return
         kernel = self._assign_kernel()
-        assign = (nearest_centroid(vec, self.centroids) if kernel is None else
-                  nearest_centroid_codes(kernel, codes, self.scale, self.centroids,
-                                         not self.nonneg))
+        if kernel is not None:
+            assign = nearest_centroid_codes(kernel, codes, self.scale, self.centroids,
+                                            not self.nonneg)
+        else:
+            assert vec is not None  # train() decodes the rows whenever there is no kernel
+            assign = nearest_centroid(vec, self.centroids)
         self._note_lists(slot, assign)
         order = np.argsort(assign, kind="stable")
         bounds = np.flatnonzero(np.r_[True, assign[order][1:] != assign[order][:-1]])
@@ -498,26 +511,34 @@ class IvfStore:
         the codes as they are.
         """
         codes, norms, slot, kp, gid, lead = self._raw_rows()
-        if len(codes) == 0:
+        n = len(codes)
+        if n == 0:
             return
+        # float rows of the whole store only where the axes or the float assignment need them;
+        # the kernel assigns whole-row codes as they are (k-means decodes just its sample)
+        vec: np.ndarray | None = None
         if self.rot is not None:
             vec = self._decode(codes, lead, gid)
-        else:
+        elif self.split is None and n >= SPLIT_ROWS:
             vec = codes.astype(np.float32) / np.float32(self.scale)
-            if self.split is None and len(codes) >= SPLIT_ROWS:
-                self._fit_axes(vec)
-                if self.rot is not None:  # re-coded once, from the 8-bit rows (SPLIT_ROWS)
-                    vec = vec @ self.rot
-                    codes, norms, lead, rest = self._encode(vec)
-                    gid = self._append_rest(rest)
-        if len(vec) >= SPLIT_ROWS:
+            self._fit_axes(vec)
+            if self.rot is not None:  # re-coded once, from the 8-bit rows (SPLIT_ROWS)
+                vec = vec @ self.rot
+                codes, norms, lead, rest = self._encode(vec)
+                gid = self._append_rest(rest)
+        elif self._assign_kernel() is None:
+            vec = codes.astype(np.float32) / np.float32(self.scale)
+        if n >= SPLIT_ROWS:
             self.coarse_lists = True
         list_rows = self.list_rows * (COARSE_LIST_GROWTH if self.coarse_lists else 1)
-        n_lists = int(np.clip(len(vec) // list_rows, 1, self.max_lists))
+        n_lists = int(np.clip(n // list_rows, 1, self.max_lists))
         rng = np.random.default_rng(self.seed)
-        pick = (None if len(vec) <= 64 * n_lists else
-                rng.choice(len(vec), 64 * n_lists, replace=False))
-        sample = vec if pick is None else vec[pick]
+        pick = None if n <= 64 * n_lists else rng.choice(n, 64 * n_lists, replace=False)
+        if vec is not None:
+            sample = vec if pick is None else vec[pick]
+        else:
+            sample = (codes if pick is None else codes[pick]).astype(np.float32)
+            sample /= np.float32(self.scale)
         kernel = self._assign_kernel()
         assign = None
         if kernel is not None:
@@ -529,7 +550,7 @@ class IvfStore:
         self.lists = [_List(self.coarse, self.dtype, signed=not self.nonneg,
                             split=self.rot is not None)
                       for _ in range(len(self.centroids))]
-        self.trained_at = len(vec)
+        self.trained_at = n
         self._slot_lists = {}
         if self.rot is None:
             gid = lead = None
@@ -687,8 +708,7 @@ class IvfStore:
         """
         s_row = np.float32(self.scale)
         s_q = s_row / np.float32(2.0)
-        qs_int = np.clip(np.rint(q * s_q), -63, 63)
-        qq = (qs_int + 64).astype(np.uint8)
+        qs_int, qq = _shifted_half(q, s_q)
         qqn = (qs_int.astype(np.float32) ** 2).sum(axis=1) / (s_q * s_q)
         self._kernel_lists(kernel, qq, qqn, q, q_lead, s_row * s_q, 128.0, k, flat, qid, pos,
                            starts, ok_slot, out)
