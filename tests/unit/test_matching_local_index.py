@@ -68,6 +68,52 @@ def test_add_remove_equals_rebuild(train_rows: int) -> None:
     assert not any(k % 4 == 0 for k in a.scores)
 
 
+@pytest.mark.parametrize("batch_rows", [131_072, 700])
+def test_add_many_builds_the_lists_one_at_a_time_adding_builds(monkeypatch,
+                                                              batch_rows: int) -> None:
+    """Batches end where the store (re)trains, so the codebook, the lists (row for row) and the
+    neighbours are those of adding the annotations one by one: through several trainings, the
+    split past SPLIT_ROWS, a replacement inside the batch and batches cut by their size."""
+    from wildid.matching import _ivf, local_index
+
+    monkeypatch.setattr(_ivf, "SPLIT_ROWS", 3000)
+    monkeypatch.setattr(local_index, "BATCH_ROWS", batch_rows)
+    rng = np.random.default_rng(21)
+    x = _structured_rows(rng, 9000)
+    items = [(i, features_from_arrays(rng.random((len(r), 2)) * 100, r, (100, 100), "t"))
+             for i, r in enumerate(np.split(x, np.cumsum(rng.integers(20, 130, 120))[:-1]))
+             if len(r)]
+    items.insert(40, (5, items[5][1]))  # re-adding replaces, in order, never duplicates
+    one = LocalIndex(k=3, train_rows=1000, list_rows=60, nprobe=4)
+    for key, f in items:
+        one.add(key, f)
+    many = LocalIndex(k=3, train_rows=1000, list_rows=60, nprobe=4)
+    many.add_many(items)
+    a, b = one._store, many._store
+    assert a is not None and b is not None and a.split and b.split
+    assert a.trained_at == b.trained_at and a.n_lists == b.n_lists > 8
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    for la, lb in zip(a.lists, b.lists, strict=True):
+        np.testing.assert_array_equal(la.rows(), lb.rows())
+        np.testing.assert_array_equal(la.slot[: la.n], lb.slot[: lb.n])
+        np.testing.assert_array_equal(la.kp[: la.n], lb.kp[: lb.n])
+    assert sorted(one.keys()) == sorted(many.keys())
+    query = features_from_arrays(rng.random((50, 2)) * 100, x[::180] + 0.01, (100, 100), "t")
+    ra, rb = one.query(query), many.query(query)
+    assert ra.scores == rb.scores
+
+
+def test_add_many_keeps_what_it_registered_when_an_item_is_refused() -> None:
+    rng = np.random.default_rng(22)
+    index = LocalIndex(k=2)
+    good = [(i, random_features(rng, 30)) for i in range(3)]
+    with pytest.raises(MatchingError):
+        index.add_many([*good, ("bad", random_features(rng, 30, dim=32))])
+    assert sorted(index.keys()) == [0, 1, 2] and index.n_descriptors == 90
+    assert index._store is not None and index._store.n_rows == 90
+    assert index.query(good[1][1]).ranked()[0][0] == 1
+
+
 def test_remove_compacts_tombstones() -> None:
     rng = np.random.default_rng(2)
     index = LocalIndex(train_rows=10**9, compact_dead=0.3)

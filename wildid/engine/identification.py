@@ -41,7 +41,7 @@ from wildid.engine.extraction import ExtractionReport, extract_pending
 from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
 from wildid.errors import MatchingError, ModelError, WildIdError
 from wildid.matching.features import LocalFeatures
-from wildid.matching.identifier import Candidate, Identifier
+from wildid.matching.identifier import Candidate, DatabaseEntry, Identifier
 from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
 from wildid.paths import data_dir
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
@@ -299,17 +299,22 @@ class CatalogEngine:
         for start in range(0, len(to_load), 500):
             chunk = to_load[start:start + 500]
             local, vectors = self.load_features(chunk)
+            by_profile: dict[str, list[DatabaseEntry]] = {}
             for ann_id in chunk:
                 info = wanted[ann_id]
                 feats = local.get(ann_id)
                 vecs = vectors.get(ann_id, {})
                 if feats is None and not vecs:
                     continue  # not extracted yet: indexed on a later sync
-                self.identifier(info.profile).add(ann_id, info.individual_id, feats,
-                                                  species=info.species, viewpoint=info.viewpoint,
-                                                  vectors=vecs)
-                self._indexed[ann_id] = info
-                changed += 1
+                by_profile.setdefault(info.profile, []).append(DatabaseEntry(
+                    ann_id, info.individual_id, feats, species=info.species,
+                    viewpoint=info.viewpoint, vectors=vecs))
+            for profile, entries in by_profile.items():
+                # in batches: see LocalIndex.add_many
+                self.identifier(profile).add_many(entries)
+                for e in entries:
+                    self._indexed[e.key] = wanted[e.key]
+                changed += len(entries)
         return changed
 
     def _unindex(self, ann_id: str) -> None:

@@ -368,9 +368,13 @@ class IvfStore:
             for lst in self.lists:
                 lst.make_signed()
         lo, hi = (0, 127) if self.nonneg else (-127, 127)
-        q = np.clip(np.rint(desc * self.scale), lo, hi).astype(self.dtype)
-        deq = q.astype(np.float32) / np.float32(self.scale)
-        return q, (deq * deq).sum(axis=1)
+        # in place and the norms from the rounded values: a catalog's millions of rows pass here
+        r = desc * np.float32(self.scale)
+        np.rint(r, out=r)
+        np.clip(r, lo, hi, out=r)
+        norms = np.einsum("ij,ij->i", r, r)
+        norms /= np.float32(self.scale) ** 2
+        return r.astype(self.dtype), norms
 
     def _encode(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rotated rows -> (coarse 8-bit codes, their decoded squared norms, axis 0, the rest's
@@ -431,8 +435,23 @@ class IvfStore:
     def n_lists(self) -> int:
         return len(self.lists)
 
+    def rows_before_training(self) -> int | None:
+        """How many more rows :meth:`add` takes before it (re)trains the codebook; None when it
+        never trains again (``max_lists``).
+
+        Why: a caller adding many annotations (``LocalIndex.add_many``) passes them in batches
+        that end where this count is reached, so the store trains after the same annotation
+        as when they come one at a time, and the lists come out the same.
+        """
+        if self.centroids is None:
+            return max(self.train_rows - self.n_rows, 0)
+        if len(self.lists) >= self.max_lists:
+            return None
+        return max(int(np.ceil(self.retrain_growth * self.trained_at)) - self.n_rows, 0)
+
     def add(self, desc: np.ndarray, slot: np.ndarray, kp: np.ndarray) -> None:
-        """Append rows; train or retrain the codebook when the store has grown enough."""
+        """Append rows (of one annotation or many); train or retrain the codebook when the store
+        has grown enough."""
         desc = np.ascontiguousarray(desc, np.float32)
         if len(desc) == 0:
             return

@@ -42,9 +42,9 @@ from wildid.matching.global_index import GlobalIndex
 from wildid.matching.local_index import AnnotationMatches, KnnResult, LnbnnResult, LocalIndex
 from wildid.matching.photometric import PhotometricQuery, photometric_agreement
 
-__all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "Candidate", "Identification", "Identifier",
-           "IdentifierConfig", "best_annotations", "local_score_names", "rerank_row",
-           "rerank_rows", "score_transform"]
+__all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "Candidate", "DatabaseEntry", "Identification",
+           "Identifier", "IdentifierConfig", "best_annotations", "local_score_names",
+           "rerank_row", "rerank_rows", "score_transform"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,19 @@ class Identification:
         return self.candidates[i]
 
 
+@dataclass(frozen=True)
+class DatabaseEntry:
+    """One database annotation for :meth:`Identifier.add_many` (the arguments of ``add``)."""
+
+    key: Hashable
+    individual_id: Hashable
+    features: LocalFeatures | None
+    global_vec: np.ndarray | None = None
+    species: str | None = None
+    viewpoint: str | None = None
+    vectors: Mapping[str, np.ndarray] | None = None
+
+
 @dataclass
 class _Entry:
     individual_id: Hashable
@@ -177,12 +190,23 @@ class Identifier:
         ``vectors`` adds further named unit-vector sources (``"colour"``, a re-id model...),
         each scored by cosine similarity and fused by the calibration like any other score.
         """
-        self.remove(key)
-        self._entries[key] = _Entry(individual_id, species, viewpoint)
-        if features is not None:
-            self.local.add(key, features)
-        for name, vec in _named(global_vec, vectors).items():
-            self.vectors.setdefault(name, GlobalIndex()).add(key, vec)
+        self.add_many([DatabaseEntry(key, individual_id, features, global_vec, species,
+                                     viewpoint, vectors)])
+
+    def add_many(self, items: Iterable[DatabaseEntry]) -> None:
+        """:meth:`add` for many annotations, their local descriptors indexed in batches
+        (:meth:`LocalIndex.add_many`): what loading a catalog's index does."""
+        local: list[tuple[Hashable, LocalFeatures]] = []
+        try:
+            for e in items:
+                self.remove(e.key)
+                self._entries[e.key] = _Entry(e.individual_id, e.species, e.viewpoint)
+                if e.features is not None:
+                    local.append((e.key, e.features))
+                for name, vec in _named(e.global_vec, e.vectors).items():
+                    self.vectors.setdefault(name, GlobalIndex()).add(e.key, vec)
+        finally:  # entries added so far keep their descriptors when a later vector is refused
+            self.local.add_many(local)
 
     def remove(self, key: Hashable) -> None:
         if self._entries.pop(key, None) is not None:
