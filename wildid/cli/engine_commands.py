@@ -273,7 +273,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"mAP {r['mAP'] * 100:.1f} %   (per identity: top-1 {r['top1_per_identity'] * 100:.1f} %, "
               f"top-5 {r['top5_per_identity'] * 100:.1f} %)")
         print(f"  {r['seconds_per_query']:.3f} s per query (median), "
-              f"{r['seconds_per_database_image']:.3f} s per database image (import + features)")
+              f"{r['seconds_per_database_image']:.3f} s per database image (import + features"
+              f" + index; the index {r.get('seconds_index', 0.0):.1f} s)")
         if r.get("open_set"):
             print(f"  open set: {r['held_out_identities']} identities held out, "
                   f"{r['n_unknown_queries']} unknown queries: BAKS {r['BAKS'] * 100:.1f} %  "

@@ -164,6 +164,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "seconds_per_database_image": (t_import + t_extract + t_index) / max(n_db + len(q_rows), 1),
         "seconds_import": t_import,
         "seconds_extract": t_extract,
+        "seconds_index": t_index,  # loading the database into the matcher's index
         "extraction_failed": len(extraction.failed),
         "queries": per_query,
     }

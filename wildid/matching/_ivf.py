@@ -12,6 +12,14 @@ compaction.  The codebook is trained once the store holds ``train_rows`` rows an
 when the store has grown ``retrain_growth`` times since (amortised cost per row stays constant).
 Below ``train_rows`` the store is one flat list searched exactly.
 
+Loading a catalog (the engine indexes every labelled annotation at its first match after a
+start) is mostly assigning rows to lists: each training re-assigns every row, so a store of
+n rows has assigned ~3n rows to up to ~1,300 centroids by then. The 8-bit kernel does it (k =
+1, :func:`nearest_centroid_codes`), for split stores too, from the rows' whole-row codes
+against the centroids rotated back; the caller passes annotations in batches
+(``LocalIndex.add_many``) and each list queues what is appended until it is next read
+(``_List.settle``). 10,000 nyala annotations: see docs/identification.md, Scale.
+
 Coarse pass, exact re-scoring (large stores, see ``SPLIT_ROWS``): the kernel reads only half
 of each row. At its first training past ``SPLIT_ROWS`` rows the store fits the rows' principal
 axes once and keeps every row rotated onto them: axes 1..dim/2 (8-bit, one scale) are the
@@ -89,6 +97,9 @@ SPLIT_ROWS = 4_000_000
 # every list would be probed, and many calls on short lists cost more than one on a long one.
 FINE_PROBES = 2
 COARSE_LIST_GROWTH = 4
+# Rows decoded to floats at a time where a training re-codes or assigns a split store's rows
+# (128 MB as float32): never the whole store at once.
+_RECODE_ROWS = 1 << 18
 
 
 def _block_rows(n_centroids: int) -> int:
@@ -218,7 +229,8 @@ class _List:
     annotations (copying a list on growth is cheap next to reading it at every query).
     """
 
-    __slots__ = ("biases", "columns", "desc", "gid", "kp", "lead", "n", "norms", "slot", "sums")
+    __slots__ = ("biases", "columns", "desc", "gid", "kp", "lead", "n", "norms", "pending",
+                 "pending_rows", "slot", "sums")
 
     def __init__(self, dim: int, dtype: np.dtype, capacity: int = 64, signed: bool = False,
                  split: bool = False) -> None:
@@ -233,7 +245,9 @@ class _List:
         # a split store's: row in IvfStore's rest array, and axis 0 (unsplit: empty)
         self.gid = np.full(capacity if split else 0, -1, np.int32)
         self.lead = np.zeros(capacity if split else 0, np.float32)
-        self.n = 0
+        self.n = 0  # rows in the arrays; appended ones wait in ``pending`` until settle()
+        self.pending: list[tuple[np.ndarray | None, ...]] = []
+        self.pending_rows = 0
         self.biases: dict[tuple[float, float], np.ndarray] = {}  # see bias()
 
     @property
@@ -242,6 +256,25 @@ class _List:
 
     def append(self, desc: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray,
                gid: np.ndarray | None = None, lead: np.ndarray | None = None) -> None:
+        """Queue rows (arrays the list may keep); :meth:`settle` writes them.
+
+        Why queued: loading a catalog appends to every list once per batch, and writing each
+        time grew (copied) most lists at most appends: 13 of 113 s indexing 10,000 nyala
+        annotations. The store settles its lists before it reads them.
+        """
+        self.pending.append((desc, norms, slot, kp, gid, lead))
+        self.pending_rows += len(desc)
+
+    def settle(self) -> None:
+        """Write the queued rows into the arrays, growing them once."""
+        if not self.pending:
+            return
+        parts = self.pending
+        self.pending, self.pending_rows = [], 0
+        desc, norms, slot, kp, gid, lead = (
+            None if parts[0][i] is None else
+            parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+            for i in range(6))
         need = self.n + len(desc)
         if need > self.capacity:
             cap = max(need, self.capacity + self.capacity // 16, 64)
@@ -269,6 +302,7 @@ class _List:
     def make_signed(self) -> None:
         """Keep the row sums the signed kernel needs (a store that was non-negative until now:
         its 0..127 rows are valid signed rows at the same scale)."""
+        self.settle()
         if "sums" not in self.columns:
             self.sums = self.desc.sum(axis=0, dtype=np.int32).astype(np.float32)
             self.columns = (*self.columns, "sums")
@@ -276,9 +310,11 @@ class _List:
 
     def rows(self) -> np.ndarray:
         """The live coarse descriptors as [n, dim] (a copy)."""
+        self.settle()
         return np.ascontiguousarray(self.desc[:, : self.n].T)
 
     def keep(self, mask: np.ndarray) -> None:
+        """Keep the settled rows where ``mask`` (one entry per settled row) is True."""
         n = int(mask.sum())
         self.desc[:, :n] = self.desc[:, : self.n][:, mask]
         for name in self.columns:
@@ -347,9 +383,11 @@ class IvfStore:
         self.split: bool | None = None  # decided at the first training past SPLIT_ROWS
         self.coarse_lists = False  # lists COARSE_LIST_GROWTH times larger, from then on
         self.coarse = dim
+        self.row_scale = 1.0  # once split: the scale of _row_codes
         self.rest_scale = np.ones(0, np.float32)
         self._rest = np.zeros((0, 0), np.int8)
         self._gn = 0
+        self._n_rows: int | None = None  # see n_rows; None whenever rows come or go
 
     def _quantise(self, desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """8-bit whole rows and the squared norms of what they decode to (unsplit stores)."""
@@ -380,16 +418,25 @@ class IvfStore:
         """Rotated rows -> (coarse 8-bit codes, their decoded squared norms, axis 0, the rest's
         8-bit codes)."""
         c = self.coarse
-        top = np.clip(np.rint(y[:, :c] * np.float32(self.scale)), -127, 127).astype(np.int8)
-        deq = top.astype(np.float32) / np.float32(self.scale)
-        rest = np.clip(np.rint(y[:, c + 1:] * self.rest_scale), -127, 127).astype(np.int8)
-        return top, (deq * deq).sum(axis=1), np.ascontiguousarray(y[:, c]), rest
+        top = y[:, :c] * np.float32(self.scale)  # in place from here on (see _quantise)
+        np.rint(top, out=top)
+        np.clip(top, -127, 127, out=top)
+        norms = np.einsum("ij,ij->i", top, top)
+        norms /= np.float32(self.scale) ** 2
+        rest = y[:, c + 1:] * self.rest_scale
+        np.rint(rest, out=rest)
+        np.clip(rest, -127, 127, out=rest)
+        return (top.astype(np.int8), norms, np.ascontiguousarray(y[:, c]),
+                rest.astype(np.int8))
 
-    def _fit_axes(self, x: np.ndarray) -> None:
-        """Principal axes of the rows (uncentred: distances do not care) and the 8-bit scales
-        of the coarse part and of each rest axis, from their 99.99th percentiles."""
+    def _fit_axes(self, codes: np.ndarray) -> None:
+        """Principal axes of the rows (whole-row ``codes``; uncentred: distances do not care)
+        and the 8-bit scales of the coarse part and of each rest axis, from their 99.99th
+        percentiles."""
         rng = np.random.default_rng(self.seed)
-        sample = x if len(x) <= 200_000 else x[rng.choice(len(x), 200_000, replace=False)]
+        pick = (slice(None) if len(codes) <= 200_000
+                else rng.choice(len(codes), 200_000, replace=False))
+        sample = codes[pick].astype(np.float32) / np.float32(self.scale)
         second = (sample.T.astype(np.float64) @ sample) / max(len(sample), 1)
         val, vec = np.linalg.eigh(second)
         val, vec = val[::-1], vec[:, ::-1]  # strongest first
@@ -401,6 +448,7 @@ class IvfStore:
         self.rot = np.ascontiguousarray(np.hstack([vec[:, 1:c + 1], vec[:, :1], vec[:, c + 1:]]),
                                         dtype=np.float32)
         self.coarse = c
+        self.row_scale = self.scale  # the whole rows' scale, for assigning rows (_row_codes)
         y = sample @ self.rot
         peak = float(np.percentile(np.abs(y[:, :c]), 99.99)) if len(y) else 1.0
         self.scale = 127.0 / max(peak, 1e-6)
@@ -429,7 +477,16 @@ class IvfStore:
 
     @property
     def n_rows(self) -> int:
-        return sum(lst.n for lst in self.lists)
+        # cached: LocalIndex.add_many asks after every annotation (rows_before_training), and
+        # summing ~1,300 lists each time cost seconds when loading a large catalog
+        if self._n_rows is None:
+            self._n_rows = sum(lst.n + lst.pending_rows for lst in self.lists)
+        return self._n_rows
+
+    def settle(self) -> None:
+        """Write every list's queued rows (:meth:`_List.append`): before the lists are read."""
+        for lst in self.lists:
+            lst.settle()
 
     @property
     def n_lists(self) -> int:
@@ -455,36 +512,33 @@ class IvfStore:
         desc = np.ascontiguousarray(desc, np.float32)
         if len(desc) == 0:
             return
-        slot, kp = np.asarray(slot, np.int32), np.asarray(kp, np.int32)
+        # copies: the lists keep these arrays until they settle
+        slot, kp = np.array(slot, np.int32), np.array(kp, np.int32)
         if self.rot is None:
             qdesc, norms = self._quantise(desc)
-            self._insert(desc, qdesc, norms, slot, kp)
+            assign = None if self.centroids is None else self._nearest(qdesc, desc)
+            self._insert(qdesc, norms, slot, kp, assign)
         else:
             y = desc @ self.rot
             top, norms, lead, rest = self._encode(y)
-            self._insert(y, top, norms, slot, kp, self._append_rest(rest), lead)
+            kernel = self._assign_kernel()
+            assign = self._nearest(self._row_codes(desc) if kernel is not None else None, y)
+            self._insert(top, norms, slot, kp, assign, self._append_rest(rest), lead)
         n = self.n_rows
         if (self.centroids is None and n >= self.train_rows) or (
                 self.centroids is not None and n >= self.retrain_growth * self.trained_at
                 and len(self.lists) < self.max_lists):
             self.train()
 
-    def _insert(self, vec: np.ndarray | None, codes: np.ndarray, norms: np.ndarray,
-                slot: np.ndarray, kp: np.ndarray, gid: np.ndarray | None = None,
+    def _insert(self, codes: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray,
+                assign: np.ndarray | None, gid: np.ndarray | None = None,
                 lead: np.ndarray | None = None) -> None:
-        """Append coded rows to the lists of their vectors' nearest centroids (``vec``, the
-        float rows, may be None where the kernel assigns the codes: see :meth:`train`)."""
-        if self.centroids is None:
+        """Append coded rows to the lists ``assign`` names (None: untrained, the one list)."""
+        self._n_rows = None
+        if assign is None:
             self.lists[0].append(codes, norms, slot, kp, gid, lead)
             self._note_lists(slot, np.zeros(len(slot), np.int64))
             return
-        kernel = self._assign_kernel()
-        if kernel is not None:
-            assign = nearest_centroid_codes(kernel, codes, self.scale, self.centroids,
-                                            not self.nonneg)
-        else:
-            assert vec is not None  # train() decodes the rows whenever there is no kernel
-            assign = nearest_centroid(vec, self.centroids)
         self._note_lists(slot, assign)
         order = np.argsort(assign, kind="stable")
         bounds = np.flatnonzero(np.r_[True, assign[order][1:] != assign[order][:-1]])
@@ -495,20 +549,59 @@ class IvfStore:
                                                     None if gid is None else gid[rows],
                                                     None if lead is None else lead[rows])
 
+    def _row_codes(self, x: np.ndarray) -> np.ndarray:
+        """A split store's rows in the original space (float ``x``) as whole-row 8-bit codes
+        at the scale they had before the split, for :meth:`_nearest`."""
+        r = x * np.float32(self.row_scale)
+        np.rint(r, out=r)
+        np.clip(r, -127, 127, out=r)
+        return r.astype(np.int8)
+
+    def _nearest(self, row_codes: np.ndarray | None, vec: np.ndarray | None,
+                 centroids: np.ndarray | None = None) -> np.ndarray:
+        """Nearest centroid (default: the codebook's) of each row: by the 8-bit kernel from
+        whole-row codes where there is one (an unsplit store's own codes; a split store's
+        :meth:`_row_codes`, against the centroids rotated back), else in float from ``vec``
+        (rows in the store's space).
+
+        Why the kernel for split stores too: a 10,000-annotation nyala catalog assigns ~15 M
+        rows to 1,280 centroids while it loads, and float32 BLAS took 41 of its 103 s.
+        """
+        c = self.centroids if centroids is None else centroids
+        assert c is not None
+        kernel = self._assign_kernel()
+        if kernel is not None and row_codes is not None:
+            if self.rot is None:
+                return nearest_centroid_codes(kernel, row_codes, self.scale, c, not self.nonneg)
+            return nearest_centroid_codes(kernel, row_codes, self.row_scale, c @ self.rot.T,
+                                          True)
+        assert vec is not None  # callers decode the rows whenever there is no kernel
+        return nearest_centroid(vec, c)
+
     def _assign_kernel(self) -> object | None:
-        """The 8-bit kernel for assigning rows to centroids: whole-row stores only (a split
-        store's codes are its coarse part, and its lists are coarse: float BLAS is cheap
-        enough there)."""
-        if not self.use_kernel or self.rot is not None:
+        """The 8-bit kernel for assigning rows to centroids (None: the float path)."""
+        if not self.use_kernel:
             return None
         return _distance_kernel.session()
 
     def _note_lists(self, slot: np.ndarray, assign: np.ndarray) -> None:
         """Record which lists now hold rows of each slot in ``slot``."""
-        pairs = np.unique((slot.astype(np.int64) << 32) | assign.astype(np.int64))
-        slots, lists = pairs >> 32, pairs & 0xFFFFFFFF
+        if not len(slot):
+            return
+        lo = int(slot.min())
+        span = int(slot.max()) - lo + 1
+        if span * max(len(self.lists), 1) <= 1 << 26:
+            # marks in a [slots x lists] table: np.unique over millions of pairs took 8 of
+            # 113 s indexing 10,000 nyala annotations
+            mark = np.zeros((span, max(len(self.lists), 1)), bool)
+            mark[slot - lo, assign] = True
+            slots, lists = np.nonzero(mark)
+            slots = slots + lo
+        else:
+            pairs = np.unique((slot.astype(np.int64) << 32) | assign.astype(np.int64))
+            slots, lists = pairs >> 32, pairs & 0xFFFFFFFF
         bounds = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
-        for a, b in zip(bounds, np.r_[bounds[1:], len(pairs)], strict=False):
+        for a, b in zip(bounds, np.r_[bounds[1:], len(slots)], strict=False):
             key, new = int(slots[a]), lists[a:b]
             old = self._slot_lists.get(key)
             self._slot_lists[key] = new if old is None else np.union1d(old, new)
@@ -533,39 +626,46 @@ class IvfStore:
         n = len(codes)
         if n == 0:
             return
-        # float rows of the whole store only where the axes or the float assignment need them;
-        # the kernel assigns whole-row codes as they are (k-means decodes just its sample)
+        kernel = self._assign_kernel()
+        # Rows to assign as whole-row codes (``row_codes``, the kernel) or floats (``vec``):
+        # an unsplit store's codes as they are; at the split, the codes from before it (the
+        # rows are re-coded on the axes block by block); a split store's decoded and rotated
+        # back block by block below. The whole store is decoded to floats only without the
+        # kernel (5 GB at 10,000 nyala annotations).
         vec: np.ndarray | None = None
+        row_codes: np.ndarray | None = codes
         if self.rot is not None:
-            vec = self._decode(codes, lead, gid)
+            row_codes = None
+            if kernel is None:
+                vec = self._decode(codes, lead, gid)
         elif self.split is None and n >= SPLIT_ROWS:
-            vec = codes.astype(np.float32) / np.float32(self.scale)
-            self._fit_axes(vec)
+            self._fit_axes(codes)
             if self.rot is not None:  # re-coded once, from the 8-bit rows (SPLIT_ROWS)
-                vec = vec @ self.rot
-                codes, norms, lead, rest = self._encode(vec)
+                parts = [self._encode((codes[a:a + _RECODE_ROWS].astype(np.float32)
+                                       / np.float32(self.row_scale)) @ self.rot)
+                         for a in range(0, n, _RECODE_ROWS)]
+                codes, norms, lead, rest = (np.concatenate([p[i] for p in parts])
+                                            for i in range(4))
+                del parts
                 gid = self._append_rest(rest)
-        elif self._assign_kernel() is None:
+                if kernel is None:
+                    vec = self._decode(codes, lead, gid)
+                    row_codes = None
+        elif kernel is None:
             vec = codes.astype(np.float32) / np.float32(self.scale)
         if n >= SPLIT_ROWS:
             self.coarse_lists = True
         list_rows = self.list_rows * (COARSE_LIST_GROWTH if self.coarse_lists else 1)
         n_lists = int(np.clip(n // list_rows, 1, self.max_lists))
         rng = np.random.default_rng(self.seed)
-        pick = None if n <= 64 * n_lists else rng.choice(n, 64 * n_lists, replace=False)
-        if vec is not None:
-            sample = vec if pick is None else vec[pick]
-        else:
-            sample = (codes if pick is None else codes[pick]).astype(np.float32)
-            sample /= np.float32(self.scale)
-        kernel = self._assign_kernel()
+        pick = np.arange(n) if n <= 64 * n_lists else rng.choice(n, 64 * n_lists, replace=False)
+        sample, sample_codes = self._sample(pick, codes, lead, gid, vec, row_codes, kernel)
         assign = None
-        if kernel is not None:
-            sample_codes = codes if pick is None else codes[pick]
-            assign = lambda c: nearest_centroid_codes(  # noqa: E731
-                kernel, sample_codes, self.scale, c, not self.nonneg)
+        if sample_codes is not None:
+            assign = lambda c: self._nearest(sample_codes, None, c)  # noqa: E731
         self.centroids = kmeans(sample, n_lists, seed=self.seed, assign=assign)
         self.dtype = np.dtype(np.int8)
+        self._n_rows = None
         self.lists = [_List(self.coarse, self.dtype, signed=not self.nonneg,
                             split=self.rot is not None)
                       for _ in range(len(self.centroids))]
@@ -573,7 +673,32 @@ class IvfStore:
         self._slot_lists = {}
         if self.rot is None:
             gid = lead = None
-        self._insert(vec, codes, norms, slot, kp, gid, lead)
+        if vec is not None or row_codes is not None:
+            to = self._nearest(row_codes, vec)
+        else:  # a split store with the kernel: decoded and rotated back block by block
+            to = np.concatenate([
+                self._nearest(self._row_codes(self._decode(codes[a:a + _RECODE_ROWS],
+                                                           lead[a:a + _RECODE_ROWS],
+                                                           gid[a:a + _RECODE_ROWS])
+                                              @ self.rot.T), None)
+                for a in range(0, n, _RECODE_ROWS)])
+        self._insert(codes, norms, slot, kp, to, gid, lead)
+
+    def _sample(self, pick: np.ndarray, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray,
+                vec: np.ndarray | None, row_codes: np.ndarray | None, kernel: object | None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """k-means's sample: float rows in the store's space, and their whole-row codes for
+        the kernel (None: assigned in float)."""
+        if vec is not None:
+            return vec[pick], None
+        if self.rot is None:
+            sample = codes[pick].astype(np.float32)
+            sample /= np.float32(self.scale)
+            return sample, codes[pick]
+        sample = self._decode(codes[pick], lead[pick], gid[pick])
+        if row_codes is not None:  # at the split: the codes from before it
+            return sample, row_codes[pick]
+        return sample, (self._row_codes(sample @ self.rot.T) if kernel is not None else None)
 
     def _decode(self, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray) -> np.ndarray:
         """Rotated float rows from their coarse codes, axis 0 and rest row numbers."""
@@ -592,6 +717,7 @@ class IvfStore:
 
     def _raw_rows(self) -> tuple[np.ndarray, ...]:
         """Every list's (codes, norms, slot, kp, gid, lead), concatenated."""
+        self.settle()
         return (np.concatenate([lst.rows() for lst in self.lists]),
                 *(np.concatenate([getattr(lst, name)[: lst.n] for lst in self.lists])
                   for name in ("norms", "slot", "kp", "gid", "lead")))
@@ -599,6 +725,7 @@ class IvfStore:
     @property
     def nbytes(self) -> int:
         """Memory held by the rows (capacity included) and the codebook."""
+        self.settle()
         rows = sum(lst.desc.nbytes + sum(getattr(lst, c).nbytes for c in lst.columns)
                    + sum(b.nbytes for b in lst.biases.values()) for lst in self.lists)
         rest = self._rest.nbytes
@@ -606,6 +733,8 @@ class IvfStore:
 
     def compact(self, alive_slot: np.ndarray) -> None:
         """Physically drop the rows of removed annotations (tombstoned in ``alive_slot``)."""
+        self.settle()
+        self._n_rows = None
         live = np.zeros(self._gn, bool)
         for lst in self.lists:
             keep = alive_slot[lst.slot[: lst.n]]
@@ -631,6 +760,7 @@ class IvfStore:
         ``nprobe`` counts coarse lists; a store with fine lists scans ``FINE_PROBES`` times as
         many (class docstring).
         """
+        self.settle()
         q = np.ascontiguousarray(query, np.float32)
         nq = len(q)
         y = q if self.rot is None else q @ self.rot

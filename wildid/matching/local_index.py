@@ -174,6 +174,8 @@ class LocalIndex:
                     pending, rows = [], 0
         finally:  # what was registered gets its rows, even when a later item is refused
             self._flush(pending)
+            if self._store is not None:
+                self._store.settle()  # the lists written now, not at the first query
 
     def _register(self, key: Hashable, features: LocalFeatures) -> int:
         """A new slot for ``key``, keeping the geometry of its features; returns the slot."""
