@@ -136,6 +136,32 @@ def test_index_updates_incrementally_on_confirmation(catalog, photos, known) -> 
     assert str(engine.match_encounter(other).candidates[0][0].individual_id) == known[PATTERNS[1]]
 
 
+def test_index_loading_reports_progress_and_stops_when_cancelled(catalog, photos, known,
+                                                                   monkeypatch) -> None:
+    """The first sync loads every labelled annotation: it says so chunk by chunk, and a cancel
+    between chunks keeps what is loaded for the next sync to go on from."""
+    from wildid.engine import identification
+    from wildid.errors import Cancelled
+    from wildid.progress import CancelToken
+
+    monkeypatch.setattr(identification, "SYNC_CHUNK", 1)
+    engine = CatalogEngine(catalog)
+    engine.extract()
+    token, seen = CancelToken(), []
+
+    def progress(p) -> None:
+        seen.append((p.stage, p.done, p.total))
+        if p.done == 1:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        engine.sync(progress, token)
+    assert seen == [("Loading the index", 0, len(PATTERNS)), ("Loading the index", 1, len(PATTERNS))]
+    assert engine.indexed == 1
+    assert engine.match_many([], cancel=token).cancelled  # a match job stops there too
+    assert engine.sync() == len(PATTERNS) - 1 and engine.indexed == len(PATTERNS)
+
+
 def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
         catalog, photos, known, tmp_path) -> None:
     stranger = make_animal_pair(tmp_path / "stranger", 99, seeds=(500, 501), width=800,

@@ -180,7 +180,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             else:
                 with catalog.session() as s:
                     ids = [find_encounter_id(s, args.encounter)]
-            engine.sync()
+            engine.sync(bar)
             results = []
             for i, enc_id in enumerate(ids):
                 results.append(engine.match_encounter(enc_id, top_k=args.top, sync=False))

@@ -66,12 +66,12 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                       progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Refit every species profile with enough confirmed data; returns a report.
 
-    Annotations without features yet are extracted first (``progress`` follows that): a
-    confirmed encounter that was never extracted is labelled data too.
+    Annotations without features yet are extracted first (``progress`` follows that and the
+    index loading): a confirmed encounter that was never extracted is labelled data too.
     """
     engine = engine or CatalogEngine(catalog)
     extraction = engine.extract(progress)
-    engine.sync()
+    engine.sync(progress)
     vector_names = [vector_name(s) for s in engine.vector_sources()]
     with catalog.session() as s:
         encounter_of = dict(s.execute(select(Annotation.id, Annotation.encounter_id)).all())

@@ -110,7 +110,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     for ann, reason in extraction.failed[:10]:
         say(f"extraction failed for annotation {ann}: {reason}")
     t0 = time.perf_counter()
-    engine.sync()
+    engine.sync(progress, cancel)
     t_index = time.perf_counter() - t0
     rankings, truths, best_scores, predicted, times = [], [], [], [], []
     per_query: list[dict[str, Any]] = []
