@@ -675,13 +675,14 @@ class IvfStore:
             gid = lead = None
         if vec is not None or row_codes is not None:
             to = self._nearest(row_codes, vec)
-        else:  # a split store with the kernel: decoded and rotated back block by block
-            to = np.concatenate([
-                self._nearest(self._row_codes(self._decode(codes[a:a + _RECODE_ROWS],
-                                                           lead[a:a + _RECODE_ROWS],
-                                                           gid[a:a + _RECODE_ROWS])
-                                              @ self.rot.T), None)
-                for a in range(0, n, _RECODE_ROWS)])
+        else:  # a split store with the kernel: decoded and rotated back block by block,
+            # two blocks side by side (decoding and NumPy's one-thread BLAS were half the time)
+            def block(a: int) -> np.ndarray:
+                b = a + _RECODE_ROWS
+                rows = self._decode(codes[a:b], lead[a:b], gid[a:b]) @ self.rot.T
+                return self._nearest(self._row_codes(rows), None)
+
+            to = np.concatenate(parallel.map_side_by_side(block, range(0, n, _RECODE_ROWS)))
         self._insert(codes, norms, slot, kp, to, gid, lead)
 
     def _sample(self, pick: np.ndarray, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray,
