@@ -5,7 +5,7 @@
 Local features: the real nyala database features (extracted with the species profile, cached
 by research_eval.py), replicated with small descriptor noise up to ``--annotations`` so the
 inverted file sees realistic descriptor statistics.  Reports seconds to index one annotation
-(added 500 at a time, as the engine loads a catalog; the replicas are made outside the clock),
+(added ``SYNC_CHUNK`` at a time, as the engine loads a catalog; the replicas are made outside the clock),
 memory of the descriptor store, and p50/p90 seconds of ``Identifier.identify`` for real query
 crops.  Global shortlist: ``--vectors`` random unit vectors (float16, 1280-d), p50 of a masked
 top-100 search.
@@ -29,6 +29,7 @@ import wildid  # noqa: E402, F401  (before NumPy: its thread settings, as in the
 import numpy as np  # noqa: E402
 import research_eval as R  # noqa: E402
 
+from wildid.engine.identification import SYNC_CHUNK  # noqa: E402
 from wildid.matching.features import LocalFeatures, features_from_arrays  # noqa: E402
 from wildid.matching.global_index import GlobalIndex  # noqa: E402
 from wildid.matching.identifier import DatabaseEntry  # noqa: E402
@@ -65,9 +66,9 @@ def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, 
     alternating rounds so that the machine's drift falls on all of them alike."""
     ident = prof.identifier(matcher=matcher)
     spent = 0.0
-    for start in range(0, n, 500):  # 500 at a time, as the engine loads a catalog
+    for start in range(0, n, SYNC_CHUNK):  # as the engine loads a catalog
         chunk = []
-        for i in range(start, min(n, start + 500)):
+        for i in range(start, min(n, start + SYNC_CHUNK)):
             j = i % len(base)
             f = base[j] if i < len(base) else jittered(base[j], rng)
             chunk.append(DatabaseEntry(i, f"ind{i // 5}", f, vectors={"colour": colour_db[j]}))

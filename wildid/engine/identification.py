@@ -39,7 +39,7 @@ from wildid.catalog.models import (
 from wildid.catalog.types import utcnow
 from wildid.engine.extraction import ExtractionReport, extract_pending
 from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
-from wildid.errors import MatchingError, ModelError, WildIdError
+from wildid.errors import Cancelled, MatchingError, ModelError, WildIdError
 from wildid.matching.features import LocalFeatures
 from wildid.matching.identifier import Candidate, DatabaseEntry, Identifier
 from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
@@ -507,8 +507,6 @@ class CatalogEngine:
                    progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> MatchReport:
         """Match encounters one by one, each stored at once (a cancel keeps what is done)."""
-        from wildid.errors import Cancelled
-
         report = MatchReport()
         try:
             self.sync(progress, cancel)

@@ -107,11 +107,29 @@ def _block_rows(n_centroids: int) -> int:
     return max(256, (1 << 22) // max(1, n_centroids))
 
 
+def _rounded(x: np.ndarray, scale: float | np.ndarray, lo: int = -127, hi: int = 127
+             ) -> np.ndarray:
+    """``x x scale`` rounded and clipped to lo..hi, as a new float32 array (rounded in place:
+    every row of a catalog passes here while it loads)."""
+    r = x * np.asarray(scale, np.float32)
+    np.rint(r, out=r)
+    np.clip(r, lo, hi, out=r)
+    return r
+
+
+def _codes_and_norms(x: np.ndarray, scale: float, lo: int = -127) -> tuple[np.ndarray, np.ndarray]:
+    """8-bit codes of ``x`` at ``scale`` (lo..127) and the squared norms of what they decode to."""
+    r = _rounded(x, scale, lo)
+    norms = np.einsum("ij,ij->i", r, r)
+    norms /= np.float32(scale) ** 2
+    return r.astype(np.int8), norms
+
+
 def _shifted_half(x: np.ndarray, scale: np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Signed values at ``scale`` rounded to -63..63 and shifted into the kernel's unsigned
     1..127: (the rounded values, the uint8 operand). The shift adds ``64 x sum`` of the other
     operand to every dot product, which the caller's bias takes back."""
-    half = np.clip(np.rint(x * scale), -63, 63)
+    half = _rounded(x, scale, -63, 63)
     return half, (half + 64).astype(np.uint8)
 
 
@@ -405,29 +423,15 @@ class IvfStore:
             self.nonneg = False
             for lst in self.lists:
                 lst.make_signed()
-        lo, hi = (0, 127) if self.nonneg else (-127, 127)
-        # in place and the norms from the rounded values: a catalog's millions of rows pass here
-        r = desc * np.float32(self.scale)
-        np.rint(r, out=r)
-        np.clip(r, lo, hi, out=r)
-        norms = np.einsum("ij,ij->i", r, r)
-        norms /= np.float32(self.scale) ** 2
-        return r.astype(self.dtype), norms
+        return _codes_and_norms(desc, self.scale, 0 if self.nonneg else -127)
 
     def _encode(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rotated rows -> (coarse 8-bit codes, their decoded squared norms, axis 0, the rest's
         8-bit codes)."""
         c = self.coarse
-        top = y[:, :c] * np.float32(self.scale)  # in place from here on (see _quantise)
-        np.rint(top, out=top)
-        np.clip(top, -127, 127, out=top)
-        norms = np.einsum("ij,ij->i", top, top)
-        norms /= np.float32(self.scale) ** 2
-        rest = y[:, c + 1:] * self.rest_scale
-        np.rint(rest, out=rest)
-        np.clip(rest, -127, 127, out=rest)
-        return (top.astype(np.int8), norms, np.ascontiguousarray(y[:, c]),
-                rest.astype(np.int8))
+        top, norms = _codes_and_norms(y[:, :c], self.scale)
+        rest = _rounded(y[:, c + 1:], self.rest_scale).astype(np.int8)
+        return top, norms, np.ascontiguousarray(y[:, c]), rest
 
     def _fit_axes(self, codes: np.ndarray) -> None:
         """Principal axes of the rows (whole-row ``codes``; uncentred: distances do not care)
@@ -521,13 +525,9 @@ class IvfStore:
         else:
             y = desc @ self.rot
             top, norms, lead, rest = self._encode(y)
-            kernel = self._assign_kernel()
-            assign = self._nearest(self._row_codes(desc) if kernel is not None else None, y)
+            assign = self._nearest(self._row_codes(desc), y)
             self._insert(top, norms, slot, kp, assign, self._append_rest(rest), lead)
-        n = self.n_rows
-        if (self.centroids is None and n >= self.train_rows) or (
-                self.centroids is not None and n >= self.retrain_growth * self.trained_at
-                and len(self.lists) < self.max_lists):
+        if self.rows_before_training() == 0:
             self.train()
 
     def _insert(self, codes: np.ndarray, norms: np.ndarray, slot: np.ndarray, kp: np.ndarray,
@@ -552,10 +552,7 @@ class IvfStore:
     def _row_codes(self, x: np.ndarray) -> np.ndarray:
         """A split store's rows in the original space (float ``x``) as whole-row 8-bit codes
         at the scale they had before the split, for :meth:`_nearest`."""
-        r = x * np.float32(self.row_scale)
-        np.rint(r, out=r)
-        np.clip(r, -127, 127, out=r)
-        return r.astype(np.int8)
+        return _rounded(x, self.row_scale).astype(np.int8)
 
     def _nearest(self, row_codes: np.ndarray | None, vec: np.ndarray | None,
                  centroids: np.ndarray | None = None) -> np.ndarray:
@@ -659,7 +656,7 @@ class IvfStore:
         n_lists = int(np.clip(n // list_rows, 1, self.max_lists))
         rng = np.random.default_rng(self.seed)
         pick = np.arange(n) if n <= 64 * n_lists else rng.choice(n, 64 * n_lists, replace=False)
-        sample, sample_codes = self._sample(pick, codes, lead, gid, vec, row_codes, kernel)
+        sample, sample_codes = self._sample(pick, codes, lead, gid, vec, row_codes)
         assign = None
         if sample_codes is not None:
             assign = lambda c: self._nearest(sample_codes, None, c)  # noqa: E731
@@ -686,10 +683,10 @@ class IvfStore:
         self._insert(codes, norms, slot, kp, to, gid, lead)
 
     def _sample(self, pick: np.ndarray, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray,
-                vec: np.ndarray | None, row_codes: np.ndarray | None, kernel: object | None
+                vec: np.ndarray | None, row_codes: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """k-means's sample: float rows in the store's space, and their whole-row codes for
-        the kernel (None: assigned in float)."""
+        the kernel (None: assigned in float, where train() decoded ``vec``)."""
         if vec is not None:
             return vec[pick], None
         if self.rot is None:
@@ -699,7 +696,7 @@ class IvfStore:
         sample = self._decode(codes[pick], lead[pick], gid[pick])
         if row_codes is not None:  # at the split: the codes from before it
             return sample, row_codes[pick]
-        return sample, (self._row_codes(sample @ self.rot.T) if kernel is not None else None)
+        return sample, self._row_codes(sample @ self.rot.T)
 
     def _decode(self, codes: np.ndarray, lead: np.ndarray, gid: np.ndarray) -> np.ndarray:
         """Rotated float rows from their coarse codes, axis 0 and rest row numbers."""
