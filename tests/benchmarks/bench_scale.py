@@ -6,9 +6,10 @@ Local features: the real nyala database features (extracted with the species pro
 by research_eval.py), replicated with small descriptor noise up to ``--annotations`` so the
 inverted file sees realistic descriptor statistics.  Reports seconds to index one annotation
 (added ``SYNC_CHUNK`` at a time, as the engine loads a catalog; the replicas are made outside the clock),
-memory of the descriptor store, and p50/p90 seconds of ``Identifier.identify`` for real query
-crops.  Global shortlist: ``--vectors`` random unit vectors (float16, 1280-d), p50 of a masked
-top-100 search.
+memory of the descriptor store, p50/p90 seconds of ``Identifier.identify`` for real query
+crops, and the size of the saved index with the seconds to save and to restore it (what a start
+costs instead of the build).  Global shortlist: ``--vectors`` random unit vectors (float16,
+1280-d), p50 of a masked top-100 search.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def synthetic_features(n: int, rng: np.random.Generator) -> list[LocalFeatures]:
 
 
 def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, matcher=None,
-                   variants=None):
+                   variants=None, save=False):
     """Index ``n`` annotations once, then time ``n_queries`` identifications with the profile's
     matcher and with each of ``variants`` (label -> matcher, None: no re-ranking), in
     alternating rounds so that the machine's drift falls on all of them alike."""
@@ -71,7 +72,8 @@ def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, 
         for i in range(start, min(n, start + SYNC_CHUNK)):
             j = i % len(base)
             f = base[j] if i < len(base) else jittered(base[j], rng)
-            chunk.append(DatabaseEntry(i, f"ind{i // 5}", f, vectors={"colour": colour_db[j]}))
+            chunk.append(DatabaseEntry(f"a{i}", f"ind{i // 5}", f,
+                                       vectors={"colour": colour_db[j]}))
         t0 = time.perf_counter()  # the indexing, not the making of the replicas
         ident.add_many(chunk)
         spent += time.perf_counter() - t0
@@ -97,6 +99,33 @@ def identify_speed(prof, base, queries, colour_db, colour_q, n, n_queries, rng, 
         ratio = "" if not label else f" ({np.median(ts) / np.median(times['']):.2f}x)"
         print(f"{head} p50 {np.median(ts):.3f} s, p90 {np.percentile(ts, 90):.3f} s{ratio}",
               flush=True)
+    if save:
+        ident.matcher, ident.rerank_calibration = runs[""]
+        saved_and_restored(prof, ident, queries, colour_q, spent, matcher)
+
+
+def saved_and_restored(prof, ident, queries, colour_q, build_s: float, matcher) -> None:
+    """Seconds to save the index as the engine does beside a catalog, and to restore it into a
+    fresh identifier (what a start costs instead of the build), checked to rank alike."""
+    import tempfile
+
+    from wildid.engine.index_cache import read_index, write_index
+
+    with tempfile.TemporaryDirectory(prefix="wildid-bench-") as tmp:
+        path = Path(tmp) / "index.npz"
+        t0 = time.perf_counter()
+        size = write_index(path, ident, {})
+        save_s = time.perf_counter() - t0
+        back = prof.identifier(matcher=matcher)
+        t0 = time.perf_counter()
+        read_index(path, back, {})
+        restore_s = time.perf_counter() - t0
+    for k in range(3):
+        a = ident.identify(queries[k], vectors={"colour": colour_q[k]})
+        b = back.identify(queries[k], vectors={"colour": colour_q[k]})
+        assert [(c.individual_id, c.score) for c in a] == [(c.individual_id, c.score) for c in b]
+    print(f"    saved index: {size / 1e6:.0f} MB, saved in {save_s:.1f} s, restored in "
+          f"{restore_s:.1f} s (built in {build_s:.1f} s)", flush=True)
 
 
 def shortlist_speed(n: int, rng: np.random.Generator, dim: int = 512) -> None:
@@ -135,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--also-matcher", default="",
                     help="comma list of other matcher models to time each size's queries with "
                          "(e.g. lightglue_aliked, the float model the 8-bit one derives from)")
+    ap.add_argument("--no-save", action="store_true",
+                    help="skip timing the saved index (written to a temporary folder)")
     args = ap.parse_args(argv if argv is not None else [])
     from wildid.matching.profiles import load_profiles as _load
 
@@ -185,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             variants["without the learned re-ranking"] = None
     for n in map(int, args.sizes.split(",")):
         identify_speed(prof, base, queries, colour_db, colour_q, n, args.queries, rng, matcher,
-                       variants)
+                       variants, save=not args.no_save)
         if args.also_without_photometric and prof.config.photometric:
             off = replace(prof, config=replace(prof.config, photometric=False))
             print("    without photometric verification:", end="")

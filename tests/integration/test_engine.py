@@ -8,68 +8,25 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
+from tests.integration.animals import PATTERNS, encounter_of, import_photos
 from tests.photofactory import make_animal_pair
-from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary, Photo
+from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary
 from wildid.cli import main as cli_main
 from wildid.engine import engine_for, forget, process_new
 from wildid.engine.identification import CatalogEngine
 from wildid.ingest.importer import ImportOptions, run_import
 from wildid.review import confirm_match, new_individual, reject_candidate
 
-PATTERNS = (11, 12, 13, 14, 15)
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
-    root = tmp_path_factory.mktemp("animals")
-    out: dict[str, list[Path]] = {"db": [], "query": []}
-    for p in PATTERNS:
-        first, second = make_animal_pair(root / "src", p, seeds=(2 * p, 2 * p + 1), width=800,
-                                         height=600)  # every photo its own scene
-        for split, shot in (("db", first), ("query", second)):
-            target = root / split / shot.path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shot.path.rename(target)
-            out[split].append(target)
-    return out
-
-
-def _encounter_of(catalog, path: Path) -> str:
-    with catalog.session() as s:
-        return s.scalars(select(Annotation.encounter_id).join(Photo)
-                         .where(Photo.original_path == str(path))).one()
-
-
-def _import(catalog, files: list[Path]) -> None:
-    report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
-                                                      workers=1))
-    assert not report.skipped, report.skipped
-
-
-@pytest.fixture
-def known(catalog, photos) -> dict[int, str]:
-    """The database photos imported and each named as a new individual."""
-    _import(catalog, photos["db"])
-    ids = {}
-    for p, path in zip(PATTERNS, photos["db"], strict=True):
-        enc = _encounter_of(catalog, path)
-        new_individual(catalog, enc, f"animal-{p}", "Tester")
-        with catalog.session() as s:
-            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
-    yield ids
-    forget(catalog)
-
 
 def test_second_photo_ranks_its_individual_first(catalog, photos, known) -> None:
-    _import(catalog, photos["query"])
+    import_photos(catalog, photos["query"])
     changes = process_new(catalog)
-    queries = [_encounter_of(catalog, q) for q in photos["query"]]
+    queries = [encounter_of(catalog, q) for q in photos["query"]]
     assert set(queries) <= changes.encounters
     with catalog.session() as s:
         for p, enc in zip(PATTERNS, queries, strict=True):
@@ -95,7 +52,7 @@ def test_results_of_another_calibration_are_matched_again(catalog, photos, known
     """A refitted calibration (``wildid calibrate``, an upgrade) makes cached scores stale."""
     import copy
 
-    _import(catalog, photos["query"][:2])
+    import_photos(catalog, photos["query"][:2])
     process_new(catalog)
     assert not engine_for(catalog).pending_encounters()
     profiles = copy.deepcopy(engine_for(catalog).profiles)
@@ -103,13 +60,13 @@ def test_results_of_another_calibration_are_matched_again(catalog, photos, known
     for prof in profiles.values():
         if prof.calibration is not None:
             prof.calibration.threshold = min(0.99, prof.calibration.threshold + 0.1)
-    queries = {_encounter_of(catalog, q) for q in photos["query"][:2]}
+    queries = {encounter_of(catalog, q) for q in photos["query"][:2]}
     assert set(CatalogEngine(catalog, profiles=profiles).pending_encounters()) == queries
 
 
 def test_rejected_individual_is_not_proposed_again(catalog, photos, known) -> None:
-    _import(catalog, photos["query"][:1])
-    enc = _encounter_of(catalog, photos["query"][0])
+    import_photos(catalog, photos["query"][:1])
+    enc = encounter_of(catalog, photos["query"][0])
     engine = engine_for(catalog)
     engine.extract()
     first = engine.match_encounter(enc)
@@ -122,17 +79,17 @@ def test_rejected_individual_is_not_proposed_again(catalog, photos, known) -> No
 
 
 def test_index_updates_incrementally_on_confirmation(catalog, photos, known) -> None:
-    _import(catalog, photos["query"][:2])
+    import_photos(catalog, photos["query"][:2])
     engine = CatalogEngine(catalog)
     engine.extract()
     assert engine.sync() == len(PATTERNS)
     assert engine.sync() == 0  # nothing changed, nothing redone
-    enc = _encounter_of(catalog, photos["query"][0])
+    enc = encounter_of(catalog, photos["query"][0])
     confirm_match(catalog, enc, known[PATTERNS[0]], "Tester")
     assert engine.sync() == 1  # just the confirmed encounter's annotation
     assert engine.indexed == len(PATTERNS) + 1
     # the confirmed encounter now helps: its own photo is excluded from its own query
-    other = _encounter_of(catalog, photos["query"][1])
+    other = encounter_of(catalog, photos["query"][1])
     assert str(engine.match_encounter(other).candidates[0][0].individual_id) == known[PATTERNS[1]]
 
 
@@ -166,12 +123,12 @@ def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
         catalog, photos, known, tmp_path) -> None:
     stranger = make_animal_pair(tmp_path / "stranger", 99, seeds=(500, 501), width=800,
                                 height=600)[0]
-    _import(catalog, [stranger.path, photos["query"][0]])
+    import_photos(catalog, [stranger.path, photos["query"][0]])
     process_new(catalog)
     engine = engine_for(catalog)
     with catalog.session() as s:
-        new = s.get(MatchSummary, _encounter_of(catalog, stranger.path))
-        old = s.get(MatchSummary, _encounter_of(catalog, photos["query"][0]))
+        new = s.get(MatchSummary, encounter_of(catalog, stranger.path))
+        old = s.get(MatchSummary, encounter_of(catalog, photos["query"][0]))
         assert new is not None and old is not None
         # a stranger's best candidate is less likely than a real match's
         assert new.best_score < old.best_score
@@ -189,8 +146,8 @@ def test_verdict_uses_the_threshold_of_the_annotation_that_scored(catalog, photo
 
     from wildid.review.annotation_ops import add_annotation
 
-    _import(catalog, photos["query"][:1])
-    enc = _encounter_of(catalog, photos["query"][0])
+    import_photos(catalog, photos["query"][:1])
+    enc = encounter_of(catalog, photos["query"][0])
     with catalog.session() as s:
         photo_id = s.scalars(select(Annotation.photo_id).where(Annotation.encounter_id == enc)).one()
     add_annotation(catalog, photo_id, (0, 0, 300, 200), species="Panthera leo", encounter_id=enc)
@@ -283,13 +240,13 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
     assert all(f.learned is not None and 0 < len(f.learned) <= 256 for f in stored)
     assert engine.extract().processed == 0  # and only once
     for p, path in zip(PATTERNS[:3], photos["db"][:3], strict=True):
-        new_individual(catalog, _encounter_of(catalog, path), f"nyala-{p}", "Tester")
-    match = engine.match_encounter(_encounter_of(catalog, photos["query"][0]))
+        new_individual(catalog, encounter_of(catalog, path), f"nyala-{p}", "Tester")
+    match = engine.match_encounter(encounter_of(catalog, photos["query"][0]))
     top = match.candidates[0][0]
     assert "lightglue" in top.raw and top.raw["lightglue"] > 0
     assert match.threshold == engine.profiles["nyala"].rerank_calibration.threshold
     with catalog.session() as s:
-        enc = _encounter_of(catalog, photos["db"][0])
+        enc = encounter_of(catalog, photos["db"][0])
         assert str(top.individual_id) == s.scalars(
             select(Encounter.individual_id).where(Encounter.id == enc)).one()
     forget(catalog)

@@ -102,7 +102,8 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     encounter_of = _import(catalog, [r.path for r in db_rows + q_rows], options, progress, cancel)
     t_import = time.perf_counter() - t0
     _label(catalog, db_rows, encounter_of, species)
-    engine = CatalogEngine(catalog, profiles=profiles,
+    # a throwaway catalog: its index is not saved
+    engine = CatalogEngine(catalog, profiles=profiles, persist_index=False,
                            use_embedder=use_embedder and method != "lnbnn")
     t0 = time.perf_counter()
     extraction = engine.extract(progress, cancel)
