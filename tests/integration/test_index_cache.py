@@ -5,6 +5,8 @@ damaged or of other settings."""
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import pytest
 from sqlalchemy import select
@@ -46,11 +48,17 @@ def _loads(monkeypatch) -> list[int]:
 def test_a_new_engine_restores_the_saved_index_instead_of_loading_it(
         catalog, photos, known, monkeypatch) -> None:
     import_photos(catalog, photos["query"][:2])
+    path = index_cache.index_path(catalog.root, "default")
+    path.parent.mkdir(parents=True)
+    abandoned, writing = (path.with_name(f"default.{n}.tmp") for n in ("1.ab", "2.cd"))
+    for tmp in (abandoned, writing):
+        tmp.write_bytes(b"half an index")
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))  # a killed process's
     first = CatalogEngine(catalog)
     first.extract()
     assert first.sync() == len(PATTERNS)
-    path = index_cache.index_path(catalog.root, "default")
-    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    assert path.is_file() and list(path.parent.glob("*.tmp")) == [writing]
+    assert path.stat().st_mode & 0o777 == writing.stat().st_mode & 0o777  # the umask's
     query = encounter_of(catalog, photos["query"][0])
     expected = _ranking(first, query)
     assert expected[0][0] == known[PATTERNS[0]]

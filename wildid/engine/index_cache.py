@@ -28,7 +28,8 @@ import json
 import logging
 import os
 import re
-import tempfile
+import secrets
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +48,8 @@ __all__ = ["CACHE_FORMAT", "index_path", "read_index", "remove_index", "write_in
 
 CACHE_FORMAT = 1
 _META = "meta.json"
+# a half-written file this old was abandoned (writing one takes seconds)
+ABANDONED_AFTER_S = 3600
 
 
 def index_path(catalog_root: Path, profile: str) -> Path:
@@ -64,16 +67,19 @@ def write_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> int
     doc = {"cache": CACHE_FORMAT, "wildid": __version__, "header": dict(header), "state": meta}
     blob = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+    _remove_abandoned(path)
+    # a fresh name, created with the umask's permissions like the rest of the catalog folder
+    # (mkstemp's would be owner-only)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez(f, **{_META: blob}, **arrays)
             f.flush()
             os.fsync(f.fileno())
         size = os.path.getsize(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _sync_folder(path.parent)
     return size
@@ -108,6 +114,18 @@ def remove_index(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not remove the saved index %s: %s", path, exc)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete half-written files a killed process left (a nyala one can be gigabytes); one
+    another process is writing now is younger than ``ABANDONED_AFTER_S``."""
+    now = time.time()
+    for tmp in path.parent.glob(f"{path.stem}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > ABANDONED_AFTER_S:
+                tmp.unlink()
+        except OSError:
+            pass  # gone meanwhile, or not ours to delete
 
 
 def _sync_folder(folder: Path) -> None:
