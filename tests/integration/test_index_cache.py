@@ -172,3 +172,20 @@ def test_the_index_is_saved_only_when_catching_up_costs_more_than_writing(
     monkeypatch.setattr(identification, "SAVE_BYTES_PER_SECOND", 1e15)  # writing: free
     fast = CatalogEngine(catalog)
     assert fast.sync() == len(PATTERNS) and path.is_file()
+
+
+def test_a_save_that_would_fill_the_disk_is_skipped(catalog, photos, known, monkeypatch,
+                                                    caplog) -> None:
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(
+        free=index_cache.KEEP_FREE_BYTES + 1000))
+    import_photos(catalog, photos["query"][:1])
+    engine = CatalogEngine(catalog)
+    engine.extract()
+    with caplog.at_level(logging.WARNING, logger="wildid.engine.identification"):
+        assert engine.sync() == len(PATTERNS)
+    assert "would leave less than 2 GB free" in caplog.text
+    path = index_cache.index_path(catalog.root, "default")
+    assert not path.exists() and not list(path.parent.glob("*.tmp"))

@@ -20,15 +20,19 @@ is not used (a warning is logged and the index is built).
 
 Crash safety: a file is written beside the old one and moved over it only once complete and
 flushed to disk, so a crash or a full disk leaves the previous file (or none), never half of one.
+A save that would leave less than ``KEEP_FREE_BYTES`` free is not attempted: the catalog's
+database lives on the same disk.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
 import secrets
+import shutil
 import time
 import zipfile
 from collections.abc import Mapping
@@ -50,6 +54,8 @@ CACHE_FORMAT = 1
 _META = "meta.json"
 # a half-written file this old was abandoned (writing one takes seconds)
 ABANDONED_AFTER_S = 3600
+# disk space a save leaves free at least, for the catalog and everything else
+KEEP_FREE_BYTES = 2_000_000_000
 
 
 def index_path(catalog_root: Path, profile: str) -> Path:
@@ -68,6 +74,13 @@ def write_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> int
     blob = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(path)
+    size = blob.nbytes + sum(a.nbytes for a in arrays.values())
+    free = shutil.disk_usage(path.parent).free
+    if free - size < KEEP_FREE_BYTES:
+        # the catalog database shares this disk: a cache must not take the room its next
+        # write needs
+        raise OSError(errno.ENOSPC, f"{size / 1e6:.0f} MB would leave less than "
+                      f"{KEEP_FREE_BYTES / 1e9:.0f} GB free ({free / 1e6:.0f} MB free)")
     # a fresh name, created with the umask's permissions like the rest of the catalog folder
     # (mkstemp's would be owner-only)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
