@@ -91,6 +91,8 @@ def test_import_card_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rc, out, _ = _run(capsys, "info", "--catalog", cat, "--json")
     info = json.loads(out)
     assert info["counts"]["photos"] == expected and info["counts"]["encounters"] == len(encounters)
+    thumbs = tmp_path / "catalog" / "cache" / "thumbs"
+    assert info["cache_bytes"] == sum(f.stat().st_size for f in thumbs.rglob("*") if f.is_file())
 
     # Re-importing the same card adds nothing and says so.
     rc, out, _ = _run(capsys, "import", str(folder), "--catalog", cat, "--json")

@@ -142,13 +142,17 @@ def cmd_info(args: argparse.Namespace) -> int:
                                   .where(Encounter.state == "unreviewed")) or 0
         size = catalog.media.size_bytes() + sum(
             f.stat().st_size for f in catalog.root.glob("catalog.sqlite*") if f.is_file())
+        cache = sum(f.stat().st_size for f in (catalog.root / "cache").rglob("*") if f.is_file())
         info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
-                "size_bytes": size, "counts": counts, "unreviewed_encounters": unreviewed}
+                "size_bytes": size, "cache_bytes": cache, "counts": counts,
+                "unreviewed_encounters": unreviewed}
     if args.json:
         print_json(info)
         return 0
     print(f"Catalog: {info['catalog']}")
     print(f"Size:    {human_bytes(size)}")
+    print(f"Cache:   {human_bytes(info['cache_bytes'])} (thumbnails and the matcher's index; "
+          "safe to delete, rebuilt when needed)")
     for name, n in counts.items():
         print(f"{name.capitalize():<12} {n}")
     print(f"{'Unreviewed':<12} {unreviewed} encounters")
