@@ -190,6 +190,35 @@ def test_attention_spends_the_keypoint_budget_where_the_map_is_high() -> None:
     assert np.all(flat.scores[:-1] >= flat.scores[1:])
 
 
+def test_only_the_kept_keypoints_are_described_with_the_descriptors_of_the_whole_pool() -> None:
+    """Describing only the keypoints an attention map keeps gives the descriptors that
+    describing the whole pool and keeping them gives (to the bit), on both channels."""
+    import cv2
+
+    img = texture(6, 240, 320)
+    att = np.zeros((8, 8), np.float32)
+    att[:, :4], att[:, 4:] = 1.0, 0.05
+    ext = RootSiftExtractor(max_keypoints=60, long_side=320, attention_power=2.0, tophat=9,
+                            ridge_keypoints=40)
+    got = ext.extract(img, attention=att)
+    work = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    from wildid.matching.features import ridge_map, stripe_map
+
+    expected = []
+    for sift, channel, budget in ((ext._sift_pool, stripe_map(work, 9), 60),
+                                  (ext._ridge_sift, ridge_map(work), 40)):
+        keypoints, desc = sift.detectAndCompute(channel, None)
+        keep = ext._attended(keypoints, channel.shape[:2], att, budget)
+        assert len(keypoints) > budget  # a choice was made
+        expected.append(desc[keep])
+    desc = np.concatenate(expected).astype(np.float32)
+    desc /= desc.sum(axis=1, keepdims=True)
+    desc = np.sqrt(desc)
+    desc[60:] *= -1
+    np.testing.assert_allclose(got.descriptors, desc / np.linalg.norm(desc, axis=1,
+                                                                      keepdims=True), atol=1e-6)
+
+
 def test_attention_map_must_be_finite_and_two_dimensional() -> None:
     from wildid.errors import ImageError
     from wildid.matching.features import attention_at

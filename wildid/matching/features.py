@@ -391,20 +391,34 @@ class RootSiftExtractor:
                 attention: np.ndarray | None, budget: int,
                 size: tuple[int, int]) -> tuple[list[cv2.KeyPoint], np.ndarray | None]:
         """SIFT keypoints and raw descriptors of ``work``: the ``budget`` best, by response x
-        attention^power when a map is given (``sift`` then detects the larger pool)."""
+        attention^power when a map is given (``sift`` then detects the larger pool).
+
+        A pool is detected first and only the kept keypoints are described: describing the
+        whole pool took 51 of every 44 + 7 ms per nyala channel (3,000 detected, 1,000 kept),
+        and the descriptors are the same to the bit (``sift.compute`` rebuilds the pyramid
+        the detection used, from the kept keypoints' octaves).
+        """
         try:
-            keypoints, desc = sift.detectAndCompute(work, mask)
+            if attention is None and sift.getNFeatures() <= budget:  # (nearly) nothing to choose
+                keypoints, desc = sift.detectAndCompute(work, mask)
+                if desc is None or not keypoints:
+                    return [], None
+                if len(keypoints) <= budget:
+                    return list(keypoints), desc
+                # SIFT's own limit keeps ties at the last response: the strongest, in order
+                keep = np.argsort([-k.response for k in keypoints], kind="stable")[:budget]
+                return [keypoints[i] for i in keep], desc[keep]
+            keypoints = sift.detect(work, mask)
+            if not keypoints:
+                return [], None
+            if attention is not None:
+                keep = self._attended(keypoints, work.shape[:2], attention, budget)
+            else:  # a pool detector without a map: the strongest responses
+                keep = np.argsort([-k.response for k in keypoints], kind="stable")[:budget]
+            kept, desc = sift.compute(work, [keypoints[i] for i in keep])
         except cv2.error as exc:
             raise ImageError(f"SIFT failed on a {size[0]}x{size[1]} crop: {exc}") from exc
-        if desc is None or not keypoints:
-            return [], None
-        if attention is not None:
-            keep = self._attended(keypoints, work.shape[:2], attention, budget)
-        elif len(keypoints) > budget:  # a pool detector without a map: the strongest responses
-            keep = np.argsort([-k.response for k in keypoints], kind="stable")[:budget]
-        else:
-            return list(keypoints), desc
-        return [keypoints[i] for i in keep], desc[keep]
+        return ([], None) if desc is None or not kept else (list(kept), desc)
 
     def extract(self, image: np.ndarray, mask: np.ndarray | None = None,
                 attention: np.ndarray | None = None) -> LocalFeatures:
