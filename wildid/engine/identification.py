@@ -209,7 +209,8 @@ class CatalogEngine:
         if not self._use_embedder:
             return None
         try:
-            return self._registry_or_default().keypoint_extractor(model_id)
+            # one thread: extraction runs two crops side by side (SiftSource.compute)
+            return self._registry_or_default().keypoint_extractor(model_id, threads=1)
         except ModelError as exc:
             log.warning("no learned re-ranking: %s", exc)
             return None

@@ -7,12 +7,14 @@ from different embedding spaces: an annotation is simply "pending" for the new m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from wildid.matching import parallel
 from wildid.matching.features import LearnedKeypoints
 
 
@@ -126,7 +128,8 @@ class SiftSource:
     keypoints: Callable[[str], object | None] | None = None
 
     def __post_init__(self) -> None:
-        self._extractors: dict[str, object] = {}
+        # per thread: crops are described side by side (compute), each thread its own SIFT
+        self._extractors = threading.local()
         self._attention_models: dict[str, object | None] = {}
         self._keypoint_models: dict[str, object | None] = {}
 
@@ -194,17 +197,26 @@ class SiftSource:
             for i, att in zip(idx, model.attention([crops[i] for i in idx]),  # type: ignore[union-attr]
                               strict=True):
                 maps[i] = att
-        out = []
-        for crop, profile, att in zip(crops, profiles, maps, strict=True):
-            ext = self._extractors.get(profile.name)
+        names = {p.name: self._name(p) for p in profiles}  # loads the models, in this thread
+
+        def describe(i: int) -> bytes:
+            crop, profile, att = crops[i], profiles[i], maps[i]
+            extractors = getattr(self._extractors, "by_profile", None)
+            if extractors is None:
+                extractors = self._extractors.by_profile = {}
+            ext = extractors.get(profile.name)
             if ext is None:
-                ext = self._extractors[profile.name] = profile.extractor()
+                ext = extractors[profile.name] = profile.extractor()
             feats = ext.extract(crop, attention=att)  # type: ignore[attr-defined]
             model = self._keypoint_model(profile)
             learned = None if model is None else learned_keypoints(
                 model, crop, att, profile.learned_keypoints, profile.long_side)
-            out.append(replace(feats, extractor=self._name(profile), learned=learned).to_bytes())
-        return out
+            return replace(feats, extractor=names[profile.name], learned=learned).to_bytes()
+
+        # Two crops at once, each on one core: SIFT (OpenCV) and ALIKED (onnxruntime, its
+        # session on one thread: see CatalogEngine._keypoint_model) leave part of the second
+        # core idle when one crop has both.
+        return parallel.map_side_by_side(describe, range(len(crops)))
 
 
 # learned keypoints detected per keypoint kept when an attention map chooses (see below)
