@@ -119,7 +119,8 @@ def test_a_moved_box_is_indexed_again_in_a_running_engine(catalog, photos, known
     assert set(engine._indexed[ann_id].features.split(",")) <= ids
 
 
-@pytest.mark.parametrize("damage", ["truncated", "other settings", "not a zip"])
+@pytest.mark.parametrize("damage", ["truncated", "other settings", "not an index",
+                                    "a flipped byte"])
 def test_an_unusable_saved_index_is_built_again(catalog, photos, known, monkeypatch, caplog,
                                                 damage: str) -> None:
     import_photos(catalog, photos["query"][:1])
@@ -131,8 +132,12 @@ def test_an_unusable_saved_index_is_built_again(catalog, photos, known, monkeypa
     path = index_cache.index_path(catalog.root, "default")
     if damage == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    elif damage == "not a zip":
+    elif damage == "not an index":
         path.write_bytes(b"not an index")
+    elif damage == "a flipped byte":
+        data = bytearray(path.read_bytes())
+        data[len(data) // 3] ^= 0x10  # inside the arrays (the JSON is at the end)
+        path.write_bytes(bytes(data))
     else:
         digest = first.profiles["default"].settings_digest
         monkeypatch.setattr(type(first.profiles["default"]), "settings_digest",

@@ -6,7 +6,7 @@ Why: the first match after a start (``wildid match``, the app's first identifica
 ~85 s for 10,000 on a 2-core laptop, most of it assigning descriptor rows to inverted lists.
 Restoring the lists it built reads a file instead (docs/identification.md, Scale).
 
-Where: ``<catalog>/cache/index/<profile>.npz``, one file per species profile; safe to delete
+Where: ``<catalog>/cache/index/<profile>.index``, one file per species profile; safe to delete
 (the next match builds it again). It is large: about the index's memory (~270 KB per nyala
 annotation, ~135 KB per lion one).
 
@@ -33,11 +33,12 @@ import os
 import re
 import secrets
 import shutil
+import struct
 import time
-import zipfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -50,8 +51,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_FORMAT", "index_path", "read_index", "remove_index", "write_index"]
 
-CACHE_FORMAT = 1
-_META = "meta.json"
+CACHE_FORMAT = 2  # 1: a NumPy .npz (slower to read: member copies and zip checksums)
+# The file: this head (magic, bytes of array data, bytes of JSON), the arrays (each at a
+# multiple of 64 bytes), then the JSON that names them (dtype, shape, offset, size, CRC-32)
+# with the header and the identifier's state.
+_MAGIC = b"WILDIDX\x02"
+_HEAD = struct.Struct("<8sQQ")
 # a half-written file this old was abandoned (writing one takes seconds)
 ABANDONED_AFTER_S = 3600
 # disk space a save leaves free at least, for the catalog and everything else
@@ -61,7 +66,7 @@ KEEP_FREE_BYTES = 2_000_000_000
 def index_path(catalog_root: Path, profile: str) -> Path:
     """Where the index of ``profile`` is kept for the catalog at ``catalog_root``."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", profile) or "_"
-    return catalog_root / "cache" / "index" / f"{safe}.npz"
+    return catalog_root / "cache" / "index" / f"{safe}.index"
 
 
 def write_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> int:
@@ -70,23 +75,40 @@ def write_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> int
     Raises OSError when the folder cannot be written (the old file, if any, stays).
     """
     meta, arrays = identifier_state(ident)
-    doc = {"cache": CACHE_FORMAT, "wildid": __version__, "header": dict(header), "state": meta}
-    blob = np.frombuffer(json.dumps(doc).encode("utf-8"), np.uint8)
+    table, offset = [], 0
+    for name, a in arrays.items():
+        offset = _aligned(offset)
+        table.append([name, a.dtype.str, list(a.shape), offset, a.nbytes])
+        offset += a.nbytes
+    doc = {"cache": CACHE_FORMAT, "wildid": __version__, "header": dict(header), "state": meta,
+           "arrays": table}
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(path)
-    size = blob.nbytes + sum(a.nbytes for a in arrays.values())
     free = shutil.disk_usage(path.parent).free
-    if free - size < KEEP_FREE_BYTES:
+    if free - offset < KEEP_FREE_BYTES:
         # the catalog database shares this disk: a cache must not take the room its next
         # write needs
-        raise OSError(errno.ENOSPC, f"{size / 1e6:.0f} MB would leave less than "
+        raise OSError(errno.ENOSPC, f"{offset / 1e6:.0f} MB would leave less than "
                       f"{KEEP_FREE_BYTES / 1e9:.0f} GB free ({free / 1e6:.0f} MB free)")
     # a fresh name, created with the umask's permissions like the rest of the catalog folder
     # (mkstemp's would be owner-only)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as f:
-            np.savez(f, **{_META: blob}, **arrays)
+            crcs = []
+            f.seek(_HEAD.size)  # the head and the JSON go last, once the checksums are known
+            for (_, _, _, at, _), a in zip(table, arrays.values(), strict=True):
+                data = _bytes_of(np.ascontiguousarray(a))
+                crcs.append(zlib.crc32(data))
+                f.seek(_HEAD.size + at)
+                f.write(data)
+            body = f.tell() - _HEAD.size
+            for row, crc in zip(table, crcs, strict=True):
+                row.append(crc)
+            text = json.dumps(doc).encode("utf-8")
+            f.write(text)
+            f.seek(0)
+            f.write(_HEAD.pack(_MAGIC, body, len(text)))
             f.flush()
             os.fsync(f.fileno())
         size = os.path.getsize(tmp)
@@ -106,8 +128,16 @@ def read_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> dict
     :class:`~wildid.errors.MatchingError` saying why, and ``ident`` stays empty.
     """
     try:
-        with np.load(path, allow_pickle=False) as files:
-            doc = json.loads(files[_META].tobytes().decode("utf-8"))
+        with open(path, "rb") as f:
+            head = f.read(_HEAD.size)
+            if len(head) != _HEAD.size or head[:len(_MAGIC)] != _MAGIC:
+                raise MatchingError("it is not a saved index of this format")
+            _, body, text_size = _HEAD.unpack(head)
+            f.seek(_HEAD.size + body)
+            text = f.read(text_size)
+            if len(text) != text_size:
+                raise MatchingError("it is truncated")
+            doc = json.loads(text.decode("utf-8"))
             if doc.get("cache") != CACHE_FORMAT or doc.get("wildid") != __version__:
                 raise MatchingError(f"it was saved by another version of wildid "
                                     f"({doc.get('wildid')})")
@@ -115,10 +145,52 @@ def read_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> dict
             for key, value in header.items():
                 if saved.get(key) != value:
                     raise MatchingError(f"its {key} changed since it was saved")
-            restore_identifier(ident, doc["state"], files)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            restore_identifier(ident, doc["state"], _Arrays(f, doc["arrays"], body))
+    except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error) as exc:
         raise MatchingError(f"it cannot be read ({exc})") from exc
     return saved
+
+
+class _Arrays(Mapping[str, np.ndarray]):
+    """The file's arrays by name, each read when asked for and checked against its CRC-32."""
+
+    def __init__(self, f: BinaryIO, table: list[list[Any]], body: int) -> None:
+        self._f, self._body = f, body
+        self._table = {row[0]: row[1:] for row in table}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        dtype, shape, at, nbytes, crc = self._table[name]
+        dtype = np.dtype(dtype)
+        if dtype.hasobject or at < 0 or at + nbytes > self._body or nbytes != dtype.itemsize * int(
+                np.prod(shape, dtype=np.int64)):
+            raise MatchingError(f"saved index: {name} lies outside the file")
+        self._f.seek(_HEAD.size + at)
+        out = np.empty(shape, dtype)
+        view = _bytes_of(out)
+        done = 0
+        while done < nbytes:  # one read into the array itself: no copy
+            got = self._f.readinto(memoryview(view)[done:])  # type: ignore[attr-defined]
+            if not got:
+                raise MatchingError(f"saved index: {name} is truncated")
+            done += got
+        if zlib.crc32(view) != crc:
+            raise MatchingError(f"saved index: {name} is damaged (checksum)")
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // 64) * 64
+
+
+def _bytes_of(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous array's memory as flat bytes (a view, empty arrays included)."""
+    return a.reshape(-1).view(np.uint8)
 
 
 def remove_index(path: Path) -> None:

@@ -19,7 +19,6 @@ are rebuilt instead of restored.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -37,7 +36,7 @@ __all__ = ["STATE_FORMAT", "Arrays", "identifier_state", "restore_identifier"]
 STATE_FORMAT = 1
 
 Arrays = dict[str, np.ndarray]
-# what restoring reads arrays through: an ``np.load`` result or a plain dict
+# what restoring reads arrays through: a file's arrays read on demand (index_cache) or a dict
 ArraySource = Mapping[str, np.ndarray]
 
 
@@ -292,8 +291,8 @@ def restore_identifier(ident: Identifier, meta: Mapping[str, Any], arrays: Array
         if set(ident.local.keys()) - set(entries) or any(
                 set(index.keys) - set(entries) for index in vectors.values()):
             raise MatchingError("saved index: rows of annotations it does not list")
-    except (MatchingError, KeyError, TypeError, ValueError, IndexError, OSError, EOFError,
-            zipfile.BadZipFile) as exc:  # the last three: reading a member of a damaged file
+    except (MatchingError, KeyError, TypeError, ValueError, IndexError, OSError,
+            EOFError) as exc:  # the last two: reading a damaged file
         _clear(ident)
         if isinstance(exc, MatchingError):
             raise
