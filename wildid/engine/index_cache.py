@@ -3,20 +3,21 @@ building it from every annotation's features again.
 
 Why: the first match after a start (``wildid match``, the app's first identification job,
 ``wildid calibrate``) builds the index from the catalog: ~15 s for 2,500 nyala annotations and
-~85 s for 10,000 on a 2-core laptop, most of it assigning descriptor rows to inverted lists.
-Restoring the lists it built reads a file instead (docs/identification.md, Scale).
+~75-85 s for 10,000 on a 2-core laptop, most of it assigning descriptor rows to inverted
+lists. Restoring the lists it built reads a file instead: 0.7 s and 3.1 s (docs/
+identification.md, Scale, "The saved index").
 
 Where: ``<catalog>/cache/index/<profile>.index``, one file per species profile; safe to delete
-(the next match builds it again). It is large: about the index's memory (~270 KB per nyala
-annotation, ~135 KB per lion one).
+(the next match builds it again). It is large: about the index's memory (~370 KB per nyala
+annotation with its learned keypoints; less for lion).
 
 What keeps it honest: the file names the annotations it holds with their individual, species,
 viewpoint and the ids of the feature rows they were indexed from. After restoring, the engine
 compares that with the catalog as it does at every sync, so annotations labelled, relabelled,
 merged, removed or re-extracted since are applied as one small difference, whoever changed
 the catalog meanwhile (another copy of wildid, a restored backup). A file from another wildid
-version, with other profile settings or other feature models, or that does not read back whole,
-is not used (a warning is logged and the index is built).
+version, with other profile settings or other feature models, or that does not read back whole
+(each array carries its CRC-32), is not used (a warning is logged and the index is built).
 
 Crash safety: a file is written beside the old one and moved over it only once complete and
 flushed to disk, so a crash or a full disk leaves the previous file (or none), never half of one.
