@@ -1,7 +1,8 @@
 """Running independent native calls side by side on the machine's (usually two) cores.
 
 Why: the index's kernel calls in a large catalog (see ``_ivf.SIDE_BY_SIDE_ROWS``) and the
-learned matcher's pairs are many small onnxruntime runs.
+learned matcher's pairs are many small onnxruntime runs; extraction describes two crops at
+once (``SiftSource.compute``: 80 nyala photos in 21 s instead of 25 s).
 One run split over two intra-op threads leaves much of the second core idle (the work per run
 is too small to split well), while two single-threaded runs at once keep both busy.
 onnxruntime releases the GIL while it runs, and a session may be run from several threads at
