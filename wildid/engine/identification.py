@@ -384,7 +384,7 @@ class CatalogEngine:
     def _index_header(self, profile: str) -> dict[str, Any]:
         """What must not have changed for a saved index of ``profile`` to be restored."""
         return {"profile": profile, "settings": self.profiles[profile].settings_digest(),
-                "sources": sorted([s.kind, s.model_id, s.model_version] for s in self.sources())}
+                "sources": sorted(list(tag) for tag in self._source_tags())}
 
     def _restore(self, profiles: set[str], progress: ProgressCallback | None) -> None:
         """Restore the saved index of each of ``profiles`` that has one (index_cache)."""
@@ -454,10 +454,14 @@ class CatalogEngine:
     def indexed(self) -> int:
         return len(self._indexed)
 
+    def _source_tags(self) -> dict[tuple[str, str, str], FeatureSource]:
+        """The active sources by the tag their features are stored under (kind, model, version)."""
+        return {(s.kind, s.model_id, s.model_version): s for s in self.sources()}
+
     def _labelled_annotations(self) -> dict[str, _Indexed]:
         """Annotations of encounters assigned to an individual, the individual after merges,
         and the ids of their features from the active sources."""
-        tags = {(s.kind, s.model_id, s.model_version) for s in self.sources()}
+        tags = self._source_tags()
         with self.catalog.session() as s:
             merged = dict(s.execute(select(Individual.id, Individual.merged_into_id)
                                     .where(Individual.merged_into_id.is_not(None))).all())
@@ -490,7 +494,7 @@ class CatalogEngine:
     def load_features(self, annotation_ids: Sequence[str]
                       ) -> tuple[dict[str, LocalFeatures], dict[str, dict[str, np.ndarray]]]:
         """Stored local features and named vectors of the active sources for these annotations."""
-        tags = {(s.kind, s.model_id, s.model_version): s for s in self.sources()}
+        tags = self._source_tags()
         local: dict[str, LocalFeatures] = {}
         vectors: dict[str, dict[str, np.ndarray]] = {}
         with self.catalog.session() as s:

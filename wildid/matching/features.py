@@ -399,26 +399,27 @@ class RootSiftExtractor:
         the detection used, from the kept keypoints' octaves).
         """
         try:
-            if attention is None and sift.getNFeatures() <= budget:  # (nearly) nothing to choose
+            if attention is None and sift.getNFeatures() <= budget:
+                # SIFT's own limit (ties at the last response may pass it): describe in one go
                 keypoints, desc = sift.detectAndCompute(work, mask)
-                if desc is None or not keypoints:
-                    return [], None
-                if len(keypoints) <= budget:
-                    return list(keypoints), desc
-                # SIFT's own limit keeps ties at the last response: the strongest, in order
-                keep = np.argsort([-k.response for k in keypoints], kind="stable")[:budget]
-                return [keypoints[i] for i in keep], desc[keep]
-            keypoints = sift.detect(work, mask)
+            else:
+                keypoints, desc = sift.detect(work, mask), None
             if not keypoints:
                 return [], None
             if attention is not None:
                 keep = self._attended(keypoints, work.shape[:2], attention, budget)
-            else:  # a pool detector without a map: the strongest responses
+            elif len(keypoints) > budget:  # the strongest responses
                 keep = np.argsort([-k.response for k in keypoints], kind="stable")[:budget]
-            kept, desc = sift.compute(work, [keypoints[i] for i in keep])
+            else:
+                keep = None
+            if keep is not None:
+                keypoints = [keypoints[i] for i in keep]
+                desc = None if desc is None else desc[keep]
+            if desc is None:
+                keypoints, desc = sift.compute(work, keypoints)
         except cv2.error as exc:
             raise ImageError(f"SIFT failed on a {size[0]}x{size[1]} crop: {exc}") from exc
-        return ([], None) if desc is None or not kept else (list(kept), desc)
+        return ([], None) if desc is None or not keypoints else (list(keypoints), desc)
 
     def extract(self, image: np.ndarray, mask: np.ndarray | None = None,
                 attention: np.ndarray | None = None) -> LocalFeatures:

@@ -153,14 +153,9 @@ def _local_state(index: LocalIndex) -> tuple[dict[str, Any], Arrays]:
     arrays: Arrays = {"alive": index._alive, "rows_of_slot": index._rows_of_slot,
                       "counts": counts, "geom": _geometry(feats, counts)}
     for name, parts in meta_blobs.items():
-        sizes = np.array([-1 if p is None else len(p) for p in parts], np.int64)
-        joined = np.empty(int(sizes[sizes > 0].sum()), np.uint8)
-        at = 0
-        for p in parts:
-            if p:
-                joined[at:at + len(p)] = np.frombuffer(p, np.uint8)
-                at += len(p)
-        arrays[f"{name}_sizes"], arrays[name] = sizes, joined
+        arrays[f"{name}_sizes"] = np.array([-1 if p is None else len(p) for p in parts],
+                                           np.int64)
+        arrays[name] = np.frombuffer(b"".join(p for p in parts if p), np.uint8)
     store = index._store
     meta["store"] = None
     if store is not None:
@@ -185,6 +180,15 @@ def _geometry(feats: list[LocalFeatures], counts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _blobs(get: Callable[[str], np.ndarray], name: str, n: int) -> list[np.ndarray | None]:
+    """The ``n`` byte blocks saved as ``name`` (views of one array; None where there was none)."""
+    sizes = _array(get(f"{name}_sizes"), np.int64, (n,))
+    data = _array(get(name), np.uint8, (int(sizes[sizes > 0].sum()),))
+    ends = np.cumsum(np.maximum(sizes, 0)).tolist()
+    return [None if size < 0 else data[end - size:end]
+            for size, end in zip(sizes.tolist(), ends, strict=True)]
+
+
 def _restore_local(index: LocalIndex, meta: Mapping[str, Any],
                    get: Callable[[str], np.ndarray]) -> None:
     if len(index):
@@ -192,8 +196,8 @@ def _restore_local(index: LocalIndex, meta: Mapping[str, Any],
     if dict(meta["store_args"]) != index._store_args:
         raise MatchingError("saved index: made with other store settings")
     keys, slots = meta["keys"], [int(s) for s in meta["slots"]]
-    alive = _array(get("alive"), np.bool_, (len(keys),)).copy()
-    rows_of_slot = _array(get("rows_of_slot"), np.int64, (len(keys),)).copy()
+    alive = _array(get("alive"), np.bool_, (len(keys),))
+    rows_of_slot = _array(get("rows_of_slot"), np.int64, (len(keys),))
     counts = _array(get("counts"), np.int64, (len(slots),))
     geom = np.asarray(get("geom"))
     if geom.dtype not in (np.float16, np.float32) or geom.shape != (int(counts.sum()), 5):
@@ -202,23 +206,16 @@ def _restore_local(index: LocalIndex, meta: Mapping[str, Any],
     if any(not alive[s] or keys[s] is None for s in slots) or sum(
             1 for k in keys if k is not None) != len(slots):
         raise MatchingError("saved index: annotations and their slots disagree")
-    blobs: dict[str, tuple[np.ndarray, list[int], list[int]]] = {}  # data, starts, sizes
-    for name in ("texture", "learned"):
-        sizes = _array(get(f"{name}_sizes"), np.int64, (len(slots),))
-        data = _array(get(name), np.uint8, (int(sizes[sizes > 0].sum()),))
-        ends = np.cumsum(np.maximum(sizes, 0))
-        blobs[name] = (data, (ends - np.maximum(sizes, 0)).tolist(), sizes.tolist())
+    textures, learned_blocks = (_blobs(get, name, len(slots)) for name in ("texture", "learned"))
     starts = np.r_[0, np.cumsum(counts)]
     for i, slot in enumerate(slots):
         g = geom[starts[i]:starts[i + 1]]
-        texture, learned = None, None
-        data, at, size = blobs["texture"][0], blobs["texture"][1][i], blobs["texture"][2][i]
-        if size >= 0:
-            texture = data[at:at + size].tobytes()
-        data, at, size = blobs["learned"][0], blobs["learned"][1][i], blobs["learned"][2][i]
-        if size >= 0:
-            learned, end = LearnedKeypoints.from_buffer(data[: at + size], at)
-            if end != at + size:
+        block = learned_blocks[i]
+        texture = None if textures[i] is None else textures[i].tobytes()
+        learned = None
+        if block is not None:
+            learned, end = LearnedKeypoints.from_buffer(block, 0)
+            if end != len(block):
                 raise MatchingError("saved index: learned keypoints of the wrong size")
         index._features[slot] = LocalFeatures(
             np.ascontiguousarray(g[:, :2]), np.zeros((len(g), 0), np.float32),
@@ -262,6 +259,9 @@ def identifier_state(ident: Identifier) -> tuple[dict[str, Any], Arrays]:
 def restore_identifier(ident: Identifier, meta: Mapping[str, Any], arrays: ArraySource) -> None:
     """Fill an empty identifier (made with the same profile) from :func:`identifier_state`.
 
+    The identifier takes the arrays over, as they are wherever it can: give it arrays of its
+    own (a file's reader reads each into fresh memory), not a live index's.
+
     Raises :class:`~wildid.errors.MatchingError` when the state is of another format or its
     parts disagree; the identifier is left empty then.
     """
@@ -282,7 +282,7 @@ def restore_identifier(ident: Identifier, meta: Mapping[str, Any], arrays: Array
         for i, v in enumerate(meta["vectors"]):
             index = GlobalIndex(int(v["dim"]), dtype=np.dtype(v["dtype"]).type, capacity=0)
             rows = _array(get(f"vec{i}"), np.dtype(v["dtype"]).type, (len(v["keys"]), index.dim))
-            index._rows = rows.copy()
+            index._rows = rows
             index._keys = list(v["keys"])
             index._row_of = {k: r for r, k in enumerate(index._keys)}
             vectors[str(v["name"])] = index
