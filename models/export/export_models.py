@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 from common import filter_matches, packages, session, test_image, write_manifest  # noqa: E402
 from quantise_matcher import build as quantise_matcher  # noqa: E402
+from split_keypoints import build as split_keypoints  # noqa: E402
 
 OPSET = 19
 
@@ -314,12 +315,13 @@ def export_matcher(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--only", default="embedder,keypoints,matcher,matcher_int8")
+    parser.add_argument("--only", default="embedder,keypoints,keypoints_stages,matcher,matcher_int8")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)
-    steps = {"embedder": export_embedder, "keypoints": export_keypoints, "matcher": export_matcher,
+    steps = {"embedder": export_embedder, "keypoints": export_keypoints,
+             "keypoints_stages": split_keypoints, "matcher": export_matcher,
              "matcher_int8": quantise_matcher}
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     for name in wanted:

@@ -2,7 +2,7 @@
 # Rebuild the shipped ONNX models, their manifests and licence texts (see models/README.md).
 #
 # torch lives only in a throwaway venv outside the repo; the app never imports it.
-# Usage: bash models/export/make_models.sh [--only embedder,keypoints,matcher,matcher_int8] [--skip-venv]
+# Usage: bash models/export/make_models.sh [--only embedder,keypoints,keypoints_stages,matcher,matcher_int8] [--skip-venv]
 # Env:   WILDID_EXPORT_VENV  venv folder (default ${TMPDIR:-/tmp}/wildid-export-venv)
 #        PYTHON              interpreter that creates the venv (default python3, must be 3.11)
 set -euo pipefail
