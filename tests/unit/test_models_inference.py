@@ -213,6 +213,62 @@ def test_tiny_and_gray_images_work_and_max_keypoints_is_respected(extractor: Key
     assert len(g) == 7
 
 
+@pytest.fixture(scope="module")
+def one_go(tmp_path_factory: pytest.TempPathFactory) -> KeypointExtractor:
+    """The shipped ALIKED as one graph: its manifest without ``stages``, beside a copy of the file."""
+    folder = tmp_path_factory.mktemp("one_go")
+    raw = json.loads((shipped_models_dir() / "aliked_n16.json").read_text(encoding="utf-8"))
+    raw.pop("stages")
+    (folder / raw["file"]).write_bytes((shipped_models_dir() / raw["file"]).read_bytes())
+    (folder / "aliked_n16.json").write_text(json.dumps(raw), encoding="utf-8")
+    return KeypointExtractor(load_manifest(folder / "aliked_n16.json"), threads=1)
+
+
+def test_shipped_keypoints_run_in_stages_as_the_one_go_graph(
+    extractor: KeypointExtractor, one_go: KeypointExtractor
+) -> None:
+    assert extractor.model is None and one_go.model is not None  # stages used where shipped
+    for img, side in ((textured(240, 300, 5), 640), (textured(410, 290, 6), 256)):
+        a, b = extractor.extract(img, max_keypoints=400, max_side=side), one_go.extract(
+            img, max_keypoints=400, max_side=side)
+        assert len(a) == len(b) > 100
+        assert np.array_equal(a.xy, b.xy) and np.array_equal(a.scores, b.scores)
+        assert np.allclose(a.descriptors, b.descriptors, atol=1e-5)
+        assert np.allclose(np.linalg.norm(a.descriptors, axis=1), 1, atol=1e-5)
+
+
+def test_only_the_keypoints_chosen_are_described(
+    extractor: KeypointExtractor, one_go: KeypointExtractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img = textured(240, 300, 7)
+    seen: list[int] = []
+
+    def choose(xy: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        assert len(xy) == len(scores) == 300 and np.all(np.diff(scores) <= 0)  # strongest first
+        return np.argsort(xy[:, 0], kind="stable")[:25][::-1]  # the 25 leftmost, right to left
+
+    run = extractor.describe.run
+
+    def counted(names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        seen.append(len(feed["keypoints_normalised"]))
+        return run(names, feed)
+
+    monkeypatch.setattr(extractor.describe, "run", counted)
+    staged = extractor.extract(img, max_keypoints=300, choose=choose)
+    whole = one_go.extract(img, max_keypoints=300)
+    assert seen == [25]
+    pick = np.argsort(whole.xy[:, 0], kind="stable")[:25][::-1]
+    assert np.array_equal(staged.xy, whole.xy[pick]) and np.array_equal(staged.scores, whole.scores[pick])
+    assert np.allclose(staged.descriptors, whole.descriptors[pick], atol=1e-5)
+    chosen = one_go.extract(img, max_keypoints=300, choose=choose)  # one graph: same result
+    assert np.array_equal(chosen.xy, staged.xy)
+    assert np.allclose(chosen.descriptors, staged.descriptors, atol=1e-5)
+    none = extractor.extract(img, max_keypoints=300, choose=lambda xy, s: np.zeros(0, np.int64))
+    assert len(none) == 0 and none.descriptors.shape == (0, 128)
+    with pytest.raises(ValueError, match="outside"):
+        extractor.extract(img, max_keypoints=300, choose=lambda xy, s: np.array([300]))
+
+
 # --------------------------------------------------------------------------- matcher
 @pytest.mark.parametrize("model_id", ["lightglue_aliked", "lightglue_aliked_int8"])
 def test_lightglue_matches_follow_the_translation(

@@ -152,3 +152,43 @@ def test_shipped_manifests_are_complete() -> None:
         assert m.size_bytes, path
         for key in ("packages", "upstream", "script", "exported"):
             assert m.provenance.get(key), f"{path.name}: provenance.{key} missing"
+
+
+def stage_dict(**changes: Any) -> dict[str, Any]:
+    stages: dict[str, Any] = {"detect": {"file": "kp_detect.onnx", "sha256": SHA, "size_bytes": 10},
+                              "describe": {"file": "kp_describe.onnx", "sha256": SHA.upper()},
+                              "method": "a note for people"}
+    stages.update(changes)
+    return manifest_dict(task="keypoints", stages=stages)
+
+
+def test_a_keypoints_model_may_ship_in_stages(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, stage_dict()))
+    assert set(m.stages) == {"detect", "describe"} and "stages" not in m.extra
+    assert m.stage_path("detect") == tmp_path / "kp_detect.onnx"
+    assert (m.stages["detect"].size_bytes, m.stages["describe"].sha256) == (10, SHA)
+    assert load_manifest(write(tmp_path, manifest_dict(task="keypoints"))).stages == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (manifest_dict(stages={"detect": {}, "describe": {}}), "not supported for a embedder"),
+        (stage_dict(describe=None), "stages.describe must be an object"),
+        (stage_dict(detect={"file": "../kp.onnx", "sha256": SHA}), "stages.detect.file"),
+        (stage_dict(detect={"file": "kp.onnx", "sha256": "12"}), "stages.detect.sha256"),
+        (stage_dict(detect={"sha256": SHA}), "stages.detect.file"),
+        (stage_dict(detect={"file": "kp.onnx", "sha256": SHA, "size_bytes": -1}), "size_bytes"),
+        (manifest_dict(task="keypoints", stages=["detect"]), "stages must be an object"),
+    ],
+)
+def test_invalid_stages_are_rejected_with_the_field(tmp_path: Path, data: dict[str, Any], words: str) -> None:
+    with pytest.raises(ModelError, match=words):
+        load_manifest(write(tmp_path, data))
+
+
+def test_shipped_aliked_ships_in_stages() -> None:
+    m = load_manifest(shipped_models_dir() / "aliked_n16.json")
+    assert set(m.stages) == {"detect", "describe"}
+    for stage in m.stages.values():
+        assert (shipped_models_dir() / stage.file).stat().st_size == stage.size_bytes

@@ -105,6 +105,36 @@ def test_loading_a_broken_model_names_the_file_and_the_fix(
         assert word in message
 
 
+@pytest.mark.parametrize(
+    ("stage_payload", "truncate_to", "status", "words"),
+    [
+        (None, None, ModelStatus.MISSING_FILE, "is missing"),
+        (b"y" * 500, 200, ModelStatus.SHA256_MISMATCH, "truncated (200 of 500 bytes)"),
+        (b"y" * 500, None, ModelStatus.OK, ""),
+    ],
+)
+def test_a_model_in_stages_is_intact_only_with_every_stage_file(
+    registry: ModelRegistry, tmp_path: Path, stage_payload: bytes | None, truncate_to: int | None,
+    status: ModelStatus, words: str,
+) -> None:
+    user = tmp_path / "user"
+    user.mkdir()
+    stages = {"describe": {"file": "kp_describe.onnx", "sha256": hashlib.sha256(b"d").hexdigest()}}
+    (user / "kp_describe.onnx").write_bytes(b"d")
+    payload = stage_payload or b"y" * 500
+    stages["detect"] = {"file": "kp_detect.onnx", "sha256": hashlib.sha256(payload).hexdigest(),
+                        "size_bytes": len(payload)}
+    if stage_payload is not None:
+        (user / "kp_detect.onnx").write_bytes(stage_payload[:truncate_to])
+    add_user_model(user, "kp", task="keypoints", stages=stages)
+    entry = registry.get("kp")
+    assert entry.status is status
+    if status is not ModelStatus.OK:
+        assert str(user / "kp_detect.onnx") in entry.problem and words in entry.problem
+        with pytest.raises(ModelError, match="make models"):
+            registry.verified("kp")
+
+
 def test_a_file_damaged_after_listing_is_caught_when_loading(registry: ModelRegistry, tmp_path: Path) -> None:
     add_user_model(tmp_path / "user", "later")
     assert registry.get("later").ok

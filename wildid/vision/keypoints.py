@@ -1,7 +1,8 @@
 """Local features (keypoints + descriptors) and learned matching between two sets of them.
 
 ``KeypointExtractor`` runs a ``keypoints`` model (shipped: ALIKED-n16, whose graph does
-NMS, top-k, sub-pixel refinement and descriptors).  The image is shrunk so its longer side
+NMS, top-k, sub-pixel refinement and descriptors; it also ships cut in two stages, so a
+caller that keeps some of the keypoints has only those described).  The image is shrunk so its longer side
 is at most ``max_side`` and padded with edge pixels to the model's multiple (32); the
 returned coordinates are mapped back to the pixels of the image the caller passed, and
 keypoints that fall into the padding are dropped.
@@ -13,6 +14,7 @@ cap on a 2-core CPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -36,8 +38,17 @@ class LocalFeatures:
         return int(self.xy.shape[0])
 
 
+# the detect stage's keypoints in -1..1 of the padded input, as the describe stage reads them
+STAGE_GRID = "keypoints_normalised"
+
+
 class KeypointExtractor:
-    """Detects and describes keypoints with a ``keypoints`` model."""
+    """Detects and describes keypoints with a ``keypoints`` model.
+
+    A model that ships in stages (manifest ``stages``: ``detect``, then ``describe``) is run
+    that way, so that keypoints a caller does not keep are never described; otherwise its
+    one-go graph describes every keypoint it detects.
+    """
 
     def __init__(self, manifest: ModelManifest, threads: int = 2) -> None:
         if manifest.task != "keypoints":
@@ -53,9 +64,30 @@ class KeypointExtractor:
             )
         self.manifest = manifest
         self.spec = manifest.input
-        self.model = OnnxModel(manifest, threads=threads)
         self.top_k_name = next((i.name for i in manifest.inputs if i.name == "top_k"), None)
         self.border = int(manifest.params.get("border", 0))
+        self.dim = manifest.output("descriptors").dim
+        self.model: OnnxModel | None = None
+        if manifest.stages:
+            self.detect = OnnxModel(manifest, threads=threads, stage="detect")
+            self.describe = OnnxModel(manifest, threads=threads, stage="describe")
+            self._check_stages()
+        else:
+            self.model = OnnxModel(manifest, threads=threads)
+
+    def _check_stages(self) -> None:
+        det, des = self.detect, self.describe
+        wanted = [(det, "input", n) for n in (self.spec.name, self.top_k_name) if n]
+        wanted += [(det, "output", n) for n in ("keypoints", "scores", STAGE_GRID)]
+        wanted += [(des, "input", STAGE_GRID), (des, "output", "descriptors")]
+        wanted += [(det, "output", n) for n in des.input_names]  # the maps handed over
+        for model, kind, name in wanted:
+            have = model.input_names if kind == "input" else model.output_names
+            if name not in have:
+                raise ModelError(
+                    f"model file {model.path} has no {kind} named {name!r} (its {kind}s are "
+                    f"{', '.join(have)}); fix the stages of {self.manifest.path.name}"
+                )
 
     @property
     def model_id(self) -> str:
@@ -65,8 +97,14 @@ class KeypointExtractor:
     def model_version(self) -> str:
         return self.manifest.version
 
-    def extract(self, image_rgb: np.ndarray, max_keypoints: int = 1024, max_side: int = 640) -> LocalFeatures:
-        """Keypoints of a uint8 RGB image; coordinates are in ``image_rgb``'s pixels."""
+    def extract(self, image_rgb: np.ndarray, max_keypoints: int = 1024, max_side: int = 640,
+                choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> LocalFeatures:
+        """Keypoints of a uint8 RGB image; coordinates are in ``image_rgb``'s pixels.
+
+        ``choose`` keeps some of the ``max_keypoints`` strongest: given their xy (in
+        ``image_rgb``'s pixels) and scores, strongest first, it returns the indices to keep,
+        in the order wanted.  With a model in stages only those are described.
+        """
         if max_keypoints < 1 or max_side < 16:
             raise ValueError("max_keypoints must be >= 1 and max_side >= 16")
         image = as_rgb_uint8(image_rgb)
@@ -88,23 +126,43 @@ class KeypointExtractor:
             # Ask for a few extra: some may land in the padding and are dropped below.
             want = max_keypoints + max_keypoints // 8 + 8 if (pad_h or pad_w) else max_keypoints
             feed[self.top_k_name] = np.array([min(want, work.shape[0] * work.shape[1])], np.int64)
-        kp, sc, de = self.model.run(["keypoints", "scores", "descriptors"], feed)
+        if self.model is not None:
+            kp, sc, de = self.model.run(["keypoints", "scores", "descriptors"], feed)
+            out = {"descriptors": de}
+        else:
+            out = dict(zip(self.detect.output_names, self.detect.run(None, feed), strict=True))
+            kp, sc = out["keypoints"], out["scores"]
         kp = np.asarray(kp, np.float32).reshape(-1, 2)
         sc = np.asarray(sc, np.float32).reshape(-1)
-        de = np.asarray(de, np.float32).reshape(kp.shape[0], -1)
 
         b = self.border
         keep = (sc > 0) & (kp[:, 0] <= out_w - 1 - b) & (kp[:, 1] <= out_h - 1 - b)
-        kp, sc, de = kp[keep], sc[keep], de[keep]
-        order = np.argsort(-sc, kind="stable")[:max_keypoints]
-        kp, sc, de = kp[order], sc[order], de[order]
+        rows = np.flatnonzero(keep)
+        rows = rows[np.argsort(-sc[rows], kind="stable")[:max_keypoints]]
         # Pixel centres map as (x + 0.5) * w / out_w - 0.5.
-        xy = np.empty_like(kp)
-        xy[:, 0] = (kp[:, 0] + 0.5) * (w / out_w) - 0.5
-        xy[:, 1] = (kp[:, 1] + 0.5) * (h / out_h) - 0.5
+        xy = np.empty((len(rows), 2), np.float32)
+        xy[:, 0] = (kp[rows, 0] + 0.5) * (w / out_w) - 0.5
+        xy[:, 1] = (kp[rows, 1] + 0.5) * (h / out_h) - 0.5
         np.clip(xy[:, 0], 0, w - 1, out=xy[:, 0])
         np.clip(xy[:, 1], 0, h - 1, out=xy[:, 1])
-        return LocalFeatures(xy=xy, scores=sc, descriptors=l2_normalise(de), image_size=(w, h))
+        if choose is not None:
+            pick = np.asarray(choose(xy, sc[rows]), np.int64).reshape(-1)
+            if pick.size and (pick.min() < 0 or pick.max() >= len(rows)):
+                raise ValueError(f"choose returned indices outside 0..{len(rows) - 1}")
+            rows, xy = rows[pick], xy[pick]
+        return LocalFeatures(xy=xy, scores=sc[rows], descriptors=self._descriptors(out, rows),
+                             image_size=(w, h))
+
+    def _descriptors(self, out: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        if self.model is not None:
+            de = np.asarray(out["descriptors"], np.float32)
+            return l2_normalise(de.reshape(de.shape[0], -1)[rows])
+        if not len(rows):
+            return np.zeros((0, self.dim or 0), np.float32)
+        grid = np.asarray(out[STAGE_GRID])[rows]
+        feed = {n: (grid if n == STAGE_GRID else out[n]) for n in self.describe.input_names}
+        de = np.asarray(self.describe.run(["descriptors"], feed)[0], np.float32)
+        return l2_normalise(de.reshape(len(rows), -1))
 
 
 class LightGlueMatcher:

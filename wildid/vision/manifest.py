@@ -29,8 +29,10 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _KNOWN_KEYS = {
     "manifest_version", "id", "version", "task", "name", "description", "file", "sha256",
     "size_bytes", "opset", "input", "inputs", "outputs", "normalised", "params", "licence",
-    "provenance",
+    "provenance", "stages",
 }
+# the graphs a model may ship in stages, per task (see ``ModelManifest.stages``)
+STAGES = {"keypoints": ("detect", "describe")}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class Licence:
 
 
 @dataclass(frozen=True)
+class StageFile:
+    """One graph of a model that also ships in stages, with the digest it is checked against."""
+
+    file: str
+    sha256: str
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """A validated manifest; ``path`` is the JSON file it was read from."""
 
@@ -94,11 +105,20 @@ class ModelManifest:
     params: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The same model cut into consecutive graphs, by stage name (``STAGES``); empty when it
+    # ships in one piece.  A keypoints model's ``detect`` stage returns the keypoints and the
+    # maps its ``describe`` stage reads, so a caller that keeps only some keypoints
+    # describes only those.
+    stages: dict[str, StageFile] = field(default_factory=dict)
 
     @property
     def model_path(self) -> Path:
         """The ONNX file, resolved relative to the manifest's folder."""
         return self.path.parent / self.file
+
+    def stage_path(self, stage: str) -> Path:
+        """The ONNX file of one stage, resolved relative to the manifest's folder."""
+        return self.path.parent / self.stages[stage].file
 
     def output(self, name: str | None = None) -> TensorSpec:
         """The output called ``name`` (default: the first one)."""
@@ -166,6 +186,7 @@ def parse_manifest(raw: Any, path: Path) -> ModelManifest:
     for key in ("params", "provenance"):
         if not isinstance(raw.get(key, {}), dict):
             v.fail(f"{key} must be an object")
+    stages = _stages(v, raw.get("stages"), task) if raw.get("stages") is not None else {}
     return ModelManifest(
         path=path,
         id=model_id,
@@ -185,6 +206,7 @@ def parse_manifest(raw: Any, path: Path) -> ModelManifest:
         params=dict(raw.get("params", {})),
         provenance=dict(raw.get("provenance", {})),
         extra={k: raw[k] for k in raw if k not in _KNOWN_KEYS},
+        stages=stages,
     )
 
 
@@ -223,6 +245,32 @@ class _Validator:
             return (float(value[0]), float(value[1]), float(value[2]))
         self.fail(f"input.scaling.{key} must be a number or a list of 3 numbers")
         raise AssertionError  # unreachable
+
+
+def _stages(v: _Validator, raw: Any, task: str) -> dict[str, StageFile]:
+    """``stages``: every stage the task names, each a plain file name with its sha256; other
+    keys (``method``, ``verification``) are notes for people."""
+    names = STAGES.get(task)
+    if names is None:
+        v.fail(f"stages are not supported for a {task} model")
+    if not isinstance(raw, dict):
+        v.fail(f"stages must be an object with {', '.join(names)}")
+    out = {}
+    for name in names:
+        entry = raw.get(name)
+        if not isinstance(entry, dict):
+            v.fail(f"stages.{name} must be an object with 'file' and 'sha256'")
+        file = v.string(entry, "file", where=f"stages.{name}")
+        if Path(file).name != file or file in (".", ".."):
+            v.fail(f"stages.{name}.file {file!r} must be a plain file name in the manifest's folder")
+        sha = v.string(entry, "sha256", where=f"stages.{name}").lower()
+        if not _SHA_RE.match(sha):
+            v.fail(f"stages.{name}.sha256 must be 64 hexadecimal digits")
+        size = entry.get("size_bytes")
+        if size is not None and (not isinstance(size, int) or size < 0):
+            v.fail(f"stages.{name}.size_bytes must be a non-negative integer")
+        out[name] = StageFile(file=file, sha256=sha, size_bytes=size)
+    return out
 
 
 def _tensor(v: _Validator, raw: Any, where: str) -> TensorSpec:

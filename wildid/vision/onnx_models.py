@@ -20,13 +20,18 @@ HINT = "run `make models` (from a source checkout), reinstall wildid, or re-expo
 
 
 class OnnxModel:
-    """An onnxruntime CPU session for one manifest, with name checks done up front."""
+    """An onnxruntime CPU session for one manifest, with name checks done up front.
 
-    def __init__(self, manifest: ModelManifest, threads: int = 2) -> None:
+    ``stage`` opens one of the manifest's stage graphs instead of its one-go file; the
+    manifest's input and output names describe the one-go graph, so the caller checks a
+    stage's names itself.
+    """
+
+    def __init__(self, manifest: ModelManifest, threads: int = 2, stage: str | None = None) -> None:
         import onnxruntime as ort  # imported lazily: importing wildid.vision stays cheap
 
         self.manifest = manifest
-        path = manifest.model_path
+        self.path = path = manifest.model_path if stage is None else manifest.stage_path(stage)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
@@ -40,6 +45,8 @@ class OnnxModel:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shapes = {i.name: list(i.shape) for i in self.session.get_inputs()}
+        if stage is not None:
+            return
         wanted_in = ([manifest.input.name] if manifest.input else []) + [s.name for s in manifest.inputs]
         for name in wanted_in:
             if name not in self.input_names:
@@ -61,7 +68,7 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own untyped errors
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feed.items())
             raise ModelError(
-                f"model {self.manifest.id} ({self.manifest.model_path.name}) failed on inputs "
+                f"model {self.manifest.id} ({self.path.name}) failed on inputs "
                 f"{shapes}: {_first_line(exc)}"
             ) from exc
 

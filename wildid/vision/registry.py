@@ -122,19 +122,30 @@ class HashCache:
 
 
 def check_file(manifest: ModelManifest, cache: HashCache | None = None) -> tuple[ModelStatus, str]:
-    """Status of the model file a manifest points at, and a message for the user."""
-    file = manifest.model_path
+    """Status of the model file a manifest points at (and of its stages' files, when it ships
+    in stages too), and a message for the user."""
+    cache = cache or HashCache()
+    files = [(manifest.model_path, manifest.sha256, manifest.size_bytes)]
+    files += [(manifest.stage_path(name), s.sha256, s.size_bytes) for name, s in manifest.stages.items()]
+    for file, sha, expected in files:
+        status, problem = _check_one(file, sha, expected, manifest, cache)
+        if status is not ModelStatus.OK:
+            return status, problem
+    return ModelStatus.OK, ""
+
+
+def _check_one(file: Path, sha: str, expected: int | None, manifest: ModelManifest,
+               cache: HashCache) -> tuple[ModelStatus, str]:
     if not file.is_file():
         return ModelStatus.MISSING_FILE, (
             f"model file {file} is missing (named by {manifest.path.name}); {FIX_HINT}"
         )
     try:
         size = file.stat().st_size
-        got = (cache or HashCache()).digest(file)
+        got = cache.digest(file)
     except OSError as exc:
         return ModelStatus.MISSING_FILE, f"model file {file} cannot be read: {exc}; {FIX_HINT}"
-    if got != manifest.sha256:
-        expected = manifest.size_bytes
+    if got != sha:
         if expected is not None and size < expected:
             what = f"is truncated ({size} of {expected} bytes)"
         elif expected is not None and size > expected:
@@ -142,7 +153,7 @@ def check_file(manifest: ModelManifest, cache: HashCache | None = None) -> tuple
         else:
             what = "is damaged or was replaced"
         return ModelStatus.SHA256_MISMATCH, (
-            f"model file {file} {what}: expected sha256 {manifest.sha256}, got {got}; {FIX_HINT}"
+            f"model file {file} {what}: expected sha256 {sha}, got {got}; {FIX_HINT}"
         )
     return ModelStatus.OK, ""
 
