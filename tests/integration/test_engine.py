@@ -274,3 +274,31 @@ def test_results_follow_whether_the_learned_matcher_loads(catalog) -> None:
     assert degraded.identifier("nyala").rerank_calibration is None
     assert "nyala+lightglue_aliked_int8@" in full.tag() and "lightglue" not in degraded.tag()
     assert full.identifier("lion").matcher is None  # the lion profile does not re-rank
+
+
+def test_the_embedder_that_places_keypoints_runs_once_and_is_timed_as_itself(
+        catalog, photos, monkeypatch) -> None:
+    """The re-id model gives both the embedding and the nyala keypoints' attention map: one run
+    per batch of crops, and the extraction report counts that run's time as the embedder's
+    (it was counted as the local features' and the embedder reported ~0 s)."""
+    import time
+
+    files = photos["db"][:3]
+    report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
+                                                      workers=1, species="Tragelaphus angasii"))
+    assert not report.skipped
+    engine = CatalogEngine(catalog)
+    (embedder,) = [s.embedder for s in engine.sources() if hasattr(s, "embedder")]
+    runs: list[float] = []
+    run = embedder.model.run
+
+    def timed(names, feed):
+        t0 = time.perf_counter()
+        out = run(names, feed)
+        runs.append(time.perf_counter() - t0)
+        return out
+
+    monkeypatch.setattr(embedder.model, "run", timed)
+    report = engine.extract()
+    assert report.processed == 3 and len(runs) == 1
+    assert report.seconds_per_source[f"global:{embedder.model_id}"] >= runs[0]

@@ -129,7 +129,11 @@ def extract_pending(catalog: Catalog, sources: Sequence[FeatureSource],
 def _compute(sources: Sequence[FeatureSource], crops: list[tuple[_Job, np.ndarray]],
              report: ExtractionReport) -> list[Feature]:
     rows: list[Feature] = []
-    for i, src in enumerate(sources):
+    # Global sources first: an embedder that also gives the local features' attention map runs
+    # once for both (it remembers its last crops), and its time is then counted as its own
+    # instead of the local source's.
+    for i in sorted(range(len(sources)), key=lambda i: sources[i].kind != "global"):
+        src = sources[i]
         todo = [(j, c) for j, c in crops if i in j.missing]
         if not todo:
             continue
