@@ -8,12 +8,14 @@ because on a shared 2-core machine other work changes the numbers a lot.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from wildid.vision.keypoints import KeypointExtractor
 from wildid.vision.registry import ModelRegistry
 
 
@@ -40,6 +42,16 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return min(times), float(np.median(times))
 
 
+def _keep_256(xy: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    return np.argsort(-(scores * (1 + xy[:, 0] / 512)), kind="stable")[:256]
+
+
+def _one_go(reg: ModelRegistry) -> KeypointExtractor:
+    """The keypoint model as one graph: its manifest without the stages."""
+    manifest = reg.verified(task="keypoints")
+    return KeypointExtractor(dataclasses.replace(manifest, stages={}), threads=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
@@ -62,6 +74,15 @@ def main() -> None:
         print(f"keypoints {kp.model_id}: {w}x{h} max_side {side} top {k}: "
               f"{1 / lo:5.2f} img/s best ({lo * 1000:.0f} ms), {1 / med:5.2f} median, "
               f"{CPU_SECONDS[-1] * 1000:.0f} cpu-ms")
+
+    # As the nyala profile asks (wildid.engine.sources.learned_keypoints): six times the 256 it
+    # keeps detected, the rest never described when the model runs in stages.
+    staged, whole = reg.keypoint_extractor(threads=1), _one_go(reg)
+    img = textured(448, 512, 3)
+    for name, model in (("in stages", staged), ("one-go", whole)):
+        lo, med = best_of(lambda m=model: m.extract(img, 1536, 512, choose=_keep_256), args.repeat)
+        print(f"keypoints {kp.model_id} {name}, 1 thread: 512x448, 256 kept of 1536: "
+              f"{lo * 1000:.0f} ms best, {med * 1000:.0f} median, {CPU_SECONDS[-1] * 1000:.0f} cpu-ms")
 
     a = textured(480, 640, 2)
     for entry in reg.list("matcher"):  # the float LightGlue and its 8-bit derivative

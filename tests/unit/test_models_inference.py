@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -214,14 +215,9 @@ def test_tiny_and_gray_images_work_and_max_keypoints_is_respected(extractor: Key
 
 
 @pytest.fixture(scope="module")
-def one_go(tmp_path_factory: pytest.TempPathFactory) -> KeypointExtractor:
-    """The shipped ALIKED as one graph: its manifest without ``stages``, beside a copy of the file."""
-    folder = tmp_path_factory.mktemp("one_go")
-    raw = json.loads((shipped_models_dir() / "aliked_n16.json").read_text(encoding="utf-8"))
-    raw.pop("stages")
-    (folder / raw["file"]).write_bytes((shipped_models_dir() / raw["file"]).read_bytes())
-    (folder / "aliked_n16.json").write_text(json.dumps(raw), encoding="utf-8")
-    return KeypointExtractor(load_manifest(folder / "aliked_n16.json"), threads=1)
+def one_go(registry: ModelRegistry) -> KeypointExtractor:
+    """The shipped ALIKED as one graph: its manifest without ``stages``."""
+    return KeypointExtractor(replace(registry.verified("aliked_n16"), stages={}), threads=1)
 
 
 def test_shipped_keypoints_run_in_stages_as_the_one_go_graph(
