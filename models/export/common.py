@@ -68,6 +68,18 @@ def write_manifest(out: Path, manifest: dict,
     print(f"   wrote {path.name} ({manifest['size_bytes'] / 1e6:.1f} MB, sha256 {manifest['sha256'][:12]}…)")
 
 
+def source_model(out: Path, model_id: str, step: str) -> tuple[Path, dict]:
+    """The exported model a derived one is made from (its ONNX file and manifest), checked
+    against the manifest's sha256; ``step`` names the make_models.sh step that exports it."""
+    src, manifest_path = out / f"{model_id}.onnx", out / f"{model_id}.json"
+    if not src.is_file() or not manifest_path.is_file():
+        raise SystemExit(f"{src} and its manifest are needed first (make_models.sh --only {step})")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if sha256(src) != manifest["sha256"]:
+        raise SystemExit(f"{src} does not match the sha256 in {manifest_path.name}")
+    return src, manifest
+
+
 def session(path: Path) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2

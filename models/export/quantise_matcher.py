@@ -25,7 +25,6 @@ synthetic test image before its manifest is written.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ import onnxruntime as ort
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import filter_matches, session, sha256, test_image, write_manifest  # noqa: E402
+from common import filter_matches, session, sha256, source_model, test_image, write_manifest  # noqa: E402
 
 SOURCE_ID = "lightglue_aliked"
 TARGET_ID = "lightglue_aliked_int8"
@@ -113,14 +112,10 @@ def check(models: Path, dst: Path) -> dict[str, float]:
 
 def build(out: Path) -> None:
     print(f"== {TARGET_ID}")
-    src = out / f"{SOURCE_ID}.onnx"
-    manifest_src = out / f"{SOURCE_ID}.json"
-    if not src.is_file() or not manifest_src.is_file():
-        raise SystemExit(f"{src} and its manifest are needed first (make_models.sh --only matcher)")
+    src, manifest = source_model(out, SOURCE_ID, "matcher")
     dst = out / f"{TARGET_ID}.onnx"
     quantise(src, dst)
     result = check(out, dst)
-    manifest = json.loads(manifest_src.read_text(encoding="utf-8"))
     for key in ("sha256", "size_bytes"):
         manifest.pop(key, None)
     manifest.update({

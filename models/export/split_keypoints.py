@@ -32,7 +32,6 @@ export, and ``python models/export/split_keypoints.py --out models`` on its own.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -45,7 +44,7 @@ from onnx.utils import Extractor
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import dumps, session, sha256, test_image  # noqa: E402
+from common import dumps, session, sha256, source_model, test_image  # noqa: E402
 
 SOURCE_ID = "aliked_n16"
 LEVELS = ("level0", "level1", "level2", "level3")
@@ -148,13 +147,7 @@ def check(src: Path, detect_path: Path, describe_path: Path) -> dict[str, float]
 
 def build(out: Path) -> None:
     print(f"== {SOURCE_ID} in two stages")
-    src = out / f"{SOURCE_ID}.onnx"
-    manifest_path = out / f"{SOURCE_ID}.json"
-    if not src.is_file() or not manifest_path.is_file():
-        raise SystemExit(f"{src} and its manifest are needed first (make_models.sh --only keypoints)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if sha256(src) != manifest["sha256"]:
-        raise SystemExit(f"{src} does not match the sha256 in {manifest_path.name}")
+    src, manifest = source_model(out, SOURCE_ID, "keypoints")
     paths = {stage: out / f"{SOURCE_ID}_{stage}.onnx" for stage in ("detect", "describe")}
     with tempfile.TemporaryDirectory() as tmp:  # nothing in models/ changes until checked
         work = {stage: Path(tmp) / p.name for stage, p in paths.items()}
@@ -172,10 +165,10 @@ def build(out: Path) -> None:
     manifest["stages"]["verification"] = (
         "vs the one-go graph on 3 synthetic images, descriptors of a shuffled sixth of the "
         "keypoints: max abs diff " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
-    manifest_path.write_text(dumps(manifest) + "\n", encoding="utf-8")
+    (out / f"{SOURCE_ID}.json").write_text(dumps(manifest) + "\n", encoding="utf-8")
     for p in paths.values():
         print(f"   wrote {p.name} ({p.stat().st_size / 1e6:.2f} MB)")
-    print(f"   added stages to {manifest_path.name}")
+    print(f"   added stages to {SOURCE_ID}.json")
 
 
 def main() -> None:
