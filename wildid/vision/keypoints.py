@@ -2,10 +2,10 @@
 
 ``KeypointExtractor`` runs a ``keypoints`` model (shipped: ALIKED-n16, whose graph does
 NMS, top-k, sub-pixel refinement and descriptors; it also ships cut in two stages, so a
-caller that keeps some of the keypoints has only those described).  The image is shrunk so its longer side
-is at most ``max_side`` and padded with edge pixels to the model's multiple (32); the
-returned coordinates are mapped back to the pixels of the image the caller passed, and
-keypoints that fall into the padding are dropped.
+caller that keeps some of the keypoints has only those described).  The image is shrunk so
+its longer side is at most ``max_side`` and padded with edge pixels to the model's multiple
+(32); the returned coordinates are mapped back to the pixels of the image the caller passed,
+and keypoints that fall into the padding are dropped.
 
 ``LightGlueMatcher`` runs a ``matcher`` model (shipped: LightGlue for ALIKED).  Its cost
 grows with the product of the two keypoint counts: ~512 keypoints per image is a sensible
