@@ -147,9 +147,34 @@ def test_an_unusable_saved_index_is_built_again(catalog, photos, known, monkeypa
     with caplog.at_level(logging.WARNING, logger="wildid.engine.identification"):
         assert second.sync() == len(PATTERNS)
     assert "is not used" in caplog.text and loads == [len(PATTERNS)]
+    if damage == "a flipped byte":  # caught by its checksum, checked after the restore
+        assert "damaged (checksum)" in caplog.text
     assert _ranking(second, query) == expected
     assert path.is_file()  # saved again, whole
     assert CatalogEngine(catalog).sync() == 0
+
+
+def test_a_checksum_failure_leaves_the_identifier_empty(catalog, photos, known) -> None:
+    """The checksums are checked on a second thread while the arrays are restored, so the
+    identifier is full when a mismatch is found: it is emptied before the error leaves."""
+    from wildid.errors import MatchingError
+
+    import_photos(catalog, photos["query"][:1])
+    engine = CatalogEngine(catalog)
+    engine.extract()
+    engine.sync()
+    path = index_cache.index_path(catalog.root, "default")
+    header = engine._index_header("default")
+    whole = engine.identifier("default")
+    fresh = CatalogEngine(catalog).identifier("default")
+    assert index_cache.read_index(path, fresh, header)["indexed"] and len(fresh) == len(whole)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    path.write_bytes(bytes(data))
+    damaged = CatalogEngine(catalog).identifier("default")
+    with pytest.raises(MatchingError, match="checksum"):
+        index_cache.read_index(path, damaged, header)
+    assert len(damaged) == 0 and not damaged.vectors and damaged.local.n_descriptors == 0
 
 
 def test_a_folder_that_cannot_be_written_leaves_matching_working(catalog, photos, known,

@@ -31,7 +31,7 @@ from wildid.matching.global_index import GlobalIndex
 from wildid.matching.identifier import Identifier, _Entry
 from wildid.matching.local_index import LocalIndex
 
-__all__ = ["STATE_FORMAT", "Arrays", "identifier_state", "restore_identifier"]
+__all__ = ["STATE_FORMAT", "Arrays", "clear_identifier", "identifier_state", "restore_identifier"]
 
 STATE_FORMAT = 1
 
@@ -293,14 +293,15 @@ def restore_identifier(ident: Identifier, meta: Mapping[str, Any], arrays: Array
             raise MatchingError("saved index: rows of annotations it does not list")
     except (MatchingError, KeyError, TypeError, ValueError, IndexError, OSError,
             EOFError) as exc:  # the last two: reading a damaged file
-        _clear(ident)
+        clear_identifier(ident)
         if isinstance(exc, MatchingError):
             raise
         raise MatchingError(f"saved index is damaged: {exc!r}") from exc
     ident.vectors, ident._entries = vectors, entries
 
 
-def _clear(ident: Identifier) -> None:
+def clear_identifier(ident: Identifier) -> None:
+    """Empty ``ident`` (a restore that failed part-way), keeping its settings."""
     fresh = LocalIndex(k=ident.local.k, knorm=ident.local.knorm, nprobe=ident.local.nprobe,
                        compact_dead=ident.local.compact_dead, **ident.local._store_args)
     ident.local, ident.vectors, ident._entries = fresh, {}, {}
