@@ -155,7 +155,7 @@ def read_index(path: Path, ident: Identifier, header: Mapping[str, Any]) -> dict
                     clear_identifier(ident)
                     raise
     except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error) as exc:
-        clear_identifier(ident)
+        # (not from restoring: restore_identifier empties ``ident`` and raises MatchingError)
         raise MatchingError(f"it cannot be read ({exc})") from exc
     return saved
 
