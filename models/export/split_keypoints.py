@@ -62,12 +62,11 @@ def _cut_points(graph: onnx.GraphProto) -> tuple[list[str], str]:
         convs = [n for n in graph.node if n.op_type == "Conv" and n.input[1] == f"a.conv{i}.weight"]
         if len(convs) != 1:
             raise SystemExit(f"expected one Conv with a.conv{i}.weight, found {len(convs)}")
-        tensor, chain = convs[0].output[0], []
+        tensor = convs[0].output[0]
         for op in ("Elu", "Mul"):  # SELU as exported: Elu, then a Mul by its scale
             nxt = consumers.get(tensor, [])
             if len(nxt) != 1 or nxt[0].op_type != op:
                 raise SystemExit(f"level {i}: expected {op} after the gate's previous step")
-            chain.append(nxt[0])
             tensor = nxt[0].output[0]
         levels.append(tensor)
     samples = [n for n in graph.node if n.op_type == "GridSample"]

@@ -233,6 +233,13 @@ def test_shipped_keypoints_run_in_stages_as_the_one_go_graph(
         assert np.allclose(np.linalg.norm(a.descriptors, axis=1), 1, atol=1e-5)
 
 
+def test_stages_without_the_names_they_need_are_a_model_error(registry: ModelRegistry) -> None:
+    manifest = registry.verified("aliked_n16")
+    swapped = {"detect": manifest.stages["describe"], "describe": manifest.stages["detect"]}
+    with pytest.raises(ModelError, match=r"aliked_n16_describe\.onnx has no input named 'image'"):
+        KeypointExtractor(replace(manifest, stages=swapped))
+
+
 def test_only_the_keypoints_chosen_are_described(
     extractor: KeypointExtractor, one_go: KeypointExtractor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,25 +69,21 @@ class KeypointExtractor:
         self.dim = manifest.output("descriptors").dim
         self.model: OnnxModel | None = None
         if manifest.stages:
-            self.detect = OnnxModel(manifest, threads=threads, stage="detect")
-            self.describe = OnnxModel(manifest, threads=threads, stage="describe")
-            self._check_stages()
+            image_inputs = [n for n in (self.spec.name, self.top_k_name) if n]
+            self.detect = OnnxModel(manifest, threads=threads, stage="detect",
+                                    needs=(image_inputs, ["keypoints", "scores", STAGE_GRID]))
+            self.describe = OnnxModel(manifest, threads=threads, stage="describe",
+                                      needs=([STAGE_GRID], ["descriptors"]))
+            # the maps the describe stage reads come from the detect stage
+            missing = [n for n in self.describe.input_names if n not in self.detect.output_names]
+            if missing:
+                raise ModelError(
+                    f"model file {self.describe.path} reads {', '.join(missing)}, which "
+                    f"{self.detect.path.name} does not output; fix the stages of "
+                    f"{manifest.path.name}"
+                )
         else:
             self.model = OnnxModel(manifest, threads=threads)
-
-    def _check_stages(self) -> None:
-        det, des = self.detect, self.describe
-        wanted = [(det, "input", n) for n in (self.spec.name, self.top_k_name) if n]
-        wanted += [(det, "output", n) for n in ("keypoints", "scores", STAGE_GRID)]
-        wanted += [(des, "input", STAGE_GRID), (des, "output", "descriptors")]
-        wanted += [(det, "output", n) for n in des.input_names]  # the maps handed over
-        for model, kind, name in wanted:
-            have = model.input_names if kind == "input" else model.output_names
-            if name not in have:
-                raise ModelError(
-                    f"model file {model.path} has no {kind} named {name!r} (its {kind}s are "
-                    f"{', '.join(have)}); fix the stages of {self.manifest.path.name}"
-                )
 
     @property
     def model_id(self) -> str:

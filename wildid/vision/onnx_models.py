@@ -22,12 +22,13 @@ HINT = "run `make models` (from a source checkout), reinstall wildid, or re-expo
 class OnnxModel:
     """An onnxruntime CPU session for one manifest, with name checks done up front.
 
-    ``stage`` opens one of the manifest's stage graphs instead of its one-go file; the
-    manifest's input and output names describe the one-go graph, so the caller checks a
-    stage's names itself.
+    ``stage`` opens one of the manifest's stage graphs instead of its one-go file. The
+    manifest's input and output names describe the one-go graph, so a stage's caller says
+    which names its graph must have (``needs``: inputs, outputs).
     """
 
-    def __init__(self, manifest: ModelManifest, threads: int = 2, stage: str | None = None) -> None:
+    def __init__(self, manifest: ModelManifest, threads: int = 2, stage: str | None = None,
+                 needs: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
         import onnxruntime as ort  # imported lazily: importing wildid.vision stays cheap
 
         self.manifest = manifest
@@ -45,21 +46,17 @@ class OnnxModel:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shapes = {i.name: list(i.shape) for i in self.session.get_inputs()}
-        if stage is not None:
-            return
-        wanted_in = ([manifest.input.name] if manifest.input else []) + [s.name for s in manifest.inputs]
-        for name in wanted_in:
-            if name not in self.input_names:
-                raise ModelError(
-                    f"model file {path} has no input named {name!r} (its inputs are "
-                    f"{', '.join(self.input_names)}); fix {manifest.path.name}"
-                )
-        for spec in manifest.outputs:
-            if spec.name not in self.output_names:
-                raise ModelError(
-                    f"model file {path} has no output named {spec.name!r} (its outputs are "
-                    f"{', '.join(self.output_names)}); fix {manifest.path.name}"
-                )
+        if needs is None:
+            needs = (([manifest.input.name] if manifest.input else [])
+                     + [s.name for s in manifest.inputs], [s.name for s in manifest.outputs])
+        for kind, wanted, have in (("input", needs[0], self.input_names),
+                                   ("output", needs[1], self.output_names)):
+            for name in wanted:
+                if name not in have:
+                    raise ModelError(
+                        f"model file {path} has no {kind} named {name!r} (its {kind}s are "
+                        f"{', '.join(have)}); fix {manifest.path.name}"
+                    )
 
     def run(self, outputs: Sequence[str] | None, feed: dict[str, np.ndarray]) -> list[Any]:
         """``session.run`` with onnxruntime's errors turned into ``ModelError``."""
