@@ -174,6 +174,11 @@ def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:
     assert cli_main(["models", "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
     assert {m["task"] for m in models if m["active"]} >= {"embedder", "keypoints"}
+    # the matcher in use is the one the nyala profile re-ranks with, not the task's default
+    assert [m["id"] for m in models if m["task"] == "matcher" and m["active"]] == [
+        "lightglue_aliked_int8"]
+    assert cli_main(["models", "--use", "lightglue_aliked"]) == 2  # profiles choose matchers
+    assert "chosen by each species profile" in capsys.readouterr().err
     assert cli_main(["match", "--catalog", str(cat), "--all", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert len(res) == 3 and all(r["likely_new"] and not r["candidates"] for r in res)

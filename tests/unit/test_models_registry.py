@@ -165,6 +165,21 @@ def test_active_choice_is_persisted_and_validated(registry: ModelRegistry, tmp_p
         "embedder").id == "reid_lite0_nyala_lion"
 
 
+def test_only_the_embedder_is_chosen_here(registry: ModelRegistry, tmp_path: Path) -> None:
+    """Keypoint models and matchers belong to the species profiles (their re-ranking is
+    calibrated for them); no part of wildid runs a detector."""
+    add_user_model(tmp_path / "user", "points", task="keypoints")
+    with pytest.raises(ModelError, match="chosen by each species profile"):
+        registry.set_active("keypoints", "points")
+    with pytest.raises(ModelError, match="chosen by each species profile.*wildid calibrate"):
+        registry.set_active("matcher", "lightglue_aliked_int8")
+    with pytest.raises(ModelError, match="no part of wildid uses a detector"):
+        registry.set_active("detector", "points")
+    assert not (tmp_path / "settings" / "models.json").exists()  # nothing was saved
+    registry.set_active("matcher", None)  # going back stays possible (an older version's choice)
+    assert registry.active("matcher").id == "lightglue_aliked"
+
+
 def test_no_model_for_a_task_is_a_clear_error(tmp_path: Path) -> None:
     empty = ModelRegistry(shipped_dir=tmp_path / "none", user_dir=tmp_path / "alsonone")
     assert empty.list() == []

@@ -19,10 +19,13 @@ from wildid.progress import CancelToken
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("models", parents=[common], help="list installed models and the active ones",
+    p = sub.add_parser("models", parents=[common],
+                       help="list installed models and what identification uses each for",
                        description="Shipped models and those in the user models folder (a model "
-                       "file plus its JSON manifest). --use MODEL_ID makes one active for its task.")
-    p.add_argument("--use", metavar="MODEL_ID", help="make this model active for its task")
+                       "file plus its JSON manifest), their health and what identification uses "
+                       "each for. --use MODEL_ID makes an embedder the active one; each species "
+                       "profile names its own keypoint model and matcher.")
+    p.add_argument("--use", metavar="MODEL_ID", help="make this embedder the active one")
     p.add_argument("--reset", metavar="TASK", help="go back to the shipped model for TASK")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
@@ -76,6 +79,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 # ---------------------------------------------------------------------------- models
 def cmd_models(args: argparse.Namespace) -> int:
+    from wildid.engine.identification import active_profiles
+    from wildid.engine.model_uses import model_uses
     from wildid.engine.runtime import default_registry
 
     registry = default_registry()
@@ -86,36 +91,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.reset:
         registry.set_active(args.reset, None)
         print(f"{args.reset}: back to the shipped model")
-    entries = registry.list()
-    active: dict[str, str] = {}
-    for task in sorted({e.task for e in entries}):
-        try:
-            active[task] = registry.active(task).id
-        except WildIdError:
-            pass
+    broken: list[dict[str, Any]] = []
+    try:
+        profiles = active_profiles()
+    except WildIdError as exc:  # a damaged install: listed as an error, and exit status 1
+        profiles = {}
+        broken = [{"id": "species profiles", "task": "profiles", "version": "", "source": "",
+                   "active": True, "used_for": [], "status": "error", "problem": str(exc),
+                   "path": ""}]
+    uses = model_uses(registry, profiles)
     rows = [{"id": e.id, "task": e.task, "version": e.version, "source": e.source,
-             "active": active.get(e.task) == e.id, "status": str(e.status),
-             "problem": e.problem or "", "path": str(e.manifest_path)} for e in entries]
-    rows += _projection_rows()
+             "active": e.id in uses, "used_for": uses.get(e.id, []), "status": str(e.status),
+             "problem": e.problem or "", "path": str(e.manifest_path)}
+            for e in registry.list()]
+    rows += _projection_rows(profiles) + broken
     if args.json:
         print_json(rows)
     else:
-        print_table(["", "id", "task", "version", "source", "status"],
+        print_table(["", "id", "task", "version", "source", "status", "used for"],
                     [["*" if r["active"] else "", r["id"], r["task"], r["version"], r["source"],
-                      r["status"] + (f": {r['problem']}" if r["problem"] else "")] for r in rows])
-        print(f"\nuser models folder: {registry.user_dir}  (* = active)")
+                      r["status"] + (f": {r['problem']}" if r["problem"] else ""),
+                      "; ".join(r["used_for"])] for r in rows])
+        print(f"\nuser models folder: {registry.user_dir}  (* = in use; the embedder is "
+              "chosen with --use, the other models by each species profile)")
     return 0 if all(r["status"] == "ok" for r in rows if r["active"]) else 1
 
 
-def _projection_rows() -> list[dict[str, Any]]:
+def _projection_rows(profiles: dict[str, Any]) -> list[dict[str, Any]]:
     """The species profiles' learned descriptor projections, checked like models (sha256)."""
-    from wildid.engine.identification import active_profiles
-
-    try:
-        profiles = active_profiles()
-    except WildIdError as exc:
-        return [{"id": "species profiles", "task": "projection", "version": "", "source": "",
-                 "active": True, "status": "error", "problem": str(exc), "path": ""}]
     rows = []
     for name, profile in sorted(profiles.items()):
         spec = profile.descriptor_projection
@@ -127,7 +130,8 @@ def _projection_rows() -> list[dict[str, Any]]:
         except WildIdError as exc:
             status, problem = "error", str(exc)
         rows.append({"id": spec.get("id", spec["file"]), "task": f"projection ({name})",
-                     "version": "", "source": "shipped", "active": True, "status": status,
+                     "version": "", "source": "shipped", "active": True,
+                     "used_for": [f"{name}: local descriptors"], "status": status,
                      "problem": problem, "path": str(profile.projection_path())})
     return rows
 

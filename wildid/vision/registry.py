@@ -1,5 +1,10 @@
 """Which models exist (shipped with wildid or added by the user), whether they are intact,
-and which one is active for each task.
+and which embedder is active.
+
+Only the embedder is the user's choice here (``CHOSEN_TASKS``): the keypoint model and the
+matcher come from each species profile, because a profile's re-ranking calibration is fitted
+to the evidence of one keypoint model matched by one matcher, and neither can change alone
+(which profile uses which model: :mod:`wildid.engine.model_uses`).
 
 Shipped models live in ``models/`` at the repository root (or ``sys._MEIPASS/models`` in
 a PyInstaller build); user models in a folder the caller passes (the app uses
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
     from wildid.vision.keypoints import KeypointExtractor, LightGlueMatcher
 
 FIX_HINT = "run `make models` (from a source checkout) or reinstall wildid"
+# tasks whose model the user chooses (``set_active``); the others are chosen by species profiles
+CHOSEN_TASKS = ("embedder",)
 
 
 def shipped_models_dir() -> Path:
@@ -241,6 +248,16 @@ class ModelRegistry:
         """Choose the model for ``task`` (None: back to the shipped default) and persist it."""
         if task not in TASKS:
             raise ModelError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+        if model_id is not None and task == "detector":
+            raise ModelError("no part of wildid uses a detector model yet: annotation boxes "
+                             "come from import (the whole photo) and from the desktop app")
+        if model_id is not None and task not in CHOSEN_TASKS:
+            raise ModelError(
+                f"{task} models are chosen by each species profile, not here: a profile names "
+                "the keypoint model and the matcher that its re-ranking was calibrated for "
+                "(`keypoint_model`, `matcher_model`); to use others, change them in your copy "
+                "of the profile and refit it with `wildid calibrate` (docs/identification.md, "
+                "Species profiles)")
         if model_id is not None:
             entry = self.get(model_id)
             if entry.task != task:

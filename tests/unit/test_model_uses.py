@@ -1,0 +1,43 @@
+"""What ``wildid models`` says each model is used for: the engine's own choices, per profile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tests.unit.test_models_registry import add_user_model
+from wildid.engine.model_uses import model_uses
+from wildid.matching.profiles import load_profiles
+from wildid.vision.registry import ModelRegistry
+
+
+def test_uses_follow_the_profiles_and_the_chosen_embedder(tmp_path: Path) -> None:
+    registry = ModelRegistry(user_dir=tmp_path / "user", settings_path=tmp_path / "models.json")
+    profiles = load_profiles()
+    uses = model_uses(registry, profiles)
+    assert uses["reid_lite0_nyala_lion"] == ["global embedding", "nyala: keypoint placement"]
+    assert uses["aliked_n16"] == ["nyala: learned keypoints"]
+    # the nyala profile re-ranks with the 8-bit LightGlue; the float one is only its reference
+    assert uses["lightglue_aliked_int8"] == ["nyala: re-ranking"]
+    assert "lightglue_aliked" not in uses and "efficientnet_lite0_embed" not in uses
+
+    add_user_model(tmp_path / "user", "mine")
+    registry.refresh()  # listed once above; a new file is seen at the next scan
+    registry.set_active("embedder", "mine")
+    uses = model_uses(registry, profiles)
+    assert uses["mine"] == ["global embedding"]
+    assert uses["reid_lite0_nyala_lion"] == ["nyala: keypoint placement"]  # the profile's own
+
+    nyala = profiles["nyala"]
+    mine = {"nyala": replace(nyala, matcher_model="lightglue_aliked",
+                             config=replace(nyala.config, rerank_top=0))}
+    uses = model_uses(registry, mine)  # re-ranking off: no matcher is used, keypoints still stored
+    assert "lightglue_aliked" not in uses and "lightglue_aliked_int8" not in uses
+    assert uses["aliked_n16"] == ["nyala: learned keypoints"]
+
+
+def test_without_an_embedder_the_profiles_still_list(tmp_path: Path) -> None:
+    empty = ModelRegistry(shipped_dir=tmp_path / "none", user_dir=tmp_path / "alsonone")
+    uses = model_uses(empty, load_profiles())
+    assert "global embedding" not in sum(uses.values(), [])
+    assert uses["lightglue_aliked_int8"] == ["nyala: re-ranking"]
