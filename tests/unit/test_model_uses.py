@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tests.unit.test_models_registry import add_user_model
+from wildid.cli import main as cli_main
 from wildid.engine.model_uses import model_uses
-from wildid.matching.profiles import load_profiles
+from wildid.matching.profiles import load_profiles, save_profiles
 from wildid.vision.registry import ModelRegistry
 
 
@@ -41,3 +45,17 @@ def test_without_an_embedder_the_profiles_still_list(tmp_path: Path) -> None:
     uses = model_uses(empty, load_profiles())
     assert "global embedding" not in sum(uses.values(), [])
     assert uses["lightglue_aliked_int8"] == ["nyala: re-ranking"]
+
+
+def test_cli_names_a_model_a_profile_needs_but_nobody_installed(
+        _isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hand-edited profile naming a matcher that is not installed: `wildid models` lists it
+    as missing, with what it was for, and fails (the engine re-ranks without it)."""
+    nyala = load_profiles()["nyala"]
+    save_profiles({"nyala": replace(nyala, matcher_model="gone_matcher")},
+                  _isolated_home / "calibration.json", note="edited by hand")
+    assert cli_main(["models", "--json"]) == 1
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["gone_matcher"]["status"] == "missing"
+    assert rows["gone_matcher"]["used_for"] == ["nyala: re-ranking"]
+    assert not rows["lightglue_aliked_int8"]["active"]

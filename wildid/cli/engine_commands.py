@@ -82,6 +82,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from wildid.engine.identification import active_profiles
     from wildid.engine.model_uses import model_uses
     from wildid.engine.runtime import default_registry
+    from wildid.vision.registry import FIX_HINT
 
     registry = default_registry()
     if args.use:
@@ -104,6 +105,13 @@ def cmd_models(args: argparse.Namespace) -> int:
              "active": e.id in uses, "used_for": uses.get(e.id, []), "status": str(e.status),
              "problem": e.problem or "", "path": str(e.manifest_path)}
             for e in registry.list()]
+    listed = {r["id"] for r in rows}
+    # a model a profile names but no manifest provides: that step runs without it (logged)
+    rows += [{"id": model_id, "task": "", "version": "", "source": "", "active": True,
+              "used_for": used, "status": "missing",
+              "problem": f"no manifest for it in {registry.user_dir} or the shipped models; "
+              f"{FIX_HINT}", "path": ""}
+             for model_id, used in sorted(uses.items()) if model_id not in listed]
     rows += _projection_rows(profiles) + broken
     if args.json:
         print_json(rows)
