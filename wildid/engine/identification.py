@@ -218,12 +218,12 @@ class CatalogEngine:
     def _matcher(self, profile: SpeciesProfile) -> Any:
         """The profile's learned matcher (LightGlue) when it re-ranks and the model is intact
         (loaded once per profile)."""
-        if not (self._use_embedder and profile.reranks):
+        model_id = profile.models().get("matcher")
+        if not self._use_embedder or model_id is None:
             return None
         if profile.name not in self._matchers:
             try:
-                self._matchers[profile.name] = self._registry_or_default().matcher(
-                    profile.matcher_model)
+                self._matchers[profile.name] = self._registry_or_default().matcher(model_id)
             except ModelError as exc:
                 log.warning("no learned re-ranking: %s", exc)
                 self._matchers[profile.name] = None

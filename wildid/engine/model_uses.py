@@ -19,23 +19,22 @@ from wildid.vision.registry import ModelRegistry
 
 __all__ = ["model_uses"]
 
+# how ``wildid models`` names each step of ``SpeciesProfile.models``
+_STEPS = {"attention": "keypoint placement", "keypoints": "learned keypoints",
+          "matcher": "re-ranking"}
+
 
 def model_uses(registry: ModelRegistry, profiles: Mapping[str, SpeciesProfile]
                ) -> dict[str, list[str]]:
     """Model id -> what it is used for: the active embedder's global embedding, and per
-    profile (by name) the keypoint placement, the learned keypoints and the re-ranking matcher,
-    each only where the profile switches that step on (as the engine decides when it loads
-    them). Ids that no profile or choice uses are absent."""
+    profile (by name) the models of its steps, as the engine loads them
+    (:meth:`SpeciesProfile.models`). Ids that no profile or choice uses are absent."""
     uses: dict[str, list[str]] = defaultdict(list)
     try:
         uses[registry.active("embedder").id].append("global embedding")
     except ModelError:
         pass  # no embedder installed: identification runs on local features alone
     for name, prof in sorted(profiles.items()):
-        if prof.attention_power > 0:
-            uses[prof.attention_model].append(f"{name}: keypoint placement")
-        if prof.learned_keypoints > 0:
-            uses[prof.keypoint_model].append(f"{name}: learned keypoints")
-        if prof.reranks:
-            uses[prof.matcher_model].append(f"{name}: re-ranking")
+        for step, model_id in prof.models().items():
+            uses[model_id].append(f"{name}: {_STEPS[step]}")
     return dict(uses)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from wildid.matching import parallel
 from wildid.matching.features import LearnedKeypoints
+
+if TYPE_CHECKING:
+    from wildid.matching.profiles import SpeciesProfile
 
 
 class FeatureSource(Protocol):
@@ -133,10 +136,10 @@ class SiftSource:
         self._attention_models: dict[str, object | None] = {}
         self._keypoint_models: dict[str, object | None] = {}
 
-    def _keypoint_model(self, profile: object) -> object | None:
-        if getattr(profile, "learned_keypoints", 0) <= 0 or self.keypoints is None:
+    def _keypoint_model(self, profile: SpeciesProfile) -> object | None:
+        model_id = profile.models().get("keypoints")
+        if model_id is None or self.keypoints is None:
             return None
-        model_id = profile.keypoint_model  # type: ignore[attr-defined]
         if model_id not in self._keypoint_models:
             self._keypoint_models[model_id] = self.keypoints(model_id)
         return self._keypoint_models[model_id]
@@ -144,10 +147,10 @@ class SiftSource:
     def working_side(self) -> int:
         return max(p.long_side for p in self.profiles.values())
 
-    def _attention_model(self, profile: object) -> object | None:
-        if getattr(profile, "attention_power", 0.0) <= 0 or self.attention is None:
+    def _attention_model(self, profile: SpeciesProfile) -> object | None:
+        model_id = profile.models().get("attention")
+        if model_id is None or self.attention is None:
             return None
-        model_id = profile.attention_model  # type: ignore[attr-defined]
         if model_id not in self._attention_models:
             model = self.attention(model_id)
             if model is not None and not getattr(model, "has_attention", False):
@@ -191,7 +194,7 @@ class SiftSource:
         by_model: dict[str, list[int]] = {}
         for i, profile in enumerate(profiles):
             if self._attention_model(profile) is not None:
-                by_model.setdefault(profile.attention_model, []).append(i)
+                by_model.setdefault(profile.models()["attention"], []).append(i)
         for model_id, idx in by_model.items():  # one batched run per attention model
             model = self._attention_models[model_id]
             for i, att in zip(idx, model.attention([crops[i] for i in idx]),  # type: ignore[union-attr]

@@ -70,6 +70,16 @@ class SpeciesProfile:
         return (self.learned_keypoints > 0 and self.config.rerank_top > 0
                 and self.rerank_calibration is not None)
 
+    def models(self) -> dict[str, str]:
+        """The model each of this profile's model-run steps loads, by step: ``attention``
+        (places the keypoints), ``keypoints`` (learned keypoints stored for re-ranking) and
+        ``matcher`` (re-ranks), each only where the profile switches that step on. The engine
+        loads models by this and ``wildid models`` reports it, so the two cannot disagree."""
+        steps = {"attention": self.attention_model if self.attention_power > 0 else None,
+                 "keypoints": self.keypoint_model if self.learned_keypoints > 0 else None,
+                 "matcher": self.matcher_model if self.reranks else None}
+        return {step: model_id for step, model_id in steps.items() if model_id is not None}
+
     def projection_path(self) -> Path | None:
         """Where the profile's projection file is (names are relative to ``defaults/``)."""
         if not self.descriptor_projection:
