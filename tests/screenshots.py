@@ -131,6 +131,8 @@ def build_demo_catalog(root: Path, photos: Path) -> None:
     make_card(card, 14, seed=21, width=800, height=600)
     make_all_bad(card / "junk")
     shutil.copy(queries["q2"][0], card / "junk" / "copy_of_q2.jpg")
+    for name in ("MVI_0015.MP4", "IMG_0001.XMP"):  # what a real card carries beside photos
+        (card / "DCIM" / name).write_bytes(bytes(256))
 
     catalog = open_catalog(root)
     options = ImportOptions(observer="Thandi M.", species=SPECIES)

@@ -113,6 +113,28 @@ def test_second_import_reports_everything_as_duplicates(services: Any, small_car
     assert (first.imported, second.imported, second.duplicates) == (12, 0, 12)
     assert not page.report_view.review_button.isEnabled()  # nothing new to review
     assert "0 photos imported" in page.report_view.summary.text()
+    assert page.report_view.ignored.isHidden()  # the small card holds photos only
+
+
+def test_report_names_the_files_it_passed_over(services: Any, small_card: Path, qtbot: Any,
+                                               settings: Any) -> None:
+    from wildid.gui.import_page import ImportPage
+
+    raw_only = small_card.parent / "raw_only"
+    raw_only.mkdir()
+    for i in range(2):
+        (raw_only / f"DSC_{i}.NEF").write_bytes(bytes(64))
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.show()
+    page.add_paths([raw_only])
+    report = _run(qtbot, page)
+    assert report.imported == 0 and report.ignored == {".nef": 2}
+    view = page.report_view
+    assert "No photos were found" in view.summary.text()
+    assert view.ignored.isVisible()
+    assert view.ignored.text().startswith("Not photos, left alone: 2 .nef (camera RAW)")
+    assert "import the camera's JPEGs" in view.ignored.text()
 
 
 def test_options_are_used_and_remembered(services: Any, small_card: Path, qtbot: Any,

@@ -113,6 +113,21 @@ def test_import_nothing_importable_exits_non_zero(tmp_path: Path, capsys) -> Non
     assert "notes.jpg" in out and "not an image" in out
 
 
+def test_a_raw_only_card_says_why_nothing_came_in(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "card" / "DCIM"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        (folder / f"IMG_{i}.CR2").write_bytes(b"II*\x00" + bytes(64))
+    (folder / "MVI_9.MOV").write_bytes(bytes(64))
+    rc, out, _ = _run(capsys, "import", str(tmp_path / "card"), "--catalog", str(tmp_path / "c"))
+    assert rc == 1
+    assert "Not photos, left alone: 3 .cr2 (camera RAW), 1 .mov (video)" in out
+    assert "import the camera's JPEGs" in out and "No photos found" in out
+    rc, out, _ = _run(capsys, "import", str(tmp_path / "card"), "--catalog", str(tmp_path / "c"),
+                      "--json")
+    assert rc == 1 and json.loads(out)["ignored"] == {".cr2": 3, ".mov": 1}
+
+
 def test_reference_in_place_keeps_originals_where_they_are(tmp_path: Path, capsys) -> None:
     photo = pf.make_photo(tmp_path / "in" / "a.jpg", width=320, height=240)
     cat = tmp_path / "c"

@@ -25,6 +25,37 @@ def test_scan_is_recursive_sorted_and_skips_hidden(tmp_path: Path) -> None:
     assert [p.relative_to(tmp_path).as_posix() for p in result.files] == [
         "c.heic", "d.tif", "a/IMG_1.jpeg", "a/deep/x.PNG", "b/IMG_2.JPG"]
     assert result.issues == []
+    assert result.ignored == {".txt": 1}  # counted; the hidden resource fork is not
+
+
+def test_scan_counts_what_it_passes_over_by_type(tmp_path: Path) -> None:
+    """A RAW+JPEG card: the JPEGs and the WebP are photos; RAW, video and sidecars are counted
+    by type (not listed as errors), and a RAW-only card says what to do."""
+    for rel in ("DCIM/IMG_1.JPG", "DCIM/IMG_1.CR2", "DCIM/IMG_2.JPG", "DCIM/IMG_2.CR2",
+                "DCIM/IMG_3.CR2", "DCIM/MVI_4.MP4", "DCIM/IMG_1.XMP", "x.webp", "README"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    result = scan_paths([tmp_path])
+    assert sorted(p.name for p in result.files) == ["IMG_1.JPG", "IMG_2.JPG", "x.webp"]
+    assert result.issues == []
+    assert result.ignored == {".cr2": 3, ".mp4": 1, ".xmp": 1, "": 1}
+    text = scan_mod.describe_ignored(result.ignored)
+    assert text.startswith("3 .cr2 (camera RAW), 1 (no extension) (not a photo type")
+    assert "1 .mp4 (video)" in text and "1 .xmp (camera sidecar)" in text
+    assert "import the camera's JPEGs" in text
+    assert "RAW" not in scan_mod.describe_ignored({".mp4": 2})
+    assert scan_mod.describe_ignored({}) == ""
+
+
+def test_a_raw_file_given_directly_is_named_as_raw(tmp_path: Path) -> None:
+    (tmp_path / "IMG_9.NEF").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    reasons = dict(scan_paths([tmp_path / "IMG_9.NEF", tmp_path / "notes.txt"]).issues)
+    assert reasons[str(tmp_path / "IMG_9.NEF")] == ("not a supported photo type (camera RAW; "
+                                                   "wildid reads JPEG, PNG, TIFF, HEIC and WebP)")
+    assert reasons[str(tmp_path / "notes.txt")] == ("not a supported photo type "
+                                                   "(wildid reads JPEG, PNG, TIFF, HEIC and WebP)")
 
 
 def test_scan_reports_missing_and_unsupported(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from wildid.catalog.models import (
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ingest.importer import ImportOptions, ImportReport, run_import
+from wildid.ingest.scan import describe_ignored
 from wildid.progress import CancelToken
 
 
@@ -69,6 +70,7 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "imported": report.imported,
         "duplicates": report.duplicates,
         "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+        "ignored": dict(sorted(report.ignored.items())),
         "new_encounters": len(report.new_encounter_ids),
         "seconds": round(report.seconds, 3),
         "photos_per_second": round(report.photos_per_second, 2),
@@ -83,6 +85,10 @@ def print_report(report: ImportReport) -> None:
         print("Skipped:")
         for path, reason in report.skipped:
             print(f"  {path}: {reason}")
+    if report.ignored:
+        print(f"Not photos, left alone: {describe_ignored(report.ignored)}")
+    if report.status == "completed" and report.n_found == 0:
+        print("No photos found in the given folders.")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

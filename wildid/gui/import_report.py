@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from wildid.gui.style import set_role
 from wildid.ingest.importer import ImportReport
+from wildid.ingest.scan import describe_ignored
 
 
 def _plural(n: int, word: str) -> str:
@@ -33,7 +34,15 @@ def summary_text(report: ImportReport) -> str:
     tail = f"{_plural(len(report.new_encounter_ids), 'new encounter')}"
     speed = f" in {report.seconds:.1f} s" if report.seconds else ""
     kept = " Everything imported before you pressed Cancel is kept." if report.status == "cancelled" else ""
-    return f"{head}{speed}: {', '.join(parts)}; {tail}.{kept}"
+    none = (" No photos were found in the chosen folders."
+            if report.status == "completed" and report.n_found == 0 else "")
+    return f"{head}{speed}: {', '.join(parts)}; {tail}.{kept}{none}"
+
+
+def ignored_text(report: ImportReport) -> str:
+    """The files the scan passed over (RAW, video, sidecars), or "" when there were none."""
+    text = describe_ignored(report.ignored)
+    return f"Not photos, left alone: {text}." if text else ""
 
 
 class ImportReportView(QWidget):
@@ -46,6 +55,9 @@ class ImportReportView(QWidget):
         self.report: ImportReport | None = None
         self.summary = set_role(QLabel(), "summary")
         self.summary.setWordWrap(True)
+        self.ignored = QLabel()
+        self.ignored.setWordWrap(True)
+        self.ignored.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.skipped_label = QLabel("Skipped files")
         self.skipped = QTableWidget(0, 2)
         self.skipped.setHorizontalHeaderLabels(["File", "Reason"])
@@ -67,6 +79,7 @@ class ImportReportView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
+        layout.addWidget(self.ignored)
         layout.addWidget(self.skipped_label)
         layout.addWidget(self.skipped, 1)
         layout.addLayout(buttons)
@@ -74,6 +87,8 @@ class ImportReportView(QWidget):
     def show_report(self, report: ImportReport) -> None:
         self.report = report
         self.summary.setText(summary_text(report))
+        self.ignored.setText(ignored_text(report))
+        self.ignored.setVisible(bool(report.ignored))
         self.skipped.setRowCount(len(report.skipped))
         for row, (path, reason) in enumerate(report.skipped):
             path_item = QTableWidgetItem(path)

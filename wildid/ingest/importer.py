@@ -62,6 +62,8 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Other files in the folders (RAW, video, sidecars), by extension: see ``ScanResult``."""
     new_encounter_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -174,6 +176,7 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         scanned = scan_paths(list(paths), cancel)
         report.n_found = len(scanned.files)
         report.skipped.extend(scanned.issues)
+        report.ignored = dict(scanned.ignored)
         reporter = ProgressReporter("Importing", len(scanned.files), progress, cancel)
         reporter.emit()
         _import_files(catalog, scanned.files, batch_id, known, options, report, reporter, cancel)

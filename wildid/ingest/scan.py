@@ -7,8 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wildid.progress import CancelToken
+from wildid.vision.image_io import RAW_SUFFIXES
 
-PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif"})
+PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif",
+                              ".webp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mts", ".m2ts", ".mkv", ".3gp",
+                              ".wmv", ".m4v", ".mpg", ".mpeg", ".lrv"})
+SIDECAR_EXTENSIONS = frozenset({".xmp", ".thm", ".aae", ".ctg", ".ind", ".bdm", ".cpi", ".mpl"})
+SUPPORTED_TYPES = "JPEG, PNG, TIFF, HEIC and WebP"
 
 
 @dataclass
@@ -17,6 +23,39 @@ class ScanResult:
 
     files: list[Path] = field(default_factory=list)
     issues: list[tuple[str, str]] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Files in the scanned folders that are not photo types wildid reads, counted by
+    lower-case extension ("" for none). Counted, not listed one by one: a card shot RAW+JPEG
+    holds as many RAW files as photos, and those are expected, not errors."""
+
+
+def file_kind(extension: str) -> str:
+    """What a file with this extension is, in a user's words (for the ignored-files line)."""
+    ext = extension.lower()
+    if ext in RAW_SUFFIXES:
+        return "camera RAW"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    if ext in SIDECAR_EXTENSIONS:
+        return "camera sidecar"
+    return "not a photo type wildid reads"
+
+
+def describe_ignored(ignored: dict[str, int]) -> str:
+    """One line for the import report: "312 .cr2 (camera RAW), 4 .mp4 (video)", most first.
+
+    When RAW files are among them, the line says what to do, since a RAW-only card is the
+    one case where a photographer gets nothing imported and would not know why.
+    """
+    if not ignored:
+        return ""
+    order = sorted(ignored.items(), key=lambda kv: (-kv[1], kv[0]))
+    parts = [f"{n:,} {ext or '(no extension)'} ({file_kind(ext)})" for ext, n in order]
+    text = ", ".join(parts)
+    if any(ext in RAW_SUFFIXES for ext in ignored):
+        text += (f". wildid reads {SUPPORTED_TYPES}: import the camera's JPEGs, or export JPEGs "
+                 "from your RAW converter")
+    return text
 
 
 def display_path(path: Path | str) -> str:
@@ -80,6 +119,9 @@ def scan_paths(paths: list[Path], cancel: CancelToken | None = None) -> ScanResu
                 subdirs.append(path)
             elif path.suffix.lower() in PHOTO_EXTENSIONS:
                 add_file(path)
+            else:
+                ext = path.suffix.lower()
+                result.ignored[ext] = result.ignored.get(ext, 0) + 1
         for sub in subdirs:
             walk(sub)
 
@@ -91,11 +133,16 @@ def scan_paths(paths: list[Path], cancel: CancelToken | None = None) -> ScanResu
             if path.suffix.lower() in PHOTO_EXTENSIONS:
                 add_file(path)
             else:
-                result.issues.append((display_path(path), "not a supported photo type "
-                                      "(JPEG, PNG, TIFF, HEIC)"))
+                result.issues.append((display_path(path), _unsupported(path.suffix)))
         else:
             result.issues.append((display_path(path), "no such file or folder"))
     return result
+
+
+def _unsupported(extension: str) -> str:
+    kind = file_kind(extension)
+    named = "" if kind.startswith("not ") else f"{kind}; "
+    return f"not a supported photo type ({named}wildid reads {SUPPORTED_TYPES})"
 
 
 def _reason(exc: OSError) -> str:

@@ -44,7 +44,7 @@ from PIL import Image, ImageFile
 from wildid.errors import ImageError
 
 __all__ = [
-    "MAX_PIXELS", "SUPPORTED_FORMATS", "ImageInfo", "probe", "decode", "decode_floor",
+    "MAX_PIXELS", "RAW_SUFFIXES", "SUPPORTED_FORMATS", "ImageInfo", "probe", "decode", "decode_floor",
     "load_image", "crop", "apply_orientation", "reduction_factor", "open_image", "exif_of",
     "collect_warnings",
 ]
@@ -53,8 +53,10 @@ MAX_PIXELS = 120_000_000
 """Largest photo we decode (120 MP: beyond every current camera, far below a bomb)."""
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF", "HEIF", "WEBP")
-_RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".dng", ".raf", ".orf",
-                           ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".rwl"})
+RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2",
+                          ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr",
+                          ".iiq", ".rwl", ".erf", ".kdc", ".mrw"})
+"""Camera RAW file extensions: refused by name, since their magic bytes look like TIFF."""
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm",
                           b"hevs", b"mif1", b"msf1"})
 _OTHER_MAGIC = ((b"GIF8", "GIF"), (b"BM", "BMP"), (b"%PDF", "PDF"), (b"\x00\x00\x01\x00", "ICO"),
@@ -110,7 +112,7 @@ def _sniff(data: bytes, name: str) -> str:
     short = _short(name)
     if not data:
         raise ImageError(f"{short} is empty (0 bytes)")
-    if os.path.splitext(short)[1].lower() in _RAW_SUFFIXES:
+    if os.path.splitext(short)[1].lower() in RAW_SUFFIXES:
         raise ImageError(f"{short} is a camera RAW file, which wildid cannot import; "
                          "import the camera's JPEG instead")
     if data[:3] == b"\xff\xd8\xff":
