@@ -257,6 +257,51 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
     forget(catalog)
 
 
+def test_a_turned_nyala_photo_is_matched_turned_back(catalog, photos, tmp_path) -> None:
+    """A photo taken with the camera on its side: the verification finds the quarter turn,
+    the engine reads the query's crop once and LightGlue compares it turned back. When the
+    photo cannot be read any more the matcher sees it as stored (a warning, no error)."""
+    import cv2
+
+    from wildid.vision.image_io import load_image
+
+    turned = tmp_path / "turned.jpg"
+    upright = load_image(photos["query"][0])
+    cv2.imwrite(str(turned), cv2.cvtColor(np.rot90(upright, k=-1), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 92])
+    files = photos["db"][:3] + [turned]
+    run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1,
+                                             species="Tragelaphus angasii"))
+    engine = CatalogEngine(catalog)
+    assert engine.extract().processed == 4
+    for p, path in zip(PATTERNS[:3], photos["db"][:3], strict=True):
+        new_individual(catalog, encounter_of(catalog, path), f"nyala-{p}", "Tester")
+    right = str(catalog_individual(catalog, photos["db"][0]))
+    asked: list[float] = []
+    sift = next(s for s in engine.sources() if hasattr(s, "turned_learned"))
+    real = sift.turned_learned
+    sift.turned_learned = lambda crop, species, degrees: (asked.append(degrees),  # type: ignore[method-assign]
+                                                          real(crop, species, degrees))[1]
+    back = engine.match_encounter(encounter_of(catalog, turned), store=False)
+    # once, a quarter turn back, give or take the pairs' own perspective change
+    assert len(asked) == 1 and abs(asked[0] + 90) <= 20
+    top = back.candidates[0][0]
+    assert str(top.individual_id) == right and not back.likely_new
+    turned.unlink()  # the photo is gone: the matcher compares the query as it was stored
+    asked.clear()
+    gone = engine.match_encounter(encounter_of(catalog, turned), store=False)
+    assert asked == []
+    was = next(c for c, _ in gone.candidates if str(c.individual_id) == right)
+    assert top.raw["lightglue"] > 2 * was.raw["lightglue"] and top.score > was.score
+    forget(catalog)
+
+
+def catalog_individual(catalog, path) -> str:
+    with catalog.session() as s:
+        return s.scalars(select(Encounter.individual_id)
+                         .where(Encounter.id == encounter_of(catalog, path))).one()
+
+
 def test_results_follow_whether_the_learned_matcher_loads(catalog) -> None:
     """Without its LightGlue model the nyala profile ranks by the first stage alone (a warning,
     no error), and the results' tag says which, so they are matched again once it is back."""

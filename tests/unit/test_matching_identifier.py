@@ -216,6 +216,97 @@ def test_learned_rerank_rescores_the_best_candidates_with_the_matcher(
     assert differs  # the second annotation mattered for some individual
 
 
+def test_a_turned_query_is_matched_turned_back(
+        catalog: dict[str, object], learned_models: tuple[object, object]) -> None:
+    """SIFT and the verification turn with the photo, ALIKED and LightGlue do not: the
+    matcher is given the query described once more, turned back by the verified rotation."""
+    from wildid.engine.sources import learned_keypoints, turn_image
+
+    aliked, matcher = learned_models
+    ident = Identifier(IdentifierConfig(k=2, rerank_top=8), matcher=matcher,
+                       rerank_calibration=_second_stage())
+    for ind in range(8):
+        img = texture(100 + ind)
+        ident.add(f"ind{ind}", f"ind{ind}",
+                  replace(EXT.extract(img), learned=learned_keypoints(aliked, img, None, 128, 320)))
+    asked: list[float] = []
+
+    def describe(photo: np.ndarray) -> object:
+        return replace(EXT.extract(photo), learned=learned_keypoints(aliked, photo, None, 128, 320))
+
+    def turned_of(photo: np.ndarray):  # noqa: ANN202
+        def turned(degrees: float) -> object:
+            asked.append(degrees)
+            canvas, weight = turn_image(photo, np.ones(photo.shape[:2], np.float32), degrees)
+            side = round(320 * max(canvas.shape[:2]) / max(photo.shape[:2]))
+            return learned_keypoints(aliked, canvas, weight, 128, side)
+        return turned
+
+    photo = np.ascontiguousarray(np.rot90(texture(103), k=-1))  # a quarter turn clockwise
+    query = describe(photo)
+    upright = ident.identify(query, top_k=8)
+    back = ident.identify(query, top_k=8, turned=turned_of(photo))
+    assert len(asked) == 1 and asked[0] == pytest.approx(-90, abs=2)  # once, turned back
+    # the second stage here listens to the matcher alone: blind to the turn it loses ind3
+    assert back[0].individual_id == "ind3" != upright[0].individual_id
+    before = next(c for c in upright if c.individual_id == "ind3")
+    assert back[0].raw["lightglue"] > 3 * before.raw["lightglue"]
+    assert back[0].score > before.score
+    # a photo that stands as the catalog's do is not described again
+    asked.clear()
+    still = texture(103)
+    ident.identify(describe(still), top_k=8, turned=turned_of(still))
+    assert asked == []
+
+
+def test_the_query_tilt_is_the_rotation_most_verified_pairs_agree_on() -> None:
+    from wildid.matching.geometry import Verification
+    from wildid.matching.identifier import query_tilt
+
+    def pair(degrees: float, score: float = 1.0, mirrored: bool = False,
+             scale: float = 1.7) -> Verification:
+        a = np.radians(degrees)
+        t = np.array([[np.cos(a), -np.sin(a), 5], [np.sin(a), np.cos(a), 3], [0, 0, 1]]) * [
+            [scale], [scale], [1]]
+        return Verification(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), score, t,
+                            mirrored)
+
+    assert pair(30).rotation_degrees() == pytest.approx(30)
+    assert pair(-120).rotation_degrees() == pytest.approx(-120)
+    assert pair(30, mirrored=True).rotation_degrees() is None
+    nothing = Verification(np.zeros(0, np.int64), np.zeros((0, 4)), 0.0, None)
+    assert nothing.rotation_degrees() is None
+    assert query_tilt([]) == 0.0 and query_tilt([nothing, pair(90, mirrored=True)]) == 0.0
+    # the weighted mean of the best-supported group; chance rotations of weak pairs are outvoted
+    tilt = query_tilt([pair(88, 3.0), pair(96, 1.0), pair(-40, 2.0), pair(170, 0.5),
+                       pair(5, 1.5)])
+    assert tilt == pytest.approx(90, abs=0.5)
+    # across +-180 (circular), and nothing under the smallest turn worth describing again
+    assert abs(query_tilt([pair(178, 2.0), pair(-176, 2.0)])) == pytest.approx(179, abs=0.5)
+    assert query_tilt([pair(12, 5.0), pair(-3, 1.0)]) == 0.0
+    assert query_tilt([pair(60, 0.0), pair(2, 1.0)]) == 0.0  # no weight, no vote
+    # a group under a third of the weight is chance, however it ranks
+    scattered = [pair(a, 1.0) for a in (-150, -100, -50, 0, 50, 100, 150)]
+    assert query_tilt([*scattered, pair(60, 1.0)]) == 0.0
+    assert query_tilt([*scattered, pair(60, 3.0)]) == pytest.approx(57.5, abs=0.5)  # with 50
+
+
+def test_turning_an_image_clockwise_on_a_canvas_that_holds_it() -> None:
+    from wildid.engine.sources import turn_image
+
+    # clockwise on screen (y down): a mark right of the centre goes below it
+    img = np.zeros((41, 61, 3), np.uint8)
+    img[20, 50] = 255
+    canvas, weight = turn_image(img, np.ones((41, 61), np.float32), 90.0)
+    assert canvas.shape[:2] == (61, 41)
+    y, x = np.unravel_index(np.argmax(canvas[..., 0]), canvas.shape[:2])
+    assert (y, x) == (50, 20)
+    # a half-quarter turn: the corners it adds carry no weight, the middle keeps it
+    canvas, weight = turn_image(img, np.ones((41, 61), np.float32), 45.0)
+    assert canvas.shape[0] > 61 and weight[0, 0] == 0 and weight[-1, -1] == 0
+    assert weight[canvas.shape[0] // 2, canvas.shape[1] // 2] == pytest.approx(1.0)
+
+
 def test_best_annotations_per_individual() -> None:
     from wildid.matching.identifier import best_annotations
 

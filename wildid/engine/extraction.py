@@ -74,6 +74,27 @@ def pending_jobs(catalog: Catalog, sources: Sequence[FeatureSource]) -> list[_Jo
     return jobs
 
 
+def annotation_crop(catalog: Catalog, annotation_id: str, side: int) -> np.ndarray:
+    """One annotation's crop, read from its photo as extraction reads it (``side``: the
+    sources' working side). Raises ``WildIdError`` when the annotation or its photo is gone
+    or the photo cannot be decoded."""
+    with catalog.session() as s:
+        row = s.execute(
+            select(Annotation.x, Annotation.y, Annotation.w, Annotation.h,
+                   Photo.stored_path, Photo.original_path, Photo.width, Photo.height)
+            .join(Photo, Photo.id == Annotation.photo_id)
+            .where(Annotation.id == annotation_id)).first()
+    if row is None:
+        raise WildIdError(f"no annotation {annotation_id}")
+    x, y, w, h, stored, original, pw, ph = row
+    job = _Job(annotation_id, str(catalog.photo_path(stored, original)), (x, y, w, h), (pw, ph),
+               ())
+    try:
+        return _load_crop(job, side)
+    except OSError as exc:
+        raise WildIdError(f"cannot read {job.path}: {exc.strerror or exc}") from exc
+
+
 def _load_crop(job: _Job, side: int) -> np.ndarray:
     """Decode only as large as needed for the crop's long side to reach ``side`` pixels."""
     pw, ph = job.photo_size

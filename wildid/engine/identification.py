@@ -39,12 +39,12 @@ from wildid.catalog.models import (
     MatchSummary,
 )
 from wildid.catalog.types import utcnow
-from wildid.engine.extraction import ExtractionReport, extract_pending
+from wildid.engine.extraction import ExtractionReport, annotation_crop, extract_pending
 from wildid.engine.index_cache import index_path, read_index, remove_index, write_index
 from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
 from wildid.errors import Cancelled, MatchingError, ModelError, WildIdError
-from wildid.matching.features import LocalFeatures
-from wildid.matching.identifier import Candidate, DatabaseEntry, Identifier
+from wildid.matching.features import LearnedKeypoints, LocalFeatures
+from wildid.matching.identifier import Candidate, DatabaseEntry, Identifier, TurnedQuery
 from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
 from wildid.paths import data_dir
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 __all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "user_profiles_path"]
 
 # Bumped when the scoring itself changes, so cached results are recomputed: 2 = spatial
-# verification with the rotation sign fixed (2026-12-02).
-ENGINE_VERSION = "wildid-engine/2"
+# verification with the rotation sign fixed (2026-12-02); 3 = the learned matcher sees a
+# turned query turned back (2026-12-06).
+ENGINE_VERSION = "wildid-engine/3"
 # Annotations whose features are read and indexed at a time (nyala: ~0.5 GB of descriptors as
 # float32), and the unit of the index's loading progress.
 SYNC_CHUNK = 500
@@ -552,7 +553,7 @@ class CatalogEngine:
             result = ident.identify(feats, top_k=max(top_k, 10), exclude_keys=own,
                                     exclude_pairs=[(ann_id, r) for r in rejected],
                                     query_key=ann_id, species=species, viewpoint=viewpoint,
-                                    vectors=vecs)
+                                    vectors=vecs, turned=self._turned_query(ann_id, species))
             thresholds[ann_id] = result.threshold
             for cand in result:
                 held = best.get(str(cand.individual_id))
@@ -570,6 +571,29 @@ class CatalogEngine:
         if store and queried:
             self._store(match, local)
         return match
+
+    def _turned_query(self, ann_id: str, species: str | None) -> TurnedQuery:
+        """Describes the query annotation turned (``query_tilt``): its crop is read from
+        the photo on the first call only, as extraction reads it. Stored features hold no
+        pixels, and a turned description is needed only for a query whose verified pairs say
+        the photo is turned, so reading the photo for every query would be waste. A photo
+        that cannot be read any more leaves the matcher the query as it is."""
+        sift = next(s for s in self.sources() if isinstance(s, SiftSource))
+        side = max(s.working_side() for s in self.sources())  # as extraction reads crops
+        crop: list[np.ndarray | None] = []
+
+        def turned(degrees: float) -> LearnedKeypoints | None:
+            if not crop:
+                try:
+                    crop.append(annotation_crop(self.catalog, ann_id, side))
+                except WildIdError as exc:
+                    log.warning("query %s matched upright only: %s", ann_id, exc)
+                    crop.append(None)
+            if crop[0] is None:
+                return None
+            return sift.turned_learned(crop[0], species, degrees)
+
+        return turned
 
     def _store(self, match: EncounterMatch, query_features: dict[str, LocalFeatures]) -> None:
         """Replace the encounter's cached candidates and summary (one transaction)."""

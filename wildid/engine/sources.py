@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import cv2
 import numpy as np
 
 from wildid.matching import parallel
@@ -220,6 +221,53 @@ class SiftSource:
         # session on one thread: see CatalogEngine._keypoint_model) leave part of the second
         # core idle when one crop has both.
         return parallel.map_side_by_side(describe, range(len(crops)))
+
+    def turned_learned(self, crop: np.ndarray, species: str | None,
+                       degrees: float) -> LearnedKeypoints | None:
+        """The learned keypoints of ``crop`` turned by ``degrees`` (clockwise on screen), as
+        extraction would place them on a photo taken that way: the attention is computed on
+        the crop as it is (the model saw animals upright) and turned with it; nothing is
+        kept in the corners the turn fills. None when the profile has no keypoint model.
+        For the learned matcher's turned query (``query_tilt``)."""
+        from wildid.matching.profiles import profile_for
+
+        profile = profile_for(species, self.profiles)
+        model = self._keypoint_model(profile)
+        if model is None or crop.size == 0:
+            return None
+        attention = self._attention_model(profile)
+        att = None if attention is None else attention.attention([crop])[0]  # type: ignore[attr-defined]
+        h, w = crop.shape[:2]
+        weight = (np.ones((h, w), np.float32) if att is None else
+                  cv2.resize(np.maximum(np.asarray(att, np.float32), 0), (w, h),
+                             interpolation=cv2.INTER_LINEAR))
+        canvas, turned_weight = turn_image(crop, weight, degrees)
+        # the same detail as upright: the working size grows with the canvas
+        side = round(profile.long_side * max(canvas.shape[:2]) / max(h, w))
+        return learned_keypoints(model, canvas, turned_weight, profile.learned_keypoints, side)
+
+
+def turn_image(image: np.ndarray, weight: np.ndarray,
+               degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned by ``degrees`` clockwise on screen on a canvas that holds all of it,
+    and ``weight`` (same height and width) turned alike, zero in the corners the turn adds
+    and within 2 px of its edges (their step is not the animal's)."""
+    h, w = image.shape[:2]
+    a = np.radians(degrees)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # y down: clockwise
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64) @ rot.T
+    low = corners.min(0)
+    size = np.ceil(corners.max(0) - low - 1e-6).astype(int) + 1  # cos 90° is 6e-17, not 0
+    matrix = np.hstack([rot, -low[:, None]]).astype(np.float64)
+    out_w, out_h = int(size[0]), int(size[1])
+    canvas = cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, (out_w, out_h),
+                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+    inside = cv2.erode(inside, np.ones((5, 5), np.uint8))
+    turned = cv2.warpAffine(np.asarray(weight, np.float32), matrix, (out_w, out_h),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return canvas, turned * inside
 
 
 # learned keypoints detected per keypoint kept when an attention map chooses (see below)

@@ -35,10 +35,23 @@ class Verification:
     inliers: np.ndarray  # (m, 4) float32 query xy + database xy
     score: float  # sum of the weights of the inliers
     transform: np.ndarray | None  # 3x3 query -> database, None when nothing verified
+    mirrored: bool = False  # the transform maps the mirrored query crop (its inliers do not)
 
     @property
     def n_inliers(self) -> int:
         return int(self.inlier_idx.size)
+
+    def rotation_degrees(self) -> float | None:
+        """How far the database crop is turned from the query, in degrees (-180, 180] in the
+        images' own frame (y down: positive turns clockwise on screen); None when nothing was
+        verified, for a mirrored match, or a transform that is no rotation and scale."""
+        t = self.transform
+        if t is None or self.mirrored or not np.isfinite(t).all():
+            return None
+        a = np.asarray(t, np.float64)[:2, :2]
+        if np.linalg.det(a) <= 0:
+            return None
+        return float(np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])))
 
 
 _EMPTY = Verification(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0.0, None)
