@@ -488,14 +488,14 @@ def _matcher_view(query: LocalFeatures, verified: Iterable[Verification],
                   turned: TurnedQuery | None) -> LearnedKeypoints | None:
     """The query's learned keypoints for the matcher: described again turned back when the
     photo is turned (:func:`query_tilt`) and ``turned`` can, else the stored ones."""
-    tilt = query_tilt(verified) if turned is not None else 0.0
-    if not tilt:
+    tilt = 0.0 if turned is None else query_tilt(verified)
+    if turned is None or not tilt:
         return query.learned
     t0 = time.perf_counter()
-    view = turned(tilt)  # type: ignore[misc]
+    view = turned(tilt)
     log.debug("query described turned by %+.0f deg for the learned matcher (%.0f ms)", tilt,
               1000 * (time.perf_counter() - t0))
-    return view if view is not None else query.learned
+    return view if view is not None and len(view) else query.learned
 
 
 # the second stage's sources and their transforms (see Identifier._rerank)
