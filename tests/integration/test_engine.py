@@ -287,6 +287,7 @@ def test_a_turned_nyala_photo_is_matched_turned_back(catalog, photos, tmp_path) 
     assert len(asked) == 1 and abs(asked[0] + 90) <= 20
     top = back.candidates[0][0]
     assert str(top.individual_id) == right and not back.likely_new
+    assert list(engine._query_keypoint_models) == ["aliked_n16"]  # its own two-thread session
     turned.unlink()  # the photo is gone: the matcher compares the query as it was stored
     asked.clear()
     gone = engine.match_encounter(encounter_of(catalog, turned), store=False)

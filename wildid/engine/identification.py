@@ -157,6 +157,7 @@ class CatalogEngine:
         self._active_embedder: Any = None
         self._identifiers: dict[str, Identifier] = {}
         self._matchers: dict[str, Any] = {}  # profile name -> its learned matcher, or None
+        self._query_keypoint_models: dict[str, object | None] = {}
         self._indexed: dict[str, _Indexed] = {}
         # the index saved in the catalog folder (index_cache): restored at the first sync,
         # saved again once catching up with the catalog costs more than writing it
@@ -173,7 +174,8 @@ class CatalogEngine:
             embedder = self._embedder_source()
             sources: list[FeatureSource] = [
                 SiftSource(self.profiles, attention=self._attention_model,
-                           keypoints=self._keypoint_model), ColourSource()]
+                           keypoints=self._keypoint_model,
+                           query_keypoints=self._query_keypoint_model), ColourSource()]
             if embedder is not None:
                 sources.append(embedder)
             self._sources = sources
@@ -215,6 +217,18 @@ class CatalogEngine:
         except ModelError as exc:
             log.warning("no learned re-ranking: %s", exc)
             return None
+
+    def _query_keypoint_model(self, model_id: str) -> object | None:
+        """The keypoint model again, on two threads, for describing a turned query at match
+        time (``SiftSource.turned_learned``), loaded on first need and kept."""
+        if model_id not in self._query_keypoint_models:
+            try:
+                self._query_keypoint_models[model_id] = (
+                    self._registry_or_default().keypoint_extractor(model_id, threads=2))
+            except ModelError as exc:
+                log.warning("turned queries described on one thread: %s", exc)
+                self._query_keypoint_models[model_id] = None
+        return self._query_keypoint_models[model_id]
 
     def _matcher(self, profile: SpeciesProfile) -> Any:
         """The profile's learned matcher (LightGlue) when it re-ranks and the model is intact
