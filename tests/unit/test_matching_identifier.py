@@ -207,10 +207,10 @@ def test_learned_rerank_rescores_the_best_candidates_with_the_matcher(
     assert set(one) == set(two)
     differs = 0
     for ind, c in two.items():
-        views = [ident.learned_evidence(query, f"{ind}/{v}") for v in "ab"]
+        views = [ident.learned_evidence(query.learned, f"{ind}/{v}") for v in "ab"]
         assert c.raw["lightglue"] == pytest.approx(max(views))
         assert one[ind].raw["lightglue"] == pytest.approx(
-            ident.learned_evidence(query, one[ind].best_key))
+            ident.learned_evidence(query.learned, one[ind].best_key))
         assert c.best_key == one[ind].best_key
         differs += one[ind].raw["lightglue"] != pytest.approx(c.raw["lightglue"])
     assert differs  # the second annotation mattered for some individual

@@ -23,11 +23,12 @@ from wildid.errors import WildIdError
 from wildid.ingest.importer import ImportOptions, ImportReport, run_import
 from wildid.ingest.scan import describe_ignored
 from wildid.progress import CancelToken
+from wildid.vision.image_io import SUPPORTED_TYPES
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("import", parents=[common], help="import photos from files or folders",
-                       description="Import photos (JPEG, PNG, TIFF, HEIC) recursively. Duplicates "
+                       description=f"Import photos ({SUPPORTED_TYPES}) recursively. Duplicates "
                        "are skipped by content; bad files are reported and skipped.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--observer", help="who took the photos (recorded on each encounter)")

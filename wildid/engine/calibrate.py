@@ -186,7 +186,7 @@ class _Evidence:
         assert query.features is not None
         pair = (id(query), key)
         if pair not in self.memo:
-            self.memo[pair] = self.ident.learned_evidence(query.features, key)
+            self.memo[pair] = self.ident.learned_evidence(query.features.learned, key)
         return self.memo[pair]
 
 

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wildid.progress import CancelToken
-from wildid.vision.image_io import RAW_SUFFIXES
+from wildid.vision.image_io import RAW_SUFFIXES, SUPPORTED_TYPES
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif",
                               ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mts", ".m2ts", ".mkv", ".3gp",
                               ".wmv", ".m4v", ".mpg", ".mpeg", ".lrv"})
 SIDECAR_EXTENSIONS = frozenset({".xmp", ".thm", ".aae", ".ctg", ".ind", ".bdm", ".cpi", ".mpl"})
-SUPPORTED_TYPES = "JPEG, PNG, TIFF, HEIC and WebP"
 
 
 @dataclass

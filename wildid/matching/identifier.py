@@ -271,12 +271,9 @@ class Identifier:
         return (self.matcher is not None and query is not None and query.learned is not None
                 and self.config.rerank_top > 0 and self.config.method != "lnbnn")
 
-    def learned_evidence(self, query: LocalFeatures | LearnedKeypoints | None,
-                         key: Hashable) -> float:
-        """Summed confidence of the learned matcher's matches between the query (its features,
-        or learned keypoints alone) and one database annotation (0 when either has no learned
-        keypoints)."""
-        learned = query.learned if isinstance(query, LocalFeatures) else query
+    def learned_evidence(self, learned: LearnedKeypoints | None, key: Hashable) -> float:
+        """Summed confidence of the learned matcher's matches between the query's learned
+        keypoints and one database annotation's (0 when either has none)."""
         if self.matcher is None or learned is None or key not in self.local:
             return 0.0
         db = self.local.features(key).learned

@@ -44,7 +44,8 @@ from PIL import Image, ImageFile
 from wildid.errors import ImageError
 
 __all__ = [
-    "MAX_PIXELS", "RAW_SUFFIXES", "SUPPORTED_FORMATS", "ImageInfo", "probe", "decode", "decode_floor",
+    "MAX_PIXELS", "RAW_SUFFIXES", "SUPPORTED_FORMATS", "SUPPORTED_TYPES", "ImageInfo", "probe",
+    "decode", "decode_floor",
     "load_image", "crop", "apply_orientation", "reduction_factor", "open_image", "exif_of",
     "collect_warnings",
 ]
@@ -53,6 +54,8 @@ MAX_PIXELS = 120_000_000
 """Largest photo we decode (120 MP: beyond every current camera, far below a bomb)."""
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF", "HEIF", "WEBP")
+SUPPORTED_TYPES = "JPEG, PNG, TIFF, HEIC and WebP"
+"""The same, as a person reads it (messages, help texts)."""
 RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2",
                           ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr",
                           ".iiq", ".rwl", ".erf", ".kdc", ".mrw"})
@@ -128,11 +131,11 @@ def _sniff(data: bytes, name: str) -> str:
     for magic, kind in _OTHER_MAGIC:
         if data.startswith(magic):
             raise ImageError(f"{short} is a {kind} file, which wildid cannot import "
-                             "(supported: JPEG, PNG, TIFF, HEIC, WebP)")
+                             f"(supported: {SUPPORTED_TYPES})")
     if data[4:8] == b"ftyp":
         brand = data[8:12].decode("ascii", "replace").strip()
         raise ImageError(f"{short} is an unsupported ISO media file (brand '{brand}'); "
-                         "supported: JPEG, PNG, TIFF, HEIC, WebP")
+                         f"supported: {SUPPORTED_TYPES}")
     if _looks_like_text(data[:512]):
         raise ImageError(f"{short} is not an image: it contains text")
     raise ImageError(f"{short} is not an image (unknown file format)")
