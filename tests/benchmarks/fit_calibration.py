@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import research_eval as R  # noqa: E402
 
 from wildid.matching import metrics  # noqa: E402
-from wildid.matching.aggregation import aggregate  # noqa: E402
 from wildid.matching.calibration import CalibrationModel, fit_calibration  # noqa: E402
 from wildid.matching.identifier import (  # noqa: E402
     RERANK_SOURCES,
@@ -61,7 +60,8 @@ PROFILES = {
     "nyala": SpeciesProfile("nyala", ["Tragelaphus angasii", "Nyala angasii"], long_side=512,
                             max_keypoints=1000, attention_power=2.0,
                             config=IdentifierConfig(k=4, nprobe=6, rerank_top=4,
-                                                    rerank_annotations=2, mirror=False),
+                                                    rerank_annotations=2, mirror=False,
+                                                    aggregation_top=3, aggregation_odds=50.0),
                             tophat=9,
                             ridge_keypoints=1000, learned_keypoints=256,
                             matcher_model="lightglue_aliked_int8"),
@@ -146,15 +146,15 @@ def fit(queries: list[dict], config: IdentifierConfig) -> CalibrationModel:
     return fit_calibration(rows, labels, sources, [score_transform(f) for f in sources])
 
 
-def ranking(model: CalibrationModel, raw: dict, ids: dict) -> tuple[list, dict]:
-    """The first stage's individuals, best first (aggregated like the Identifier does), and
-    its probability per annotation."""
+def ranking(model: CalibrationModel, raw: dict, ids: dict,
+            config: IdentifierConfig) -> tuple[list, dict]:
+    """The first stage's individuals, best first (aggregated as ``config`` tells the
+    Identifier), and its probability per annotation."""
     if not raw:
         return [], {}
     keys = list(raw)
     scores = dict(zip(keys, model.predict([raw[k] for k in keys]).tolist(), strict=True))
-    cfg = IdentifierConfig()
-    return aggregate(scores, ids, cfg.aggregation, cfg.aggregation_top), scores
+    return config.aggregate(scores, ids), scores
 
 
 class LearnedEvidence:
@@ -221,24 +221,25 @@ class Rerank:
 
 
 def fit_rerank(model: CalibrationModel, queries: list[dict], evidence: LearnedEvidence,
-               top: int, per_individual: int) -> Rerank:
+               config: IdentifierConfig) -> Rerank:
     """The second stage on the first stage's best ``top`` individuals of every known
     leave-one-out query: logit(first stage) and LightGlue's summed confidence."""
     rows, labels = [], []
-    stage = Rerank(None, evidence, top, per_individual)
+    top = config.rerank_top
+    stage = Rerank(None, evidence, top, config.rerank_annotations)
     for q in queries:
         if q["alone"]:
             continue
-        ranked, scores = ranking(model, q["known"], q["ids"])
+        ranked, scores = ranking(model, q["known"], q["ids"], config)
         rows += stage.rows(q, ranked, scores)
         labels += [r.individual_id == q["ind"] for r in ranked[:top]]
     stage.model = fit_calibration(rows, labels, RERANK_SOURCES, RERANK_TRANSFORMS)
     return stage
 
 
-def best(model: CalibrationModel, raw: dict, ids: dict, q: dict | None = None,
-         rerank: Rerank | None = None) -> tuple[Hashable | None, float]:
-    ranked, scores = ranking(model, raw, ids)
+def best(model: CalibrationModel, raw: dict, ids: dict, config: IdentifierConfig,
+         q: dict | None = None, rerank: Rerank | None = None) -> tuple[Hashable | None, float]:
+    ranked, scores = ranking(model, raw, ids, config)
     if rerank is not None and q is not None:
         return rerank.best(q, ranked, scores)
     if not ranked:
@@ -246,7 +247,7 @@ def best(model: CalibrationModel, raw: dict, ids: dict, q: dict | None = None,
     return ranked[0].individual_id, ranked[0].score
 
 
-def choose_threshold(model: CalibrationModel, queries: list[dict],
+def choose_threshold(model: CalibrationModel, queries: list[dict], config: IdentifierConfig,
                      rerank: Rerank | None = None) -> float:
     """The threshold on the best score that best separates known from new queries.
 
@@ -257,25 +258,25 @@ def choose_threshold(model: CalibrationModel, queries: list[dict],
     """
     from wildid.engine.calibrate import choose_threshold as rule
 
-    known = [(best(model, q["known"], q["ids"], q, rerank)[1], True)
+    known = [(best(model, q["known"], q["ids"], config, q, rerank)[1], True)
              for q in queries if not q["alone"]]
-    new = [best(model, q["new"], q["ids"], q, rerank)[1] for q in queries]
+    new = [best(model, q["new"], q["ids"], config, q, rerank)[1] for q in queries]
     return rule(known, new)
 
 
-def evaluate(model: CalibrationModel, queries: list[dict],
+def evaluate(model: CalibrationModel, queries: list[dict], config: IdentifierConfig,
              rerank: Rerank | None = None) -> dict[str, float]:
     threshold = model.threshold if rerank is None else rerank.model.threshold
     preds, truths, auroc_s, auroc_y, top1 = [], [], [], [], []
     for j, q in enumerate(queries):
         if not q["alone"]:
-            pred, p = best(model, q["known"], q["ids"], q, rerank)
+            pred, p = best(model, q["known"], q["ids"], config, q, rerank)
             preds.append(pred if p >= threshold else None)
             truths.append(q["ind"])
             auroc_s.append(p)
             auroc_y.append(True)
             top1.append(pred == q["ind"])
-        _, p_new = best(model, q["new"], q["ids"], q, rerank)
+        _, p_new = best(model, q["new"], q["ids"], config, q, rerank)
         preds.append(None if p_new < threshold else "someone")
         truths.append(("new", j))
         auroc_s.append(p_new)
@@ -297,11 +298,12 @@ def fit_default(every: int) -> SpeciesProfile:
     for held_out, test in per_species.items():
         train = [q for sp, qs in per_species.items() if sp != held_out for q in qs]
         model = fit(train, DEFAULT.config)
-        model.threshold = choose_threshold(model, train)
-        cv[held_out] = {k: round(float(v), 4) for k, v in evaluate(model, test).items()}
+        model.threshold = choose_threshold(model, train, DEFAULT.config)
+        cv[held_out] = {k: round(float(v), 4)
+                        for k, v in evaluate(model, test, DEFAULT.config).items()}
     pooled = [q for qs in per_species.values() for q in qs]
     model = fit(pooled, DEFAULT.config)
-    model.threshold = choose_threshold(model, pooled)
+    model.threshold = choose_threshold(model, pooled, DEFAULT.config)
     model.info.update({"fitted_on": f"{' + '.join(per_species)} database splits through the "
                        f"default pipeline, leave-one-out every {every}th annotation",
                        "species_held_out": cv})
@@ -332,30 +334,31 @@ def main() -> None:
         inds = sorted({q["ind"] for q in queries})
         halves = [set(inds[0::2]), set(inds[1::2])]
         evidence = LearnedEvidence(species, prof) if prof.learned_keypoints > 0 else None
-        top, per = prof.config.rerank_top, prof.config.rerank_annotations
+        cfg = prof.config
         cv, cv2 = [], []
         for a in (0, 1):
             train = [q for q in queries if q["ind"] in halves[a]]
             test = [q for q in queries if q["ind"] in halves[1 - a]]
             model = fit(train, prof.config)
-            model.threshold = choose_threshold(model, train)
-            cv.append(evaluate(model, test))
+            model.threshold = choose_threshold(model, train, cfg)
+            cv.append(evaluate(model, test, cfg))
             if evidence is not None:
-                stage = fit_rerank(model, train, evidence, top, per)
-                stage.model.threshold = choose_threshold(model, train, stage)
-                cv2.append(evaluate(model, test, stage))
+                stage = fit_rerank(model, train, evidence, cfg)
+                stage.model.threshold = choose_threshold(model, train, cfg, stage)
+                cv2.append(evaluate(model, test, cfg, stage))
         model = fit(queries, prof.config)
-        model.threshold = choose_threshold(model, queries)
+        model.threshold = choose_threshold(model, queries, cfg)
         report = {k: round(float(np.mean([c[k] for c in cv])), 4) for k in cv[0]}
         model.info.update({"fitted_on": f"{species} database split, leave-one-out every "
                            f"{args.every}th annotation", "cross_validated": report})
         prof.calibration = model
         if evidence is not None:
-            stage = fit_rerank(model, queries, evidence, top, per)
-            stage.model.threshold = choose_threshold(model, queries, stage)
+            stage = fit_rerank(model, queries, evidence, cfg)
+            stage.model.threshold = choose_threshold(model, queries, cfg, stage)
             report2 = {k: round(float(np.mean([c[k] for c in cv2])), 4) for k in cv2[0]}
             stage.model.info.update({
-                "fitted_on": f"{species} database split, the first stage's best {top} "
+                "fitted_on": f"{species} database split, the first stage's best "
+                             f"{cfg.rerank_top} "
                              f"individuals of the leave-one-out queries (every {args.every}th)",
                 "cross_validated": report2})
             prof.rerank_calibration = stage.model

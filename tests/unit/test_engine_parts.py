@@ -168,6 +168,27 @@ def test_a_calibration_for_earlier_settings_gives_way_to_the_shipped_profile(cap
     assert set(active_profiles()) == set(shipped)  # profiles shipped later are there too
 
 
+def test_a_setting_added_later_leaves_digests_alone_at_its_neutral_value() -> None:
+    """aggregation_odds came after digests were saved: at 1.0 (plain noisy-or, as before) a
+    profile's digest is what it was without the setting, so an upgrade keeps the user's saved
+    index and calibration; any other value is another pipeline."""
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    lion = load_profiles()["lion"]
+    assert lion.config.aggregation_odds == 1.0
+    before = lion.to_dict()
+    for key in ("calibration", "rerank_calibration", "info", "aliases"):
+        before.pop(key, None)
+    del before["config"]["aggregation_odds"]
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert lion.settings_digest() == digest
+    odds = replace(lion, config=replace(lion.config, aggregation_odds=50.0))
+    assert odds.settings_digest() != digest
+    assert load_profiles()["nyala"].config.aggregation_odds == 50.0
+
+
 def test_manifest_rows_and_open_set_split(tmp_path: Path) -> None:
     for name in ("a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"):
         (tmp_path / f"{name}.jpg").write_bytes(b"x")
@@ -194,3 +215,21 @@ def test_species_guessed_from_the_manifest_folder(tmp_path: Path) -> None:
     assert guess_species(tmp_path / "lion" / "manifest.csv", profiles) == "lion"
     assert guess_species(tmp_path / "nyala" / "set" / "manifest.csv", profiles) == "nyala"
     assert guess_species(tmp_path / "zebra" / "manifest.csv", profiles) is None
+
+
+def test_the_baseline_runs_plain_lnbnn_whatever_the_profile_does() -> None:
+    """The LNBNN baseline of `wildid eval --baseline` keeps none of wildid's own steps, its way
+    of combining an individual's photos included (the nyala profile's odds moved it from 18.0
+    to 20.1 % top-1 before this was pinned)."""
+    from wildid.engine.evaluation import baseline_profile
+
+    nyala = load_profiles()["nyala"]
+    assert nyala.config.aggregation_odds == 50.0 and nyala.reranks
+    base = baseline_profile(nyala)
+    cfg = base.config
+    assert cfg.method == "lnbnn" and not cfg.mirror
+    assert (cfg.aggregation, cfg.aggregation_top, cfg.aggregation_odds) == ("noisy_or", 2, 1.0)
+    assert (base.attention_power, base.tophat, base.ridge_keypoints, base.learned_keypoints) \
+        == (0.0, 0, 0, 0)
+    assert base.vectors == [] and base.descriptor_projection is None and not base.reranks
+    assert cfg.k == nyala.config.k and base.long_side == nyala.long_side  # the rest as is

@@ -67,3 +67,35 @@ def test_name_scores_count_each_query_keypoint_once_per_individual() -> None:
     out = name_scores(q, w, {"a1": "A", "a2": "A", "b1": "B"})
     # A: keypoint 0 -> max(1, 2) = 2, keypoint 1 -> 0.5, keypoint 2 -> 0.25
     assert out == {"A": pytest.approx(2.75), "B": pytest.approx(3.0)}
+
+
+def test_noisy_or_odds_factor_by_hand_keeps_a_single_annotation() -> None:
+    scores = {"a1": 0.2, "a2": 0.2, "b1": 0.3}
+    owner = {"a1": "A", "a2": "A", "b1": "B"}
+    # plain noisy-or: A 1 - 0.8 * 0.8 = 0.36
+    plain = {s.individual_id: s.score for s in aggregate(scores, owner, "noisy_or", 2)}
+    assert plain == {"A": pytest.approx(0.36), "B": pytest.approx(0.3)}
+    # odds x 4: each 0.2 -> odds 0.25 * 4 = 1 -> 0.5; together 1 - 0.5 * 0.5 = 0.75, odds 3,
+    # divided by 4 again: 0.75 -> 0.75 / 1.75. B's single 0.3 stays 0.3.
+    boosted = {s.individual_id: s.score for s in aggregate(scores, owner, "noisy_or", 2, odds=4)}
+    assert boosted["A"] == pytest.approx(0.75 / 1.75)
+    assert boosted["B"] == pytest.approx(0.3)
+    assert boosted["A"] > plain["A"]
+    # only the best top_n count, and a certain annotation stays certain
+    three = {s.individual_id: s.score for s in aggregate(
+        {"x": 1.0, "y": 0.0, "z": 0.0}, lambda k: "X", "noisy_or", 2, odds=50)}
+    assert three["X"] == pytest.approx(1.0)
+    with pytest.raises(MatchingError, match="odds"):
+        aggregate(scores, owner, "noisy_or", odds=0.0)
+
+
+def test_odds_factor_ranks_two_matching_photos_above_one_slightly_better() -> None:
+    scores = {"a1": 0.10, "a2": 0.05, "b1": 0.17}
+    owner = {"a1": "A", "a2": "A", "b1": "B"}
+    # plain: A 1 - 0.9 * 0.95 = 0.145 < 0.17
+    assert aggregate(scores, owner, "noisy_or", 2)[0].individual_id == "B"
+    # odds x 50: A's photos count as 0.847 and 0.725 together, 0.958, back to 0.31 > 0.17
+    ranked = aggregate(scores, owner, "noisy_or", 2, odds=50)
+    assert [s.individual_id for s in ranked] == ["A", "B"]
+    assert ranked[0].score == pytest.approx(0.313, abs=1e-3)
+    assert ranked[1].score == pytest.approx(0.17)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from wildid.catalog.models import Annotation
 from wildid.engine.identification import CatalogEngine, user_profiles_path, vector_name
 from wildid.errors import MatchingError
-from wildid.matching.aggregation import IndividualScore, aggregate
+from wildid.matching.aggregation import IndividualScore
 from wildid.matching.calibration import CalibrationModel, fit_calibration
 from wildid.matching.features import LocalFeatures
 from wildid.matching.identifier import (
@@ -163,8 +163,7 @@ def _ranking(model: CalibrationModel, raw: dict[Any, dict[str, float]],
         return [], {}
     keys = list(raw)
     scores = dict(zip(keys, model.predict([raw[k] for k in keys]).tolist(), strict=True))
-    return aggregate(scores, ident.individual_of, ident.config.aggregation,
-                     ident.config.aggregation_top), scores
+    return ident.config.aggregate(scores, ident.individual_of), scores
 
 
 class _Evidence:

@@ -34,12 +34,13 @@ from wildid.errors import WildIdError
 from wildid.ingest.hashing import hash_file
 from wildid.ingest.importer import ImportOptions, run_import
 from wildid.matching import metrics
+from wildid.matching.identifier import IdentifierConfig
 from wildid.matching.profiles import SpeciesProfile, profile_for
 from wildid.progress import CancelToken, ProgressCallback
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_manifest", "guess_species"]
+__all__ = ["baseline_profile", "evaluate_manifest", "guess_species"]
 
 TOP_K = 50
 
@@ -72,11 +73,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
         rows, unknown = open_set_split(rows, holdout, seed)
     profile = profile_for(species, profiles)
     if method == "lnbnn":
-        # HotSpotter: plain strongest-response SIFT keypoints on the grey crop, raw LNBNN,
-        # nothing learned (no stripe or ridge maps either: those are wildid's, not the baseline's)
-        profile = replace(profile, config=replace(profile.config, method="lnbnn", mirror=False),
-                          vectors=[], attention_power=0.0, descriptor_projection=None, tophat=0,
-                          ridge_keypoints=0, learned_keypoints=0, rerank_calibration=None)
+        profile = baseline_profile(profile)
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else "")
         + (" for the LNBNN baseline" if method == "lnbnn" else ""))
@@ -89,6 +86,21 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
                         progress, cancel, say)
         finally:
             catalog.close()
+
+
+def baseline_profile(profile: SpeciesProfile) -> SpeciesProfile:
+    """``profile`` as the HotSpotter-style baseline runs it: plain strongest-response SIFT
+    keypoints on the grey crop and raw LNBNN, nothing learned (no stripe or ridge maps, no
+    attention, projection or learned re-ranking: those are wildid's), and an individual's
+    photos combined as the baseline always has (plain noisy-or of two; a profile's own way of
+    combining them is wildid's too, and would move the baseline with it)."""
+    plain = IdentifierConfig()
+    config = replace(profile.config, method="lnbnn", mirror=False, aggregation=plain.aggregation,
+                     aggregation_top=plain.aggregation_top,
+                     aggregation_odds=plain.aggregation_odds)
+    return replace(profile, config=config, vectors=[], attention_power=0.0,
+                   descriptor_projection=None, tophat=0, ridge_keypoints=0, learned_keypoints=0,
+                   rerank_calibration=None)
 
 
 def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str | None,

@@ -6,7 +6,10 @@ and one with a single photo should not be buried.  Options:
 * ``max`` — the best annotation speaks for the individual (robust default for raw scores).
 * ``noisy_or`` — for calibrated probabilities: ``1 - prod(1 - p)`` over the individual's best
   ``top_n`` annotations, i.e. evidence from several independent photos adds up, with
-  diminishing returns.
+  diminishing returns.  ``odds`` > 1 combines them at odds multiplied by it and divides the
+  result's odds by it again: one annotation keeps its probability, and a second or third
+  photo that also matches adds more than plain noisy-or lets it (plain noisy-or of small
+  probabilities is nearly their sum, which a single strong chance match outweighs).
 * ``name_scores`` — HotSpotter's "nsum" for LNBNN votes: every query keypoint gives an individual
   at most its best vote over all of that individual's annotations, then votes are summed.
 """
@@ -35,8 +38,11 @@ class IndividualScore:
 
 def aggregate(scores: Mapping[Hashable, float], individual_of: Callable[[Hashable], Hashable]
               | Mapping[Hashable, Hashable], method: str = "max",
-              top_n: int = 3) -> list[IndividualScore]:
-    """Rank individuals from annotation scores; best first (ties keep a stable order)."""
+              top_n: int = 3, odds: float = 1.0) -> list[IndividualScore]:
+    """Rank individuals from annotation scores; best first (ties keep a stable order).
+    ``odds``: noisy-or's odds factor (see the module docstring)."""
+    if not odds > 0:
+        raise MatchingError(f"aggregation odds must be positive, not {odds!r}")
     lookup = individual_of.__getitem__ if isinstance(individual_of, Mapping) else individual_of
     groups: dict[Hashable, list[tuple[float, Hashable]]] = defaultdict(list)
     for key, s in scores.items():
@@ -52,8 +58,13 @@ def aggregate(scores: Mapping[Hashable, float], individual_of: Callable[[Hashabl
             # individuals a 10,000-annotation catalog puts here, was 26 ms of each query
             keep = 1.0
             for s, _ in members[:top_n]:
-                keep *= 1.0 - min(max(s, 0.0), 1.0)
+                s = min(max(s, 0.0), 1.0)
+                keep *= 1.0 - s if odds == 1.0 else 1.0 / (1.0 + odds * s / max(1.0 - s, 1e-12))
             value = 1.0 - keep
+            if odds != 1.0:
+                # back to the annotations' scale: the result's odds divided by the factor
+                scaled = value / max(keep, 1e-300) / odds
+                value = scaled / (1.0 + scaled)
         elif method == "sum_top":
             value = float(sum(s for s, _ in members[:top_n]))
         else:

@@ -35,7 +35,7 @@ import numpy as np
 
 from wildid.errors import MatchingError
 from wildid.matching import parallel
-from wildid.matching.aggregation import aggregate
+from wildid.matching.aggregation import IndividualScore, aggregate
 from wildid.matching.calibration import CalibrationModel
 from wildid.matching.features import LearnedKeypoints, LocalFeatures, mirror_sift_descriptors
 from wildid.matching.geometry import Verification, verify
@@ -66,6 +66,7 @@ class IdentifierConfig:
     sv_threshold: float = 0.05  # share of the database crop's diagonal
     aggregation: str = "noisy_or"  # "max", "noisy_or" or "sum_top" over annotation scores
     aggregation_top: int = 2  # how many of an individual's best annotations noisy_or combines
+    aggregation_odds: float = 1.0  # noisy_or combines at these odds (aggregation.py)
     method: str = "fused"  # "lnbnn" = the HotSpotter baseline: raw LNBNN, nothing else
     # photometric verification of the shortlist (raw score "texture", see photometric.py); needs
     # features extracted with their texture.  Band-pass in working-size pixels.
@@ -77,6 +78,14 @@ class IdentifierConfig:
     # through its best ``rerank_annotations`` annotations (the best match of them counts)
     rerank_top: int = 5
     rerank_annotations: int = 1
+
+    def aggregate(self, scores: Mapping[Hashable, float],
+                  individual_of: Callable[[Hashable], Hashable] | Mapping[Hashable, Hashable]
+                  ) -> list[IndividualScore]:
+        """Individuals ranked from per-annotation probabilities as this configuration says
+        (the identifier, ``wildid calibrate`` and the fit script all rank through here)."""
+        return aggregate(scores, individual_of, self.aggregation, self.aggregation_top,
+                         self.aggregation_odds)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IdentifierConfig:
@@ -421,8 +430,7 @@ class Identifier:
             # uncalibrated fallback: LNBNN mapped to (0, 1) monotonically
             probs = np.array([1.0 - np.exp(-r.get("lnbnn", 0.0) / 5.0) for r in rows])
         scores = dict(zip(keys, probs.tolist(), strict=False))
-        ranked = aggregate(scores, self.individual_of, self.config.aggregation,
-                           self.config.aggregation_top)
+        ranked = self.config.aggregate(scores, self.individual_of)
         out = []
         for item in ranked[:top_k]:
             ver = verified.get(item.best_key)

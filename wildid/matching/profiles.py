@@ -28,6 +28,9 @@ from wildid.matching.projection import DescriptorProjection
 __all__ = ["DEFAULTS_PATH", "SpeciesProfile", "load_profiles", "profile_for", "save_profiles"]
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "defaults" / "calibration.json"
+# identifier settings added since profiles' digests were first saved, with the value that
+# behaves as before (see SpeciesProfile.settings_digest)
+_NEUTRAL_SINCE: dict[str, object] = {"aggregation_odds": 1.0}
 
 
 @dataclass
@@ -121,10 +124,18 @@ class SpeciesProfile:
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
-        calibration fitted for one set of settings is only valid for the same settings."""
+        calibration fitted for one set of settings is only valid for the same settings.
+
+        Settings added to the identifier after digests were first saved are left out while
+        they hold the value that behaves as before (``_NEUTRAL_SINCE``), so an upgrade that
+        adds one keeps every saved index and user calibration it does not change."""
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases"):
             d.pop(key, None)
+        config = d.get("config") or {}
+        for key, neutral in _NEUTRAL_SINCE.items():
+            if key in config and config[key] == neutral:
+                del config[key]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
