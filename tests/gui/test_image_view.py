@@ -117,27 +117,6 @@ def test_matches_are_drawn_as_lines_across_both_views(qtbot, pair):
     assert shot.pixelColor(gap).saturation() < 50
 
 
-def test_matches_chance_explains_are_grey_dashed_and_captioned(qtbot, pair):
-    pair.set_matches(np.array([[400, 300, 400, 300]], np.float32), by_chance=True)
-    assert pair.matches_by_chance()
-    a = pair.left.scene_to_widget(QPointF(400, 300), pair)
-    assert a is not None
-    shot = pair.grab().toImage()
-    gap_x = pair.left.geometry().right() + 4
-    # a dashed grey line: somewhere in the gap it is drawn, nowhere in colour
-    column = [shot.pixelColor(QPoint(gap_x + dx, round(a.y()))) for dx in range(-3, 4)]
-    assert any(c.value() > 60 for c in column)
-    assert all(c.saturation() < 50 for c in column)
-    # the caption's dark band at the top centre darkens the light gap between the views
-    top = QPoint(gap_x, 10)
-    assert shot.pixelColor(top).value() < 120
-    pair.set_matches(np.array([[400, 300, 400, 300]], np.float32))
-    assert not pair.matches_by_chance()
-    assert pair.grab().toImage().pixelColor(top).value() > 160
-    pair.set_matches(None, by_chance=True)
-    assert not pair.matches_by_chance()  # nothing drawn, nothing to caption
-
-
 def test_many_matches_are_subsampled(pair):
     pair.set_matches(np.random.default_rng(0).uniform(0, 600, (2000, 4)).astype(np.float32))
     assert len(pair.matches()) == 400

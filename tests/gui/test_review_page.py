@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from tests.gui.review_data import ScriptedPrompts, build_world, make_settings, state_of
-from wildid.catalog.models import Decision, MatchCandidate, Photo
+from wildid.catalog.models import Decision, Photo
 from wildid.gui.cards import ScoreRole, ThresholdRole, score_colour
 from wildid.gui.review_page import ReviewPage
 from wildid.gui.services import Services
@@ -270,40 +270,13 @@ def test_candidate_tooltip_says_what_each_raw_score_measures():
 
     cand = SimpleNamespace(best_annotation=None, n_encounters=2, days_since_last_seen=None,
                            name="Amber", score=0.62, species="lion", individual_id="i1", rank=0,
-                           raw_scores={"inliers": 14.0, "significance": 6.02,
-                                       "texture": 0.4213, "colour": 0.81,
+                           raw_scores={"inliers": 14.0, "texture": 0.4213, "colour": 0.81,
                                        "lightglue": 12.345, "custom": 2.5,
                                        "note": "not a number"})
     tip = candidate_card(cand, threshold=0.2).tooltip
     assert "Amber — 62.0 % likely the same individual" in tip
     assert "verified keypoint pairs: 14 (inliers)" in tip
-    assert "beyond chance (-log10 of false alarms): 6.02 (significance)" in tip
     assert "pattern agreement once aligned: 0.421 (texture)" in tip
     assert "colour similarity: 0.81 (colour)" in tip
     assert "learned matcher's confidence (LightGlue): 12.3 (lightglue)" in tip
     assert "custom: 2.5" in tip and "not a number" not in tip
-
-
-def test_pairs_that_chance_explains_are_drawn_as_such(qtbot, world, tmp_path):
-    """A candidate whose verified pairs are no more than chance gives (a catalog of one
-    individual puts a hundred on any photo) is drawn grey with a caption, not as evidence."""
-    with world.catalog.session() as s:
-        row = s.scalars(select(MatchCandidate).where(
-            MatchCandidate.encounter_id == world.queries["q_stripe"],
-            MatchCandidate.rank == 0)).one()
-        row.raw_scores = {**row.raw_scores, "significance": 0.4}
-        s.commit()
-    page = make_page(qtbot, world, tmp_path)
-    try:
-        assert page.current_candidate().name == "Stripe"
-        assert len(page.pair.matches()) == 24 and page.pair.matches_by_chance()
-        assert all(c.saturation() == 0 for c in page.pair.colours())
-    finally:
-        page.prefetch.shutdown()
-
-
-def test_pairs_beyond_chance_are_drawn_in_colour(page):
-    page.current_candidate().raw_scores["significance"] = 7.5
-    page._update_matches()
-    assert len(page.pair.matches()) == 24 and not page.pair.matches_by_chance()
-    assert page.pair.colours()[0].saturation() > 100

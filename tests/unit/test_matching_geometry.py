@@ -7,13 +7,7 @@ import numpy as np
 import pytest
 
 from wildid.matching.features import RootSiftExtractor
-from wildid.matching.geometry import (
-    chance_significance,
-    keypoint_area,
-    match_descriptors,
-    verify,
-    verify_points,
-)
+from wildid.matching.geometry import match_descriptors, verify, verify_points
 from wildid.matching.local_index import LocalIndex
 
 from .test_matching_features import texture
@@ -136,47 +130,3 @@ def test_inlier_mask_of_every_hypothesis_is_the_plain_formula() -> None:
     assert got.shape == (n, n) and 0.05 < expected.mean() < 0.8  # a real mix of both
     np.testing.assert_array_equal(got, expected)
     assert _inliers_of_each(hyps[:1], q[:0], d[:0], thr).shape == (1, 0)
-
-
-def test_chance_significance_by_hand() -> None:
-    # 3 correspondences, all 3 on the hypothesis of one of them, a hit share of 0.1:
-    # P[Binomial(2, 0.1) >= 2] = 0.01, three hypotheses tried: 0.03 false alarms
-    assert chance_significance(3, 3, 0.1) == pytest.approx(-np.log10(0.03))
-    # P[Binomial(4, 0.2) >= 2] = 1 - 0.8^4 - 4 * 0.2 * 0.8^3 = 0.1808; 5 hypotheses
-    assert chance_significance(5, 3, 0.2) == pytest.approx(-np.log10(5 * 0.1808))
-    # no more inliers than chance gives, or too few to say anything
-    assert chance_significance(100, 5, 0.05) == 0.0
-    assert chance_significance(10, 1, 0.01) == 0.0
-    assert chance_significance(0, 0, 0.01) == 0.0
-    # more inliers mean more, the same inliers among more correspondences mean less
-    assert chance_significance(20, 8, 0.02) > chance_significance(20, 6, 0.02)
-    assert chance_significance(20, 8, 0.02) > chance_significance(200, 8, 0.02)
-    # a long tail stays finite (terms summed until they vanish)
-    assert 0 < chance_significance(5000, 900, 0.05) < np.inf
-
-
-def test_keypoint_area_is_the_spread_of_the_keypoints_at_most_the_crop() -> None:
-    rng = np.random.default_rng(3)
-    # keypoints uniform over a 100 x 50 patch of a 400 x 300 crop: ~5,000 px^2
-    xy = rng.uniform([100, 100], [200, 150], size=(4000, 2))
-    assert keypoint_area(xy, 400 * 300) == pytest.approx(5000, rel=0.05)
-    # over the whole crop: capped at its area; too few keypoints: the crop's area
-    whole = rng.uniform([0, 0], [400, 300], size=(4000, 2))
-    assert keypoint_area(whole, 400 * 300) <= 400 * 300
-    assert keypoint_area(xy[:2], 400 * 300) == 400 * 300
-    assert keypoint_area(np.repeat(xy[:1], 10, axis=0), 1000.0) == 1000.0
-
-
-def test_verification_of_a_true_match_is_significant_and_of_noise_is_not() -> None:
-    img = texture(5)
-    warped, _ = warp(img)
-    ext = RootSiftExtractor(max_keypoints=500, long_side=320)
-    a, b = ext.extract(img), ext.extract(warped)
-    qi, di, w = match_descriptors(a.descriptors, b.descriptors)
-    true = verify(a, b, qi, di, w)
-    assert true.n_inliers >= 20 and true.significance > 10
-    # the same number of correspondences paired at random: whatever "inliers" a hypothesis
-    # collects, chance explains them
-    rng = np.random.default_rng(0)
-    noise = verify(a, b, qi, rng.permutation(len(b))[: len(qi)], w)
-    assert noise.significance < 2 < true.significance

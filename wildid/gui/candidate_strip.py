@@ -26,7 +26,6 @@ RAW_SCORE_LABELS = {
     "lnbnn": "keypoint votes (LNBNN)",
     "sv": "verified keypoint weight",
     "inliers": "verified keypoint pairs",
-    "significance": "how far those pairs are beyond chance (-log10 of false alarms)",
     "texture": "pattern agreement once aligned",
     "lightglue": "learned matcher's confidence (LightGlue)",
     "colour": "colour similarity",

@@ -47,7 +47,6 @@ MIN_ZOOM = 0.25  # relative to fit-to-window
 MAX_ZOOM = 40.0
 WHEEL_STEP = 1.25
 MAX_DRAWN_MATCHES = 400  # more lines only hide the photos and slow painting
-CHANCE_CAPTION = "No more matched points than chance would give"
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -282,33 +281,16 @@ class _MatchOverlay(QWidget):
             return
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        chance = pair.matches_by_chance()
         for (qx, qy, cx, cy), colour in zip(pair.matches(), pair.colours(), strict=True):
             a = pair.left.scene_to_widget(QPointF(float(qx), float(qy)), self)
             b = pair.right.scene_to_widget(QPointF(float(cx), float(cy)), self)
             if a is None or b is None:
                 continue
             line_colour = QColor(colour)
-            line_colour.setAlpha(110 if chance else 170)
-            pen = QPen(line_colour, 1.0 if chance else 1.4)
-            if chance:
-                pen.setStyle(Qt.PenStyle.DashLine)
-            painter.setPen(pen)
+            line_colour.setAlpha(170)
+            painter.setPen(QPen(line_colour, 1.4))
             painter.drawLine(a, b)
-        if chance:
-            self._caption(painter, CHANCE_CAPTION)
         painter.end()
-
-    def _caption(self, painter: QPainter, text: str) -> None:
-        """A one-line note on a dark band at the top centre, readable over any photo."""
-        metrics = painter.fontMetrics()
-        width, height = metrics.horizontalAdvance(text) + 16, metrics.height() + 8
-        box = QRectF((self.width() - width) / 2, 6, width, height)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 170))
-        painter.drawRoundedRect(box, 4, 4)
-        painter.setPen(QColor(235, 235, 235))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
 class PairView(QWidget):
@@ -329,7 +311,6 @@ class PairView(QWidget):
         layout.addWidget(self.right, 1)
         self._matches = np.zeros((0, 4), np.float32)
         self._colours: list[QColor] = []
-        self._by_chance = False
         self._show_matches = True
         self._sync_zoom = False
         self._syncing = False
@@ -345,28 +326,21 @@ class PairView(QWidget):
         self._overlay.raise_()
 
     # ------------------------------------------------------------------ matches
-    def set_matches(self, inliers: np.ndarray | None, by_chance: bool = False) -> None:
-        """Matched pairs as rows (query x, y, candidate x, y) in original pixels of each photo;
-        ``by_chance``: no more of them than chance would give (drawn grey and dashed, with a
-        caption), so a reviewer does not take a hundred lines for evidence."""
-        self._by_chance = bool(by_chance)
+    def set_matches(self, inliers: np.ndarray | None) -> None:
+        """Matched pairs as rows (query x, y, candidate x, y) in original pixels of each photo."""
         matches = np.zeros((0, 4), np.float32) if inliers is None else \
             np.asarray(inliers, np.float32).reshape(-1, 4)
         if len(matches) > MAX_DRAWN_MATCHES:  # an even subsample keeps the spatial spread
             keep = np.linspace(0, len(matches) - 1, MAX_DRAWN_MATCHES).round().astype(int)
             matches = matches[keep]
         self._matches = matches
-        self._colours = (match_colours(len(matches)) if not self._by_chance
-                         else [QColor(200, 200, 200)] * len(matches))
+        self._colours = match_colours(len(matches))
         self.left.set_keypoints(matches[:, :2], self._colours)
         self.right.set_keypoints(matches[:, 2:], self._colours)
         self._apply_visibility()
 
     def matches(self) -> np.ndarray:
         return self._matches
-
-    def matches_by_chance(self) -> bool:
-        return self._by_chance and len(self._matches) > 0
 
     def colours(self) -> list[QColor]:
         return self._colours

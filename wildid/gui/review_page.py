@@ -42,7 +42,6 @@ from wildid.gui.review_panels import (
     QueryHeader,
 )
 from wildid.gui.style import set_role
-from wildid.matching.geometry import beyond_chance
 
 log = logging.getLogger(__name__)
 
@@ -418,9 +417,7 @@ class ReviewPage(ReviewDecisions, QWidget):
                 or not self.pair.left.has_image() or not self.pair.right.has_image()):
             self.pair.set_matches(None)
         else:
-            significance = (candidate.raw_scores or {}).get("significance")
-            self.pair.set_matches(candidate.inliers, by_chance=not beyond_chance(
-                significance if isinstance(significance, int | float) else None))
+            self.pair.set_matches(candidate.inliers)
 
     # ------------------------------------------------------------------ catalog changes
     def _on_data_changed(self, changes: Any) -> None:

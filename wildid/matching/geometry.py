@@ -17,20 +17,14 @@ of the original crops, which is what the GUI draws.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from wildid.matching.features import LocalFeatures
 
-__all__ = ["CHANCE_LEVEL", "Verification", "beyond_chance", "chance_significance", "keypoint_area",
-           "match_descriptors", "verify", "verify_points"]
-
-# inliers whose significance is under this (0.1 or more false alarms expected) are what chance
-# would give: the review page draws them as such, not as evidence
-CHANCE_LEVEL = 1.0
+__all__ = ["Verification", "match_descriptors", "verify", "verify_points"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +36,6 @@ class Verification:
     score: float  # sum of the weights of the inliers
     transform: np.ndarray | None  # 3x3 query -> database, None when nothing verified
     mirrored: bool = False  # the transform maps the mirrored query crop (its inliers do not)
-    # how far the inliers are beyond chance (chance_significance); 0 when not computed
-    significance: float = 0.0
 
     @property
     def n_inliers(self) -> int:
@@ -226,73 +218,9 @@ def _result(mask: np.ndarray, q_xy: np.ndarray, d_xy: np.ndarray, w: np.ndarray,
 def verify(query: LocalFeatures, db: LocalFeatures, query_idx: np.ndarray, db_idx: np.ndarray,
            weight: np.ndarray | None = None, method: str = "similarity",
            threshold: float = 0.05, min_inliers: int = 3) -> Verification:
-    """Verify correspondences given as keypoint indices into two feature sets, with the
-    inliers' :func:`chance_significance`: by chance, a correspondence lands within the
-    tolerance (``threshold`` of the database crop's diagonal) with the probability of a disc
-    of that radius within the area the crop's keypoints spread over."""
-    w, h = (float(v) for v in db.image_size)
-    diag = float(np.hypot(w, h))
-    ver = verify_points(query.xy[query_idx], db.xy[db_idx], weight, diag,
-                        query.sizes[query_idx], db.sizes[db_idx], query.angles[query_idx],
-                        db.angles[db_idx], method=method, threshold=threshold,
-                        min_inliers=min_inliers)
-    if not ver.n_inliers or w <= 0 or h <= 0:
-        return ver
-    share = np.pi * (threshold * diag) ** 2 / keypoint_area(db.xy, w * h)
-    return replace(ver, significance=chance_significance(len(query_idx), ver.n_inliers, share))
-
-
-def beyond_chance(significance: float | None) -> bool:
-    """Whether verified pairs of this significance are more than chance would give; unknown
-    (results stored before it was computed) counts as beyond, as they were shown until then."""
-    return significance is None or significance >= CHANCE_LEVEL
-
-
-def keypoint_area(xy: np.ndarray, crop_area: float) -> float:
-    """The area a crop's keypoints spread over: that of a rectangle with their spread (12 x
-    the square root of their covariance's determinant), at most the crop's. Chance
-    correspondences land on keypoints, and keypoints placed on the animal leave most of the
-    crop empty, so the crop's own area would make chance look rarer than it is."""
-    pts = np.asarray(xy, np.float64).reshape(-1, 2)
-    if len(pts) < 3:
-        return crop_area
-    det = float(np.linalg.det(np.cov(pts, rowvar=False)))
-    if not np.isfinite(det) or det <= 0:
-        return crop_area
-    return min(crop_area, 12.0 * math.sqrt(det))
-
-
-def chance_significance(n_correspondences: int, n_inliers: int, hit_share: float) -> float:
-    """How unlikely ``n_inliers`` of ``n_correspondences`` are to agree by chance, as
-    -log10 of the number of false alarms (a-contrario; 0 when chance explains them).
-
-    Why: an inlier count means little without the correspondences it was found among. In a
-    small catalog every query keypoint's neighbours fall in the few annotations there are, and a
-    thousand random correspondences put ~150 "inliers" on one transform (noise against a single
-    nyala: 161); in a large catalog an annotation gets a dozen, and seven agreeing is striking.
-    Under chance each correspondence other than the hypothesis' own lands within the tolerance
-    with probability ``hit_share`` (the tolerance disc's share of the database crop); the
-    verification tried one hypothesis per correspondence, so the expected number of hypotheses
-    with as many inliers is ``n * P[Binomial(n - 1, hit_share) >= n_inliers - 1]``. The review
-    page draws pairs under :data:`CHANCE_LEVEL` as chance. (As a fused source of the
-    calibration it did not earn its place: see docs/identification.md, "Tried".)
-    """
-    n, k = int(n_correspondences), int(n_inliers)
-    p = min(max(float(hit_share), 1e-12), 1.0 - 1e-12)
-    if n < 1 or k < 2 or k - 1 <= (n - 1) * p:
-        return 0.0
-    trials, m = n - 1, k - 1
-    if m > trials:
-        return 0.0
-    # log P[X >= m]: the terms fall geometrically once past the mean, so sum until they vanish
-    log_term = (math.lgamma(trials + 1) - math.lgamma(m + 1) - math.lgamma(trials - m + 1)
-                + m * math.log(p) + (trials - m) * math.log1p(-p))
-    ratio_p = p / (1.0 - p)
-    total, term = 1.0, 1.0  # relative to the first term
-    for j in range(m, trials):
-        term *= (trials - j) / (j + 1) * ratio_p
-        total += term
-        if term < 1e-12 * total:
-            break
-    log10_nfa = (math.log(n) + log_term + math.log(total)) / math.log(10)
-    return max(0.0, -log10_nfa)
+    """Verify correspondences given as keypoint indices into two feature sets."""
+    diag = float(np.hypot(*db.image_size))
+    return verify_points(query.xy[query_idx], db.xy[db_idx], weight, diag,
+                         query.sizes[query_idx], db.sizes[db_idx], query.angles[query_idx],
+                         db.angles[db_idx], method=method, threshold=threshold,
+                         min_inliers=min_inliers)

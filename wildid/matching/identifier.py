@@ -377,7 +377,6 @@ class Identifier:
                 best, mirrored = self._verify(query, key, results)
                 entry["sv"] = best.score
                 entry["inliers"] = float(best.n_inliers)
-                entry["significance"] = best.significance
                 verified[key] = best
                 if photo is not None:
                     db = self.local.features(key)
