@@ -130,3 +130,22 @@ def test_inlier_mask_of_every_hypothesis_is_the_plain_formula() -> None:
     assert got.shape == (n, n) and 0.05 < expected.mean() < 0.8  # a real mix of both
     np.testing.assert_array_equal(got, expected)
     assert _inliers_of_each(hyps[:1], q[:0], d[:0], thr).shape == (1, 0)
+
+
+def test_the_refit_transform_stays_as_plausible_as_the_hypotheses() -> None:
+    """Hundreds of chance correspondences whose database ends bunch (a catalog of one animal:
+    every query keypoint's neighbours are in its photo) once let the least-squares refit
+    shrink the query to an eighth of its size, onto the bunch: 374-478 "inliers" instead of
+    ~150, through a transform no hypothesis was allowed to have."""
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        n = 1500
+        q = rng.uniform(0, 500, (n, 2))
+        d = np.vstack([rng.normal(250, 15, (n // 2, 2)), rng.uniform(0, 500, (n - n // 2, 2))])
+        ver = verify_points(q, d, db_diag=700.0, q_scale=rng.uniform(1, 4, n),
+                            d_scale=rng.uniform(1, 4, n), q_angle=rng.uniform(0, 6.28, n),
+                            d_angle=rng.uniform(0, 6.28, n), max_scale_change=4.0)
+        assert ver.transform is not None
+        scale = np.sqrt(abs(np.linalg.det(ver.transform[:2, :2])))
+        assert 0.25 < scale < 4.0
+        assert ver.n_inliers < 250

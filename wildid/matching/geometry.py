@@ -155,7 +155,12 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
     # refine on the inliers (least-squares similarity), then re-collect inliers once
     if mask.sum() >= 3:
         refined, _ = cv2.estimateAffinePartial2D(q_xy[mask], d_xy[mask], method=cv2.LMEDS)
-        if refined is not None:
+        # the refit must stay as plausible as the hypotheses: LMEDS on hundreds of chance
+        # inliers (a catalog of one animal) shrank a query to a tenth, where it lands near
+        # most database keypoints at once (427 "inliers" instead of 168)
+        r_scale = (np.sqrt(abs(float(np.linalg.det(refined[:, :2]))))
+                   if refined is not None else 0.0)
+        if refined is not None and 1.0 / max_scale_change < r_scale < max_scale_change:
             err2 = np.linalg.norm(q_xy @ refined[:, :2].T + refined[:, 2] - d_xy, axis=1)
             mask2 = err2 < thr
             if (mask2 * w).sum() >= (mask * w).sum():
