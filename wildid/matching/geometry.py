@@ -143,8 +143,7 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
         hyps = _two_point_hypotheses(q_xy, d_xy, w)
     if not len(hyps):
         return _EMPTY
-    scale = np.sqrt(np.abs(hyps[:, 0, 0] * hyps[:, 1, 1] - hyps[:, 0, 1] * hyps[:, 1, 0]))
-    plausible = (scale < max_scale_change) & (scale > 1.0 / max_scale_change)
+    plausible = _plausible_scale(hyps, max_scale_change)
     inl = _inliers_of_each(hyps, q_xy, d_xy, thr)
     support = (inl * w[None]).sum(axis=1) * plausible
     best = int(np.argmax(support))
@@ -158,14 +157,18 @@ def verify_points(q_xy: np.ndarray, d_xy: np.ndarray, weight: np.ndarray | None 
         # the refit must stay as plausible as the hypotheses: LMEDS on hundreds of chance
         # inliers (a catalog of one animal) shrank a query to a tenth, where it lands near
         # most database keypoints at once (427 "inliers" instead of 168)
-        r_scale = (np.sqrt(abs(float(np.linalg.det(refined[:, :2]))))
-                   if refined is not None else 0.0)
-        if refined is not None and 1.0 / max_scale_change < r_scale < max_scale_change:
+        if refined is not None and _plausible_scale(refined[None], max_scale_change)[0]:
             err2 = np.linalg.norm(q_xy @ refined[:, :2].T + refined[:, 2] - d_xy, axis=1)
             mask2 = err2 < thr
             if (mask2 * w).sum() >= (mask * w).sum():
                 mask, matrix = mask2, np.vstack([refined, [0.0, 0.0, 1.0]])
     return _result(mask, q_xy, d_xy, w, matrix, min_inliers)
+
+
+def _plausible_scale(mats: np.ndarray, max_scale_change: float) -> np.ndarray:
+    """Per (n, 2, 3) similarity: whether its scale is within ``max_scale_change`` either way."""
+    scale = np.sqrt(np.abs(mats[:, 0, 0] * mats[:, 1, 1] - mats[:, 0, 1] * mats[:, 1, 0]))
+    return (scale < max_scale_change) & (scale > 1.0 / max_scale_change)
 
 
 def _inliers_of_each(hyps: np.ndarray, q_xy: np.ndarray, d_xy: np.ndarray,
