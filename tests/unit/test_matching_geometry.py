@@ -149,3 +149,28 @@ def test_the_refit_transform_stays_as_plausible_as_the_hypotheses() -> None:
         scale = np.sqrt(abs(np.linalg.det(ver.transform[:2, :2])))
         assert 0.25 < scale < 4.0
         assert ver.n_inliers < 250
+
+
+def test_a_query_photographed_at_a_higher_resolution_verifies_as_well() -> None:
+    """Camera resolution is not a change of scale: the same warped patch saved six times
+    larger (a full-resolution field photo against a catalog's small crop) verifies as at the
+    database's size, where every hypothesis of scale ~1/6 used to be thrown out; the inliers
+    and the transform come back in the query's own pixels."""
+    img = texture(7)
+    warped, hom = warp(img, seed=3)
+    large = cv2.resize(warped, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC)
+    ext = RootSiftExtractor(max_keypoints=500, long_side=320)
+    db, small, big = ext.extract(img), ext.extract(warped), ext.extract(large)
+    assert max(big.image_size) == 6 * max(small.image_size)
+    ref = verify(small, db, *match_descriptors(small.descriptors, db.descriptors))
+    ver = verify(big, db, *match_descriptors(big.descriptors, db.descriptors))
+    assert ref.n_inliers >= 10
+    assert ver.n_inliers >= 0.8 * ref.n_inliers
+    q = ver.inliers[:, :2].astype(np.float64)
+    assert q.max() > 2 * max(small.image_size)  # the query's own (large) pixels
+    truth = cv2.perspectiveTransform(((q + 0.5) / 6 - 0.5)[None], np.linalg.inv(hom))[0]
+    assert np.median(np.linalg.norm(truth - ver.inliers[:, 2:], axis=1)) < 3.0
+    # the transform maps those pixels within the verification's tolerance (5 % of the diagonal)
+    mapped = q @ ver.transform[:2, :2].T + ver.transform[:2, 2]
+    err = np.linalg.norm(mapped - ver.inliers[:, 2:], axis=1)
+    assert err.max() < 0.05 * np.hypot(*db.image_size) + 1e-3

@@ -57,8 +57,9 @@ __all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "user_profiles_path
 # Bumped when the scoring itself changes, so cached results are recomputed: 2 = spatial
 # verification with the rotation sign fixed (2026-12-02); 3 = the learned matcher sees a
 # turned query turned back (2026-12-06); 4 = the verification's refit kept to plausible scales
-# and nyala's photos of an individual combined at odds x 50 (2026-12-06, later).
-ENGINE_VERSION = "wildid-engine/4"
+# and nyala's photos of an individual combined at odds x 50 (2026-12-06, later); 5 = photos of
+# different resolutions verified in one frame (2026-12-06, tenth session).
+ENGINE_VERSION = "wildid-engine/5"
 # Annotations whose features are read and indexed at a time (nyala: ~0.5 GB of descriptors as
 # float32), and the unit of the index's loading progress.
 SYNC_CHUNK = 500

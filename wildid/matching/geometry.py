@@ -17,7 +17,7 @@ of the original crops, which is what the GUI draws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -226,9 +226,26 @@ def _result(mask: np.ndarray, q_xy: np.ndarray, d_xy: np.ndarray, w: np.ndarray,
 def verify(query: LocalFeatures, db: LocalFeatures, query_idx: np.ndarray, db_idx: np.ndarray,
            weight: np.ndarray | None = None, method: str = "similarity",
            threshold: float = 0.05, min_inliers: int = 3) -> Verification:
-    """Verify correspondences given as keypoint indices into two feature sets."""
+    """Verify correspondences given as keypoint indices into two feature sets.
+
+    Keypoints are stored in the pixels of each crop as it was decoded: a photo larger than
+    the working size arrives at it, a smaller one (a 130 px catalog photo, a tight box on a
+    distant animal) as it is. The ratio of the two crops' pixels is then no change of the
+    animal's scale, but it counted against the hypotheses' plausible range (1/4 to 4): a
+    full-size lion photo against 130 px ones started at 2 before the animal's own scale. The
+    query is therefore verified in the database crop's frame, both long sides equal, as SIFT
+    saw them (each crop at its profile's working size); the inliers and the transform
+    returned are in the crops' own pixels again.
+    """
     diag = float(np.hypot(*db.image_size))
-    return verify_points(query.xy[query_idx], db.xy[db_idx], weight, diag,
-                         query.sizes[query_idx], db.sizes[db_idx], query.angles[query_idx],
-                         db.angles[db_idx], method=method, threshold=threshold,
-                         min_inliers=min_inliers)
+    to_db = max(db.image_size) / max(max(query.image_size), 1)
+    ver = verify_points(query.xy[query_idx] * to_db, db.xy[db_idx], weight, diag,
+                        query.sizes[query_idx] * to_db, db.sizes[db_idx],
+                        query.angles[query_idx], db.angles[db_idx], method=method,
+                        threshold=threshold, min_inliers=min_inliers)
+    if ver.transform is None or to_db == 1.0:
+        return ver
+    inliers = ver.inliers.copy()
+    inliers[:, :2] = query.xy[query_idx[ver.inlier_idx]]
+    transform = ver.transform @ np.diag([to_db, to_db, 1.0])
+    return replace(ver, inliers=inliers, transform=transform)
