@@ -38,6 +38,10 @@ def animal_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[int, list[Pa
 @pytest.fixture
 def labelled(catalog, animal_photos: dict[int, list[Path]]):  # type: ignore[no-untyped-def]
     """Every photo imported; each animal's first encounter named, the others confirmed."""
+    return _label(catalog, animal_photos)
+
+
+def _label(catalog, animal_photos: dict[int, list[Path]]):  # type: ignore[no-untyped-def]
     files = [f for shots in animal_photos.values() for f in shots]
     report = run_import(catalog, files, ImportOptions(burst_gap_s=-1, reference_in_place=True,
                                                       workers=1))
@@ -133,3 +137,60 @@ def test_calibrate_keeps_the_shipped_reranking_without_enough_pairs(labelled) ->
     assert entry["refitted"]  # 36 matching pairs for the first stage
     assert not entry["rerank"]["refitted"]
     assert "the shipped re-ranking is kept" in entry["rerank"]["reason"]
+
+
+def test_calibrate_shows_the_matcher_a_turned_photo_turned_back(catalog, animal_photos,
+                                                                tmp_path: Path) -> None:
+    """A confirmed photo taken with the camera on its side: its verified pairs say so, and the
+    learned matcher compares it turned back, as identification does (``matcher_view``), so the
+    second stage is fitted on the evidence identification will give it."""
+    import cv2
+    import numpy as np
+
+    from wildid.vision.image_io import load_image
+
+    turned = tmp_path / "turned.jpg"
+    upright = load_image(animal_photos[PATTERNS[0]][1])
+    cv2.imwrite(str(turned), cv2.cvtColor(np.rot90(upright, k=-1), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 92])
+    photos = {p: list(shots) for p, shots in animal_photos.items()}
+    photos[PATTERNS[0]][1] = turned
+    _label(catalog, photos)
+    engine = CatalogEngine(catalog, profiles=_reranking(load_profiles()))
+    engine.extract()
+    asked: dict[str, list[float]] = {}
+    views: dict[str, object] = {}
+    real = engine._turned_query  # noqa: SLF001
+
+    def spy(ann_id, species):  # type: ignore[no-untyped-def]
+        turn = real(ann_id, species)
+
+        def described(degrees: float):  # type: ignore[no-untyped-def]
+            asked.setdefault(ann_id, []).append(degrees)
+            views[ann_id] = turn(degrees)
+            return views[ann_id]
+        return described
+
+    engine._turned_query = spy  # type: ignore[method-assign]  # noqa: SLF001
+    ident = engine.identifier("default")
+    given: list[object] = []
+    evidence = ident.learned_evidence
+    ident.learned_evidence = lambda learned, key: (given.append(learned),  # type: ignore[method-assign]
+                                                   evidence(learned, key))[1]
+    report = calibrate_catalog(catalog, min_pairs=10, save=False, engine=engine)
+    assert report["profiles"]["default"]["rerank"]["refitted"]
+    with catalog.session() as s:
+        ann = s.scalars(select(Annotation.id).join(Photo)
+                        .where(Photo.original_path == str(turned))).one()
+        ind = s.scalars(select(Encounter.individual_id).join(Annotation)
+                        .where(Annotation.id == ann)).one()
+    # the turned photo's known query: described again a quarter turn back (its other photos
+    # in the index then say the others are turned too, as identification would find)
+    assert abs(asked[ann][0] + 90) <= 20
+    view = views[ann]
+    assert view is not None and any(g is view for g in given)
+    # turned back, it matches its own animal's other photos far better than as stored
+    stored = engine.load_features([ann])[0][ann].learned
+    mates = [k for k in ident._entries if k != ann and str(ident.individual_of(k)) == ind]  # noqa: SLF001
+    assert len(mates) == SHOTS - 1
+    assert max(evidence(view, k) for k in mates) > 2 * max(evidence(stored, k) for k in mates)

@@ -9,7 +9,9 @@ enough matching pairs; the result is saved as the user's calibration file, which
 prefers to the shipped one (``--reset`` goes back). A profile that re-ranks its best candidates
 with the learned matcher has its second stage refitted on the refitted first stage too (the
 best ``rerank_top`` individuals of each known query, matched again), and the threshold is then
-chosen on the second stage's scores, as identification uses it.
+chosen on the second stage's scores, as identification uses it. The learned matcher sees each
+query as identification shows it to it: turned back when the query's verified pairs say its
+photo is turned (``matcher_view``), so the second stage is fitted on the evidence it will get.
 """
 
 from __future__ import annotations
@@ -19,19 +21,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from wildid.catalog.models import Annotation
+from wildid.catalog.models import Annotation, Encounter
 from wildid.engine.identification import CatalogEngine, user_profiles_path, vector_name
 from wildid.errors import MatchingError
 from wildid.matching.aggregation import IndividualScore
 from wildid.matching.calibration import CalibrationModel, fit_calibration
-from wildid.matching.features import LocalFeatures
+from wildid.matching.features import LearnedKeypoints, LocalFeatures
+from wildid.matching.geometry import Verification
 from wildid.matching.identifier import (
     RERANK_SOURCES,
     RERANK_TRANSFORMS,
     Identifier,
     local_score_names,
+    matcher_view,
     rerank_rows,
     score_transform,
 )
@@ -74,7 +78,11 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     engine.sync(progress)
     vector_names = [vector_name(s) for s in engine.vector_sources()]
     with catalog.session() as s:
-        encounter_of = dict(s.execute(select(Annotation.id, Annotation.encounter_id)).all())
+        rows_of = s.execute(select(Annotation.id, Annotation.encounter_id,
+                                   func.coalesce(Annotation.species, Encounter.species))
+                            .join(Encounter, Encounter.id == Annotation.encounter_id)).all()
+    encounter_of = {a: e for a, e, _ in rows_of}
+    species_of = {a: sp for a, _, sp in rows_of}
     report: dict[str, Any] = {"profiles": {}, "saved": None, "extracted": extraction.processed}
     profiles = dict(engine.profiles)
     shipped = load_profiles(DEFAULTS_PATH)
@@ -91,22 +99,31 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
             by_individual[ident.individual_of(k)].add(k)
         local, vectors = engine.load_features(keys)
         rows, labels, queries = [], [], []
+        verified: list[tuple[str, dict[Any, Verification], dict[Any, Verification]]] = []
         for _enc, anns in by_encounter.items():
             q = anns[0]
             own = ident.individual_of(q)
-            known_raw = ident.raw_scores(local.get(q), None, set(anns), vectors.get(q, {}))
-            new_raw = ident.raw_scores(local.get(q), None, by_individual[own], vectors.get(q, {}))
+            feats = local.get(q)
+            seen_known: dict[Any, Verification] = {}
+            seen_new: dict[Any, Verification] = {}
+            known_raw = ident.raw_scores(feats, None, set(anns), vectors.get(q, {}), seen_known)
+            new_raw = ident.raw_scores(feats, None, by_individual[own], vectors.get(q, {}),
+                                       seen_new)
             alone = by_individual[own] <= set(anns)
             if not alone:
                 for k, raw in known_raw.items():
                     rows.append(raw)
                     labels.append(ident.individual_of(k) == own)
-            queries.append(_Query(own, alone, known_raw, new_raw, local.get(q)))
+            queries.append(_Query(own, alone, known_raw, new_raw, feats))
+            verified.append((q, seen_known, seen_new))
         n_pos = int(sum(labels))
         if n_pos < min_pairs or n_pos == len(labels):
             report["profiles"][name] = {"refitted": False, "reason":
                                         f"{n_pos} matching pairs, {min_pairs} needed"}
             continue
+        if ident.rerank_calibration is not None:
+            queries = [_seen_by_matcher(engine, ident, query, *seen, species_of)
+                       for query, seen in zip(queries, verified, strict=True)]
         try:
             model = fit_calibration(rows, labels, features, transforms)
         except MatchingError as exc:
@@ -153,6 +170,24 @@ class _Query:
     known: dict[Any, dict[str, float]]
     new: dict[Any, dict[str, float]]
     features: LocalFeatures | None
+    # the learned keypoints the matcher sees for the known and the new query (turned back
+    # when the photo is turned, as identification shows them); None without re-ranking
+    learned_known: LearnedKeypoints | None = None
+    learned_new: LearnedKeypoints | None = None
+
+
+def _seen_by_matcher(engine: CatalogEngine, ident: Identifier, query: _Query, key: str,
+                     seen_known: dict[Any, Verification], seen_new: dict[Any, Verification],
+                     species_of: dict[str, str | None]) -> _Query:
+    """``query`` with the learned keypoints the matcher sees for its known and new case, as
+    identification shows them (``matcher_view``): turned back when the verified pairs say
+    the photo is turned, its crop then read once from the photo."""
+    if not ident.reranks(query.features):
+        return query
+    assert query.features is not None
+    turned = engine._turned_query(key, species_of.get(key))  # noqa: SLF001 - same package
+    return replace(query, learned_known=matcher_view(query.features, seen_known.values(), turned),
+                   learned_new=matcher_view(query.features, seen_new.values(), turned))
 
 
 def _ranking(model: CalibrationModel, raw: dict[Any, dict[str, float]],
@@ -174,23 +209,24 @@ class _Evidence:
         self.ident = ident
         self.memo: dict[tuple[int, Any], float] = {}
 
-    def rows(self, query: _Query, head: list[IndividualScore],
+    def rows(self, learned: LearnedKeypoints | None, head: list[IndividualScore],
              scores: dict[Any, float]) -> list[dict[str, float]]:
-        """The second stage's rows for ``head``, each individual through its most probable
-        annotations as ``Identifier._rerank`` takes them."""
+        """The second stage's rows for ``head`` as the matcher sees the query (``learned``),
+        each individual through its most probable annotations as ``Identifier._rerank``
+        takes them."""
         return rerank_rows(head, scores, self.ident.individual_of,
-                           self.ident.config.rerank_annotations, lambda key: self._one(query, key))
+                           self.ident.config.rerank_annotations, lambda key: self._one(learned, key))
 
-    def _one(self, query: _Query, key: Any) -> float:
-        assert query.features is not None
-        pair = (id(query), key)
+    def _one(self, learned: LearnedKeypoints | None, key: Any) -> float:
+        pair = (id(learned), key)  # the views live as long as their _Query
         if pair not in self.memo:
-            self.memo[pair] = self.ident.learned_evidence(query.features.learned, key)
+            self.memo[pair] = self.ident.learned_evidence(learned, key)
         return self.memo[pair]
 
 
 def _best(model: CalibrationModel, stage: CalibrationModel | None, raw: dict[Any, dict[str, float]],
-          query: _Query, ident: Identifier, evidence: _Evidence | None = None) -> tuple[Any, float]:
+          query: _Query, ident: Identifier, evidence: _Evidence | None = None,
+          learned: LearnedKeypoints | None = None) -> tuple[Any, float]:
     """The best individual and its probability, through the second stage when given (and the
     query has learned keypoints), as ``Identifier.identify`` ranks them."""
     ranked, scores = _ranking(model, raw, ident)
@@ -199,7 +235,7 @@ def _best(model: CalibrationModel, stage: CalibrationModel | None, raw: dict[Any
     if stage is not None and evidence is not None and ident.reranks(query.features):
         # the best is a re-ranked one: the rest never outrank them (Identifier._rerank)
         head = ranked[: ident.config.rerank_top]
-        probs = stage.predict(evidence.rows(query, head, scores))
+        probs = stage.predict(evidence.rows(learned, head, scores))
         j = int(np.argmax(probs))
         return head[j].individual_id, float(probs[j])
     return ranked[0].individual_id, ranked[0].score
@@ -212,9 +248,9 @@ def _threshold(model: CalibrationModel, stage: CalibrationModel | None, queries:
     known, new = [], []
     for q in queries:
         if not q.alone:
-            pred, p = _best(model, stage, q.known, q, ident, evidence)
+            pred, p = _best(model, stage, q.known, q, ident, evidence, q.learned_known)
             known.append((p, pred == q.individual))
-        new.append(_best(model, stage, q.new, q, ident, evidence)[1])
+        new.append(_best(model, stage, q.new, q, ident, evidence, q.learned_new)[1])
     return choose_threshold(known, new), known
 
 
@@ -233,7 +269,7 @@ def _refit_rerank(model: CalibrationModel, queries: list[_Query], ident: Identif
             continue
         ranked, scores = _ranking(model, q.known, ident)
         head = ranked[: ident.config.rerank_top]
-        rows += evidence.rows(q, head, scores)
+        rows += evidence.rows(q.learned_known, head, scores)
         labels += [r.individual_id == q.individual for r in head]
     n_pos = int(sum(labels))
     if n_pos < min_pairs or n_pos == len(labels):

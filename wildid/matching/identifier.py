@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "TILT_SHARE", "TILT_SPREAD_DEG", "TURN_MIN_DEG",
            "Candidate", "DatabaseEntry", "Identification", "Identifier", "IdentifierConfig",
-           "TurnedQuery", "best_annotations", "local_score_names", "query_tilt", "rerank_row",
-           "rerank_rows", "score_transform"]
+           "TurnedQuery", "best_annotations", "local_score_names", "matcher_view", "query_tilt",
+           "rerank_row", "rerank_rows", "score_transform"]
 
 
 @dataclass(frozen=True)
@@ -261,8 +261,8 @@ class Identifier:
         want = max(top_k, self.config.rerank_top) if reranks else top_k
         candidates, scores = self._rank(raw, matches, rejected, want)
         if reranks:
-            view = _matcher_view(query_features, matches.values(),  # type: ignore[arg-type]
-                                 turned)
+            view = matcher_view(query_features, matches.values(),  # type: ignore[arg-type]
+                                turned)
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
                                       scores, view)[:top_k]
         threshold = self._threshold(reranks)
@@ -306,7 +306,7 @@ class Identifier:
         queries had one that would have).
 
         ``learned``: the query's learned keypoints as the matcher should see them (turned
-        upright, :func:`_matcher_view`); without them, the stored ones.
+        upright, :func:`matcher_view`); without them, the stored ones.
         """
         assert self.rerank_calibration is not None
         head = candidates[: self.config.rerank_top]
@@ -326,10 +326,17 @@ class Identifier:
     def raw_scores(self, query_features: LocalFeatures | None,
                    global_vec: np.ndarray | None = None,
                    exclude_keys: Collection[Hashable] = (),
-                   vectors: Mapping[str, np.ndarray] | None = None
+                   vectors: Mapping[str, np.ndarray] | None = None,
+                   verified: dict[Hashable, Verification] | None = None
                    ) -> dict[Hashable, dict[str, float]]:
-        """Raw scores per candidate annotation (for fitting calibration on labelled queries)."""
-        return self._raw_scores(query_features, _named(global_vec, vectors), set(exclude_keys))[0]
+        """Raw scores per candidate annotation (for fitting calibration on labelled queries);
+        ``verified``, when given, receives each verified candidate's verification (what
+        :func:`matcher_view` reads the photo's turn from)."""
+        raw, seen = self._raw_scores(query_features, _named(global_vec, vectors),
+                                     set(exclude_keys))
+        if verified is not None:
+            verified.update(seen)
+        return raw
 
     def _raw_scores(self, query: LocalFeatures | None, vecs: dict[str, np.ndarray],
                     excluded: set[Hashable]
@@ -489,8 +496,8 @@ def query_tilt(verified: Iterable[Verification]) -> float:
     return tilt if abs(tilt) >= TURN_MIN_DEG else 0.0
 
 
-def _matcher_view(query: LocalFeatures, verified: Iterable[Verification],
-                  turned: TurnedQuery | None) -> LearnedKeypoints | None:
+def matcher_view(query: LocalFeatures, verified: Iterable[Verification],
+                 turned: TurnedQuery | None) -> LearnedKeypoints | None:
     """The query's learned keypoints for the matcher: described again turned back when the
     photo is turned (:func:`query_tilt`) and ``turned`` can, else the stored ones."""
     tilt = 0.0 if turned is None else query_tilt(verified)
