@@ -36,6 +36,7 @@ from wildid.matching.identifier import (
     Identifier,
     local_score_names,
     matcher_view,
+    query_tilt,
     rerank_rows,
     score_transform,
 )
@@ -99,7 +100,7 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
             by_individual[ident.individual_of(k)].add(k)
         local, vectors = engine.load_features(keys)
         rows, labels, queries = [], [], []
-        verified: list[tuple[str, dict[Any, Verification], dict[Any, Verification]]] = []
+        tilts: list[tuple[str, float, float]] = []  # each query's turn, known and new
         for _enc, anns in by_encounter.items():
             q = anns[0]
             own = ident.individual_of(q)
@@ -115,15 +116,16 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                     rows.append(raw)
                     labels.append(ident.individual_of(k) == own)
             queries.append(_Query(own, alone, known_raw, new_raw, feats))
-            verified.append((q, seen_known, seen_new))
+            # the turns alone are kept, not the verifications (~40 per query, twice)
+            tilts.append((q, query_tilt(seen_known.values()), query_tilt(seen_new.values())))
         n_pos = int(sum(labels))
         if n_pos < min_pairs or n_pos == len(labels):
             report["profiles"][name] = {"refitted": False, "reason":
                                         f"{n_pos} matching pairs, {min_pairs} needed"}
             continue
         if ident.rerank_calibration is not None:
-            queries = [_seen_by_matcher(engine, ident, query, *seen, species_of)
-                       for query, seen in zip(queries, verified, strict=True)]
+            queries = [_seen_by_matcher(engine, ident, query, *turn, species_of)
+                       for query, turn in zip(queries, tilts, strict=True)]
         try:
             model = fit_calibration(rows, labels, features, transforms)
         except MatchingError as exc:
@@ -177,17 +179,17 @@ class _Query:
 
 
 def _seen_by_matcher(engine: CatalogEngine, ident: Identifier, query: _Query, key: str,
-                     seen_known: dict[Any, Verification], seen_new: dict[Any, Verification],
+                     tilt_known: float, tilt_new: float,
                      species_of: dict[str, str | None]) -> _Query:
     """``query`` with the learned keypoints the matcher sees for its known and new case, as
-    identification shows them (``matcher_view``): turned back when the verified pairs say
-    the photo is turned, its crop then read once from the photo."""
+    identification shows them (``matcher_view``): turned back when the verified pairs said
+    the photo is turned (``query_tilt``), its crop then read once from the photo."""
     if not ident.reranks(query.features):
         return query
     assert query.features is not None
     turned = engine._turned_query(key, species_of.get(key))  # noqa: SLF001 - same package
-    return replace(query, learned_known=matcher_view(query.features, seen_known.values(), turned),
-                   learned_new=matcher_view(query.features, seen_new.values(), turned))
+    return replace(query, learned_known=matcher_view(query.features, tilt_known, turned),
+                   learned_new=matcher_view(query.features, tilt_new, turned))
 
 
 def _ranking(model: CalibrationModel, raw: dict[Any, dict[str, float]],

@@ -261,8 +261,8 @@ class Identifier:
         want = max(top_k, self.config.rerank_top) if reranks else top_k
         candidates, scores = self._rank(raw, matches, rejected, want)
         if reranks:
-            view = matcher_view(query_features, matches.values(),  # type: ignore[arg-type]
-                                turned)
+            view = matcher_view(query_features,  # type: ignore[arg-type]
+                                query_tilt(matches.values()), turned)
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
                                       scores, view)[:top_k]
         threshold = self._threshold(reranks)
@@ -331,7 +331,7 @@ class Identifier:
                    ) -> dict[Hashable, dict[str, float]]:
         """Raw scores per candidate annotation (for fitting calibration on labelled queries);
         ``verified``, when given, receives each verified candidate's verification (what
-        :func:`matcher_view` reads the photo's turn from)."""
+        :func:`query_tilt` reads the photo's turn from)."""
         raw, seen = self._raw_scores(query_features, _named(global_vec, vectors),
                                      set(exclude_keys))
         if verified is not None:
@@ -496,11 +496,11 @@ def query_tilt(verified: Iterable[Verification]) -> float:
     return tilt if abs(tilt) >= TURN_MIN_DEG else 0.0
 
 
-def matcher_view(query: LocalFeatures, verified: Iterable[Verification],
+def matcher_view(query: LocalFeatures, tilt: float,
                  turned: TurnedQuery | None) -> LearnedKeypoints | None:
-    """The query's learned keypoints for the matcher: described again turned back when the
-    photo is turned (:func:`query_tilt`) and ``turned`` can, else the stored ones."""
-    tilt = 0.0 if turned is None else query_tilt(verified)
+    """The query's learned keypoints for the matcher: described again turned back by ``tilt``
+    (:func:`query_tilt` of its verified pairs) when that is not 0 and ``turned`` can, else
+    the stored ones."""
     if turned is None or not tilt:
         return query.learned
     t0 = time.perf_counter()
