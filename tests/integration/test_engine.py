@@ -202,8 +202,18 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     # every query photo is listed with where its own animal ranked
     assert sorted(q["path"] for q in res["queries"]) == sorted(str(p) for p in photos["query"])
     assert all(q["rank"] == 1 and q["top5"][0] == q["identity"] for q in res["queries"])
+    # the reliability table covers every candidate shown, each band's figures within it
+    rel = res["reliability"]
+    shown = sum(len(q["scores"]) for q in res["queries"])
+    assert sum(b["n"] for b in rel["bands"]) == shown
+    assert all(b["low"] <= b["mean_score"] <= b["high"] and 0 <= b["right"] <= 1
+               for b in rel["bands"])
+    right = [s for q in res["queries"] for s, name in zip(q["scores"], q["top5"], strict=True)
+             if name == q["identity"]]
+    assert sum(b["n"] * b["right"] for b in rel["bands"]) == pytest.approx(len(right))
     printed = capsys.readouterr().out
     assert "top-1 100.0 %" in printed
+    assert "vs how often right" in printed and "calibration error" in printed
 
 
 def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:

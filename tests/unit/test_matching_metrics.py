@@ -65,3 +65,25 @@ def test_auroc_by_hand_with_ties() -> None:
     assert metrics.auroc([0.9, 0.5, 0.5, 0.1], [True, True, False, False]) == pytest.approx(3.5 / 4)
     assert metrics.auroc([0.1, 0.9], [True, False]) == 0.0
     assert math.isnan(metrics.auroc([0.1, 0.2], [True, True]))
+
+
+def test_reliability_bands_by_hand() -> None:
+    scores = [0.05, 0.08, 0.15, 0.6, 0.95, 1.0]
+    right = [False, True, False, True, True, False]
+    bands = metrics.reliability(scores, right, edges=(0.0, 0.1, 0.5, 1.0))
+    # [0, 0.1): 0.05, 0.08 -> mean 0.065, 1 of 2 right; [0.1, 0.5): 0.15 -> 0 of 1;
+    # [0.5, 1.0] (the last band includes 1.0): 0.6, 0.95, 1.0 -> mean 0.85, 2 of 3
+    assert [(b["low"], b["high"], b["n"]) for b in bands] == [(0.0, 0.1, 2), (0.1, 0.5, 1),
+                                                             (0.5, 1.0, 3)]
+    assert [b["mean_score"] for b in bands] == pytest.approx([0.065, 0.15, 0.85])
+    assert [b["right"] for b in bands] == pytest.approx([0.5, 0.0, 2 / 3])
+    # (2 x |0.065 - 0.5| + 1 x |0.15 - 0| + 3 x |0.85 - 2/3|) / 6
+    assert metrics.calibration_error(bands) == pytest.approx(
+        (2 * 0.435 + 0.15 + 3 * (0.85 - 2 / 3)) / 6)
+    # an empty band is left out; no candidates at all give no error to report
+    assert [b["low"] for b in metrics.reliability([0.05, 0.95], [False, True])] == [0.0, 0.9]
+    assert metrics.reliability([], []) == [] and math.isnan(metrics.calibration_error([]))
+    with pytest.raises(ValueError):
+        metrics.reliability([0.5], [True, False])
+    with pytest.raises(ValueError):
+        metrics.reliability([0.5], [True], edges=(0.5, 0.2))

@@ -287,6 +287,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {r['seconds_per_query']:.3f} s per query (median), "
               f"{r['seconds_per_database_image']:.3f} s per database image (import + features"
               f" + index; the index {r.get('seconds_index', 0.0):.1f} s)")
+        if r.get("reliability"):
+            print("  " + _reliability_line(r["reliability"]))
         if r.get("open_set"):
             print(f"  open set: {r['held_out_identities']} identities held out, "
                   f"{r['n_unknown_queries']} unknown queries: BAKS {r['BAKS'] * 100:.1f} %  "
@@ -294,6 +296,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(main, indent=1) + "\n", encoding="utf-8")
     return 0
+
+
+def _reliability_line(rel: dict) -> str:
+    """'scores vs how often right' in one line: the band, the share right, the candidates."""
+    bands = " · ".join(f"{b['low'] * 100:.0f}-{b['high'] * 100:.0f} %: {b['right'] * 100:.0f} % "
+                       f"({b['n']})" for b in rel["bands"])
+    return (f"scores of the best {rel['candidates_per_query']} vs how often right: {bands}; "
+            f"calibration error {rel['calibration_error'] * 100:.1f} points")
 
 
 # ---------------------------------------------------------------------------- calibrate

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 __all__ = ["baseline_profile", "evaluate_manifest", "guess_species"]
 
 TOP_K = 50
+# the best candidates of each query whose scores the reliability table checks: the ones a
+# reviewer compares (the review page's strip and `wildid match` show these first)
+SHOWN = 5
 
 
 def guess_species(manifest: Path, profiles: dict[str, SpeciesProfile]) -> str | None:
@@ -126,6 +129,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     engine.sync(progress, cancel)
     t_index = time.perf_counter() - t0
     rankings, truths, best_scores, predicted, times = [], [], [], [], []
+    shown: list[tuple[float, bool]] = []  # (score, right) of the candidates a reviewer sees
     per_query: list[dict[str, Any]] = []
     names = _names(catalog)
     for i, row in enumerate(q_rows):
@@ -142,6 +146,8 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         best = match.best_score or 0.0
         best_scores.append(best)
         predicted.append(None if match.likely_new else (ranking[0] if ranking else None))
+        shown.extend((c.score, name == row.identity)
+                     for (c, _), name in zip(match.candidates[:SHOWN], ranking, strict=False))
         # which photos failed, and to what: what a user (or a tuner) looks at next
         per_query.append({
             "path": str(row.path), "identity": row.identity,
@@ -181,6 +187,10 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "extraction_failed": len(extraction.failed),
         "queries": per_query,
     }
+    if method != "lnbnn":  # calibrated probabilities; the baseline's LNBNN votes are not
+        bands = metrics.reliability([p for p, _ in shown], [ok for _, ok in shown])
+        out["reliability"] = {"candidates_per_query": SHOWN, "bands": bands,
+                              "calibration_error": metrics.calibration_error(bands)}
     if unknown:
         known_ids = {r.identity for r in db_rows}
         baks, baus = metrics.open_set_accuracy(predicted, truths, known_ids)

@@ -13,6 +13,10 @@ Conventions (what ``wildid eval`` reports):
   query when it was declared new; each is averaged per individual, then over individuals.
 * **AUROC** of the new-individual decision — probability that a random unknown query gets a
   lower best score than a random known one (ties count one half).
+* **Reliability** of the shown scores — the candidates grouped by score band, and in each band
+  how often the candidate was the right individual; the **calibration error** is the mean gap
+  between a band's mean score and that rate, weighted by the band's candidates. A reviewer reads
+  "70 %" as "right about seven times in ten": this says whether that holds.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import numpy as np
 __all__ = [
     "auroc",
     "average_precision",
+    "calibration_error",
     "mean_average_precision",
     "open_set_accuracy",
     "per_identity_top_k",
     "rank_of_truth",
+    "reliability",
     "top_k_accuracy",
 ]
 
@@ -115,6 +121,42 @@ def open_set_accuracy(predicted: Sequence[Hashable | None], truths: Sequence[Has
         return float(np.mean([np.mean(v) for v in groups.values()])) if groups else float("nan")
 
     return balanced(known_hits), balanced(unknown_hits)
+
+
+# score bands of the reliability table: finer where most candidates are (few are shown high)
+RELIABILITY_EDGES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def reliability(scores: Sequence[float], right: Sequence[bool],
+                edges: Sequence[float] = RELIABILITY_EDGES) -> list[dict[str, float]]:
+    """Per score band ``[low, high)`` (the last one includes ``high``): the candidates in it
+    (``n``), their mean score and the share that were the right individual; empty bands are
+    left out. Scores outside the edges go to the nearest band."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(right, dtype=bool)
+    if s.shape != y.shape:
+        raise ValueError("scores and right must have the same length")
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or len(e) < 2 or np.any(np.diff(e) <= 0):
+        raise ValueError("edges must be at least two increasing values")
+    band = np.clip(np.searchsorted(e, s, side="right") - 1, 0, len(e) - 2)
+    out = []
+    for b in range(len(e) - 1):
+        inside = band == b
+        n = int(inside.sum())
+        if n:
+            out.append({"low": float(e[b]), "high": float(e[b + 1]), "n": n,
+                        "mean_score": float(s[inside].mean()), "right": float(y[inside].mean())})
+    return out
+
+
+def calibration_error(bands: Sequence[dict[str, float]]) -> float:
+    """Expected calibration error of a :func:`reliability` table: the bands' ``|mean score -
+    share right|`` weighted by their candidates; NaN for an empty table."""
+    total = sum(b["n"] for b in bands)
+    if not total:
+        return float("nan")
+    return float(sum(b["n"] * abs(b["mean_score"] - b["right"]) for b in bands) / total)
 
 
 def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
