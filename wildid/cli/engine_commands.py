@@ -287,7 +287,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {r['seconds_per_query']:.3f} s per query (median), "
               f"{r['seconds_per_database_image']:.3f} s per database image (import + features"
               f" + index; the index {r.get('seconds_index', 0.0):.1f} s)")
-        if r.get("reliability"):
+        if (r.get("reliability") or {}).get("bands"):  # no candidates, nothing to say
             print("  " + _reliability_line(r["reliability"]))
         if r.get("open_set"):
             print(f"  open set: {r['held_out_identities']} identities held out, "
