@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 __all__ = ["baseline_profile", "evaluate_manifest", "guess_species"]
 
 TOP_K = 50
-# the best candidates of each query whose scores the reliability table checks: the ones a
-# reviewer compares (the review page's strip and `wildid match` show these first)
+# the best candidates of each query listed in the JSON (`top5`, `scores`) and checked by the
+# reliability table: the ones a reviewer compares (the review strip and `wildid match` show
+# these first)
 SHOWN = 5
 
 
@@ -129,7 +130,6 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     engine.sync(progress, cancel)
     t_index = time.perf_counter() - t0
     rankings, truths, best_scores, predicted, times = [], [], [], [], []
-    shown: list[tuple[float, bool]] = []  # (score, right) of the candidates a reviewer sees
     per_query: list[dict[str, Any]] = []
     names = _names(catalog)
     for i, row in enumerate(q_rows):
@@ -146,13 +146,11 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         best = match.best_score or 0.0
         best_scores.append(best)
         predicted.append(None if match.likely_new else (ranking[0] if ranking else None))
-        shown.extend((c.score, name == row.identity)
-                     for (c, _), name in zip(match.candidates[:SHOWN], ranking, strict=False))
         # which photos failed, and to what: what a user (or a tuner) looks at next
         per_query.append({
             "path": str(row.path), "identity": row.identity,
             "rank": ranking.index(row.identity) + 1 if row.identity in ranking else None,
-            "top5": ranking[:5], "scores": [c.score for c, _ in match.candidates[:5]],
+            "top5": ranking[:SHOWN], "scores": [c.score for c, _ in match.candidates[:SHOWN]],
             "likely_new": match.likely_new, "seconds": match.seconds,
         })
         if progress is not None and (i % 10 == 0 or i == len(q_rows) - 1):
@@ -188,6 +186,9 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "queries": per_query,
     }
     if method != "lnbnn":  # calibrated probabilities; the baseline's LNBNN votes are not
+        # the candidates each query lists, and whether each was its animal
+        shown = [(p, name == q["identity"]) for q in per_query
+                 for p, name in zip(q["scores"], q["top5"], strict=True)]
         bands = metrics.reliability([p for p, _ in shown], [ok for _, ok in shown])
         out["reliability"] = {"candidates_per_query": SHOWN, "bands": bands,
                               "calibration_error": metrics.calibration_error(bands)}
