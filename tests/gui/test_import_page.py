@@ -228,6 +228,51 @@ def test_identification_starts_after_import_when_the_engine_exists(
     assert all(c.encounters == set(report.new_encounter_ids) for c in changed)
 
 
+def test_the_report_says_what_identification_made_of_the_import(
+        services: Any, small_card: Path, qtbot: Any, settings: Any) -> None:
+    """With the real engine: once the background identification ends, the report of the import
+    adds how many encounters were matched and how many look known or new."""
+    from wildid.engine import forget
+    from wildid.gui.import_page import ImportPage
+
+    settings.auto_identify = True
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.show()
+    page.add_paths([small_card])
+    shown: list[str] = []  # what the report says the moment the import ends
+    page.import_finished.connect(lambda _r: shown.append(page.report_view.identified.text()))
+    with qtbot.waitSignal(services.identification_finished, timeout=JOB_TIMEOUT_MS) as done:
+        report = _run(qtbot, page)
+    assert shown == ["Identifying the new encounters in the background…"]
+    forget(services.catalog)
+    n = len(report.new_encounter_ids)
+    assert n > 0 and len(done.args[0].matched) == n
+    assert page.report_view.identified.isVisible()
+    # an empty catalog knows nobody: every encounter is likely new
+    assert page.report_view.identified.text() == (
+        f"Identification: {n} encounters matched, 0 likely known, {n} likely new.")
+
+
+def test_identification_text_names_the_photos_that_failed() -> None:
+    from wildid.engine.extraction import ExtractionReport
+    from wildid.engine.identification import MatchReport
+    from wildid.gui.import_report import MAX_REASONS, identification_text
+
+    failed = [(f"ann{i}", f"IMG_{i}.jpg is truncated") for i in range(MAX_REASONS + 2)]
+    report = MatchReport(extraction=ExtractionReport(processed=3, failed=failed[:1]),
+                         matched=["a", "b", "c"], likely_new=["c"])
+    assert identification_text(report) == (
+        "Identification: 3 encounters matched, 2 likely known, 1 likely new. 1 photo could not "
+        "be processed, so its encounter has no candidates from them:\n• IMG_0.jpg is truncated")
+    report.extraction.failed = failed
+    report.cancelled = True
+    text = identification_text(report)
+    assert "Stopped before the end" in text
+    assert f"{MAX_REASONS + 2} photos could not be processed" in text
+    assert text.count("\n• IMG_") == MAX_REASONS and text.endswith("• and 2 more (see the log)")
+
+
 def test_identification_is_skipped_quietly_without_the_engine(
         services: Any, small_card: Path, qtbot: Any, settings: Any, monkeypatch: Any,
         caplog: Any, dialogs: Any) -> None:

@@ -157,6 +157,20 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     assert result.returncode == 0 and "import" in result.stdout
 
 
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    """`wildid encounters --json | head -1` and the like: no traceback when the pipe closes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "wildid", "--catalog", str(tmp_path / "c"),
+                             "encounters", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    proc.stdout.close()  # gone before the first byte is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_catalog_option_before_or_after_the_command(tmp_path: Path, capsys) -> None:
     for where, args in ((tmp_path / "a", ["--catalog", str(tmp_path / "a"), "info", "--json"]),
                         (tmp_path / "b", ["info", "--json", "--catalog", str(tmp_path / "b")])):

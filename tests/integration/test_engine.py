@@ -185,6 +185,53 @@ def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:
     assert cli_main(["match", "--catalog", str(cat)]) == 2  # neither an id nor --all
 
 
+def test_cli_import_says_what_identification_made_of_it(tmp_path, photos, capsys) -> None:
+    """After the import itself, the report says how many encounters were matched and how many
+    look known or new; --json carries the same under ``identification``."""
+    cat = str(tmp_path / "cat")
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--json",
+                     str(photos["db"][0])]) == 0
+    first = json.loads(capsys.readouterr().out)["identification"]
+    # nobody is known yet: the one encounter is matched and has no candidate
+    assert (first["matched"], first["likely_known"], first["likely_new"]) == (1, 0, 1)
+    assert first["failed_annotations"] == [] and first["not_matched"] == []
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    (enc,) = json.loads(capsys.readouterr().out)
+    assert cli_main(["name", "--catalog", cat, enc["id"], "Ada"]) == 0
+    capsys.readouterr()
+
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1",
+                     str(photos["query"][0])]) == 0
+    out = capsys.readouterr().out
+    assert "Identification: 1 encounters matched" in out
+    assert "1 likely known, 0 likely new" in out
+
+    # an import with nothing new runs no identification and says none
+    assert cli_main(["import", "--catalog", cat, "--json", str(photos["query"][0])]) == 0
+    assert "identification" not in json.loads(capsys.readouterr().out)
+    assert cli_main(["import", "--catalog", cat, "--no-identify", str(photos["query"][1])]) == 0
+    assert "Identification" not in capsys.readouterr().out
+
+
+def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) -> None:
+    """A photo referenced in place and damaged after the import: `wildid match` still matches
+    its encounter (without features) and says on stderr which annotation failed and why."""
+    cat = str(tmp_path / "cat")
+    photo = tmp_path / "card" / "IMG_0001.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(photos["db"][0].read_bytes())
+    assert cli_main(["import", "--catalog", cat, "--reference-in-place", "--no-identify",
+                     str(photo)]) == 0
+    photo.write_bytes(photo.read_bytes()[:4000])
+    capsys.readouterr()
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)
+    assert result["queried"] == 0 and result["candidates"] == []
+    assert "features failed for annotation" in captured.err
+    assert "IMG_0001.jpg is truncated" in captured.err
+
+
 def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     manifest = tmp_path / "manifest.csv"
     with manifest.open("w", newline="") as fh:

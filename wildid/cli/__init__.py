@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -60,13 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _open_gui(parser, args)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
+        return rc
     except WildIdError as exc:
         print(f"wildid: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nwildid: interrupted; work finished so far is saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`wildid photos --json | head`): not an error worth a traceback.
+        # Point stdout at devnull so the interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _open_gui(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -106,33 +107,68 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise
         finally:
             bar.close()
-        _after_import(catalog, report, args)
+        identification = _after_import(catalog, report, args)
     if args.json:
-        print_json(report_dict(report))
+        out = report_dict(report)
+        if identification is not None:
+            out["identification"] = identification
+        print_json(out)
     else:
         print_report(report)
+        if identification is not None:
+            print_identification(identification)
     if report.imported == 0 and report.duplicates == 0:
         return 1
     return 0
 
 
-def _after_import(catalog: object, report: ImportReport, args: argparse.Namespace) -> None:
+def _after_import(catalog: object, report: ImportReport,
+                  args: argparse.Namespace) -> dict[str, object] | None:
     """Extract features and match the new encounters, as the desktop app does after an import.
 
-    A failure here (a damaged model file, say) is reported but does not undo the import.
+    Returns what identification did, for the report: without it an import ends with minutes of
+    silent work and no word of what became of the photos. A failure here (a damaged model file,
+    say) is reported but does not undo the import.
     """
     if args.no_identify or not report.imported:
-        return
-    from wildid.engine import process_new
+        return None
+    from wildid.engine import identify_new
 
     bar = ProgressBar()
+    t0 = time.perf_counter()
     try:
-        process_new(catalog, progress=bar)
+        match = identify_new(catalog, progress=bar)
     except WildIdError as exc:
-        print(f"wildid: photos imported, but identification failed: {exc}\n"
-              "  fix the cause and run `wildid match --all`", file=sys.stderr)
+        return {"error": str(exc)}
     finally:
         bar.close()
+    failed = match.extraction.failed if match.extraction is not None else []
+    return {
+        "matched": len(match.matched),
+        "likely_known": len(match.matched) - len(match.likely_new),
+        "likely_new": len(match.likely_new),
+        "not_matched": [{"encounter": e, "reason": r} for e, r in match.skipped],
+        "failed_annotations": [{"annotation": a, "reason": r} for a, r in failed],
+        "cancelled": match.cancelled,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def print_identification(summary: dict[str, object]) -> None:
+    """One line on what identification made of the import, then anything that went wrong."""
+    if "error" in summary:
+        print(f"wildid: photos imported, but identification failed: {summary['error']}\n"
+              "  fix the cause and run `wildid match --all`", file=sys.stderr)
+        return
+    print(f"Identification: {summary['matched']} encounters matched in {summary['seconds']:.1f} s, "
+          f"{summary['likely_known']} likely known, {summary['likely_new']} likely new (review "
+          "them in the app, or `wildid match --all` to list the candidates)")
+    if summary["cancelled"]:
+        print("  stopped before the end: `wildid match --all` finishes the rest")
+    for row in summary["failed_annotations"]:  # type: ignore[attr-defined]
+        print(f"  features failed for annotation {row['annotation'][:8]}: {row['reason']}")
+    for row in summary["not_matched"]:  # type: ignore[attr-defined]
+        print(f"  encounter {row['encounter'][:8]} not matched: {row['reason']}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -186,7 +186,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     with open_catalog(args.catalog) as catalog:
         engine = engine_for(catalog)
         try:
-            engine.extract(bar)
+            extraction = engine.extract(bar)
             if args.all:
                 ids = _unreviewed(catalog)  # all of them, afresh
             else:
@@ -203,6 +203,8 @@ def cmd_match(args: argparse.Namespace) -> int:
         finally:
             bar.close()
         names = _individual_names(catalog)
+    for ann, reason in extraction.failed:  # their encounters are matched without them
+        print(f"wildid: features failed for annotation {ann[:8]}: {reason}", file=sys.stderr)
     payload = [_match_json(m, names) for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])

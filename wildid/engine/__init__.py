@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["engine_for", "process_new"]
+__all__ = ["engine_for", "identify_new", "process_new"]
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -35,19 +35,34 @@ def forget(catalog: Any) -> None:
         _engines.pop(str(catalog.root), None)
 
 
+def identify_new(catalog: Any, progress: Any = None, cancel: Any = None,
+                 encounter_ids: Iterable[str] | None = None) -> Any:
+    """Extract features for new annotations, then match unreviewed encounters not yet matched.
+
+    Returns the :class:`~wildid.engine.identification.MatchReport`, its ``extraction`` filled
+    in, so a caller can say what became of an import: how many encounters look known or new,
+    and which photos could not be processed.
+    """
+    from wildid.engine.identification import MatchReport
+
+    engine = engine_for(catalog)
+    extraction = engine.extract(progress, cancel)
+    if extraction.cancelled:
+        return MatchReport(extraction=extraction, cancelled=True)
+    pending = engine.pending_encounters(encounter_ids)
+    report = engine.match_many(pending, progress=progress, cancel=cancel)
+    report.extraction = extraction
+    return report
+
+
 def process_new(catalog: Any, progress: Any = None, cancel: Any = None,
                 encounter_ids: Iterable[str] | None = None) -> Any:
-    """Extract features for new annotations, then match unreviewed encounters not yet matched.
+    """:func:`identify_new` as the desktop app runs it after an import or a review decision.
 
     Returns a :class:`~wildid.review.changes.Changes` naming the encounters that got new
     candidates, so open views refresh only those.
     """
     from wildid.review.changes import Changes
 
-    engine = engine_for(catalog)
-    extraction = engine.extract(progress, cancel)
-    if extraction.cancelled:
-        return Changes()
-    pending = engine.pending_encounters(encounter_ids)
-    report = engine.match_many(pending, progress=progress, cancel=cancel)
+    report = identify_new(catalog, progress, cancel, encounter_ids)
     return Changes(encounters=frozenset(report.matched))

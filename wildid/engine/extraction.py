@@ -135,6 +135,8 @@ def extract_pending(catalog: Catalog, sources: Sequence[FeatureSource],
                         crops.append((job, fut.result()))
                     except WildIdError as exc:
                         report.failed.append((job.annotation_id, str(exc)))
+                        log.warning("no features for annotation %s (%s): %s", job.annotation_id,
+                                    job.path, exc)
                 rows = _compute(sources, crops, report)
                 _store(catalog, rows)
                 report.processed += len(crops)

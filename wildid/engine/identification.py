@@ -141,6 +141,7 @@ class MatchReport:
 
     extraction: ExtractionReport | None = None
     matched: list[str] = field(default_factory=list)
+    likely_new: list[str] = field(default_factory=list)  # matched, best score under the threshold
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (encounter id, reason)
     cancelled: bool = False
 
@@ -694,6 +695,8 @@ class CatalogEngine:
                 else:
                     if match.queried:
                         report.matched.append(enc_id)
+                        if match.likely_new:
+                            report.likely_new.append(enc_id)
                     else:
                         report.skipped.append((enc_id, "no features (extraction failed?)"))
                 reporter.advance()

@@ -179,6 +179,7 @@ class ImportPage(QWidget):
 
         self.report_view = ImportReportView()
         self.report_view.review_requested.connect(self.review_requested)
+        self.services.identification_finished.connect(self.report_view.show_identification)
         self.report_box = QGroupBox("Last import")
         QVBoxLayout(self.report_box).addWidget(self.report_view)
         self.report_box.setVisible(False)
@@ -329,7 +330,8 @@ class ImportPage(QWidget):
         if report.new_encounter_ids:
             self.services.notify(changes(report.new_encounter_ids))
             if self.services.settings.auto_identify:
-                self.services.identify_new(report.new_encounter_ids)
+                if self.services.identify_new(report.new_encounter_ids) is not None:
+                    self.report_view.show_identifying()
         self.import_finished.emit(report)
 
     def _job_ended(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
 from wildid.gui.style import set_role
 from wildid.ingest.importer import ImportReport
 from wildid.ingest.scan import describe_ignored
+
+MAX_REASONS = 5  # failed photos listed by name; the log has them all
 
 
 def _plural(n: int, word: str) -> str:
@@ -45,6 +49,25 @@ def ignored_text(report: ImportReport) -> str:
     return f"Not photos, left alone: {text}." if text else ""
 
 
+def identification_text(report: Any) -> str:
+    """What identification made of the import (an engine ``MatchReport``): how many encounters
+    look known or new, and the photos whose features could not be computed, with why."""
+    matched, new = len(report.matched), len(report.likely_new)
+    text = (f"Identification: {_plural(matched, 'encounter')} matched, {matched - new:,} "
+            f"likely known, {new:,} likely new.")
+    if report.cancelled:
+        text += " Stopped before the end: the rest is identified at the next import."
+    failed = list(report.extraction.failed) if report.extraction is not None else []
+    if failed:
+        text += (f" {_plural(len(failed), 'photo')} could not be processed, so "
+                 f"{'its encounter has' if len(failed) == 1 else 'their encounters have'} "
+                 "no candidates from them:")
+        text += "".join(f"\n• {reason}" for _ann, reason in failed[:MAX_REASONS])
+        if len(failed) > MAX_REASONS:
+            text += f"\n• and {len(failed) - MAX_REASONS:,} more (see the log)"
+    return text
+
+
 class ImportReportView(QWidget):
     """The report of the last import; ``review_requested`` carries its new encounter ids."""
 
@@ -58,6 +81,10 @@ class ImportReportView(QWidget):
         self.ignored = QLabel()
         self.ignored.setWordWrap(True)
         self.ignored.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.identified = QLabel()
+        self.identified.setWordWrap(True)
+        self.identified.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.identified.setVisible(False)
         self.skipped_label = QLabel("Skipped files")
         self.skipped = QTableWidget(0, 2)
         self.skipped.setHorizontalHeaderLabels(["File", "Reason"])
@@ -80,8 +107,10 @@ class ImportReportView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
         layout.addWidget(self.ignored)
+        layout.addWidget(self.identified)
         layout.addWidget(self.skipped_label)
         layout.addWidget(self.skipped, 1)
+        layout.addStretch(0)  # with no skipped files the text stays at the top, not spread out
         layout.addLayout(buttons)
 
     def show_report(self, report: ImportReport) -> None:
@@ -89,6 +118,7 @@ class ImportReportView(QWidget):
         self.summary.setText(summary_text(report))
         self.ignored.setText(ignored_text(report))
         self.ignored.setVisible(bool(report.ignored))
+        self.identified.setVisible(False)  # until this import's identification ends
         self.skipped.setRowCount(len(report.skipped))
         for row, (path, reason) in enumerate(report.skipped):
             path_item = QTableWidgetItem(path)
@@ -103,6 +133,16 @@ class ImportReportView(QWidget):
         self.skipped_label.setVisible(has_skipped)
         self.skipped.setVisible(has_skipped)
         self.review_button.setEnabled(bool(report.new_encounter_ids))
+
+    def show_identifying(self) -> None:
+        """Say that identification of the new encounters is running in the background."""
+        self.identified.setText("Identifying the new encounters in the background…")
+        self.identified.setVisible(True)
+
+    def show_identification(self, report: Any) -> None:
+        """Add what identification made of the import, once its background job ends."""
+        self.identified.setText(identification_text(report))
+        self.identified.setVisible(True)
 
     def skipped_rows(self) -> list[tuple[str, str]]:
         """The table's contents, as shown (tests and copy-to-clipboard read this)."""

@@ -33,7 +33,8 @@ ENGINE_MODULE = "wildid.engine"
 
 
 def engine_entry_point() -> Callable[..., Any] | None:
-    """``wildid.engine.process_new`` when the engine is installed, else None (logged once)."""
+    """The engine's ``identify_new`` (or an older engine's ``process_new``) when the engine is
+    installed, else None (logged once)."""
     try:
         engine = importlib.import_module(ENGINE_MODULE)
     except ModuleNotFoundError as exc:
@@ -41,12 +42,12 @@ def engine_entry_point() -> Callable[..., Any] | None:
             raise
         log.info("%s is not available: new photos are not identified automatically", ENGINE_MODULE)
         return None
-    process_new = getattr(engine, "process_new", None)
-    if not callable(process_new):
-        log.info("%s has no process_new(): new photos are not identified automatically",
+    entry = getattr(engine, "identify_new", None) or getattr(engine, "process_new", None)
+    if not callable(entry):
+        log.info("%s has no identify_new(): new photos are not identified automatically",
                  ENGINE_MODULE)
         return None
-    return process_new
+    return entry
 
 
 def changes(encounters: Iterable[str] = (), individuals: Iterable[str] = ()) -> Changes:
@@ -59,6 +60,8 @@ class Services(QObject):
 
     data_changed = Signal(object)  # Changes
     undo_changed = Signal()
+    # the engine's MatchReport after a background identification: what became of an import
+    identification_finished = Signal(object)
 
     def __init__(self, catalog: Catalog, settings: Settings, errors: ErrorSink | None = None,
                  parent: QObject | None = None) -> None:
@@ -105,18 +108,25 @@ class Services(QObject):
     # ------------------------------------------------------------ background work --------
     def identify_new(self, encounter_ids: Iterable[str] = ()) -> Job | None:
         """Extract features and match new encounters in the background, when the engine exists."""
-        process_new = engine_entry_point()
-        if process_new is None:
+        entry = engine_entry_point()
+        if entry is None:
             return None
         catalog, ids = self.catalog, frozenset(encounter_ids)
 
         def work(progress: Any = None, cancel: Any = None) -> Any:
-            return process_new(catalog, progress, cancel)
+            return entry(catalog, progress, cancel)
 
         job = self.jobs.submit("Identification", work, writes=True)
-        job.succeeded.connect(lambda result: self.notify(
-            result if isinstance(result, Changes) else changes(ids)))
+        job.succeeded.connect(lambda result: self._identified(result, ids))
         return job
+
+    def _identified(self, result: Any, ids: frozenset[str]) -> None:
+        matched = getattr(result, "matched", None)
+        if matched is not None:  # a MatchReport: say what changed, then what came of it
+            self.notify(changes(matched))
+            self.identification_finished.emit(result)
+        else:
+            self.notify(result if isinstance(result, Changes) else changes(ids))
 
     def close(self, timeout_ms: int = 30_000) -> bool:
         """Stop background jobs and close the catalog; False if a job did not stop in time."""
