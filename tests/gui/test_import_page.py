@@ -273,6 +273,19 @@ def test_identification_text_names_the_photos_that_failed() -> None:
     assert text.count("\n• IMG_") == MAX_REASONS and text.endswith("• and 2 more (see the log)")
 
 
+def test_the_summary_says_when_the_species_came_from_the_catalog() -> None:
+    from wildid.gui.import_report import summary_text
+    from wildid.ingest.importer import ImportReport
+
+    report = ImportReport("b", "completed", n_found=2, imported=2, new_encounter_ids=["e"],
+                          seconds=1.0, species="nyala", species_inferred=True)
+    assert summary_text(report).endswith(
+        "; 1 new encounter. Species: nyala, the species of every individual in this catalog "
+        "(none was given).")
+    report.species_inferred = False  # asked for: nothing to point out
+    assert "Species" not in summary_text(report)
+
+
 def test_identification_is_skipped_quietly_without_the_engine(
         services: Any, small_card: Path, qtbot: Any, settings: Any, monkeypatch: Any,
         caplog: Any, dialogs: Any) -> None:

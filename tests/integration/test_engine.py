@@ -232,6 +232,58 @@ def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) 
     assert "IMG_0001.jpg is truncated" in captured.err
 
 
+def test_an_import_without_species_takes_the_one_every_individual_has(tmp_path, photos,
+                                                                      capsys) -> None:
+    """A nyala catalog, then a card imported with no species: before, its encounters went to
+    the generic profile and were compared with nobody. Now they are nyala, the report says
+    so, and the animal is found."""
+    cat = str(tmp_path / "cat")
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--no-identify",
+                     "--species", "nyala", *map(str, photos["db"][:2])]) == 0
+    capsys.readouterr()
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    for n, enc in enumerate(json.loads(capsys.readouterr().out)):
+        assert cli_main(["name", "--catalog", cat, enc["id"], f"N{n}"]) == 0
+    capsys.readouterr()
+
+    assert cli_main(["import", "--catalog", cat, "--json", str(photos["query"][0])]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["species"], report["species_inferred"]) == ("nyala", True)
+    assert report["identification"]["likely_known"] == 1
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["candidates"][0]["name"] == "N0" and not result["likely_new"]
+
+    # a species given is kept, and said nothing about
+    assert cli_main(["import", "--catalog", cat, "--species", "Equus quagga", "--no-identify",
+                     str(photos["query"][1])]) == 0
+    out = capsys.readouterr().out
+    assert "Species:" not in out
+
+
+def test_catalog_species_only_when_every_individual_shares_one(catalog) -> None:
+    from wildid.catalog.models import Individual
+    from wildid.ingest.importer import catalog_species
+
+    def with_individuals(*species: tuple[str | None, str | None]) -> str | None:
+        with catalog.session() as s:
+            for own, seen in species:
+                ind = Individual(name="x", species=own)
+                s.add(ind)
+                s.flush()
+                s.add(Encounter(individual_id=ind.id, species=seen, state="confirmed"))
+            s.flush()
+            found = catalog_species(s)
+            s.rollback()
+        return found
+
+    assert with_individuals() is None  # nobody known yet
+    assert with_individuals(("Nyala", None), (None, "nyala"), ("nyala", "x")) == "nyala"
+    assert with_individuals(("nyala", None), ("lion", None)) is None
+    assert with_individuals(("nyala", None), (None, None)) is None  # one without: ask
+    assert with_individuals((" lion ", None)) == "lion"
+
+
 def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     manifest = tmp_path / "manifest.csv"
     with manifest.open("w", newline="") as fh:

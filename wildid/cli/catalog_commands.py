@@ -74,6 +74,8 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
         "ignored": dict(sorted(report.ignored.items())),
         "new_encounters": len(report.new_encounter_ids),
+        "species": report.species,
+        "species_inferred": report.species_inferred,
         "seconds": round(report.seconds, 3),
         "photos_per_second": round(report.photos_per_second, 2),
     }
@@ -83,6 +85,9 @@ def print_report(report: ImportReport) -> None:
     print(f"Import {report.status}: {report.imported} imported, {report.duplicates} duplicates "
           f"skipped, {len(report.skipped)} files skipped, {len(report.new_encounter_ids)} new "
           f"encounters ({report.seconds:.1f} s, {report.photos_per_second:.1f} photos/s)")
+    if report.species_inferred and report.new_encounter_ids:
+        print(f"Species: none given, so the new encounters are {report.species}, the species of "
+              "every individual in this catalog (--species sets another)")
     if report.skipped:
         print("Skipped:")
         for path, reason in report.skipped:

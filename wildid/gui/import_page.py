@@ -139,7 +139,9 @@ class ImportPage(QWidget):
         self.observer = QLineEdit()
         self.observer.setPlaceholderText("who took the photos (optional)")
         self.species = QLineEdit()
-        self.species.setPlaceholderText("e.g. Tragelaphus angasii (optional)")
+        self.species.setPlaceholderText("e.g. Tragelaphus angasii (empty: the catalog's species)")
+        self.species.setToolTip("Left empty, the new encounters get the species every individual "
+                                "in this catalog has, when they all share one; otherwise none")
         self.copy_in = QRadioButton("Copy into the catalog (safe when the card is wiped)")
         self.reference = QRadioButton("Leave them where they are (reference in place)")
         self._storage = QButtonGroup(self)

@@ -40,7 +40,10 @@ def summary_text(report: ImportReport) -> str:
     kept = " Everything imported before you pressed Cancel is kept." if report.status == "cancelled" else ""
     none = (" No photos were found in the chosen folders."
             if report.status == "completed" and report.n_found == 0 else "")
-    return f"{head}{speed}: {', '.join(parts)}; {tail}.{kept}{none}"
+    species = (f" Species: {report.species}, the species of every individual in this catalog "
+               "(none was given)." if report.species_inferred and report.new_encounter_ids
+               else "")
+    return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{kept}{none}"
 
 
 def ignored_text(report: ImportReport) -> str:

@@ -16,15 +16,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from wildid.catalog import Catalog
-from wildid.catalog.models import ImportBatch, ImportIssue, Photo
+from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import Cancelled, ImageError, WildIdError
 from wildid.ingest.exif import read_exif
@@ -66,6 +67,10 @@ class ImportReport:
     """Other files in the folders (RAW, video, sidecars), by extension: see ``ScanResult``."""
     new_encounter_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    species: str | None = None
+    """The species the new encounters got: the one asked for, or the catalog's (below)."""
+    species_inferred: bool = False
+    """No species was given and every known individual of the catalog is of ``species``."""
 
     @property
     def photos_per_second(self) -> float:
@@ -159,9 +164,13 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
     options = options or ImportOptions()
     started = utcnow()
     with catalog.session() as s:
+        given = (options.species or "").strip() or None
+        species = given or catalog_species(s)
+        options = replace(options, species=species)
         batch = ImportBatch(
             sources=[display_path(p) for p in paths],
             options={"observer": options.observer, "species": options.species,
+                     "species_inferred": given is None and species is not None,
                      "burst_gap_s": options.burst_gap_s,
                      "reference_in_place": options.reference_in_place, "pid": os.getpid()},
         )
@@ -169,7 +178,8 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         s.flush()
         batch_id = batch.id
         known = set(s.scalars(select(Photo.sha256)))
-    report = ImportReport(batch_id=batch_id, status="running")
+    report = ImportReport(batch_id=batch_id, status="running", species=species,
+                          species_inferred=given is None and species is not None)
     reporter = ProgressReporter("Scanning", 0, progress, cancel)
     reporter.emit()
     try:
@@ -187,6 +197,23 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         _finish(catalog, batch_id, report, options)
         report.seconds = (utcnow() - started).total_seconds()
     return report
+
+
+def catalog_species(s: Session) -> str | None:
+    """The species every known individual of the catalog shares, or None.
+
+    A citizen scientist's catalog is nearly always one species, and an import without one
+    would otherwise be matched by the generic profile against nobody: species-less encounters
+    are never compared with individuals of a species profile. None when the catalog knows no
+    individual yet, or its individuals are of several species or of none (then the user has to
+    say). Spellings of one species ("Nyala", "nyala") count as one; the most used is returned.
+    """
+    rows = s.execute(select(Individual.species, Encounter.species)
+                     .join(Encounter, Encounter.individual_id == Individual.id)).all()
+    names = [(own or seen or "").strip() for own, seen in rows]
+    if not names or not all(names) or len({n.lower() for n in names}) != 1:
+        return None
+    return Counter(names).most_common(1)[0][0]
 
 
 def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set[str],
