@@ -264,7 +264,7 @@ def test_identification_text_names_the_photos_that_failed() -> None:
                          matched=["a", "b", "c"], likely_new=["c"])
     assert identification_text(report) == (
         "Identification: 3 encounters matched, 2 likely known, 1 likely new. 1 photo could not "
-        "be processed, so its encounter has no candidates from them:\n• IMG_0.jpg is truncated")
+        "be processed (matched without it):\n• IMG_0.jpg is truncated")
     report.extraction.failed = failed
     report.cancelled = True
     text = identification_text(report)

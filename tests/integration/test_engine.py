@@ -203,7 +203,7 @@ def test_cli_import_says_what_identification_made_of_it(tmp_path, photos, capsys
     assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1",
                      str(photos["query"][0])]) == 0
     out = capsys.readouterr().out
-    assert "Identification: 1 encounters matched" in out
+    assert "Identification: 1 encounter matched in" in out
     assert "1 likely known, 0 likely new" in out
 
     # an import with nothing new runs no identification and says none

@@ -165,7 +165,9 @@ def print_identification(summary: dict[str, object]) -> None:
         print(f"wildid: photos imported, but identification failed: {summary['error']}\n"
               "  fix the cause and run `wildid match --all`", file=sys.stderr)
         return
-    print(f"Identification: {summary['matched']} encounters matched in {summary['seconds']:.1f} s, "
+    n = summary["matched"]
+    print(f"Identification: {n} encounter{'' if n == 1 else 's'} matched in "
+          f"{summary['seconds']:.1f} s, "
           f"{summary['likely_known']} likely known, {summary['likely_new']} likely new (review "
           "them in the app, or `wildid match --all` to list the candidates)")
     if summary["cancelled"]:

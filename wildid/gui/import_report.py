@@ -62,9 +62,8 @@ def identification_text(report: Any) -> str:
         text += " Stopped before the end: the rest is identified at the next import."
     failed = list(report.extraction.failed) if report.extraction is not None else []
     if failed:
-        text += (f" {_plural(len(failed), 'photo')} could not be processed, so "
-                 f"{'its encounter has' if len(failed) == 1 else 'their encounters have'} "
-                 "no candidates from them:")
+        text += (f" {_plural(len(failed), 'photo')} could not be processed (matched without "
+                 f"{'it' if len(failed) == 1 else 'them'}):")
         text += "".join(f"\n• {reason}" for _ann, reason in failed[:MAX_REASONS])
         if len(failed) > MAX_REASONS:
             text += f"\n• and {len(failed) - MAX_REASONS:,} more (see the log)"

@@ -166,11 +166,12 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
     with catalog.session() as s:
         given = (options.species or "").strip() or None
         species = given or catalog_species(s)
+        inferred = given is None and species is not None
         options = replace(options, species=species)
         batch = ImportBatch(
             sources=[display_path(p) for p in paths],
             options={"observer": options.observer, "species": options.species,
-                     "species_inferred": given is None and species is not None,
+                     "species_inferred": inferred,
                      "burst_gap_s": options.burst_gap_s,
                      "reference_in_place": options.reference_in_place, "pid": os.getpid()},
         )
@@ -179,7 +180,7 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         batch_id = batch.id
         known = set(s.scalars(select(Photo.sha256)))
     report = ImportReport(batch_id=batch_id, status="running", species=species,
-                          species_inferred=given is None and species is not None)
+                          species_inferred=inferred)
     reporter = ProgressReporter("Scanning", 0, progress, cancel)
     reporter.emit()
     try:
