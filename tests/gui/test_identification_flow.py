@@ -58,3 +58,35 @@ def test_import_identifies_and_review_shows_the_match(main_window: Any, services
     assert len(review.pair.matches()) >= 8
     assert not review.banner.isVisible()  # not "likely new"
     forget(catalog)
+
+
+def test_an_animal_named_in_review_is_a_candidate_for_its_next_sighting(
+        main_window: Any, services: Any, settings: Any, qtbot: Any, tmp_path: Path,
+        dialogs: Any) -> None:
+    """Two sightings of an animal nobody knew on one card: naming it from the first makes it
+    the first candidate of the second, without another import (before, the second kept the
+    empty candidate list it got at import)."""
+    from wildid.engine import process_new
+
+    catalog = services.catalog
+    first, second = make_animal_pair(tmp_path / "photos", 41, seeds=(82, 83), width=800,
+                                     height=600)
+    run_import(catalog, [first.path, second.path],
+               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
+    process_new(catalog)  # nobody is known: both likely new, without candidates
+    settings.auto_identify = True
+    review = main_window.page("review")
+    main_window.show_page("review")
+    review.open_encounter(_encounter_of(catalog, first.path))
+    qtbot.waitUntil(lambda: not review.is_loading(), timeout=JOB_TIMEOUT_MS)
+    assert review.current_candidate() is None and review.banner.isVisible()
+
+    dialogs.texts.append("Zuri")
+    review.new_individual()
+    later = _encounter_of(catalog, second.path)
+    review.open_encounter(later)
+    qtbot.waitUntil(lambda: review.current_candidate() is not None, timeout=JOB_TIMEOUT_MS)
+    assert review.current_candidate().name == "Zuri"
+    assert review.current_encounter_id() == later
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
+    forget(catalog)

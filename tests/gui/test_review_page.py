@@ -141,6 +141,35 @@ def test_not_this_one_shows_the_next_candidate_and_is_remembered(qtbot, page, wo
     assert [c.name for c in page.strip.candidates()][0] == "Stripe"
 
 
+def test_matched_again_the_new_first_is_shown_unless_the_reviewer_chose_another(
+        qtbot, page, world):
+    """Candidates read again (matched afresh after a decision elsewhere): on the first one,
+    which was no choice, the new first is shown; a candidate the reviewer moved to stays."""
+    from sqlalchemy import delete
+
+    from tests.gui.review_data import add_results
+    from wildid.catalog.models import MatchCandidate, MatchSummary
+    from wildid.gui.services import changes
+
+    stripe = world.queries["q_stripe"]
+
+    def matched_again(ranked: list[tuple[str, float]]) -> None:
+        with world.catalog.session() as s:
+            s.execute(delete(MatchCandidate).where(MatchCandidate.encounter_id == stripe))
+            s.execute(delete(MatchSummary).where(MatchSummary.encounter_id == stripe))
+        add_results(world, "q_stripe", ranked)
+        page.services.notify(changes([stripe]))
+        qtbot.waitUntil(lambda: [c.name for c in page.strip.candidates()]
+                        == [n for n, _ in ranked], timeout=5000)
+
+    assert page.current_candidate().name == "Stripe"
+    matched_again([("Dot", 0.95), ("Stripe", 0.5)])
+    assert page.current_candidate().name == "Dot"
+    page.actions_by_key["next_candidate"].trigger()
+    matched_again([("Ziggy", 0.97), ("Dot", 0.9), ("Stripe", 0.6)])
+    assert page.current_candidate().name == "Stripe"
+
+
 def test_candidate_navigation(page):
     page.actions_by_key["next_candidate"].trigger()
     assert page.current_candidate().name == "Dot"

@@ -284,6 +284,49 @@ def test_catalog_species_only_when_every_individual_shares_one(catalog) -> None:
     assert with_individuals((" lion ", None)) == "lion"
 
 
+def test_candidates_go_stale_with_decisions_that_change_who_is_known(catalog, photos) -> None:
+    """An animal named from one encounter is not among the candidates stored for its other
+    sightings: those are out of date, and refresh_matches brings them up to date."""
+    from wildid.engine import refresh_matches
+    from wildid.review import update_annotation
+    from wildid.review.queries import stale_results
+
+    import_photos(catalog, photos["db"][:2] + photos["query"][:2])
+    process_new(catalog)
+    first, other = (encounter_of(catalog, p) for p in photos["db"][:2])
+    later, third = (encounter_of(catalog, p) for p in photos["query"][:2])
+    everyone = [first, other, later, third]
+    assert stale_results(catalog, everyone) == []  # all matched, nobody known: no candidates
+    with catalog.session() as s:
+        assert s.scalar(select(MatchCandidate).where(MatchCandidate.encounter_id == later)) is None
+
+    new_individual(catalog, first, "Zuri", "Tester")
+    assert stale_results(catalog, everyone) == [other, later, third]  # in the order asked
+    report = refresh_matches(catalog, [later, third])
+    assert report.matched == [later, third] and report.extraction.processed == 0
+    assert stale_results(catalog, everyone) == [other]  # only what was asked is matched
+    with catalog.session() as s:
+        zuri = s.scalars(select(Encounter.individual_id).where(Encounter.id == first)).one()
+        stored = s.scalars(select(MatchCandidate.individual_id)
+                           .where(MatchCandidate.encounter_id == later)
+                           .order_by(MatchCandidate.rank)).all()
+    assert stored[0] == zuri  # her second sighting now has her first
+    assert refresh_matches(catalog, [later]).matched == []  # up to date: nothing to do
+    refresh_matches(catalog, [other])
+    # saying "not this one" teaches nothing about the other encounters
+    reject_candidate(catalog, later, zuri, "Tester")
+    assert stale_results(catalog, everyone) == []
+
+    # a box drawn on a photo sets its results aside: stale, and its features are made first
+    with catalog.session() as s:
+        ann = s.scalars(select(Annotation.id).where(Annotation.encounter_id == third)).one()
+    update_annotation(catalog, ann, box=(10, 10, 600, 400))
+    assert stale_results(catalog, [later, third]) == [third]
+    report = refresh_matches(catalog, [later, third])
+    assert report.matched == [third] and report.extraction.processed == 1
+    forget(catalog)
+
+
 def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     manifest = tmp_path / "manifest.csv"
     with manifest.open("w", newline="") as fh:

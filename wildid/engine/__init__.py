@@ -8,10 +8,10 @@ decision; the CLI commands (``wildid extract``, ``wildid match``, ``wildid eval`
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["engine_for", "identify_new", "process_new"]
+__all__ = ["engine_for", "identify_new", "process_new", "refresh_matches"]
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -51,6 +51,30 @@ def identify_new(catalog: Any, progress: Any = None, cancel: Any = None,
         return MatchReport(extraction=extraction, cancelled=True)
     pending = engine.pending_encounters(encounter_ids)
     report = engine.match_many(pending, progress=progress, cancel=cancel)
+    report.extraction = extraction
+    return report
+
+
+def refresh_matches(catalog: Any, encounter_ids: Sequence[str], progress: Any = None,
+                    cancel: Any = None) -> Any:
+    """Match again those of ``encounter_ids`` whose candidates are out of date.
+
+    What the review screen runs in the background for the encounters it shows next: a box
+    drawn since has no features yet (extracted first), and a decision since may have named
+    the very animal they show (:func:`wildid.review.queries.stale_results`); results of
+    another engine or calibration count too (``pending_encounters``). Returns the
+    :class:`~wildid.engine.identification.MatchReport` (``matched`` empty when nothing was due).
+    """
+    from wildid.engine.identification import MatchReport
+    from wildid.review.queries import stale_results
+
+    engine = engine_for(catalog)
+    extraction = engine.extract(progress, cancel)
+    if extraction.cancelled:
+        return MatchReport(extraction=extraction, cancelled=True)
+    due = set(stale_results(catalog, encounter_ids)) | set(engine.pending_encounters(encounter_ids))
+    report = (engine.match_many([e for e in dict.fromkeys(encounter_ids) if e in due],
+                                progress=progress, cancel=cancel) if due else MatchReport())
     report.extraction = extraction
     return report
 

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -49,6 +49,8 @@ __all__ = ["ReviewPage"]
 
 _ORDERS = (("confidence", "Most confident first"), ("oldest", "Oldest first"))
 _PREFETCH_AHEAD = 2
+_REFRESH_AHEAD = 5  # the encounter shown and the next four: ~2.5 s of nyala matching at most
+_REFRESH_DELAY_MS = 400
 
 
 class ReviewPage(ReviewDecisions, QWidget):
@@ -73,6 +75,10 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._queue_dirty = True
         self._queue_token = 0
         self._waiting_counts: dict[str, int] = {}
+        # the encounters shown next are matched again when a decision or a box edit made their
+        # candidates out of date; a short pause first, so stepping through the queue asks once
+        self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self._refresh_upcoming)
         self._build()
         self.prefetch.bundleReady.connect(self._on_bundle)
         self.prefetch.imageReady.connect(self._on_image)
@@ -269,6 +275,13 @@ class ReviewPage(ReviewDecisions, QWidget):
             self._display(bundle)
         for ahead in self.queue[self.index + 1:self.index + 1 + _PREFETCH_AHEAD]:
             self.prefetch.request_bundle(ahead)
+        self._refresh_timer.start()
+
+    def _refresh_upcoming(self) -> None:
+        """Ask for fresh candidates for the encounter shown and the next few (Services decides
+        whether any are out of date)."""
+        if self.isVisible() and self.queue:
+            self.services.refresh_matches(self.queue[self.index:self.index + _REFRESH_AHEAD])
 
     def _update_position(self) -> None:
         n = len(self.queue)
@@ -312,8 +325,11 @@ class ReviewPage(ReviewDecisions, QWidget):
             return
         previous = self._bundle
         same = previous is not None and previous.encounter_id == bundle.encounter_id
+        # the candidate the reviewer moved to stays selected when the encounter is read again;
+        # on the first one (not a choice) the new first is shown: matched again after a
+        # decision, the animal just named may have come first
         keep = self.current_candidate().individual_id if same and self.current_candidate() \
-            else None
+            and self.strip.current() > 0 else None
         self._bundle = bundle
         if not same:
             self._photo_index = 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ class Services(QObject):
         # Pages may push onto the stack directly; on_change keeps the Edit menu in step either way.
         self.undo_stack = UndoStack(catalog, on_change=lambda _stack: self.undo_changed.emit())
         self._closed = False
+        self._refresh_job: Job | None = None
+        self._refresh_wanted: list[str] | None = None  # asked for while a refresh ran
 
     @classmethod
     def open(cls, path: Path | str, settings: Settings, errors: ErrorSink | None = None,
@@ -127,6 +129,51 @@ class Services(QObject):
             self.identification_finished.emit(result)
         else:
             self.notify(result if isinstance(result, Changes) else changes(ids))
+
+    def refresh_matches(self, encounter_ids: Sequence[str]) -> Job | None:
+        """Match again in the background those of ``encounter_ids`` whose candidates are out of
+        date: the review screen asks this for the encounters it shows next, so an animal named
+        a moment ago is a candidate for its later sightings, and a box drawn since is used.
+
+        Nothing is queued when all is current (one short read decides; see
+        :func:`~wildid.review.queries.stale_results`). While a refresh runs, the latest request
+        waits and runs after it, never a queue of them. Like identification after an import it
+        follows the "identify automatically" setting; a failure is logged, not shown on every
+        step through the queue (the import reports a broken model).
+        """
+        from wildid.review.queries import stale_results
+
+        if not self.settings.auto_identify or self._closed:
+            return None
+        if self._refresh_job is not None and self._refresh_job.state.active:
+            self._refresh_wanted = list(encounter_ids)
+            return None
+        try:
+            engine = importlib.import_module(ENGINE_MODULE)
+        except ModuleNotFoundError:
+            return None
+        entry = getattr(engine, "refresh_matches", None)
+        ids = list(encounter_ids)
+        if entry is None or not stale_results(self.catalog, ids):
+            return None
+        catalog = self.catalog
+
+        def work(progress: Any = None, cancel: Any = None) -> Any:
+            return entry(catalog, ids, progress, cancel)
+
+        job = self._refresh_job = self.jobs.submit("Updating matches", work, writes=True,
+                                                   report_errors=False)
+        job.succeeded.connect(lambda report: self.notify(changes(report.matched))
+                              if report.matched else None)
+        job.failed.connect(lambda exc: log.warning("updating matches failed: %s", exc))
+        job.finished.connect(self._refresh_finished)
+        return job
+
+    def _refresh_finished(self) -> None:
+        self._refresh_job = None
+        wanted, self._refresh_wanted = self._refresh_wanted, None
+        if wanted:
+            self.refresh_matches(wanted)
 
     def close(self, timeout_ms: int = 30_000) -> bool:
         """Stop background jobs and close the catalog; False if a job did not stop in time."""

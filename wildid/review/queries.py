@@ -155,6 +155,35 @@ def _sighting_stats(s: Any, links: dict[str, str], survivors: set[str], exclude:
             for sv in survivors}
 
 
+# Decisions that change who is known, or through which photos (an undo can do either):
+# candidates computed before one of them may lack the individual an encounter shows.
+KNOWLEDGE_VERDICTS = ("match", "new_individual", "merge", "revert")
+
+
+def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
+    """Those of ``encounter_ids`` still to review whose stored candidates are out of date.
+
+    Out of date: never matched, set aside by a box edit, or computed before the last decision
+    that named an individual, gave one more photos, merged two or undid any of these. The
+    review screen asks this for the encounters it shows next, so that naming an animal makes
+    it a candidate for its later sightings in the same card. In the given order; one short read.
+    """
+    wanted = list(dict.fromkeys(encounter_ids))
+    if not wanted:
+        return []
+    with catalog.session() as s:
+        latest = s.scalar(select(func.max(Decision.decided_at))
+                          .where(Decision.verdict.in_(KNOWLEDGE_VERDICTS)))
+        rows = s.execute(
+            select(Encounter.id, MatchSummary.computed_at)
+            .outerjoin(MatchSummary, MatchSummary.encounter_id == Encounter.id)
+            .where(Encounter.id.in_(wanted), Encounter.individual_id.is_(None),
+                   Encounter.state.in_(("unreviewed", "flagged")))).all()
+    stale = {e for e, computed in rows
+             if computed is None or (latest is not None and computed < latest)}
+    return [e for e in wanted if e in stale]
+
+
 def review_queue(catalog: Any, order: str = "confidence",
                  states: Sequence[str] = ("unreviewed",)) -> list[str]:
     """Encounter ids to review, in order.
