@@ -94,6 +94,10 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     assert saved.calibration is not None
     assert saved.calibration.threshold == pytest.approx(default["threshold"])
     assert saved.calibration.info["fitted_on"] == f"catalog {labelled.root}"
+    # the scores the shipped profile fuses, reweighted: never the re-id embedder's cosine (that
+    # model was trained on the development photos; fused, it took query top-1 down)
+    assert saved.calibration.features == load_profiles()["default"].calibration.features
+    assert not any(f.startswith("reid") for f in saved.calibration.features)
     # marked as fitted for the shipped settings (an upgrade that changes them retires it)
     assert saved.info["settings_of"] == load_profiles()["default"].settings_digest()
     # the file holds only what was refitted: the shipped lion and nyala follow upgrades

@@ -66,6 +66,21 @@ def choose_threshold(known: list[tuple[float, bool]], new: list[float]) -> float
     return best_t
 
 
+def fused_scores(profile: Any, local: list[str], vectors: list[str]) -> list[str]:
+    """The raw scores a refit weighs: the ones the profile's calibration already fuses.
+
+    Not every vector source: the shipped re-identification embedder was trained on the
+    development photos, so fusing its cosine makes a calibration trust it far too much wherever
+    such photos are the data, and fitted honestly it did not help either (docs/identification.md,
+    Tried); a user's catalog refits the weights, not the choice of sources. A profile without a
+    calibration falls back to the local scores and colour, as ``fit_calibration.py`` fits them.
+    """
+    named = list(getattr(profile.calibration, "features", None) or [])
+    available = set(local) | set(vectors)
+    chosen = [f for f in named if f in available]
+    return chosen or [*local, *(["colour"] if "colour" in vectors else [])]
+
+
 def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                       engine: CatalogEngine | None = None,
                       progress: ProgressCallback | None = None) -> dict[str, Any]:
@@ -89,7 +104,7 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     shipped = load_profiles(DEFAULTS_PATH)
     changed = False
     for name, ident in engine._identifiers.items():  # noqa: SLF001 - same package
-        features = local_score_names(ident.config) + vector_names
+        features = fused_scores(profiles[name], local_score_names(ident.config), vector_names)
         transforms = [score_transform(f) for f in features]
         keys = list(ident._entries)  # noqa: SLF001
         by_encounter: dict[str, list[str]] = defaultdict(list)
