@@ -1,7 +1,9 @@
 """The identification engine bound to a catalog: extraction, the incremental index, matching.
 
-``process_new`` is what the desktop app runs in the background after an import or a review
-decision; the CLI commands (``wildid extract``, ``wildid match``, ``wildid eval``) use the same
+``identify_new`` is what the desktop app runs in the background after an import (``wildid
+import`` too), and ``refresh_matches`` what its review screen runs for the encounters it shows
+next once a decision or a box edit made their candidates out of date; the CLI commands
+(``wildid extract``, ``wildid match``, ``wildid eval``) use the same
 :class:`~wildid.engine.identification.CatalogEngine`.
 """
 
@@ -81,7 +83,7 @@ def refresh_matches(catalog: Any, encounter_ids: Sequence[str], progress: Any = 
 
 def process_new(catalog: Any, progress: Any = None, cancel: Any = None,
                 encounter_ids: Iterable[str] | None = None) -> Any:
-    """:func:`identify_new` as the desktop app runs it after an import or a review decision.
+    """:func:`identify_new` for callers that only need to know which encounters changed.
 
     Returns a :class:`~wildid.review.changes.Changes` naming the encounters that got new
     candidates, so open views refresh only those.
