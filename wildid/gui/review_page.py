@@ -77,7 +77,9 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._waiting_counts: dict[str, int] = {}
         # the encounters shown next are matched again when a decision or a box edit made their
         # candidates out of date; a short pause first, so stepping through the queue asks once
-        self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_DELAY_MS)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(_REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self._refresh_upcoming)
         self._build()
         self.prefetch.bundleReady.connect(self._on_bundle)

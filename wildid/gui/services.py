@@ -75,6 +75,9 @@ class Services(QObject):
         self._closed = False
         self._refresh_job: Job | None = None
         self._refresh_wanted: list[str] | None = None  # asked for while a refresh ran
+        # matched again with nothing to match (no photo could be read): not asked again on every
+        # step through the queue, only once something about them changes
+        self._refresh_futile: set[str] = set()
 
     @classmethod
     def open(cls, path: Path | str, settings: Settings, errors: ErrorSink | None = None,
@@ -92,6 +95,7 @@ class Services(QObject):
     # ------------------------------------------------------------ changes and undo -------
     def notify(self, what: Changes) -> None:
         """Tell every page that ``what`` changed in the catalog."""
+        self._refresh_futile -= set(getattr(what, "encounters", ()))
         self.data_changed.emit(what)
 
     def push(self, op: Operation | OperationGroup) -> None:
@@ -153,7 +157,7 @@ class Services(QObject):
         except ModuleNotFoundError:
             return None
         entry = getattr(engine, "refresh_matches", None)
-        ids = list(encounter_ids)
+        ids = [e for e in encounter_ids if e not in self._refresh_futile]
         if entry is None or not stale_results(self.catalog, ids):
             return None
         catalog = self.catalog
@@ -163,11 +167,15 @@ class Services(QObject):
 
         job = self._refresh_job = self.jobs.submit("Updating matches", work, writes=True,
                                                    report_errors=False)
-        job.succeeded.connect(lambda report: self.notify(changes(report.matched))
-                              if report.matched else None)
+        job.succeeded.connect(self._refreshed)
         job.failed.connect(lambda exc: log.warning("updating matches failed: %s", exc))
         job.finished.connect(self._refresh_finished)
         return job
+
+    def _refreshed(self, report: Any) -> None:
+        if report.matched:
+            self.notify(changes(report.matched))
+        self._refresh_futile |= {e for e, _reason in report.skipped}
 
     def _refresh_finished(self) -> None:
         self._refresh_job = None
