@@ -32,21 +32,28 @@ log = logging.getLogger(__name__)
 ENGINE_MODULE = "wildid.engine"
 
 
-def engine_entry_point() -> Callable[..., Any] | None:
-    """The engine's ``identify_new`` (or an older engine's ``process_new``) when the engine is
-    installed, else None (logged once)."""
+def _engine_function(*names: str) -> Callable[..., Any] | None:
+    """The first of ``names`` the engine module has, or None when it is not installed (a
+    missing module *inside* the engine is an error, not an absent engine)."""
     try:
         engine = importlib.import_module(ENGINE_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name != ENGINE_MODULE:
             raise
+        return None
+    for name in names:
+        fn = getattr(engine, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def engine_entry_point() -> Callable[..., Any] | None:
+    """The engine's ``identify_new`` (or an older engine's ``process_new``) when the engine is
+    installed, else None (logged)."""
+    entry = _engine_function("identify_new", "process_new")
+    if entry is None:
         log.info("%s is not available: new photos are not identified automatically", ENGINE_MODULE)
-        return None
-    entry = getattr(engine, "identify_new", None) or getattr(engine, "process_new", None)
-    if not callable(entry):
-        log.info("%s has no identify_new(): new photos are not identified automatically",
-                 ENGINE_MODULE)
-        return None
     return entry
 
 
@@ -78,6 +85,8 @@ class Services(QObject):
         # matched again with nothing to match (no photo could be read): not asked again on every
         # step through the queue, only once something about them changes
         self._refresh_futile: set[str] = set()
+        self.data_changed.connect(lambda what: self._refresh_futile.difference_update(
+            getattr(what, "encounters", ())))
 
     @classmethod
     def open(cls, path: Path | str, settings: Settings, errors: ErrorSink | None = None,
@@ -95,7 +104,6 @@ class Services(QObject):
     # ------------------------------------------------------------ changes and undo -------
     def notify(self, what: Changes) -> None:
         """Tell every page that ``what`` changed in the catalog."""
-        self._refresh_futile -= set(getattr(what, "encounters", ()))
         self.data_changed.emit(what)
 
     def push(self, op: Operation | OperationGroup) -> None:
@@ -152,11 +160,7 @@ class Services(QObject):
         if self._refresh_job is not None and self._refresh_job.state.active:
             self._refresh_wanted = list(encounter_ids)
             return None
-        try:
-            engine = importlib.import_module(ENGINE_MODULE)
-        except ModuleNotFoundError:
-            return None
-        entry = getattr(engine, "refresh_matches", None)
+        entry = _engine_function("refresh_matches")
         ids = [e for e in encounter_ids if e not in self._refresh_futile]
         if entry is None or not stale_results(self.catalog, ids):
             return None

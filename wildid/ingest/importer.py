@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wildid.catalog import Catalog
@@ -209,12 +209,16 @@ def catalog_species(s: Session) -> str | None:
     individual yet, or its individuals are of several species or of none (then the user has to
     say). Spellings of one species ("Nyala", "nyala") count as one; the most used is returned.
     """
-    rows = s.execute(select(Individual.species, Encounter.species)
-                     .join(Encounter, Encounter.individual_id == Individual.id)).all()
-    names = [(own or seen or "").strip() for own, seen in rows]
-    if not names or not all(names) or len({n.lower() for n in names}) != 1:
+    species = func.coalesce(func.nullif(func.trim(Individual.species), ""), Encounter.species)
+    counts: Counter[str] = Counter()
+    for name, n in s.execute(select(species, func.count())  # a row per spelling, not per sighting
+                             .select_from(Individual)
+                             .join(Encounter, Encounter.individual_id == Individual.id)
+                             .group_by(species)):
+        counts[(name or "").strip()] += n
+    if not counts or "" in counts or len({n.lower() for n in counts}) != 1:
         return None
-    return Counter(names).most_common(1)[0][0]
+    return counts.most_common(1)[0][0]
 
 
 def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set[str],
