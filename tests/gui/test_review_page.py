@@ -244,6 +244,26 @@ def test_encounter_without_candidates_says_likely_new_and_cannot_confirm(qtbot, 
     assert page.pair.right.placeholder_message == "No candidate"
 
 
+def test_an_animal_without_species_and_candidates_is_not_called_new(qtbot, page, world):
+    """Without a species it was compared with the species-less individuals alone: the banner
+    says so and how to compare it with the others, not that nobody resembles it."""
+    from wildid.catalog.models import Annotation, Encounter, MatchCandidate
+
+    dot = world.queries["q_dot"]
+    with world.catalog.session() as s:
+        for row in s.scalars(select(MatchCandidate).where(MatchCandidate.encounter_id == dot)):
+            s.delete(row)
+        s.get(Encounter, dot).species = None
+        for ann in s.scalars(select(Annotation).where(Annotation.encounter_id == dot)):
+            ann.species = None
+    page.prefetch.invalidate(dot)
+    page.open_encounter(dot)
+    settle(qtbot, page)
+    text = page.banner.text()
+    assert page.banner.isVisible() and "no species" in text and "press E" in text
+    assert "no known individual resembles" not in text
+
+
 def test_missing_photo_shows_a_placeholder_instead_of_crashing(qtbot, world, tmp_path):
     with world.catalog.session() as s:
         photo = s.scalars(select(Photo).where(Photo.original_path.like("%q_dot.jpg"))).one()

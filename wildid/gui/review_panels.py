@@ -134,8 +134,15 @@ class NewIndividualBanner(QLabel):
                            " font-weight: bold; }")
         self.hide()
 
-    def show_for(self, likely_new: bool, n_candidates: int, best: float | None) -> None:
-        if n_candidates == 0:
+    def show_for(self, likely_new: bool, n_candidates: int, best: float | None,
+                 has_species: bool = True) -> None:
+        """``has_species``: whether the animal has a species; without one it is compared only
+        with the individuals that have none, so an empty list says nothing about the others."""
+        if n_candidates == 0 and not has_species:
+            self.setText("No candidate: this animal has no species, so it is compared only with "
+                         "individuals that have none. If yours have a species, press E and give "
+                         "its box that species; else press I to name it, or S to skip.")
+        elif n_candidates == 0:
             self.setText("Likely a new individual: no known individual resembles this animal. "
                          "Press I to name it, or S to skip.")
         elif likely_new:
