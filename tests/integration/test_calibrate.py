@@ -98,6 +98,10 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     # model was trained on the development photos; fused, it took query top-1 down)
     assert saved.calibration.features == load_profiles()["default"].calibration.features
     assert not any(f.startswith("reid") for f in saved.calibration.features)
+    # fitted at this catalog's size, each query compared with every other annotation: the
+    # shown scores shift from there as the catalog changes, by the shipped profile's slope
+    assert saved.size_reference == len(PATTERNS) * SHOTS - 1
+    assert saved.size_slope == load_profiles()["default"].size_slope
     # marked as fitted for the shipped settings (an upgrade that changes them retires it)
     assert saved.info["settings_of"] == load_profiles()["default"].settings_digest()
     # the file holds only what was refitted: the shipped lion and nyala follow upgrades

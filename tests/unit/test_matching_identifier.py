@@ -94,6 +94,60 @@ def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) 
     assert known[0].score > (new[0].score if len(new) else 0.0)
 
 
+def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_order(
+        catalog: dict[str, object]) -> None:
+    plain = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
+    rows, labels = [], []
+    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
+        key = f"{ind}/{view}"
+        for cand, raw in plain.raw_scores(f, exclude_keys={key}).items():
+            rows.append(raw)
+            labels.append(plain.individual_of(cand) == ind)
+    plain.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
+                                        ["log1p"] * 3, threshold=0.5)
+    base = plain.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    # 16 annotations compared, the calibration fitted at 64: the logit drops by 1.5 * log(4)
+    small = replace_identifier(plain, size_slope=1.5, size_reference=64)
+    res = small.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    assert [c.individual_id for c in res] == [c.individual_id for c in base]
+    assert [logit(c.score) - logit(b.score) for c, b in zip(res, base, strict=True)] == \
+        pytest.approx([-1.5 * np.log(4)] * 5, abs=1e-6)
+    assert small.size_shift(16) == pytest.approx(-1.5 * np.log(4))
+    # the annotations a query is not compared with (its own encounter's) do not count
+    own = {"ind0/a", "ind0/b"}
+    res = small.identify(catalog["query"], top_k=5, exclude_keys=own)  # type: ignore[arg-type]
+    base = plain.identify(catalog["query"], top_k=5, exclude_keys=own)  # type: ignore[arg-type]
+    assert logit(res[0].score) - logit(base[0].score) == pytest.approx(-1.5 * np.log(64 / 14),
+                                                                       abs=1e-6)
+    # the verdict follows the shown score; at or above the reference nothing moves
+    assert small.size_shift(64) == small.size_shift(100) == 0.0
+    at_reference = replace_identifier(plain, size_slope=1.5, size_reference=16)
+    assert at_reference.identify(catalog["query"])[0].score == \
+        plain.identify(catalog["query"])[0].score  # type: ignore[arg-type]
+    # below the smallest catalogs the slope was fitted on, the shift stays as there
+    floored = replace_identifier(plain, size_slope=1.5, size_reference=64, size_floor=32)
+    assert floored.size_shift(16) == floored.size_shift(32) == pytest.approx(-1.5 * np.log(2))
+    assert floored.size_shift(48) == pytest.approx(-1.5 * np.log(64 / 48))
+    # uncalibrated, the LNBNN baseline or no slope: nothing to shift
+    assert replace_identifier(plain, size_slope=0.0, size_reference=64).size_shift(16) == 0.0
+    lnbnn = build(catalog, IdentifierConfig(k=2, method="lnbnn"))
+    lnbnn.size_slope, lnbnn.size_reference = 1.5, 64
+    assert lnbnn.size_shift(16) == 0.0
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def replace_identifier(ident: Identifier, size_slope: float, size_reference: int,
+                       size_floor: int = 0) -> Identifier:
+    """``ident`` with another size shift (the same index and calibration)."""
+    other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
+                       size_reference=size_reference, size_floor=size_floor)
+    other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
+    return other
+
+
 def test_baseline_method_is_plain_lnbnn(catalog: dict[str, object]) -> None:
     ident = build(catalog, IdentifierConfig(k=2, method="lnbnn"))
     res = ident.identify(catalog["query"])  # type: ignore[arg-type]
@@ -121,6 +175,15 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert default.calibration is not None
     assert default.calibration.to_dict() != shipped["nyala"].calibration.to_dict()
     assert {"nyala", "lion"} <= set(default.calibration.info["species_held_out"])
+    # the size shift round-trips, and stays out of the settings' digest (it moves no index)
+    sized = replace(prof, size_slope=0.4, size_reference=457, size_floor=46,
+                    calibration=shipped["lion"].calibration)
+    save_profiles({"default": SpeciesProfile("default"), "zebra": sized}, tmp_path / "s.json")
+    again = load_profiles(tmp_path / "s.json")["zebra"]
+    assert (again.size_slope, again.size_reference, again.size_floor) == (0.4, 457, 46)
+    assert again.identifier().size_shift(100) == pytest.approx(0.4 * np.log(100 / 457))
+    assert again.identifier().size_shift(10) == pytest.approx(0.4 * np.log(46 / 457))
+    assert again.settings_digest() == prof.settings_digest()
 
 
 def test_mirrored_votes_find_a_flipped_photo_with_profile_named_features(

@@ -148,7 +148,10 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
             continue
         model.threshold, known = _threshold(model, None, queries, ident)
         model.info.update({"fitted_on": f"catalog {catalog.root}", "queries": len(queries)})
-        profiles[name] = replace(profiles[name], calibration=model)
+        # fitted at this catalog's size: the scores shift from here as the catalog changes
+        # (Identifier.size_shift), not from the size the shipped calibration was fitted at
+        profiles[name] = replace(profiles[name], calibration=model,
+                                 size_reference=max(len(keys) - 1, 1))
         changed = True
         entry = {"refitted": True, "n_pairs": len(labels), "n_positive": n_pos,
                  "threshold": model.threshold,

@@ -66,6 +66,14 @@ class SpeciesProfile:
     keypoint_model: str = "aliked_n16"
     matcher_model: str = "lightglue_aliked"
     rerank_calibration: CalibrationModel | None = None
+    # the shown scores' logit moves by size_slope * log(n / size_reference) when a query is
+    # compared with n < size_reference annotations (the number its calibration was fitted at):
+    # in a small catalog LNBNN's normaliser lies farther and every score runs high (see
+    # Identifier.size_shift and tests/benchmarks/fit_size_shift.py).  0 = no shift.  Below
+    # size_floor (the smallest catalogs the slope was fitted on) the shift stays as there.
+    size_slope: float = 0.0
+    size_reference: int = 0
+    size_floor: int = 0
 
     @property
     def reranks(self) -> bool:
@@ -120,7 +128,9 @@ class SpeciesProfile:
         return Identifier(self.config, self.calibration,
                           mirror_descriptors=None if proj is None else proj.mirror,
                           matcher=matcher if self.reranks else None,
-                          rerank_calibration=self.rerank_calibration if self.reranks else None)
+                          rerank_calibration=self.rerank_calibration if self.reranks else None,
+                          size_slope=self.size_slope, size_reference=self.size_reference,
+                          size_floor=self.size_floor)
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
@@ -130,7 +140,8 @@ class SpeciesProfile:
         they hold the value that behaves as before (``_NEUTRAL_SINCE``), so an upgrade that
         adds one keeps every saved index and user calibration it does not change."""
         d = self.to_dict()
-        for key in ("calibration", "rerank_calibration", "info", "aliases"):
+        for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
+                    "size_reference", "size_floor"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -151,6 +162,8 @@ class SpeciesProfile:
                                    else self.rerank_calibration.to_dict()),
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "size_slope": self.size_slope, "size_reference": self.size_reference,
+            "size_floor": self.size_floor,
             "info": self.info,
         }
 
@@ -172,7 +185,8 @@ class SpeciesProfile:
                        str(d.get("keypoint_model", "aliked_n16")),
                        str(d.get("matcher_model", "lightglue_aliked")),
                        CalibrationModel.from_dict(rerank) if (rerank := d.get("rerank_calibration"))
-                       else None)
+                       else None, float(d.get("size_slope", 0.0)),
+                       int(d.get("size_reference", 0)), int(d.get("size_floor", 0)))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
