@@ -132,7 +132,10 @@ def test_unknown_animal_scores_below_known_ones_and_verdict_follows_threshold(
         assert new is not None and old is not None
         # a stranger's best candidate is less likely than a real match's
         assert new.best_score < old.best_score
-        threshold = engine.profiles["default"].calibration.threshold
+        # in the terms the scores are shown in (the first-place map reads it as a first
+        # candidate's score; identifier.Identifier.shown_threshold)
+        threshold = engine.identifier("default").shown_threshold()
+        assert threshold != engine.profiles["default"].calibration.threshold
         for summary in (new, old):
             assert summary.likely_new == (summary.best_score < threshold)
             assert summary.threshold == pytest.approx(threshold)  # kept for the review colours
@@ -158,7 +161,8 @@ def test_verdict_uses_the_threshold_of_the_annotation_that_scored(catalog, photo
     match = engine.match_encounter(enc)
     assert match.queried == 2
     assert str(match.candidates[0][0].individual_id) == known[PATTERNS[0]]
-    assert match.threshold == pytest.approx(profiles["default"].calibration.threshold)
+    assert match.threshold == pytest.approx(engine.identifier("default").shown_threshold())
+    assert match.threshold != pytest.approx(engine.identifier("lion").shown_threshold())
     assert match.likely_new is (match.candidates[0][0].score < match.threshold)
     assert match.likely_new is False
 
@@ -401,7 +405,9 @@ def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_retur
     match = engine.match_encounter(encounter_of(catalog, photos["query"][0]))
     top = match.candidates[0][0]
     assert "lightglue" in top.raw and top.raw["lightglue"] > 0
-    assert match.threshold == engine.profiles["nyala"].rerank_calibration.threshold
+    # the second stage's threshold (the learned re-ranking ran), in shown terms
+    assert match.threshold == pytest.approx(engine.identifier("nyala").shown_threshold(True))
+    assert match.threshold != pytest.approx(engine.identifier("nyala").shown_threshold(False))
     with catalog.session() as s:
         enc = encounter_of(catalog, photos["db"][0])
         assert str(top.individual_id) == s.scalars(

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from wildid.matching.calibration import CalibrationModel, fit_calibration
+from wildid.errors import MatchingError
+from wildid.matching.calibration import CalibrationModel, FirstPlaceCalibration, fit_calibration
 from wildid.matching.features import RootSiftExtractor, colour_histogram
 from wildid.matching.identifier import Identifier, IdentifierConfig
 from wildid.matching.profiles import SpeciesProfile, load_profiles, profile_for, save_profiles
@@ -135,15 +136,56 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
     assert lnbnn.size_shift(16) == 0.0
 
 
+def test_the_first_candidate_is_read_as_first_and_the_verdict_stays(
+        catalog: dict[str, object]) -> None:
+    plain = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
+    rows, labels = [], []
+    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
+        for cand, raw in plain.raw_scores(f, exclude_keys={f"{ind}/{view}"}).items():
+            rows.append(raw)
+            labels.append(plain.individual_of(cand) == ind)
+    plain.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
+                                        ["log1p"] * 3, threshold=0.5)
+    first = FirstPlaceCalibration(scale=0.8, first=1.7, intercept=-1.0)
+    read = replace_identifier(plain, 0.0, 0, first_place=first)
+    for query in (catalog["query"], catalog["new"]):
+        base = plain.identify(query, top_k=5)  # type: ignore[arg-type]
+        res = read.identify(query, top_k=5)  # type: ignore[arg-type]
+        assert [c.individual_id for c in res] == [c.individual_id for c in base]
+        want = [0.8 * logit(b.score) - 1.0 + (1.7 if i == 0 else 0.0)
+                for i, b in enumerate(base)]
+        assert [logit(c.score) for c in res] == pytest.approx(want, abs=1e-6)
+        # the threshold is read as a first candidate's score: the same verdict, in shown terms
+        assert logit(res.threshold) == pytest.approx(0.8 * logit(0.5) - 1.0 + 1.7)
+        assert res.likely_new == base.likely_new
+        assert all(a.score >= b.score for a, b in zip(res, res.candidates[1:], strict=False))
+    # with a size shift the verdict follows the corrected level: the threshold does not move
+    shifted = replace_identifier(plain, 3.0, 10_000, first_place=first)
+    known = shifted.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    assert logit(known.threshold) == pytest.approx(0.8 * logit(0.5) - 1.0 + 1.7)
+    assert logit(known[0].score) == pytest.approx(
+        0.8 * (logit(plain.identify(catalog["query"])[0].score)  # type: ignore[arg-type]
+               + 3.0 * np.log(16 / 10_000)) - 1.0 + 1.7, abs=1e-6)
+    assert known.likely_new  # 16 annotations against a calibration fitted on 10,000
+    # a map that would reorder the candidates is refused
+    for bad in ({"scale": 0.0, "first": 1.0, "intercept": 0.0},
+                {"scale": 1.0, "first": -0.5, "intercept": 0.0}, {"scale": 1.0}):
+        with pytest.raises(MatchingError):
+            FirstPlaceCalibration.from_dict(bad)
+
+
 def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
 def replace_identifier(ident: Identifier, size_slope: float, size_reference: int,
-                       size_floor: int = 0) -> Identifier:
-    """``ident`` with another size shift (the same index and calibration)."""
+                       size_floor: int = 0,
+                       first_place: FirstPlaceCalibration | None = None) -> Identifier:
+    """``ident`` with another size shift and first-place calibration (the same index and
+    calibration)."""
     other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
-                       size_reference=size_reference, size_floor=size_floor)
+                       size_reference=size_reference, size_floor=size_floor,
+                       first_place=first_place)
     other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
     return other
 
@@ -177,10 +219,15 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert {"nyala", "lion"} <= set(default.calibration.info["species_held_out"])
     # the size shift round-trips, and stays out of the settings' digest (it moves no index)
     sized = replace(prof, size_slope=0.4, size_reference=457, size_floor=46,
-                    calibration=shipped["lion"].calibration)
+                    calibration=shipped["lion"].calibration,
+                    first_place=FirstPlaceCalibration(0.85, 1.7, -0.95))
     save_profiles({"default": SpeciesProfile("default"), "zebra": sized}, tmp_path / "s.json")
     again = load_profiles(tmp_path / "s.json")["zebra"]
     assert (again.size_slope, again.size_reference, again.size_floor) == (0.4, 457, 46)
+    assert again.first_place == FirstPlaceCalibration(0.85, 1.7, -0.95)
+    assert again.identifier().first_place == again.first_place
+    # every shipped species profile reads its first candidate as first (fitted, see docs)
+    assert all(p.first_place is not None and p.first_place.first > 0 for p in shipped.values())
     assert again.identifier().size_shift(100) == pytest.approx(0.4 * np.log(100 / 457))
     assert again.identifier().size_shift(10) == pytest.approx(0.4 * np.log(46 / 457))
     assert again.settings_digest() == prof.settings_digest()

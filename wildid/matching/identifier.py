@@ -36,7 +36,7 @@ import numpy as np
 from wildid.errors import MatchingError
 from wildid.matching import parallel
 from wildid.matching.aggregation import IndividualScore, aggregate
-from wildid.matching.calibration import CalibrationModel
+from wildid.matching.calibration import CalibrationModel, FirstPlaceCalibration
 from wildid.matching.features import LearnedKeypoints, LocalFeatures, mirror_sift_descriptors
 from wildid.matching.geometry import Verification, verify
 from wildid.matching.global_index import GlobalIndex
@@ -171,12 +171,14 @@ class Identifier:
                  mirror_descriptors: Callable[[np.ndarray], np.ndarray] | None = None,
                  matcher: object | None = None,
                  rerank_calibration: CalibrationModel | None = None,
-                 size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0) -> None:
+                 size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0,
+                 first_place: FirstPlaceCalibration | None = None) -> None:
         self.config = config or IdentifierConfig()
         # how the shown scores move in a catalog smaller than the calibration's (size_shift)
         self.size_slope = size_slope
         self.size_reference = size_reference
         self.size_floor = size_floor
+        self.first_place = first_place  # the shown scores re-read by rank (FirstPlaceCalibration)
         self.calibration = calibration
         # both or neither: a second stage without its matcher (model missing) is not applied
         self.matcher = matcher if rerank_calibration is not None else None
@@ -271,11 +273,29 @@ class Identifier:
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
                                       scores, view)[:top_k]
         shift = self.size_shift(len(self._entries) - sum(1 for k in excluded if k in self._entries))
-        if shift:
-            candidates = [replace(c, score=_shifted(c.score, shift)) for c in candidates]
-        threshold = self._threshold(reranks)
+        candidates, threshold = self._shown(candidates, self._threshold(reranks), shift)
         likely_new = not candidates or candidates[0].score < threshold
         return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
+
+    def _shown(self, candidates: list[Candidate], threshold: float, shift: float
+               ) -> tuple[list[Candidate], float]:
+        """The candidates' scores as shown, and the threshold in the same terms.
+
+        The size shift corrects the candidates' level (the threshold is a probability, fitted
+        where no shift applies, so it does not move: the verdict follows the corrected level).
+        The first-place calibration then re-reads both, the threshold as a first candidate's
+        score: it is monotone, so it changes no verdict."""
+        first = self.first_place if self.calibration is not None and \
+            self.config.method != "lnbnn" else None
+        if not shift and first is None:
+            return candidates, threshold
+
+        def shown(p: float, is_first: bool, moved: float) -> float:
+            z = _logit(p) + moved
+            return _sigmoid(first.logit(z, is_first) if first is not None else z)
+
+        return ([replace(c, score=shown(c.score, i == 0, shift))
+                 for i, c in enumerate(candidates)], shown(threshold, True, 0.0))
 
     def size_shift(self, compared: int) -> float:
         """What the shown scores' logit gains when a query is compared with ``compared``
@@ -296,6 +316,11 @@ class Identifier:
             return 0.0
         n = min(max(compared, self.size_floor), self.size_reference)
         return self.size_slope * float(np.log(n / self.size_reference))
+
+    def shown_threshold(self, reranked: bool = False) -> float:
+        """The new-individual threshold in the terms the candidates are shown in (what
+        :meth:`identify` reports): the calibration's, read as a first candidate's score."""
+        return self._shown([], self._threshold(reranked), 0.0)[1]
 
     def _threshold(self, reranked: bool = False) -> float:
         if reranked and self.rerank_calibration is not None:
@@ -587,10 +612,13 @@ def rerank_row(score: float, evidence: float) -> dict[str, float]:
     return {"fused": float(np.log(q / (1.0 - q))), "lightglue": float(evidence)}
 
 
-def _shifted(p: float, shift: float) -> float:
-    """Probability ``p`` with ``shift`` added to its logit."""
+def _logit(p: float) -> float:
     q = min(max(p, 1e-9), 1.0 - 1e-9)
-    return float(1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + shift))))
+    return float(np.log(q / (1.0 - q)))
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-min(max(z, -35.0), 35.0))))
 
 
 def _named(global_vec: np.ndarray | None,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wildid.errors import MatchingError
-from wildid.matching.calibration import CalibrationModel
+from wildid.matching.calibration import CalibrationModel, FirstPlaceCalibration
 from wildid.matching.features import RootSiftExtractor
 from wildid.matching.identifier import Identifier, IdentifierConfig
 from wildid.matching.projection import DescriptorProjection
@@ -69,11 +69,14 @@ class SpeciesProfile:
     # the shown scores' logit moves by size_slope * log(n / size_reference) when a query is
     # compared with n < size_reference annotations (the number its calibration was fitted at):
     # in a small catalog LNBNN's normaliser lies farther and every score runs high (see
-    # Identifier.size_shift and tests/benchmarks/fit_size_shift.py).  0 = no shift.  Below
+    # Identifier.size_shift and tests/benchmarks/fit_shown_scores.py).  0 = no shift.  Below
     # size_floor (the smallest catalogs the slope was fitted on) the shift stays as there.
     size_slope: float = 0.0
     size_reference: int = 0
     size_floor: int = 0
+    # the shown scores re-read knowing which candidate came first (FirstPlaceCalibration,
+    # fitted by tests/benchmarks/fit_shown_scores.py); None = shown as calibrated
+    first_place: FirstPlaceCalibration | None = None
 
     @property
     def reranks(self) -> bool:
@@ -130,7 +133,7 @@ class SpeciesProfile:
                           matcher=matcher if self.reranks else None,
                           rerank_calibration=self.rerank_calibration if self.reranks else None,
                           size_slope=self.size_slope, size_reference=self.size_reference,
-                          size_floor=self.size_floor)
+                          size_floor=self.size_floor, first_place=self.first_place)
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
@@ -141,7 +144,7 @@ class SpeciesProfile:
         adds one keeps every saved index and user calibration it does not change."""
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
-                    "size_reference", "size_floor"):
+                    "size_reference", "size_floor", "first_place"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -164,6 +167,7 @@ class SpeciesProfile:
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "size_slope": self.size_slope, "size_reference": self.size_reference,
             "size_floor": self.size_floor,
+            "first_place": None if self.first_place is None else self.first_place.to_dict(),
             "info": self.info,
         }
 
@@ -186,7 +190,9 @@ class SpeciesProfile:
                        str(d.get("matcher_model", "lightglue_aliked")),
                        CalibrationModel.from_dict(rerank) if (rerank := d.get("rerank_calibration"))
                        else None, float(d.get("size_slope", 0.0)),
-                       int(d.get("size_reference", 0)), int(d.get("size_floor", 0)))
+                       int(d.get("size_reference", 0)), int(d.get("size_floor", 0)),
+                       FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
+                       else None)
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
