@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
@@ -26,11 +26,12 @@ def _drop(widget: Any, paths: list[Path]) -> tuple[bool, bool]:
     """Drag ``paths`` onto ``widget`` as a file manager would; returns (enter, drop) accepted."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = QPointF(widget.rect().center())
+    # Qt's own signatures: a drag enters at a QPoint, a drop lands at a QPointF
+    centre = widget.rect().center()
     enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
-    drop = QDropEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, drop)
     return enter.isAccepted(), drop.isAccepted()
@@ -325,7 +326,7 @@ def test_add_folder_dialog_and_ctrl_i(main_window: Any, small_card: Path, dialog
 def test_drag_without_local_files_is_refused(main_window: Any) -> None:
     mime = QMimeData()
     mime.setText("just text")
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     enter.ignore()
     QApplication.sendEvent(main_window, enter)
