@@ -159,6 +159,10 @@ def test_the_first_candidate_is_read_as_first_and_the_verdict_stays(
         assert logit(res.threshold) == pytest.approx(0.8 * logit(0.5) - 1.0 + 1.7)
         assert res.likely_new == base.likely_new
         assert all(a.score >= b.score for a, b in zip(res, res.candidates[1:], strict=False))
+    # an empty catalog reports its threshold in the same terms
+    empty = Identifier(plain.config, plain.calibration, first_place=first).identify(
+        catalog["query"])  # type: ignore[arg-type]
+    assert empty.likely_new and logit(empty.threshold) == pytest.approx(0.8 * logit(0.5) + 0.7)
     # with a size shift the verdict follows the corrected level: the threshold does not move
     shifted = replace_identifier(plain, 3.0, 10_000, first_place=first)
     known = shifted.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]

@@ -258,7 +258,7 @@ class Identifier:
         """
         t0 = time.perf_counter()
         if not self._entries:
-            return Identification([], True, self._threshold(), 0.0)
+            return Identification([], True, self.shown_threshold(), 0.0)
         excluded = set(exclude_keys) | {
             k for k, e in self._entries.items()
             if not (_compatible(species, e.species) and _compatible(viewpoint, e.viewpoint))}
