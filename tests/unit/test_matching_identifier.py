@@ -78,7 +78,9 @@ def test_viewpoint_and_species_filters(catalog: dict[str, object]) -> None:
     assert all(c.best_key.endswith("/a") for c in res)
 
 
-def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) -> None:
+def calibrated(catalog: dict[str, object]) -> Identifier:
+    """The catalog's identifier with a calibration fitted on its own leave-one-out pairs
+    (threshold 0.5)."""
     ident = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
     rows, labels = [], []
     for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
@@ -88,6 +90,11 @@ def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) 
             labels.append(ident.individual_of(cand) == ind)
     ident.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
                                         ["log1p"] * 3, threshold=0.5)
+    return ident
+
+
+def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) -> None:
+    ident = calibrated(catalog)
     known = ident.identify(catalog["query"])  # type: ignore[arg-type]
     new = ident.identify(catalog["new"])  # type: ignore[arg-type]
     assert not known.likely_new and known[0].individual_id == "ind3"
@@ -97,15 +104,7 @@ def test_open_set_verdict_uses_calibrated_threshold(catalog: dict[str, object]) 
 
 def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_order(
         catalog: dict[str, object]) -> None:
-    plain = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
-    rows, labels = [], []
-    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
-        key = f"{ind}/{view}"
-        for cand, raw in plain.raw_scores(f, exclude_keys={key}).items():
-            rows.append(raw)
-            labels.append(plain.individual_of(cand) == ind)
-    plain.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
-                                        ["log1p"] * 3, threshold=0.5)
+    plain = calibrated(catalog)
     base = plain.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
     # 16 annotations compared, the calibration fitted at 64: the logit drops by 1.5 * log(4)
     small = replace_identifier(plain, size_slope=1.5, size_reference=64)
@@ -138,14 +137,7 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
 
 def test_the_first_candidate_is_read_as_first_and_the_verdict_stays(
         catalog: dict[str, object]) -> None:
-    plain = build(catalog, IdentifierConfig(k=2, global_shortlist=0))
-    rows, labels = [], []
-    for (ind, view), (f, _) in catalog["feats"].items():  # type: ignore[attr-defined]
-        for cand, raw in plain.raw_scores(f, exclude_keys={f"{ind}/{view}"}).items():
-            rows.append(raw)
-            labels.append(plain.individual_of(cand) == ind)
-    plain.calibration = fit_calibration(rows, labels, ["lnbnn", "sv", "inliers"],
-                                        ["log1p"] * 3, threshold=0.5)
+    plain = calibrated(catalog)
     first = FirstPlaceCalibration(scale=0.8, first=1.7, intercept=-1.0)
     read = replace_identifier(plain, 0.0, 0, first_place=first)
     for query in (catalog["query"], catalog["new"]):
