@@ -148,3 +148,26 @@ def test_prefetcher_decodes_in_the_background_and_reports_bad_files(qtbot, tmp_p
     failed = prefetch.image(bad, 600)
     assert failed.image is None and "truncated" in failed.error
     prefetch.shutdown()
+
+
+def keypoint_pixel(view: ImageView, point: QPointF) -> QColor:
+    """The viewport's colour where scene ``point`` is shown."""
+    return view.viewport().grab().toImage().pixelColor(view.mapFromScene(point))
+
+
+def test_keypoints_are_painted_at_their_place_and_keep_their_size_when_zoomed(view):
+    red = QColor("#ff0000")
+    view.set_keypoints(np.array([[800, 600]], np.float32), [red])
+    assert keypoint_pixel(view, QPointF(800, 600)) == red
+    # 4 px from the centre is the outline; 8 scene px (2 viewport px when fitted) still red.
+    assert keypoint_pixel(view, QPointF(808, 600)) == red
+    assert keypoint_pixel(view, QPointF(800, 660)) == QColor("#808080")
+    view.set_zoom_level(8.0, QPointF(view.mapFromScene(QPointF(800, 600))))
+    assert keypoint_pixel(view, QPointF(800, 600)) == red
+    # Zoomed 8x, 8 scene pixels are ~16 viewport pixels: beyond the circle's 4 px radius.
+    assert keypoint_pixel(view, QPointF(808, 600)) == QColor("#808080")
+    view.set_keypoints_visible(False)
+    assert keypoint_pixel(view, QPointF(800, 600)) == QColor("#808080")
+    view.set_keypoints_visible(True)
+    view.set_keypoints(np.zeros((0, 2), np.float32))
+    assert keypoint_pixel(view, QPointF(800, 600)) == QColor("#808080")
