@@ -50,3 +50,17 @@ def is_id(text: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+SHORT_ID_LENGTH = 8
+
+
+def short_id(record_id: str) -> str:
+    """The piece of an id to show people: its last :data:`SHORT_ID_LENGTH` characters.
+
+    The first characters of a UUIDv7 are its timestamp: everything made within about a minute
+    (one import, one review session) shares its first eight, so they told the records of a
+    batch apart no better than a date would. The random tail does, and the id lookups
+    (``wildid.review.lookup``) accept it as a suffix, so what is shown can be typed back.
+    """
+    return record_id[-SHORT_ID_LENGTH:]

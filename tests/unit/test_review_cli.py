@@ -13,6 +13,7 @@ from wildid.catalog import open_catalog
 from wildid.catalog.models import Decision, Encounter, Individual
 from wildid.cli import main
 from wildid.errors import NotFoundError, ReviewError
+from wildid.ids import short_id
 from wildid.review.lookup import find_encounter_id, find_individual_id
 
 
@@ -125,3 +126,18 @@ def test_lookup_prefixes_and_ambiguity(catalog) -> None:
         assert find_individual_id(s, ids[1]) == ids[0]
         assert find_individual_id(s, ids[1], resolve=False) == ids[1]
         assert find_individual_id(s, "twin") == ids[0]  # merged-away names no longer compete
+
+
+def test_short_ids_shown_tell_a_batch_apart_and_can_be_typed_back(cat_dir, capsys) -> None:
+    root, ids = cat_dir
+    assert ids["q"][:8] == ids["other"][:8]  # minted together: the timestamp is shared
+    assert _run(root, "name", ids["q"], "Nova") == 0
+    assert _run(root, "name", ids["other"], "Vega") == 0
+    capsys.readouterr()
+    assert _run(root, "decisions") == 0
+    table = capsys.readouterr().out
+    shown = {short_id(ids["q"]), short_id(ids["other"])}
+    assert len(shown) == 2 and all(piece in table for piece in shown)
+    assert _run(root, "decisions", "--encounter", short_id(ids["other"]), "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["encounter_id"] == ids["other"] and row["candidate_name"] == "Vega"

@@ -21,6 +21,7 @@ from wildid.catalog.models import (
 )
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
+from wildid.ids import short_id
 from wildid.ingest.importer import ImportOptions, ImportReport, run_import
 from wildid.ingest.scan import describe_ignored
 from wildid.progress import CancelToken
@@ -173,9 +174,9 @@ def print_identification(summary: dict[str, object]) -> None:
     if summary["cancelled"]:
         print("  stopped before the end: `wildid match --all` finishes the rest")
     for row in summary["failed_annotations"]:  # type: ignore[attr-defined]
-        print(f"  features failed for annotation {row['annotation'][:8]}: {row['reason']}")
+        print(f"  features failed for annotation {short_id(row['annotation'])}: {row['reason']}")
     for row in summary["not_matched"]:  # type: ignore[attr-defined]
-        print(f"  encounter {row['encounter'][:8]} not matched: {row['reason']}")
+        print(f"  encounter {short_id(row['encounter'])} not matched: {row['reason']}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from wildid.catalog import open_catalog
 from wildid.cli.output import ProgressBar, print_json, print_table
 from wildid.errors import WildIdError
+from wildid.ids import short_id
 from wildid.progress import CancelToken
 
 
@@ -171,7 +172,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             if rate:
                 print(f"  {key}: {rate:.1f} images/s")
         for ann, reason in report.failed:
-            print(f"  failed {ann[:8]}: {reason}")
+            print(f"  failed {short_id(ann)}: {reason}")
     return 0
 
 
@@ -204,7 +205,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             bar.close()
         names = _individual_names(catalog)
     for ann, reason in extraction.failed:  # their encounters are matched without them
-        print(f"wildid: features failed for annotation {ann[:8]}: {reason}", file=sys.stderr)
+        print(f"wildid: features failed for annotation {short_id(ann)}: {reason}", file=sys.stderr)
     payload = [_match_json(m, names) for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])

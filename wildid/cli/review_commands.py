@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from wildid.catalog import open_catalog
 from wildid.cli.output import print_json, print_table
+from wildid.ids import short_id
 from wildid.review import (
     confirm_match,
     decision_history,
@@ -105,7 +106,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
                                                find_individual_id(s, args.individual)))
         confirm_match(catalog, enc, ind, _reviewer(args), note=args.note)
         detail = encounter_detail(catalog, enc)
-    print(f"Confirmed encounter {enc[:8]} as {detail.individual_name} ({ind[:8]})")
+    print(f"Confirmed encounter {short_id(enc)} as {detail.individual_name} ({short_id(ind)})")
     return 0
 
 
@@ -114,8 +115,8 @@ def cmd_reject(args: argparse.Namespace) -> int:
         enc, ind = _lookup(catalog, lambda s: (find_encounter_id(s, args.encounter),
                                                find_individual_id(s, args.individual)))
         op = reject_candidate(catalog, enc, ind, _reviewer(args), note=args.note)
-    print(f"Recorded: encounter {enc[:8]} is {op.label[0].lower()}{op.label[1:]} ({ind[:8]}); "
-          "it will not be proposed again for this encounter")
+    print(f"Recorded: encounter {short_id(enc)} is {op.label[0].lower()}{op.label[1:]} "
+          f"({short_id(ind)}); it will not be proposed again for this encounter")
     return 0
 
 
@@ -126,7 +127,7 @@ def cmd_name(args: argparse.Namespace) -> int:
                        note=args.note)
         detail = encounter_detail(catalog, enc)
     print(f"New individual {detail.individual_name} ({detail.individual_id}) "
-          f"from encounter {enc[:8]}")
+          f"from encounter {short_id(enc)}")
     return 0
 
 
@@ -143,7 +144,7 @@ def cmd_rename(args: argparse.Namespace) -> int:
     with open_catalog(args.catalog, create=False) as catalog:
         ind = _lookup(catalog, lambda s: find_individual_id(s, args.individual))
         op = rename_individual(catalog, ind, args.new_name, _reviewer(args))
-    print(f"{op.label} ({ind[:8]})")
+    print(f"{op.label} ({short_id(ind)})")
     return 0
 
 
@@ -159,9 +160,9 @@ def cmd_decisions(args: argparse.Namespace) -> int:
         return 0
     print_table(["time (UTC)", "reviewer", "verdict", "encounter", "individual", "score", "note"],
                 [[r.decided_at.isoformat(timespec="seconds"), r.reviewer,
-                  r.verdict + (f" of {r.reverts_id[:8]}" if r.reverts_id else "")
+                  r.verdict + (f" of {short_id(r.reverts_id)}" if r.reverts_id else "")
                   + (" (undone)" if r.reverted else ""),
-                  (r.encounter_id or "")[:8], r.candidate_name, _score(r.scores), r.note]
+                  short_id(r.encounter_id or ""), r.candidate_name, _score(r.scores), r.note]
                  for r in rows])
     return 0
 

@@ -39,6 +39,7 @@ from wildid.gui.prefetch import Prefetcher
 from wildid.gui.prompts import Prompts
 from wildid.gui.sighting_map import MapPoint, SightingMap
 from wildid.gui.sighting_timeline import SightingTimeline
+from wildid.ids import short_id
 from wildid.review import operations, queries
 
 __all__ = ["IndividualPage", "encounter_card"]
@@ -277,7 +278,8 @@ class IndividualPage(QWidget):
         self.history_table.setRowCount(len(self.history))
         for row, h in enumerate(self.history):
             cells = (fmt_datetime(h.decided_at), VERDICTS.get(h.verdict, h.verdict),
-                     "" if h.encounter_id is None else dates.get(h.encounter_id, h.encounter_id[:8]),
+                     "" if h.encounter_id is None
+                     else dates.get(h.encounter_id, short_id(h.encounter_id)),
                      h.reviewer, h.note)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

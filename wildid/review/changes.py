@@ -44,6 +44,7 @@ from wildid.catalog.models import (
     MatchSummary,
 )
 from wildid.errors import ReviewError
+from wildid.ids import short_id
 
 # Columns never recorded or restored: they describe the last write, not the domain state.
 _BOOKKEEPING = frozenset({"updated_at"})
@@ -94,11 +95,11 @@ class _SetFields:
     def _swap(self, s: Session, expect: dict[str, Any], target: dict[str, Any], verb: str) -> None:
         obj = s.get(self.model, self.pk)
         if obj is None:
-            raise ReviewError(f"cannot {verb}: the {self.model.__name__.lower()} {self.pk[:8]} "
+            raise ReviewError(f"cannot {verb}: the {self.model.__name__.lower()} {short_id(self.pk)} "
                               "no longer exists")
         for key, value in expect.items():
             if getattr(obj, key) != value:
-                raise ReviewError(f"cannot {verb}: {self.model.__name__.lower()} {self.pk[:8]} "
+                raise ReviewError(f"cannot {verb}: {self.model.__name__.lower()} {short_id(self.pk)} "
                                   f"was changed since ({key})")
         for key, value in target.items():
             setattr(obj, key, copy.deepcopy(value))
@@ -289,14 +290,14 @@ def _tip(s: Session, decision_id: str) -> Decision:
     """
     row = s.get(Decision, decision_id)
     if row is None:
-        raise ReviewError(f"decision {decision_id[:8]} no longer exists; cannot undo or redo it")
+        raise ReviewError(f"decision {short_id(decision_id)} no longer exists; cannot undo or redo it")
     for _ in range(10_000):
         successor = s.scalars(select(Decision).where(Decision.reverts_id == row.id)
                               .order_by(Decision.decided_at.desc(), Decision.id.desc()).limit(1)).first()
         if successor is None:
             return row
         row = successor
-    raise ReviewError(f"the history of decision {decision_id[:8]} is too long to follow")
+    raise ReviewError(f"the history of decision {short_id(decision_id)} is too long to follow")
 
 
 def compensate(s: Session, decision_id: str, reviewer: str, note: str) -> str:
@@ -307,11 +308,11 @@ def compensate(s: Session, decision_id: str, reviewer: str, note: str) -> str:
     start = s.get(Decision, decision_id)
     row = _tip(s, decision_id)
     if start is not None and (row.verdict == "revert") != (start.verdict == "revert"):
-        raise ReviewError(f"decision {decision_id[:8]} was already undone or redone elsewhere")
+        raise ReviewError(f"decision {short_id(decision_id)} was already undone or redone elsewhere")
     if row.verdict == "revert":
         original = s.get(Decision, row.reverts_id) if row.reverts_id else None
         if original is None:
-            raise ReviewError(f"the decision reverted by {row.id[:8]} no longer exists")
+            raise ReviewError(f"the decision reverted by {short_id(row.id)} no longer exists")
         new = Decision(encounter_id=original.encounter_id, verdict=original.verdict,
                        candidate_individual_id=original.candidate_individual_id,
                        candidate_annotation_id=original.candidate_annotation_id,
