@@ -128,6 +128,22 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
     floored = replace_identifier(plain, size_slope=1.5, size_reference=64, size_floor=32)
     assert floored.size_shift(16) == floored.size_shift(32) == pytest.approx(-1.5 * np.log(2))
     assert floored.size_shift(48) == pytest.approx(-1.5 * np.log(64 / 48))
+    # a catalog of a handful of individuals, below the floor, has a slope of its own on top
+    tiny = replace_identifier(plain, size_slope=1.5, size_reference=64, size_floor=32,
+                              size_slope_small=2.0)
+    assert tiny.size_shift(8) == pytest.approx(-1.5 * np.log(2) - 2.0 * np.log(4))
+    assert tiny.size_shift(32) == floored.size_shift(32) and tiny.size_shift(48) == \
+        floored.size_shift(48)
+    res = tiny.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    base = plain.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    assert [c.individual_id for c in res] == [c.individual_id for c in base]
+    assert logit(res[0].score) - logit(base[0].score) == pytest.approx(tiny.size_shift(16),
+                                                                       abs=1e-6)
+    # it applies without the catalog-size slope too (the default profile has none)
+    only_small = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=32,
+                                    size_slope_small=2.0)
+    assert only_small.size_shift(16) == pytest.approx(-2.0 * np.log(2))
+    assert only_small.size_shift(32) == only_small.size_shift(500) == 0.0
     # uncalibrated, the LNBNN baseline or no slope: nothing to shift
     assert replace_identifier(plain, size_slope=0.0, size_reference=64).size_shift(16) == 0.0
     lnbnn = build(catalog, IdentifierConfig(k=2, method="lnbnn"))
@@ -176,12 +192,13 @@ def logit(p: float) -> float:
 
 def replace_identifier(ident: Identifier, size_slope: float, size_reference: int,
                        size_floor: int = 0,
-                       first_place: FirstPlaceCalibration | None = None) -> Identifier:
+                       first_place: FirstPlaceCalibration | None = None,
+                       size_slope_small: float = 0.0) -> Identifier:
     """``ident`` with another size shift and first-place calibration (the same index and
     calibration)."""
     other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
                        size_reference=size_reference, size_floor=size_floor,
-                       first_place=first_place)
+                       size_slope_small=size_slope_small, first_place=first_place)
     other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
     return other
 
@@ -214,18 +231,20 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert default.calibration.to_dict() != shipped["nyala"].calibration.to_dict()
     assert {"nyala", "lion"} <= set(default.calibration.info["species_held_out"])
     # the size shift round-trips, and stays out of the settings' digest (it moves no index)
-    sized = replace(prof, size_slope=0.4, size_reference=457, size_floor=46,
+    sized = replace(prof, size_slope=0.4, size_reference=457, size_floor=46, size_slope_small=0.7,
                     calibration=shipped["lion"].calibration,
                     first_place=FirstPlaceCalibration(0.85, 1.7, -0.95))
     save_profiles({"default": SpeciesProfile("default"), "zebra": sized}, tmp_path / "s.json")
     again = load_profiles(tmp_path / "s.json")["zebra"]
-    assert (again.size_slope, again.size_reference, again.size_floor) == (0.4, 457, 46)
+    assert (again.size_slope, again.size_reference, again.size_floor, again.size_slope_small) \
+        == (0.4, 457, 46, 0.7)
     assert again.first_place == FirstPlaceCalibration(0.85, 1.7, -0.95)
     assert again.identifier().first_place == again.first_place
     # every shipped species profile reads its first candidate as first (fitted, see docs)
     assert all(p.first_place is not None and p.first_place.first > 0 for p in shipped.values())
     assert again.identifier().size_shift(100) == pytest.approx(0.4 * np.log(100 / 457))
-    assert again.identifier().size_shift(10) == pytest.approx(0.4 * np.log(46 / 457))
+    assert again.identifier().size_shift(10) == pytest.approx(0.4 * np.log(46 / 457)
+                                                              + 0.7 * np.log(10 / 46))
     assert again.settings_digest() == prof.settings_digest()
 
 

@@ -172,12 +172,14 @@ class Identifier:
                  matcher: object | None = None,
                  rerank_calibration: CalibrationModel | None = None,
                  size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0,
+                 size_slope_small: float = 0.0,
                  first_place: FirstPlaceCalibration | None = None) -> None:
         self.config = config or IdentifierConfig()
         # how the shown scores move in a catalog smaller than the calibration's (size_shift)
         self.size_slope = size_slope
         self.size_reference = size_reference
         self.size_floor = size_floor
+        self.size_slope_small = size_slope_small
         self.first_place = first_place  # the shown scores re-read by rank (FirstPlaceCalibration)
         self.calibration = calibration
         # both or neither: a second stage without its matcher (model missing) is not applied
@@ -300,7 +302,8 @@ class Identifier:
     def size_shift(self, compared: int) -> float:
         """What the shown scores' logit gains when a query is compared with ``compared``
         annotations: ``size_slope * log(compared / size_reference)`` below the reference, else 0;
-        below ``size_floor`` as at the floor.
+        below ``size_floor`` as at the floor, plus ``size_slope_small * log(compared /
+        size_floor)``.
 
         Why: a calibration holds at the catalog size it was fitted at. In a smaller catalog
         LNBNN's normaliser (the next-nearest descriptor, from another photo) lies farther, so
@@ -308,14 +311,21 @@ class Identifier:
         10 development nyala identities the shipped calibration showed candidates at 54-58 %
         on average where 17-18 % were right. The shift is one number per query, so it moves
         the level, the threshold's verdict included, and never the order. The slope was
-        fitted between the floor and the reference; outside that range nothing is measured,
-        so above the reference nothing moves and below the floor the floor's shift holds."""
-        if (self.size_slope <= 0 or self.size_reference <= 0 or compared <= 0
-                or compared >= self.size_reference or self.calibration is None
-                or self.config.method == "lnbnn"):
+        fitted between the floor and the reference; above the reference nothing is measured,
+        so nothing moves. Below the floor (a first catalog of one to four individuals) there
+        are no other individuals' photos to compete at all: every query keypoint's nearest
+        neighbours lie in the few photos there are, whoever the animal, and new animals came
+        up "likely known" at 77-90 %; that range has its own slope, fitted on such catalogs
+        with new animals among the queries (tests/benchmarks/fit_tiny_catalogs.py)."""
+        if (compared <= 0 or self.calibration is None or self.config.method == "lnbnn"):
             return 0.0
-        n = min(max(compared, self.size_floor), self.size_reference)
-        return self.size_slope * float(np.log(n / self.size_reference))
+        shift = 0.0
+        if self.size_slope > 0 and 0 < self.size_reference and compared < self.size_reference:
+            n = min(max(compared, self.size_floor), self.size_reference)
+            shift += self.size_slope * float(np.log(n / self.size_reference))
+        if self.size_slope_small > 0 and compared < self.size_floor:
+            shift += self.size_slope_small * float(np.log(compared / self.size_floor))
+        return shift
 
     def shown_threshold(self, reranked: bool = False) -> float:
         """The new-individual threshold in the terms the candidates are shown in (what

@@ -70,10 +70,14 @@ class SpeciesProfile:
     # compared with n < size_reference annotations (the number its calibration was fitted at):
     # in a small catalog LNBNN's normaliser lies farther and every score runs high (see
     # Identifier.size_shift and tests/benchmarks/fit_shown_scores.py).  0 = no shift.  Below
-    # size_floor (the smallest catalogs the slope was fitted on) the shift stays as there.
+    # size_floor (the smallest catalogs the slope was fitted on) the shift stays as there,
+    # and size_slope_small * log(n / size_floor) is added: catalogs of a handful of
+    # individuals, where nothing competes with their few photos
+    # (tests/benchmarks/fit_tiny_catalogs.py).
     size_slope: float = 0.0
     size_reference: int = 0
     size_floor: int = 0
+    size_slope_small: float = 0.0
     # the shown scores re-read knowing which candidate came first (FirstPlaceCalibration,
     # fitted by tests/benchmarks/fit_shown_scores.py); None = shown as calibrated
     first_place: FirstPlaceCalibration | None = None
@@ -133,7 +137,8 @@ class SpeciesProfile:
                           matcher=matcher if self.reranks else None,
                           rerank_calibration=self.rerank_calibration if self.reranks else None,
                           size_slope=self.size_slope, size_reference=self.size_reference,
-                          size_floor=self.size_floor, first_place=self.first_place)
+                          size_floor=self.size_floor, size_slope_small=self.size_slope_small,
+                          first_place=self.first_place)
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
@@ -144,7 +149,7 @@ class SpeciesProfile:
         adds one keeps every saved index and user calibration it does not change."""
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
-                    "size_reference", "size_floor", "first_place"):
+                    "size_reference", "size_floor", "size_slope_small", "first_place"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -166,7 +171,7 @@ class SpeciesProfile:
             "config": dict(self.config.__dict__), "vectors": self.vectors,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "size_slope": self.size_slope, "size_reference": self.size_reference,
-            "size_floor": self.size_floor,
+            "size_floor": self.size_floor, "size_slope_small": self.size_slope_small,
             "first_place": None if self.first_place is None else self.first_place.to_dict(),
             "info": self.info,
         }
@@ -191,6 +196,7 @@ class SpeciesProfile:
                        CalibrationModel.from_dict(rerank) if (rerank := d.get("rerank_calibration"))
                        else None, float(d.get("size_slope", 0.0)),
                        int(d.get("size_reference", 0)), int(d.get("size_floor", 0)),
+                       float(d.get("size_slope_small", 0.0)),
                        FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
                        else None)
         except (TypeError, ValueError) as exc:
