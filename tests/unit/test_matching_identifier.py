@@ -144,6 +144,11 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
                                     size_slope_small=2.0)
     assert only_small.size_shift(16) == pytest.approx(-2.0 * np.log(2))
     assert only_small.size_shift(32) == only_small.size_shift(500) == 0.0
+    # a calibration refitted on a catalog below the floor holds down to its own size
+    young = replace_identifier(plain, size_slope=1.5, size_reference=20, size_floor=32,
+                               size_slope_small=2.0)
+    assert young.size_shift(20) == 0.0
+    assert young.size_shift(10) == pytest.approx(-2.0 * np.log(2))
     # uncalibrated, the LNBNN baseline or no slope: nothing to shift
     assert replace_identifier(plain, size_slope=0.0, size_reference=64).size_shift(16) == 0.0
     lnbnn = build(catalog, IdentifierConfig(k=2, method="lnbnn"))

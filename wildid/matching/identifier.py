@@ -303,7 +303,7 @@ class Identifier:
         """What the shown scores' logit gains when a query is compared with ``compared``
         annotations: ``size_slope * log(compared / size_reference)`` below the reference, else 0;
         below ``size_floor`` as at the floor, plus ``size_slope_small * log(compared /
-        size_floor)``.
+        size_floor)`` (counted from the reference where that is smaller).
 
         Why: a calibration holds at the catalog size it was fitted at. In a smaller catalog
         LNBNN's normaliser (the next-nearest descriptor, from another photo) lies farther, so
@@ -323,8 +323,12 @@ class Identifier:
         if self.size_slope > 0 and 0 < self.size_reference and compared < self.size_reference:
             n = min(max(compared, self.size_floor), self.size_reference)
             shift += self.size_slope * float(np.log(n / self.size_reference))
-        if self.size_slope_small > 0 and compared < self.size_floor:
-            shift += self.size_slope_small * float(np.log(compared / self.size_floor))
+        # a calibration fitted on a catalog smaller than the floor (`wildid calibrate` on a
+        # young catalog) holds down to its own size: the small slope counts from there
+        start = self.size_floor if self.size_reference <= 0 else \
+            min(self.size_floor, self.size_reference)
+        if self.size_slope_small > 0 and compared < start:
+            shift += self.size_slope_small * float(np.log(compared / start))
         return shift
 
     def shown_threshold(self, reranked: bool = False) -> float:
