@@ -184,9 +184,14 @@ def main() -> None:
                     print(f"{label} shipped       {summary(test, prof, 0.0)}\n"
                           f"{pad} small {small:.3f}  {summary(test, prof, small)}", flush=True)
         small = fit_small(records, prof)
-        print(f"{name}: size_slope_small {small:.3f} (all draws; floor {prof.size_floor})",
-              flush=True)
-        profiles[name] = replace(prof, size_slope_small=round(small, 4))
+        # a profile with no size slope of its own (the default one) is left as it is: its
+        # fitted small slope (0.546) helped on lion and hurt on one-nyala catalogs, and called
+        # no new animal new either way
+        keep = profiles[name].size_slope > 0
+        print(f"{name}: size_slope_small {small:.3f} (all draws; floor {prof.size_floor})"
+              + ("" if keep else ", not applied"), flush=True)
+        if keep:
+            profiles[name] = replace(prof, size_slope_small=round(small, 4))
     if args.save:
         note = json.loads(DEFAULTS_PATH.read_text(encoding="utf-8")).get("note", "")
         save_profiles(profiles, DEFAULTS_PATH, note=note)
