@@ -86,8 +86,10 @@ def collect(name: str, species: str, sizes: tuple[int, ...], draws: int,
     return out
 
 
-def _collect(prof: SpeciesProfile, species: str, sizes: tuple[int, ...], draws: int,
-             every: int) -> list[dict]:
+def database(prof: SpeciesProfile, species: str) -> tuple[list, list, np.ndarray, object]:
+    """The database split's photos of ``species``, their features through ``prof`` (learned
+    keypoints included), colour vectors, and the profile's matcher (None if it does not
+    re-rank)."""
     from wildid.vision.registry import ModelRegistry
 
     items = [x for x in R.load_manifest(species) if x[2] == "database"]
@@ -97,6 +99,12 @@ def _collect(prof: SpeciesProfile, species: str, sizes: tuple[int, ...], draws: 
         feats = [replace(f, learned=g) for f, g in zip(feats, learned, strict=True)]
     colour = R.colour_for(species + "_db", items)
     matcher = ModelRegistry().matcher(prof.matcher_model) if prof.reranks else None
+    return items, feats, colour, matcher
+
+
+def _collect(prof: SpeciesProfile, species: str, sizes: tuple[int, ...], draws: int,
+             every: int) -> list[dict]:
+    items, feats, colour, matcher = database(prof, species)
     identities = sorted({ind for _, ind, _ in items})
     plans = [(len(identities), 0)] + [(k, d) for k in sizes for d in range(draws)]
     out: list[dict] = []
@@ -136,6 +144,11 @@ def fit_slope(records: list[dict]) -> float:
     z = np.concatenate([_logit(r["p"]) for r in records])
     x = np.concatenate([np.full(len(r["p"]), r["x"]) for r in records])
     y = np.concatenate([r["y"] for r in records]).astype(float)
+    return newton_slope(z, x, y)
+
+
+def newton_slope(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """The ``s`` minimising the log loss of sigmoid(z + s * x) against ``y`` (Newton)."""
     s = 0.0
     for _ in range(50):
         q = 1 / (1 + np.exp(-(z + s * x)))

@@ -67,15 +67,7 @@ def collect(name: str, species: str, draws: int) -> list[dict]:
 
 
 def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
-    from wildid.vision.registry import ModelRegistry
-
-    items = [x for x in R.load_manifest(species) if x[2] == "database"]
-    feats = R.features_for(species, R.profile_spec(prof), items)
-    if prof.learned_keypoints:
-        learned = R.learned_for(species, prof.learned_keypoints, prof.long_side, items)
-        feats = [replace(f, learned=g) for f, g in zip(feats, learned, strict=True)]
-    colour = R.colour_for(species + "_db", items)
-    matcher = ModelRegistry().matcher(prof.matcher_model) if prof.reranks else None
+    items, feats, colour, matcher = F.database(prof, species)
     photos: dict[str, list[int]] = {}
     for i, (_, ind, _) in enumerate(items):
         photos.setdefault(ind, []).append(i)
@@ -129,13 +121,7 @@ def fit_small(records: list[dict], prof: SpeciesProfile) -> float:
     z = F._logit(np.concatenate([shown(r, prof, 0.0)[0] for r in rows]))
     x = np.concatenate([np.full(len(r["p"]), np.log(min(r["n"], floor) / floor)) for r in rows])
     y = np.concatenate([r["y"] for r in rows]).astype(float)
-    t = 0.0
-    for _ in range(50):
-        q = 1 / (1 + np.exp(-(z + t * x)))
-        grad, hess = float(np.sum((q - y) * x)), float(np.sum(q * (1 - q) * x * x)) + 1e-9
-        t -= grad / hess
-        if abs(grad / hess) < 1e-8:
-            break
+    t = F.newton_slope(z, x, y)
     scale = prof.first_place.scale if prof.first_place is not None else 1.0
     return max(t / scale, 0.0)
 
