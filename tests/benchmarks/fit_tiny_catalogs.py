@@ -18,7 +18,10 @@ moderate guess: with one individual known, more are).  Each query's shown candid
 recorded with the shipped shift and first-place map; the slope is fitted on them by log loss
 (after the first-place map, then divided by its scale, since the identifier applies the shift
 before it).  It is fitted on the even draws and reported on the odd ones, then saved fitted
-on all.
+on all.  The shipped profiles keep it at 0 for now: with the fitted slopes, strong right matches
+in catalogs of a few annotations fell under the threshold (two integration tests in
+tests/integration/test_engine.py; docs/identification.md, "Catalogs of a handful of
+individuals").
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_shown_scores as F  # noqa: E402
 import research_eval as R  # noqa: E402
 
-from wildid.matching.identifier import DatabaseEntry  # noqa: E402
+from wildid.matching.identifier import DatabaseEntry, Identifier  # noqa: E402
 from wildid.matching.profiles import (  # noqa: E402
     DEFAULTS_PATH,
     SpeciesProfile,
@@ -100,17 +103,19 @@ def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
     return out
 
 
-def shown(r: dict, prof: SpeciesProfile, small: float) -> tuple[np.ndarray, bool]:
-    """A record's candidates as shown with the profile's shift and map and ``small`` below the
-    floor, and whether the verdict is "likely new"."""
-    ident = prof.identifier()
-    ident.size_slope_small = small
-    shift = ident.size_shift(r["n"])
-    z = F._logit(r["p"]) + shift
+def shown(r: dict, ident: Identifier) -> tuple[np.ndarray, bool]:
+    """A record's candidates as ``ident`` (a profile's identifier, not filled) shows them, its
+    size shift and first-place map applied, and whether the verdict is "likely new"."""
+    z = F._logit(r["p"]) + ident.size_shift(r["n"])
     new = len(z) == 0 or z[0] < F._logit(np.array([r["threshold"]]))[0]
-    if prof.first_place is not None:
-        z = np.array([prof.first_place.logit(v, i == 0) for i, v in enumerate(z)])
+    if ident.first_place is not None:
+        z = np.array([ident.first_place.logit(v, i == 0) for i, v in enumerate(z)])
     return 1 / (1 + np.exp(-z)), bool(new)
+
+
+def shown_by(prof: SpeciesProfile, small: float) -> Identifier:
+    """The (empty) identifier ``prof`` makes with ``small`` as its small-catalog slope."""
+    return replace(prof, size_slope_small=small).identifier()
 
 
 def fit_small(records: list[dict], prof: SpeciesProfile) -> float:
@@ -118,7 +123,8 @@ def fit_small(records: list[dict], prof: SpeciesProfile) -> float:
     post-map slope, divided back by the map's scale), never negative."""
     rows = [r for r in records if len(r["p"])]
     floor = max(prof.size_floor, 1)
-    z = F._logit(np.concatenate([shown(r, prof, 0.0)[0] for r in rows]))
+    ident = shown_by(prof, 0.0)
+    z = F._logit(np.concatenate([shown(r, ident)[0] for r in rows]))
     x = np.concatenate([np.full(len(r["p"]), np.log(min(r["n"], floor) / floor)) for r in rows])
     y = np.concatenate([r["y"] for r in rows]).astype(float)
     t = F.newton_slope(z, x, y)
@@ -128,7 +134,8 @@ def fit_small(records: list[dict], prof: SpeciesProfile) -> float:
 
 def summary(records: list[dict], prof: SpeciesProfile, small: float) -> str:
     rows = [r for r in records if len(r["p"])]
-    shown_rows = [shown(r, prof, small) for r in rows]
+    ident = shown_by(prof, small)
+    shown_rows = [shown(r, ident) for r in rows]
     p = np.concatenate([s for s, _ in shown_rows])
     y = np.concatenate([r["y"] for r in rows]).astype(float)
     known = [(s, new, r) for (s, new), r in zip(shown_rows, rows, strict=True) if r["known"]]

@@ -182,9 +182,6 @@ class ImageView(QGraphicsView):
             self._keypoints_visible = visible
             self.viewport().update()
 
-    def keypoints_visible(self) -> bool:
-        return self._keypoints_visible
-
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt override
         super().drawForeground(painter, rect)
         if not self._keypoints_visible or not self._keypoint_brushes:

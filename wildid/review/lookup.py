@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from wildid.catalog.models import Encounter, Individual
 from wildid.errors import NotFoundError, ReviewError
+from wildid.ids import SHORT_ID_LENGTH
 from wildid.review.history import merge_links, resolve_with, retired_individual_ids
 
 __all__ = ["MIN_PREFIX", "find_encounter_id", "find_individual_id"]
 
-MIN_PREFIX = 8
+MIN_PREFIX = SHORT_ID_LENGTH  # what messages show (wildid.ids.short_id) can be typed back
 _SHOWN = 5
 
 
