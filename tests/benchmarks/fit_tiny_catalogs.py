@@ -52,6 +52,7 @@ from wildid.matching.profiles import (  # noqa: E402
 )
 
 SIZES = (1, 2, 4)
+FULL_GRID = (5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0)
 
 
 def collect(name: str, species: str, draws: int) -> list[dict]:
@@ -59,7 +60,7 @@ def collect(name: str, species: str, draws: int) -> list[dict]:
     map) and whether each is right, ``n`` compared annotations, the threshold and ``known``."""
     prof = load_profiles()[name]
     calibrations = json.dumps([prof.to_dict()[k] for k in ("calibration", "rerank_calibration")])
-    tag = hashlib.sha1(f"{prof.settings_digest()}|{calibrations}|{SIZES}|{draws}"
+    tag = hashlib.sha1(f"{prof.settings_digest()}|{calibrations}|{SIZES}|{draws}|raw"
                        .encode()).hexdigest()[:10]
     cache = R.CACHE / f"tiny_{name}_{species}_{tag}.pkl"
     if cache.exists():
@@ -95,6 +96,7 @@ def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
                 out.append({"size": size, "draw": draw, "species": species, "known": known,
                             "n": len(members) - (1 if known else 0), "threshold": res.threshold,
                             "p": np.array([c.score for c in res.candidates]),
+                            "raw": [dict(c.raw) for c in res.candidates],
                             "y": np.array([c.individual_id == items[i][1]
                                            for c in res.candidates])})
             print(f"  {prof.name} on {species}: {size} identities draw {draw}: {len(members)} "
@@ -106,35 +108,52 @@ def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
 def shown(r: dict, ident: Identifier) -> tuple[np.ndarray, bool]:
     """A record's candidates as ``ident`` (a profile's identifier, not filled) shows them, its
     size shift and first-place map applied, and whether the verdict is "likely new"."""
-    z = F._logit(r["p"]) + ident.size_shift(r["n"])
+    z = F._logit(r["p"]) + ident.size_shift(r["n"], verified(r))
     new = len(z) == 0 or z[0] < F._logit(np.array([r["threshold"]]))[0]
     if ident.first_place is not None:
         z = np.array([ident.first_place.logit(v, i == 0) for i, v in enumerate(z)])
     return 1 / (1 + np.exp(-z)), bool(new)
 
 
-def shown_by(prof: SpeciesProfile, small: float) -> Identifier:
-    """The (empty) identifier ``prof`` makes with ``small`` as its small-catalog slope."""
-    return replace(prof, size_slope_small=small).identifier()
+def verified(r: dict) -> float:
+    """The first candidate's spatially verified score (what the small-catalog shift eases by)."""
+    return float(r["raw"][0].get("sv", 0.0)) if r["raw"] else 0.0
 
 
-def fit_small(records: list[dict], prof: SpeciesProfile) -> float:
+def shown_by(prof: SpeciesProfile, small: float, full: float = 0.0) -> Identifier:
+    """The (empty) identifier ``prof`` makes with ``small`` as its small-catalog slope, eased
+    off by the first candidate's verified score up to ``full``."""
+    return replace(prof, size_slope_small=small, size_small_verified=full).identifier()
+
+
+def fit_full(records: list[dict]) -> float:
+    """Where the small-catalog shift is gone: the first of FULL_GRID at least twice the
+    highest verified score a new animal's first candidate reached in ``records`` (a margin, so
+    no new animal like those escapes the shift by its evidence)."""
+    top = max(verified(r) for r in records if not r["known"] and len(r["p"]))
+    return next((g for g in FULL_GRID if g >= 2 * top), FULL_GRID[-1])
+
+
+def fit_small(records: list[dict], prof: SpeciesProfile, full: float = 0.0) -> float:
     """``size_slope_small`` by log loss over every shown candidate (Newton's method on the
-    post-map slope, divided back by the map's scale), never negative."""
+    post-map slope, divided back by the map's scale), never negative; eased off by the first
+    candidate's verified score up to ``full`` (0: not eased)."""
     rows = [r for r in records if len(r["p"])]
     floor = max(prof.size_floor, 1)
     ident = shown_by(prof, 0.0)
     z = F._logit(np.concatenate([shown(r, ident)[0] for r in rows]))
-    x = np.concatenate([np.full(len(r["p"]), np.log(min(r["n"], floor) / floor)) for r in rows])
+    eased = [1.0 if full <= 0 else max(0.0, 1.0 - verified(r) / full) for r in rows]
+    x = np.concatenate([np.full(len(r["p"]), e * np.log(min(r["n"], floor) / floor))
+                        for r, e in zip(rows, eased, strict=True)])
     y = np.concatenate([r["y"] for r in rows]).astype(float)
     t = F.newton_slope(z, x, y)
     scale = prof.first_place.scale if prof.first_place is not None else 1.0
     return max(t / scale, 0.0)
 
 
-def summary(records: list[dict], prof: SpeciesProfile, small: float) -> str:
+def summary(records: list[dict], prof: SpeciesProfile, small: float, full: float = 0.0) -> str:
     rows = [r for r in records if len(r["p"])]
-    ident = shown_by(prof, small)
+    ident = shown_by(prof, small, full)
     shown_rows = [shown(r, ident) for r in rows]
     p = np.concatenate([s for s, _ in shown_rows])
     y = np.concatenate([r["y"] for r in rows]).astype(float)
@@ -154,7 +173,8 @@ def main() -> None:
     ap.add_argument("--profiles", default="lion,nyala,default")
     ap.add_argument("--draws", type=int, default=12)
     ap.add_argument("--save", action="store_true",
-                    help=f"write each profile's size_slope_small into {DEFAULTS_PATH}")
+                    help=f"write each profile's size_slope_small and size_small_verified into "
+                         f"{DEFAULTS_PATH}")
     args = ap.parse_args()
     profiles = load_profiles()
     # a profile without a size shift of its own (the default one: its fitted slope ran the
@@ -168,23 +188,30 @@ def main() -> None:
         records = [r for sp in data for r in collect(name, sp, args.draws)]
         halves = [[r for r in records if r["draw"] % 2 == h] for h in (0, 1)]
         for h in (0, 1):
-            small = fit_small(halves[h], prof)
+            flat = fit_small(halves[h], prof)
+            full = fit_full(halves[h])
+            small = fit_small(halves[h], prof, full)
             for sp in data:
                 for size in SIZES:
                     test = [r for r in halves[1 - h] if r["size"] == size and r["species"] == sp]
                     label = f"{name} on {sp}, {size} ids, held-out draws:"
                     pad = " " * len(label)
-                    print(f"{label} shipped       {summary(test, prof, 0.0)}\n"
-                          f"{pad} small {small:.3f}  {summary(test, prof, small)}", flush=True)
-        small = fit_small(records, prof)
+                    print(f"{label} shipped            {summary(test, prof, 0.0)}\n"
+                          f"{pad} small {flat:.3f} flat   {summary(test, prof, flat)}\n"
+                          f"{pad} small {small:.3f} to {full:2.0f}  "
+                          f"{summary(test, prof, small, full)}", flush=True)
+        full = fit_full(records)
+        small = fit_small(records, prof, full)
         # a profile with no size slope of its own (the default one) is left as it is: its
         # fitted small slope (0.546) helped on lion and hurt on one-nyala catalogs, and called
         # no new animal new either way
         keep = profiles[name].size_slope > 0
-        print(f"{name}: size_slope_small {small:.3f} (all draws; floor {prof.size_floor})"
-              + ("" if keep else ", not applied"), flush=True)
+        print(f"{name}: size_slope_small {small:.3f}, gone at a verified score of {full:.0f} "
+              f"(all draws; floor {prof.size_floor})" + ("" if keep else ", not applied"),
+              flush=True)
         if keep:
-            profiles[name] = replace(prof, size_slope_small=round(small, 4))
+            profiles[name] = replace(profiles[name], size_slope_small=round(small, 4),
+                                     size_small_verified=full)
     if args.save:
         note = json.loads(DEFAULTS_PATH.read_text(encoding="utf-8")).get("note", "")
         save_profiles(profiles, DEFAULTS_PATH, note=note)

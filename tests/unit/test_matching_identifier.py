@@ -139,6 +139,19 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
     assert [c.individual_id for c in res] == [c.individual_id for c in base]
     assert logit(res[0].score) - logit(base[0].score) == pytest.approx(tiny.size_shift(16),
                                                                        abs=1e-6)
+    # it eases off with the first candidate's verified score and is gone at
+    # size_small_verified; the catalog-size part stays whatever the evidence
+    eased = replace_identifier(plain, size_slope=1.5, size_reference=64, size_floor=32,
+                               size_slope_small=2.0, size_small_verified=20.0)
+    assert eased.size_shift(8, 0.0) == tiny.size_shift(8)
+    assert eased.size_shift(8, 5.0) == pytest.approx(-1.5 * np.log(2) - 0.75 * 2.0 * np.log(4))
+    assert eased.size_shift(8, 20.0) == eased.size_shift(8, 80.0) == floored.size_shift(8)
+    res = eased.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    assert [c.individual_id for c in res] == [c.individual_id for c in base]
+    assert logit(res[0].score) - logit(base[0].score) == pytest.approx(
+        eased.size_shift(16, base[0].raw["sv"]), abs=1e-6)
+    assert base[0].raw["sv"] > 0 and eased.size_shift(16, base[0].raw["sv"]) > \
+        tiny.size_shift(16)
     # it applies without the catalog-size slope too (the default profile has none)
     only_small = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=32,
                                     size_slope_small=2.0)
@@ -198,12 +211,14 @@ def logit(p: float) -> float:
 def replace_identifier(ident: Identifier, size_slope: float, size_reference: int,
                        size_floor: int = 0,
                        first_place: FirstPlaceCalibration | None = None,
-                       size_slope_small: float = 0.0) -> Identifier:
+                       size_slope_small: float = 0.0,
+                       size_small_verified: float = 0.0) -> Identifier:
     """``ident`` with another size shift and first-place calibration (the same index and
     calibration)."""
     other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
                        size_reference=size_reference, size_floor=size_floor,
-                       size_slope_small=size_slope_small, first_place=first_place)
+                       size_slope_small=size_slope_small,
+                       size_small_verified=size_small_verified, first_place=first_place)
     other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
     return other
 

@@ -172,7 +172,7 @@ class Identifier:
                  matcher: object | None = None,
                  rerank_calibration: CalibrationModel | None = None,
                  size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0,
-                 size_slope_small: float = 0.0,
+                 size_slope_small: float = 0.0, size_small_verified: float = 0.0,
                  first_place: FirstPlaceCalibration | None = None) -> None:
         self.config = config or IdentifierConfig()
         # how the shown scores move in a catalog smaller than the calibration's (size_shift)
@@ -180,6 +180,7 @@ class Identifier:
         self.size_reference = size_reference
         self.size_floor = size_floor
         self.size_slope_small = size_slope_small
+        self.size_small_verified = size_small_verified
         self.first_place = first_place  # the shown scores re-read by rank (FirstPlaceCalibration)
         self.calibration = calibration
         # both or neither: a second stage without its matcher (model missing) is not applied
@@ -274,7 +275,8 @@ class Identifier:
                                 query_tilt(matches.values()), turned)
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
                                       scores, view)[:top_k]
-        shift = self.size_shift(len(self._entries) - sum(1 for k in excluded if k in self._entries))
+        shift = self.size_shift(len(self._entries) - sum(1 for k in excluded if k in self._entries),
+                                candidates[0].raw.get("sv", 0.0) if candidates else 0.0)
         candidates, threshold = self._shown(candidates, self._threshold(reranks), shift)
         likely_new = not candidates or candidates[0].score < threshold
         return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
@@ -299,11 +301,13 @@ class Identifier:
         return ([replace(c, score=shown(c.score, i == 0, shift))
                  for i, c in enumerate(candidates)], shown(threshold, True, 0.0))
 
-    def size_shift(self, compared: int) -> float:
+    def size_shift(self, compared: int, verified: float = 0.0) -> float:
         """What the shown scores' logit gains when a query is compared with ``compared``
         annotations: ``size_slope * log(compared / size_reference)`` below the reference, else 0;
         below ``size_floor`` as at the floor, plus ``size_slope_small * log(compared /
-        size_floor)`` (counted from the reference where that is smaller).
+        size_floor)`` (counted from the reference where that is smaller), that last part times
+        ``1 - verified / size_small_verified`` (not below 0) where ``verified`` is the first
+        candidate's spatially verified score.
 
         Why: a calibration holds at the catalog size it was fitted at. In a smaller catalog
         LNBNN's normaliser (the next-nearest descriptor, from another photo) lies farther, so
@@ -316,7 +320,12 @@ class Identifier:
         are no other individuals' photos to compete at all: every query keypoint's nearest
         neighbours lie in the few photos there are, whoever the animal, and new animals came
         up "likely known" at 77-90 %; that range has its own slope, fitted on such catalogs
-        with new animals among the queries (tests/benchmarks/fit_tiny_catalogs.py)."""
+        with new animals among the queries (tests/benchmarks/fit_tiny_catalogs.py). The
+        pile-up gives votes and loose inliers, not a strong verified match: no new animal in
+        those catalogs reached a verified score of 8 (nyala) or 6 (lion), so that part eases
+        off with the first candidate's and is gone at ``size_small_verified``; without the
+        easing, the same photo of a patterned animal taken twice was called new in a
+        catalog of three."""
         if (compared <= 0 or self.calibration is None or self.config.method == "lnbnn"):
             return 0.0
         shift = 0.0
@@ -328,7 +337,9 @@ class Identifier:
         start = self.size_floor if self.size_reference <= 0 else \
             min(self.size_floor, self.size_reference)
         if self.size_slope_small > 0 and compared < start:
-            shift += self.size_slope_small * float(np.log(compared / start))
+            eased = 1.0 if self.size_small_verified <= 0 else \
+                max(0.0, 1.0 - verified / self.size_small_verified)
+            shift += self.size_slope_small * eased * float(np.log(compared / start))
         return shift
 
     def shown_threshold(self, reranked: bool = False) -> float:

@@ -73,11 +73,14 @@ class SpeciesProfile:
     # size_floor (the smallest catalogs the slope was fitted on) the shift stays as there,
     # and size_slope_small * log(n / size_floor) is added: catalogs of a handful of
     # individuals, where nothing competes with their few photos
-    # (tests/benchmarks/fit_tiny_catalogs.py).
+    # (tests/benchmarks/fit_tiny_catalogs.py).  That small-catalog part eases off with the
+    # first candidate's spatially verified score (raw "sv") and is gone at size_small_verified
+    # (0 = it never eases): a strong verified match is not the pile-up it corrects.
     size_slope: float = 0.0
     size_reference: int = 0
     size_floor: int = 0
     size_slope_small: float = 0.0
+    size_small_verified: float = 0.0
     # the shown scores re-read knowing which candidate came first (FirstPlaceCalibration,
     # fitted by tests/benchmarks/fit_shown_scores.py); None = shown as calibrated
     first_place: FirstPlaceCalibration | None = None
@@ -138,6 +141,7 @@ class SpeciesProfile:
                           rerank_calibration=self.rerank_calibration if self.reranks else None,
                           size_slope=self.size_slope, size_reference=self.size_reference,
                           size_floor=self.size_floor, size_slope_small=self.size_slope_small,
+                          size_small_verified=self.size_small_verified,
                           first_place=self.first_place)
 
     def settings_digest(self) -> str:
@@ -149,7 +153,8 @@ class SpeciesProfile:
         adds one keeps every saved index and user calibration it does not change."""
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
-                    "size_reference", "size_floor", "size_slope_small", "first_place"):
+                    "size_reference", "size_floor", "size_slope_small", "size_small_verified",
+                    "first_place"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -172,6 +177,7 @@ class SpeciesProfile:
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "size_slope": self.size_slope, "size_reference": self.size_reference,
             "size_floor": self.size_floor, "size_slope_small": self.size_slope_small,
+            "size_small_verified": self.size_small_verified,
             "first_place": None if self.first_place is None else self.first_place.to_dict(),
             "info": self.info,
         }
@@ -197,6 +203,7 @@ class SpeciesProfile:
                        else None, float(d.get("size_slope", 0.0)),
                        int(d.get("size_reference", 0)), int(d.get("size_floor", 0)),
                        float(d.get("size_slope_small", 0.0)),
+                       float(d.get("size_small_verified", 0.0)),
                        FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
                        else None)
         except (TypeError, ValueError) as exc:
