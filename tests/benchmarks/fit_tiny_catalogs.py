@@ -18,10 +18,12 @@ moderate guess: with one individual known, more are).  Each query's shown candid
 recorded with the shipped shift and first-place map; the slope is fitted on them by log loss
 (after the first-place map, then divided by its scale, since the identifier applies the shift
 before it).  It is fitted on the even draws and reported on the odd ones, then saved fitted
-on all.  The shipped profiles keep it at 0 for now: with the fitted slopes, strong right matches
-in catalogs of a few annotations fell under the threshold (two integration tests in
+on all.  The shift eases off with the first candidate's spatially verified score and is gone
+at ``size_small_verified`` (:func:`fit_full`): without that, strong right matches in catalogs
+of a few annotations fell under the threshold (two integration tests in
 tests/integration/test_engine.py; docs/identification.md, "Catalogs of a handful of
-individuals").
+individuals").  Each held-out line shows the shipped defaults of before, the flat slope and
+the eased one.
 """
 
 from __future__ import annotations
