@@ -22,7 +22,7 @@ on all.  The shift eases off with the first candidate's spatially verified score
 at ``size_small_verified`` (:func:`fit_full`): without that, strong right matches in catalogs
 of a few annotations fell under the threshold (two integration tests in
 tests/integration/test_engine.py; docs/identification.md, "Catalogs of a handful of
-individuals").  Each held-out line shows the shipped defaults of before, the flat slope and
+individuals").  Each held-out line shows the scores with no small-catalog shift, the flat slope and
 the eased one.
 """
 
@@ -198,7 +198,7 @@ def main() -> None:
                     test = [r for r in halves[1 - h] if r["size"] == size and r["species"] == sp]
                     label = f"{name} on {sp}, {size} ids, held-out draws:"
                     pad = " " * len(label)
-                    print(f"{label} shipped            {summary(test, prof, 0.0)}\n"
+                    print(f"{label} no small shift     {summary(test, prof, 0.0)}\n"
                           f"{pad} small {flat:.3f} flat   {summary(test, prof, flat)}\n"
                           f"{pad} small {small:.3f} to {full:2.0f}  "
                           f"{summary(test, prof, small, full)}", flush=True)
