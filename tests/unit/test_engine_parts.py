@@ -168,6 +168,36 @@ def test_a_calibration_for_earlier_settings_gives_way_to_the_shipped_profile(cap
     assert set(active_profiles()) == set(shipped)  # profiles shipped later are there too
 
 
+def test_a_saved_calibration_takes_the_shown_score_corrections_as_shipped() -> None:
+    """`wildid calibrate` fits the calibrations and the size they hold at, not how shown scores
+    move with catalog size or the first-place map: a copy it saved before an upgrade brought
+    or refitted those gets the shipped ones (it kept the old ones, even when recalibrated). A
+    copy edited by hand (no settings_of mark) keeps its own."""
+    from dataclasses import replace
+
+    from wildid.engine.identification import SHIPPED_CORRECTIONS
+
+    shipped = load_profiles()
+    nyala = shipped["nyala"]
+    assert nyala.size_slope_small > 0 and nyala.size_small_verified > 0
+    assert nyala.first_place is not None
+    old = replace(nyala, calibration=replace(nyala.calibration, threshold=0.321),
+                  size_reference=40, size_slope=0.0, size_floor=0, size_slope_small=0.0,
+                  size_small_verified=0.0, first_place=None,
+                  info={"settings_of": nyala.settings_digest()})
+    by_hand = replace(old, name="lion", aliases=shipped["lion"].aliases, info={})
+    save_profiles({"nyala": old, "lion": by_hand}, user_profiles_path())
+    active = active_profiles()
+    got = active["nyala"]
+    assert got.calibration.threshold == pytest.approx(0.321) and got.size_reference == 40
+    for key in SHIPPED_CORRECTIONS:
+        assert getattr(got, key) == getattr(nyala, key), key
+    assert active["lion"].size_slope_small == 0.0 and active["lion"].first_place is None
+    # the identifier it makes shifts a first catalog's scores from the user's own size
+    ident = got.identifier()
+    assert ident.size_shift(40) == 0.0 and ident.size_shift(3) < ident.size_shift(20) < 0.0
+
+
 def test_a_setting_added_later_leaves_digests_alone_at_its_neutral_value() -> None:
     """aggregation_odds came after digests were saved: at 1.0 (plain noisy-or, as before) a
     profile's digest is what it was without the setting, so an upgrade keeps the user's saved

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,13 @@ def active_profiles() -> dict[str, SpeciesProfile]:
     recalibrates. A copy without that mark was edited by hand and is the user's to keep. The
     file holds only the profiles that differ from the shipped ones; the others, and profiles
     shipped after it was written, are used as shipped.
+
+    ``wildid calibrate`` fits the calibrations and sets the catalog size they hold at
+    (``size_reference``), nothing else: the corrections of the shown scores fitted on the
+    shipped data (``SHIPPED_CORRECTIONS``: how scores move with catalog size, the first-place
+    map) come from the shipped profile, so a calibration saved before an upgrade that brings
+    or refits them gets them too. Before, such a copy kept the values of the day it was saved
+    (none at all for copies older than the corrections), and recalibrating kept them again.
     """
     shipped = load_profiles(DEFAULTS_PATH)
     user = user_profiles_path()
@@ -104,8 +111,15 @@ def active_profiles() -> dict[str, SpeciesProfile]:
                         "profile; using the shipped one (run `wildid calibrate` to refit)",
                         name, user)
             continue
+        if fitted_for and base is not None:
+            prof = replace(prof, **{k: getattr(base, k) for k in SHIPPED_CORRECTIONS})
         profiles[name] = prof
     return profiles
+
+
+# what `wildid calibrate` does not fit, taken from the shipped profile (active_profiles)
+SHIPPED_CORRECTIONS = ("size_slope", "size_floor", "size_slope_small", "size_small_verified",
+                       "first_place")
 
 
 @dataclass(frozen=True)
