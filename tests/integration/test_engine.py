@@ -286,6 +286,12 @@ def test_catalog_species_only_when_every_individual_shares_one(catalog) -> None:
     assert with_individuals(("nyala", None), ("lion", None)) is None
     assert with_individuals(("nyala", None), (None, None)) is None  # one without: ask
     assert with_individuals((" lion ", None)) == "lion"
+    # the names of one species profile are one species; the most used name is given
+    assert with_individuals(("Tragelaphus angasii", None), ("nyala", None),
+                            (None, "Tragelaphus angasii")) == "Tragelaphus angasii"
+    assert with_individuals(("Panthera leo", None), ("nyala", None)) is None
+    # names no profile claims are only merged when spelled alike
+    assert with_individuals(("zebra", None), ("Equus quagga", None)) is None
 
 
 def test_candidates_go_stale_with_decisions_that_change_who_is_known(catalog, photos) -> None:

@@ -207,7 +207,8 @@ def catalog_species(s: Session) -> str | None:
     would otherwise be matched by the generic profile against nobody: species-less encounters
     are never compared with individuals of a species profile. None when the catalog knows no
     individual yet, or its individuals are of several species or of none (then the user has to
-    say). Spellings of one species ("Nyala", "nyala") count as one; the most used is returned.
+    say). Spellings of one species ("Nyala", "nyala") count as one, and so do the names a
+    species profile answers to ("nyala", "Tragelaphus angasii"): the most used is returned.
     """
     species = func.coalesce(func.nullif(func.trim(Individual.species), ""), Encounter.species)
     counts: Counter[str] = Counter()
@@ -216,9 +217,20 @@ def catalog_species(s: Session) -> str | None:
                              .join(Encounter, Encounter.individual_id == Individual.id)
                              .group_by(species)):
         counts[(name or "").strip()] += n
-    if not counts or "" in counts or len({n.lower() for n in counts}) != 1:
+    if not counts or "" in counts or len({_species_key(n) for n in counts}) != 1:
         return None
     return counts.most_common(1)[0][0]
+
+
+def _species_key(name: str) -> str:
+    """What makes two species names one species here: the species profile that claims the
+    name (by name or alias), else the name itself, case aside. Names no profile claims are
+    not merged by the generic profile: "zebra" and "Equus quagga" may be one species or
+    two, and only the user knows."""
+    from wildid.matching.profiles import profile_for  # only when a species is inferred
+
+    profile = profile_for(name)
+    return f"profile:{profile.name}" if profile.name != "default" else name.lower()
 
 
 def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set[str],
