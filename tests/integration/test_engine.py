@@ -366,6 +366,20 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     printed = capsys.readouterr().out
     assert "top-1 100.0 %" in printed
     assert "vs how often right" in printed and "calibration error" in printed
+    assert res["queries_without_database_identity"] == 0 and "no database photo" not in printed
+
+    # a query of an animal with no database photo can never be right: it counts as a miss
+    # (as in the published protocols) and the user is told so
+    stranger = make_animal_pair(tmp_path / "stranger", 99, seeds=(500, 501), width=800,
+                                height=600)[0]
+    with manifest.open("a", newline="") as fh:
+        csv.writer(fh).writerow([str(stranger.path), "stranger", "query"])
+    assert cli_main(["eval", str(manifest), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["n_queries"] == len(PATTERNS) + 1 and res["queries_without_database_identity"] == 1
+    assert res["top1"] == pytest.approx(len(PATTERNS) / (len(PATTERNS) + 1))
+    assert f"1 of {len(PATTERNS) + 1} queries (1 identity) have no database photo" in \
+        capsys.readouterr().err
 
 
 def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:

@@ -160,6 +160,16 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     known_rows = [j for j, t in enumerate(truths) if t not in unknown]
     kr = [rankings[j] for j in known_rows]
     kt = [truths[j] for j in known_rows]
+    # queries of an identity with no database photo (not held out by --open-set) can never be
+    # right: they count as misses, as in the published protocols, and the user is told so
+    in_database = {r.identity for r in db_rows}
+    absent = [t for t in kt if t not in in_database]
+    if absent:
+        ids = len(set(absent))
+        say(f"{len(absent)} of {len(kt)} queries ({ids} {'identity' if ids == 1 else 'identities'}"
+            f") have no "
+            f"database photo of their identity: they count as misses (`--open-set` scores "
+            f"queries of new animals by the new-individual verdict)")
     n_db = len(db_rows)
     profile = profile_for(species, profiles)
     out: dict[str, Any] = {
@@ -183,6 +193,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "seconds_extract": t_extract,
         "seconds_index": t_index,  # loading the database into the matcher's index
         "extraction_failed": len(extraction.failed),
+        "queries_without_database_identity": len(absent),
         "queries": per_query,
     }
     if method != "lnbnn":  # calibrated probabilities; the baseline's LNBNN votes are not
