@@ -166,10 +166,10 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     absent = [t for t in kt if t not in in_database]
     if absent:
         ids = len(set(absent))
-        say(f"{len(absent)} of {len(kt)} queries ({ids} {'identity' if ids == 1 else 'identities'}"
-            f") have no "
-            f"database photo of their identity: they count as misses (`--open-set` scores "
-            f"queries of new animals by the new-individual verdict)")
+        which = f"{ids} identity" if ids == 1 else f"{ids} identities"
+        say(f"{len(absent)} of {len(kt)} queries ({which}) have no database photo of their "
+            "identity: they count as misses (`--open-set` scores queries of new animals by "
+            "the new-individual verdict)")
     n_db = len(db_rows)
     profile = profile_for(species, profiles)
     out: dict[str, Any] = {

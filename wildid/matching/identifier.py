@@ -324,8 +324,8 @@ class Identifier:
         pile-up gives votes and loose inliers, not a strong verified match: no new animal in
         those catalogs reached a verified score of 8 (nyala) or 6 (lion), so that part eases
         off with the first candidate's and is gone at ``size_small_verified``; without the
-        easing, the same photo of a patterned animal taken twice was called new in a
-        catalog of three."""
+        easing, a patterned animal photographed twice was called new in a catalog of three
+        annotations."""
         if (compared <= 0 or self.calibration is None or self.config.method == "lnbnn"):
             return 0.0
         shift = 0.0
