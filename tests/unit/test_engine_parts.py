@@ -248,6 +248,21 @@ def test_species_guessed_from_the_manifest_folder(tmp_path: Path) -> None:
     assert guess_species(tmp_path / "lion" / "manifest.csv", profiles) == "lion"
     assert guess_species(tmp_path / "nyala" / "set" / "manifest.csv", profiles) == "nyala"
     assert guess_species(tmp_path / "zebra" / "manifest.csv", profiles) is None
+    # a manifest outside a species folder: its file name, else where most of its photos are
+    assert guess_species(tmp_path / "heldout" / "nyala_heldout.csv", profiles) == "nyala"
+    assert guess_species(tmp_path / "heldout" / "Panthera-leo.csv", profiles) == "lion"
+    from wildid.engine.manifest import ManifestRow
+
+    def rows(*folders: str) -> list[ManifestRow]:
+        return [ManifestRow(tmp_path / f / "1" / f"{i}.jpg", "1", "query")
+                for i, f in enumerate(folders)]
+
+    sheet = tmp_path / "eval" / "manifest.csv"
+    assert guess_species(sheet, profiles, rows("Panthera_leo", "Panthera_leo", "x")) == "lion"
+    assert guess_species(sheet, profiles, rows("nyala", "x", "y")) is None  # not most of them
+    assert guess_species(sheet, profiles, rows("x", "y")) is None
+    # the manifest's own folder comes first
+    assert guess_species(tmp_path / "lion" / "m.csv", profiles, rows("nyala", "nyala")) == "lion"
 
 
 def test_the_baseline_runs_plain_lnbnn_whatever_the_profile_does() -> None:
