@@ -363,10 +363,13 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     right = [s for q in res["queries"] for s, name in zip(q["scores"], q["top5"], strict=True)
              if name == q["identity"]]
     assert sum(b["n"] * b["right"] for b in rel["bands"]) == pytest.approx(len(right))
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "top-1 100.0 %" in printed
     assert "vs how often right" in printed and "calibration error" in printed
     assert res["queries_without_database_identity"] == 0 and "no database photo" not in printed
+    # nothing names the species and the patterned animals are no nyala or lion: it says so
+    assert "nor clearly shown by them" in captured.err and res["species_profile"] == "default"
 
     # a query of an animal with no database photo can never be right: it counts as a miss
     # (as in the published protocols) and the user is told so

@@ -31,6 +31,7 @@ from wildid.catalog import open_catalog
 from wildid.catalog.models import Annotation, Encounter, Individual, Photo
 from wildid.engine.identification import CatalogEngine, active_profiles
 from wildid.engine.manifest import ManifestRow, open_set_split, read_manifest
+from wildid.engine.species_guess import guess_from_photos
 from wildid.errors import WildIdError
 from wildid.ingest.hashing import hash_file
 from wildid.ingest.importer import ImportOptions, run_import
@@ -101,6 +102,10 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     rows = read_manifest(Path(manifest))
     profiles = active_profiles()
     species = species or guess_species(Path(manifest), profiles, rows)
+    looked = None
+    if species is None:  # nothing names one: what do the photos look like?
+        looked = guess_from_photos([r.path for r in rows])
+        species = looked.profile
     unknown: set[str] = set()
     if open_set:
         rows, unknown = open_set_split(rows, holdout, seed)
@@ -110,10 +115,15 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
         profiles = {**profiles, profile.name: profile}
     say(f"species profile: {profile.name}" + (f" (species {species})" if species else "")
         + (" for the LNBNN baseline" if method == "lnbnn" else ""))
-    if species is None:
+    named = ", ".join(sorted(n for n in profiles if n != "default"))
+    if looked is not None and species is not None:
+        say(f"no species given or named by the manifest's folders, its file name or the "
+            f"folders of its photos; its photos look like {species} ({looked.describe()}); "
+            f"--species names another ({named})")
+    elif looked is not None:
         say("no species given, and none named by the manifest's folders, its file name or the "
-            "folders of its photos: the generic profile runs (--species names one: "
-            + ", ".join(sorted(n for n in profiles if n != "default")) + ")")
+            f"folders of its photos, nor clearly shown by them ({looked.describe()}): the "
+            f"generic profile runs (--species names one: {named})")
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wildid-eval-", dir=workdir) as tmp:
