@@ -370,6 +370,7 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     assert res["queries_without_database_identity"] == 0 and "no database photo" not in printed
     # nothing names the species and the patterned animals are no nyala or lion: it says so
     assert "nor clearly shown by them" in captured.err and res["species_profile"] == "default"
+    assert res["species_from"] == "none" and set(res["species_cosines"]) == {"nyala", "lion"}
 
     # a query of an animal with no database photo can never be right: it counts as a miss
     # (as in the published protocols) and the user is told so

@@ -101,6 +101,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     say = log_line or (lambda _m: None)
     rows = read_manifest(Path(manifest))
     profiles = active_profiles()
+    given = species is not None
     species = species or guess_species(Path(manifest), profiles, rows)
     looked = None
     if species is None:  # nothing names one: what do the photos look like?
@@ -129,10 +130,17 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     with tempfile.TemporaryDirectory(prefix="wildid-eval-", dir=workdir) as tmp:
         catalog = open_catalog(Path(tmp) / "catalog")
         try:
-            return _run(catalog, rows, unknown, species, profiles, method, use_embedder,
-                        progress, cancel, say)
+            out = _run(catalog, rows, unknown, species, profiles, method, use_embedder,
+                       progress, cancel, say)
         finally:
             catalog.close()
+    # how the species was settled: given, named by the paths, seen in the photos, or none
+    out["species"] = species
+    out["species_from"] = ("given" if given else "names" if looked is None
+                           else "photos" if species is not None else "none")
+    if looked is not None:
+        out["species_cosines"] = looked.cosines
+    return out
 
 
 def baseline_profile(profile: SpeciesProfile) -> SpeciesProfile:
