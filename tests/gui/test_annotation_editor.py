@@ -99,6 +99,13 @@ def test_viewpoint_keys_species_and_photo_navigation(qtbot, editor):
     editor.species.setText("Tragelaphus scriptus")
     editor.species.editingFinished.emit()
     assert editor.boxes[0].species == "Tragelaphus scriptus"
+    # a bushbuck is no nyala: the line under the field says which profile a name gets
+    assert "generic profile" in editor.species_hint.text()
+    editor.species.setText("tragelaphus angasii")
+    assert "nyala profile" in editor.species_hint.text()
+    assert "Panthera leo" in editor.species_help.suggestions()
+    editor.species.setText("Tragelaphus scriptus")
+    editor.species.editingFinished.emit()
     first = editor.current_photo_id()
     qtbot.keyClick(editor.canvas, Qt.Key.Key_PageDown)
     assert editor.current_photo_id() != first and editor.boxes[0].viewpoint == "unknown"

@@ -331,3 +331,41 @@ def test_drag_without_local_files_is_refused(main_window: Any) -> None:
     enter.ignore()
     QApplication.sendEvent(main_window, enter)
     assert not enter.isAccepted()
+
+
+def test_the_species_field_offers_the_profiles_names_and_says_what_a_name_gets(
+        services: Any, qtbot: Any) -> None:
+    """Only names a species profile answers to reach it ("Nyala antelope" would get the generic
+    profile): the field completes from them and the catalog's own species, and the line under
+    it says, before importing, which profile a name gets and what an empty field means."""
+    from wildid.catalog.models import Individual
+    from wildid.gui.import_page import ImportPage
+
+    with services.catalog.session() as s:
+        for name in ("Ama", "Bo"):
+            ind = Individual(name=name, species="Tragelaphus angasii")
+            s.add(ind)
+            s.flush()
+            s.add(Encounter(individual_id=ind.id, species="nyala", state="confirmed"))
+        s.add(Encounter(species="Equus quagga", state="unreviewed"))
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.species.setText("")
+    page.show()
+    qtbot.waitExposed(page)
+    offered = page.species_help.suggestions()
+    assert {"nyala", "Tragelaphus angasii", "lion", "Panthera leo", "Equus quagga"} <= set(offered)
+    assert offered.index("Panthera leo") < offered.index("Equus quagga")  # profiles first
+    assert len([n for n in offered if n.lower() == "nyala"]) == 1  # each spelling once
+    assert page.species_hint.text().startswith("Left empty: Tragelaphus angasii")
+
+    completer = page.species.completer()
+    completer.setCompletionPrefix("angas")
+    assert completer.currentCompletion() == "Tragelaphus angasii"
+
+    page.species.setText("panthera LEO")
+    assert "lion profile" in page.species_hint.text()
+    page.species.setText("Nyala antelope")
+    assert "generic profile" in page.species_hint.text()
+    page.species.setText("")
+    assert page.species_hint.text().startswith("Left empty:")

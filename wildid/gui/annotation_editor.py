@@ -40,6 +40,7 @@ from wildid.gui.box_canvas import BoxCanvas, BoxSpec
 from wildid.gui.prefetch import Prefetcher
 from wildid.gui.prompts import Prompts
 from wildid.gui.review_panels import CHECKED_STYLE
+from wildid.gui.species_help import SpeciesHelp
 from wildid.review import annotation_ops, queries
 from wildid.review.details import annotation_infos
 
@@ -113,6 +114,10 @@ class AnnotationEditor(QWidget):
         side.addLayout(viewpoint_row)
         form = QFormLayout()
         form.addRow("Species:", self.species)
+        self.species_hint = QLabel()
+        form.addRow("", self.species_hint)
+        # the profiles' names complete, and the line under says which profile a name gets
+        self.species_help = SpeciesHelp(self.species, self.species_hint)
         side.addLayout(form)
         self._actions: dict[str, QAction] = {}
         self._buttons: dict[str, QPushButton] = {}
@@ -159,6 +164,7 @@ class AnnotationEditor(QWidget):
     def open_encounter(self, encounter_id: str) -> None:
         """Edit the photos of ``encounter_id`` (one entry per photo of the burst)."""
         detail = queries.encounter_detail(self.services.catalog, encounter_id)
+        self.species_help.set_catalog_species(queries.catalog_species_names(self.services.catalog))
         seen: dict[str, Any] = {}
         for info in detail.annotations:
             seen.setdefault(info.photo_id, info)

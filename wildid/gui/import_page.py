@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -32,13 +39,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wildid.errors import WildIdError
 from wildid.gui.import_report import ImportReportView
 from wildid.gui.jobs import Job
 from wildid.gui.services import Services, changes
+from wildid.gui.species_help import SpeciesHelp
 from wildid.gui.style import set_role
-from wildid.ingest.importer import ImportOptions, ImportReport, run_import
+from wildid.ingest.importer import ImportOptions, ImportReport, catalog_species, run_import
 from wildid.ingest.scan import PHOTO_EXTENSIONS
 from wildid.progress import Progress
+from wildid.review.queries import catalog_species_names
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +117,28 @@ class ImportPage(QWidget):
         self._load_options()
         self._update_state()
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """The catalog's species may have changed since: offer them, say what empty means."""
+        super().showEvent(event)
+        self.refresh_species()
+
+    def refresh_species(self) -> None:
+        try:
+            self.species_help.set_catalog_species(catalog_species_names(self.services.catalog))
+        except WildIdError as exc:  # a catalog that cannot be read: the import says so later
+            log.warning("species suggestions: %s", exc)
+
+    def _empty_species(self) -> str:
+        """What an empty species field gives (importer.catalog_species), said before importing."""
+        try:
+            with self.services.catalog.session() as s:
+                shared = catalog_species(s)
+        except WildIdError:
+            return ""
+        if shared:
+            return f"Left empty: {shared}, the species of every individual in this catalog."
+        return "Left empty: no species (the individuals in this catalog do not share one)."
+
     # ------------------------------------------------------------ layout -----------------
     def _build(self) -> None:
         heading = set_role(QLabel("Import photos"), "heading")
@@ -158,6 +190,9 @@ class ImportPage(QWidget):
         form = QFormLayout(options_box)
         form.addRow("Observer:", self.observer)
         form.addRow("Species:", self.species)
+        self.species_hint = set_role(QLabel(), "subtle")
+        form.addRow("", self.species_hint)
+        self.species_help = SpeciesHelp(self.species, self.species_hint, self._empty_species)
         storage = QVBoxLayout()
         storage.setSpacing(2)
         storage.addWidget(self.copy_in)

@@ -256,3 +256,13 @@ def profile_for(species: str | None, profiles: Mapping[str, SpeciesProfile] | No
             if wanted == name.lower() or wanted in (a.lower() for a in prof.aliases):
                 return prof
     return profiles["default"]
+
+
+def species_names(profiles: Mapping[str, SpeciesProfile] | None = None) -> list[str]:
+    """Every name a species profile of its own answers to (names and aliases, the generic
+    profile left out): what a species field offers, so that a typed species gets its profile
+    rather than the generic one by a spelling the profiles do not know."""
+    profiles = load_profiles() if profiles is None else profiles
+    names = [n for name, prof in sorted(profiles.items()) if name != "default"
+             for n in (name, *prof.aliases)]
+    return list(dict.fromkeys(names))

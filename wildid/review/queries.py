@@ -351,3 +351,17 @@ def decision_history(catalog: Any, encounter_id: str | None = None, individual_i
                             scores=d.scores, note=d.note, reverts_id=d.reverts_id,
                             reverted=bool(reverted))
                 for d, name, reverted in s.execute(q)]
+
+
+def catalog_species_names(catalog: Any) -> list[str]:
+    """The species written on the catalog's individuals and encounters, each spelling once
+    (case aside), most used first: the species fields offer them next to the profiles'."""
+    counts: dict[str, tuple[int, str]] = {}
+    with catalog.session() as s:
+        for column in (Individual.species, Encounter.species):
+            for name, n in s.execute(select(func.trim(column), func.count())
+                                     .where(func.trim(func.coalesce(column, "")) != "")
+                                     .group_by(func.trim(column))):
+                seen, first = counts.get(name.lower(), (0, name))
+                counts[name.lower()] = (seen + n, first)
+    return [name for _n, name in sorted(counts.values(), key=lambda t: (-t[0], t[1]))]
