@@ -535,3 +535,34 @@ def test_the_embedder_that_places_keypoints_runs_once_and_is_timed_as_itself(
     report = engine.extract()
     assert report.processed == 3 and len(runs) == 1
     assert report.seconds_per_source[f"global:{embedder.model_id}"] >= runs[0]
+
+
+def test_a_species_changed_on_a_box_is_matched_again_under_its_profile(catalog, photos,
+                                                                       known) -> None:
+    """The species picks the profile and the individuals compared with: after it changes,
+    the candidates found under the old one are set aside (undo brings them back) and the
+    encounter is matched again. Before, the old candidates stayed until `match --all`."""
+    from wildid.review import annotation_ops
+
+    import_photos(catalog, [photos["query"][0]])
+    enc = encounter_of(catalog, photos["query"][0])
+    assert enc in process_new(catalog).encounters
+    with catalog.session() as s:
+        ann = s.scalars(select(Annotation.id).where(Annotation.encounter_id == enc)).one()
+        before = s.scalars(select(MatchCandidate.individual_id)
+                           .where(MatchCandidate.encounter_id == enc)).all()
+    assert known[PATTERNS[0]] in before  # species-less, compared with the species-less animals
+    op = annotation_ops.update_annotation(catalog, ann, species="nyala", reviewer="Tester")
+    assert enc in op.changes.encounters
+    with catalog.session() as s:
+        assert s.get(MatchSummary, enc) is None  # set aside
+    assert enc in process_new(catalog).encounters  # matched again, now as a nyala
+    with catalog.session() as s:
+        assert s.scalars(select(MatchCandidate).where(MatchCandidate.encounter_id == enc)
+                         ).all() == []  # no nyala is known
+        assert s.get(MatchSummary, enc).likely_new
+    op.revert(catalog)  # undo: the species and the candidates found under it come back
+    with catalog.session() as s:
+        assert s.scalars(select(Annotation.species).where(Annotation.id == ann)).one() is None
+        assert known[PATTERNS[0]] in s.scalars(select(MatchCandidate.individual_id)
+                                               .where(MatchCandidate.encounter_id == enc)).all()

@@ -111,7 +111,8 @@ def update_annotation(catalog: Any, annotation_id: str,
     """Change a box, its viewpoint or its species (None leaves a value as it is).
 
     A changed box is no longer the full frame; its features and the encounter's match results
-    are set aside. Returns a no-op operation (``is_noop``) when nothing differs.
+    are set aside, and a changed viewpoint or species sets the results aside. Returns a no-op
+    operation (``is_noop``) when nothing differs.
     """
     with catalog.session() as s:
         ann = _annotation(s, annotation_id)
@@ -130,7 +131,9 @@ def update_annotation(catalog: Any, annotation_id: str,
         encounters = {ann.encounter_id} if ann.encounter_id else set()
         if "x" in fields:
             rec.set_aside_caches([ann.id], encounters)
-        elif "viewpoint" in fields and encounters:
+        elif ("viewpoint" in fields or "species" in fields) and encounters:
+            # the species picks the profile and who is compared: candidates found under
+            # the old one are stale (the engine redoes the local features of another profile)
             rec.set_aside_caches([], encounters, features=False)
         rec.set(ann, **fields)
         label = "Edit box" if "x" in fields else ("Change viewpoint" if "viewpoint" in fields
