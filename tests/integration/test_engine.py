@@ -566,3 +566,37 @@ def test_a_species_changed_on_a_box_is_matched_again_under_its_profile(catalog, 
         assert s.scalars(select(Annotation.species).where(Annotation.id == ann)).one() is None
         assert known[PATTERNS[0]] in s.scalars(select(MatchCandidate.individual_id)
                                                .where(MatchCandidate.encounter_id == enc)).all()
+
+
+def test_species_command_mends_an_import_whose_species_was_misspelled(tmp_path, photos,
+                                                                       capsys) -> None:
+    """A card imported as "Nyala antelope" is matched by the generic profile against nobody
+    (the catalog's nyala have their own profile), and importing it again skips every photo.
+    `wildid species nyala --from "Nyala antelope"` mends it: matched again, its animal found."""
+    cat = str(tmp_path / "cat")
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--no-identify",
+                     "--species", "nyala", *map(str, photos["db"][:2])]) == 0
+    capsys.readouterr()
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    for n, enc in enumerate(json.loads(capsys.readouterr().out)):
+        assert cli_main(["name", "--catalog", cat, enc["id"], f"N{n}"]) == 0
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--json",
+                     "--species", "Nyala antelope", str(photos["query"][0])]) == 0
+    capsys.readouterr()
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    (before,) = json.loads(capsys.readouterr().out)
+    assert before["candidates"] == [] and before["likely_new"]
+
+    assert cli_main(["species", "--catalog", cat, "nyala", "--from", "NYALA antelope"]) == 0
+    out = capsys.readouterr().out
+    assert "Species nyala set on 1 of 1 encounter " in out and "the nyala profile" in out
+    assert "1 likely known" in out
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    (after,) = json.loads(capsys.readouterr().out)
+    assert after["candidates"][0]["name"] == "N0" and not after["likely_new"]
+
+    # nothing to change, or nothing named: said, and nothing happens
+    assert cli_main(["species", "--catalog", cat, "nyala", "--from", "zebra"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert cli_main(["species", "--catalog", cat, "nyala"]) == 2
+    assert "--from" in capsys.readouterr().err

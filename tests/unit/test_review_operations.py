@@ -34,6 +34,7 @@ from wildid.review import (
     new_individual,
     reject_candidate,
     rename_individual,
+    set_encounter_species,
     unassign_encounter,
     update_annotation,
     update_individual,
@@ -95,6 +96,9 @@ OPERATIONS: dict[str, Op] = {
                                                         encounter_id=w["q"]),
     "edit_box": lambda c, w: update_annotation(c, w["q_ann"], box=(10, 10, 100, 100)),
     "edit_viewpoint": lambda c, w: update_annotation(c, w["q_ann"], viewpoint="right"),
+    "edit_species": lambda c, w: update_annotation(c, w["q_ann"], species="Panthera leo"),
+    "set_encounter_species": lambda c, w: set_encounter_species(c, [w["q"], w["second"]],
+                                                                "Panthera leo"),
     "delete_box": lambda c, w: delete_annotation(c, w["second_ann"]),
     "delete_last_box_resets": lambda c, w: delete_annotation(c, w["stripe_ann"]),
 }
@@ -450,3 +454,38 @@ def test_individual_edits_are_on_the_audit_trail(catalog, world) -> None:
     with catalog.session() as s:
         assert s.get(Individual, world["stripe"]).name == "Stripe"
     assert [r.verdict for r in decision_history(catalog, encounter_id=world["q"])] == []
+
+
+def test_setting_an_encounters_species_moves_its_boxes_and_sets_its_results_aside(
+        catalog, world) -> None:
+    """Mending an import's species: the boxes that had the encounter's species follow it, a box
+    given another species of its own keeps it, and the results found under the old species are
+    set aside (so the encounter is matched again); undo brings all of it back."""
+    with catalog.session() as s:
+        q = s.get(Encounter, world["q"])
+        q.species = "Nyala antelope"
+        anns = list(q.annotations)
+        for a in anns:
+            a.species = "nyala ANTELOPE"  # an import writes the species on both
+        own = Annotation(photo_id=anns[0].photo_id, encounter_id=q.id, x=1.0, y=1.0, w=9.0,
+                         h=9.0, full_frame=False, species="Tragelaphus scriptus")
+        s.add(own)
+        s.flush()
+        own_id, ann_ids = own.id, [a.id for a in anns]
+    op = set_encounter_species(catalog, [world["q"], world["q"]], " nyala ", R)
+    assert op.changes.encounters == {world["q"]} and op.label == "Set species nyala"
+    with catalog.session() as s:
+        assert s.get(Encounter, world["q"]).species == "nyala"
+        assert {s.get(Annotation, a).species for a in ann_ids} == {"nyala"}
+        assert s.get(Annotation, own_id).species == "Tragelaphus scriptus"
+        assert s.get(MatchSummary, world["q"]) is None
+        assert s.scalar(select(func.count()).select_from(MatchCandidate)
+                        .where(MatchCandidate.encounter_id == world["q"])) == 0
+    # the same species again changes nothing
+    assert set_encounter_species(catalog, [world["q"]], "nyala", R).is_noop
+    op.revert(catalog)
+    with catalog.session() as s:
+        assert s.get(Encounter, world["q"]).species == "Nyala antelope"
+        assert s.get(MatchSummary, world["q"]) is not None
+    with pytest.raises(NotFoundError):
+        set_encounter_species(catalog, ["no-such-encounter"], "nyala", R)

@@ -45,6 +45,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser(
+        "species", parents=[common], help="set the species of encounters (mend an import)",
+        description="Give encounters a species: one forgotten or misspelled at import (importing "
+        "the card again would skip every photo as a duplicate). Boxes with a species of their "
+        "own keep it. The encounters are then matched again under that species' profile.")
+    p.add_argument("species", metavar="SPECIES", help='the species to set ("" clears it)')
+    p.add_argument("encounters", metavar="ENCOUNTER_ID", nargs="*",
+                   help="encounters (id or the piece of it shown)")
+    p.add_argument("--from", dest="from_species", metavar="OLD",
+                   help='also every encounter whose species is OLD, any case ("" for those '
+                        "with none)")
+    p.add_argument("--reviewer", default=None, metavar="NAME",
+                   help="who makes the change (default: $WILDID_REVIEWER or your login name)")
+    p.add_argument("--no-identify", action="store_true",
+                   help="do not match the changed encounters again now")
+    p.set_defaults(func=cmd_species)
+
     p = sub.add_parser("info", parents=[common], help="catalog location, size and counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
@@ -138,6 +155,48 @@ def _after_import(catalog: object, report: ImportReport,
     """
     if args.no_identify or not report.imported:
         return None
+    return _identify(catalog)
+
+
+def cmd_species(args: argparse.Namespace) -> int:
+    from wildid.cli.review_commands import default_reviewer
+    from wildid.matching.profiles import profile_for
+    from wildid.review import set_encounter_species
+    from wildid.review.lookup import find_encounter_id
+    from wildid.review.queries import encounters_with_species
+
+    if not args.encounters and args.from_species is None:
+        print("wildid: name the encounters, or --from OLD for every encounter of a species "
+              '(--from "" for those with none)', file=sys.stderr)
+        return 2
+    with open_catalog(args.catalog, create=False) as catalog:
+        with catalog.session() as s:
+            ids = [find_encounter_id(s, e) for e in args.encounters]
+        if args.from_species is not None:
+            ids += encounters_with_species(catalog, args.from_species)
+        if not ids:
+            print(f"No encounter has the species {args.from_species!r}: nothing changed")
+            return 0
+        reviewer = (args.reviewer or "").strip() or default_reviewer()
+        op = set_encounter_species(catalog, ids, args.species, reviewer)
+        n = len(op.changes.encounters)
+        wanted = args.species.strip()
+        profile = profile_for(wanted or None)
+        what = (f"the {profile.name} profile" if profile.name != "default"
+                else "the generic profile (no profile of its own)")
+        print(f"Species {wanted or '(none)'} set on {n} of {len(set(ids))} encounter"
+              f"{'' if len(set(ids)) == 1 else 's'} ({len(set(ids)) - n} had it already); "
+              f"they are matched with {what}")
+        if n and not args.no_identify:
+            summary = _identify(catalog)
+            print_identification(summary)
+            if "error" in summary:
+                return 1
+    return 0
+
+
+def _identify(catalog: object) -> dict[str, object]:
+    """What the desktop app does after a change: extract what is missing, match what is due."""
     from wildid.engine import identify_new
 
     bar = ProgressBar()

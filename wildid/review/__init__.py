@@ -14,7 +14,12 @@
 
 from __future__ import annotations
 
-from wildid.review.annotation_ops import add_annotation, delete_annotation, update_annotation
+from wildid.review.annotation_ops import (
+    add_annotation,
+    delete_annotation,
+    set_encounter_species,
+    update_annotation,
+)
 from wildid.review.changes import Changes
 from wildid.review.history import rejected_pairs, resolve_individual_id
 from wildid.review.lookup import find_encounter_id, find_individual_id
@@ -81,6 +86,7 @@ __all__ = [
     "new_individual",
     "reject_candidate",
     "rejected_pairs",
+    "set_encounter_species",
     "rename_individual",
     "resolve_individual_id",
     "review_queue",

@@ -20,7 +20,7 @@ from wildid.ingest.grouping import camera_key
 from wildid.review.changes import Changes, Recorder
 from wildid.review.undoable import Operation
 
-__all__ = ["add_annotation", "delete_annotation", "update_annotation"]
+__all__ = ["add_annotation", "delete_annotation", "set_encounter_species", "update_annotation"]
 
 # Annotation edits are not decisions; the operation still names who made them.
 _EDITOR = "annotation editor"
@@ -177,3 +177,36 @@ def delete_annotation(catalog: Any, annotation_id: str, reviewer: str = _EDITOR)
                 rec.delete(enc)
         return Operation.from_recorder("Delete box", Changes(
             encounters=frozenset(encounters), annotations=frozenset({ann.id})), rec)
+
+
+def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: str | None,
+                          reviewer: str = _EDITOR) -> Operation:
+    """Give encounters a species (None or blank: none), as one undoable operation.
+
+    The way to mend an import whose species was forgotten or misspelled ("Nyala antelope" is
+    matched by the generic profile): importing the card again skips every photo as a
+    duplicate. Its boxes that had the encounter's species (or none; an import writes the
+    species on both) follow it; a box given another species in the box editor keeps that.
+    Each changed encounter's match results are set aside, so it is matched again under the
+    new species' profile (the engine redoes the local features).
+    """
+    wanted = _species(species)
+    with catalog.session() as s:
+        rec = Recorder(s, reviewer)
+        changed: set[str] = set()
+        for enc_id in dict.fromkeys(encounter_ids):
+            enc = s.get(Encounter, enc_id)
+            if enc is None:
+                raise NotFoundError(f"no encounter {enc_id}")
+            old = (enc.species or "").strip().lower()
+            moved = rec.set(enc, species=wanted) is not None
+            for ann in enc.annotations:
+                if (ann.species or "").strip().lower() in ("", old):
+                    moved = (rec.set(ann, species=wanted) is not None) or moved
+            if moved:
+                changed.add(enc.id)
+        if changed:
+            rec.set_aside_caches([], changed, features=False)
+        label = (f"Set species {wanted}" if wanted else "Clear species") + \
+            (f" on {len(changed)} encounters" if len(changed) != 1 else "")
+        return Operation.from_recorder(label, Changes(encounters=frozenset(changed)), rec)

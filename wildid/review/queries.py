@@ -365,3 +365,13 @@ def catalog_species_names(catalog: Any) -> list[str]:
                 seen, first = counts.get(name.lower(), (0, name))
                 counts[name.lower()] = (seen + n, first)
     return [name for _n, name in sorted(counts.values(), key=lambda t: (-t[0], t[1]))]
+
+
+def encounters_with_species(catalog: Any, species: str | None) -> list[str]:
+    """The encounters whose own species is ``species``, case and spaces aside (None or blank:
+    those with none), oldest first: what `wildid species --from` changes."""
+    wanted = (species or "").strip().lower()
+    own = func.lower(func.trim(func.coalesce(Encounter.species, "")))
+    with catalog.session() as s:
+        return list(s.scalars(select(Encounter.id).where(own == wanted)
+                              .order_by(Encounter.created_at, Encounter.id)))
