@@ -198,3 +198,66 @@ def test_changes_reload_the_visible_table(page: Any, services: Any, qtbot: Any) 
     services.notify(changes(["again"]))  # hidden: only marked stale, loaded when shown
     assert page._stale and page._job is None
     assert _load(qtbot, page) == 12
+
+
+def test_set_species_on_selected_encounters_is_undoable_and_rematches(
+        page: Any, services: Any, qtbot: Any, monkeypatch: Any) -> None:
+    """A card imported with a misspelled species is mended from the table: the selected
+    encounters (and their boxes) get the species in one undoable step, their results are set
+    aside, and identification runs for them; cancelling changes nothing."""
+    from sqlalchemy import select
+
+    from tests.gui.review_data import ScriptedPrompts
+    from wildid.catalog.models import Annotation, Encounter, MatchSummary
+
+    filled = fill_catalog(services.catalog, 6)
+    assert _load(qtbot, page) == 6
+    assert not page.species_button.isEnabled()
+    page.table.sortByColumn(6, Qt.SortOrder.AscendingOrder)  # species: the lions first
+    selection = page.table.selectionModel()
+    for row in (0, 1):  # two of the three lions
+        selection.select(page.proxy.index(row, 0), QItemSelectionModel.SelectionFlag.Select
+                         | QItemSelectionModel.SelectionFlag.Rows)
+    chosen = page.selected_encounter_ids()
+    assert len(chosen) == 2 and page.species_button.isEnabled()
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species).where(Encounter.id.in_(chosen)))) == \
+            {"Panthera leo"}
+    identified: list[frozenset[str]] = []
+    monkeypatch.setattr(services, "identify_new",
+                        lambda ids=(): identified.append(frozenset(ids)))
+    page.prompts = ScriptedPrompts(choices=[None, "Tragelaphus angasii"])
+    page.set_species()  # cancelled
+    assert identified == [] and not services.undo_stack.can_undo
+    with qtbot.waitSignal(page.loaded, timeout=30_000):
+        page.species_button.click()
+    assert page.prompts.asked == ["Set species", "Set species"]
+    assert identified == [frozenset(chosen)]
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species).where(Encounter.id.in_(chosen)))) == \
+            {"Tragelaphus angasii"}
+        assert set(s.scalars(select(Annotation.species)
+                             .where(Annotation.encounter_id.in_(chosen)))) == \
+            {"Tragelaphus angasii"}
+        assert s.scalars(select(MatchSummary).where(MatchSummary.encounter_id.in_(chosen))
+                         ).all() == []
+        others = set(filled["encounters"]) - set(chosen)
+        assert "Panthera leo" in set(s.scalars(select(Encounter.species)
+                                               .where(Encounter.id.in_(others))))
+    assert services.undo_stack.undo_label == "Set species Tragelaphus angasii on 2 encounters"
+    with qtbot.waitSignal(page.loaded, timeout=30_000):
+        services.undo()
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species).where(Encounter.id.in_(chosen)))) == \
+            {"Panthera leo"}
+
+
+def test_the_species_dialog_completes_and_says_which_profile(qtbot: Any) -> None:
+    from wildid.gui.species_help import SpeciesDialog
+
+    dialog = SpeciesDialog(None, 3, "", ["Equus quagga"])
+    qtbot.addWidget(dialog)
+    assert "Equus quagga" in dialog.help.suggestions() and "lion" in dialog.help.suggestions()
+    assert dialog.help.hint.text() == "Empty: the encounters get no species."
+    dialog.edit.setText("Panthera leo")
+    assert "lion profile" in dialog.help.hint.text()

@@ -29,6 +29,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,10 +44,13 @@ from PySide6.QtWidgets import (
 )
 
 from wildid.catalog.models import ENCOUNTER_STATES
+from wildid.errors import WildIdError
 from wildid.gui.jobs import Job
+from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
+from wildid.gui.species_help import ask_species
 from wildid.gui.style import set_role
-from wildid.review import EncounterRow, encounter_rows
+from wildid.review import EncounterRow, encounter_rows, queries, set_encounter_species
 
 Index = QModelIndex | QPersistentModelIndex
 _LAST = (1,)  # sort key for missing values: after every present value, in both directions
@@ -236,6 +240,12 @@ class EncountersProxy(QSortFilterProxyModel):
         value = self.data(index, EncountersModel.EncounterIdRole)
         return str(value) if value is not None else None
 
+    def row_species(self, index: QModelIndex) -> str:
+        """The species shown on ``index``'s row ("" when it has none)."""
+        if not index.isValid() or self._model is None:
+            return ""
+        return self._model.row_at(self.mapToSource(index).row()).species or ""
+
 
 STATE_CHOICES = [("All states", None)] + [(s.capitalize(), s) for s in ENCOUNTER_STATES]
 
@@ -255,6 +265,7 @@ class EncountersPage(QWidget):
         self._job: Job | None = None
         self._stale = True
         self._reload_after = False
+        self.prompts = Prompts(self)
         self._build()
         services.data_changed.connect(self._data_changed)
 
@@ -269,6 +280,13 @@ class EncountersPage(QWidget):
         self.count = set_role(QLabel(), "subtle")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.reload)
+        # mend a species forgotten or misspelled at import (importing again skips every
+        # photo as a duplicate); undoable, and the encounters are matched again
+        self.species_button = QPushButton("Set species…")
+        self.species_button.setToolTip("Give the selected encounters a species; they are "
+                                       "matched again under its profile")
+        self.species_button.clicked.connect(self.set_species)
+        self.species_button.setEnabled(False)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(200)
@@ -292,11 +310,18 @@ class EncountersPage(QWidget):
         header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self._size_columns()
         self.table.doubleClicked.connect(self._open)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.species_button.setEnabled(bool(self.selected_encounter_ids())))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        species_action = QAction("Set species…", self.table)
+        species_action.triggered.connect(self.set_species)
+        self.table.addAction(species_action)
 
         bar = QHBoxLayout()
         bar.addWidget(self.search, 1)
         bar.addWidget(self.state)
         bar.addWidget(self.refresh_button)
+        bar.addWidget(self.species_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 12)
         top = QHBoxLayout()
@@ -369,6 +394,33 @@ class EncountersPage(QWidget):
     def selected_encounter_ids(self) -> list[str]:
         rows = self.table.selectionModel().selectedRows()
         return [eid for eid in (self.proxy.encounter_id(i) for i in rows) if eid]
+
+    def set_species(self) -> None:
+        """Ask for a species and give it to the selected encounters (one undoable step); the
+        changed ones are matched again in the background."""
+        ids = self.selected_encounter_ids()
+        if not ids:
+            return
+        shown = {self.proxy.row_species(i) for i in self.table.selectionModel().selectedRows()}
+        current = shown.pop() if len(shown) == 1 else ""
+        try:
+            names = queries.catalog_species_names(self.services.catalog)
+        except WildIdError:
+            names = []
+        answer = self.prompts.choose("Set species", lambda parent: ask_species(
+            parent, len(ids), current or "", names))
+        if answer is None:
+            return
+        try:
+            op = set_encounter_species(self.services.catalog, ids, str(answer),
+                                       self.services.reviewer)
+        except WildIdError as exc:
+            self.prompts.error(str(exc))
+            return
+        if op.is_noop:
+            return
+        self.services.push(op)
+        self.services.identify_new(op.changes.encounters)
 
     def _open(self, index: QModelIndex) -> None:
         encounter_id = self.proxy.encounter_id(index)

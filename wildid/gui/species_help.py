@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QStringListModel, Qt
-from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit
+from PySide6.QtWidgets import (
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from wildid.matching.profiles import SpeciesProfile, load_profiles, profile_for, species_names
 
@@ -61,3 +69,39 @@ class SpeciesHelp:
         text = self.edit.text()
         self.hint.setText(species_hint(text, self.profiles) if text.strip()
                           else self.when_empty())
+
+
+class SpeciesDialog(QDialog):
+    """Ask for a species, with the field's completion and the profile line under it."""
+
+    def __init__(self, parent: QWidget | None, count: int, species: str,
+                 catalog_names: Sequence[str] = ()) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Set species")
+        self.edit = QLineEdit(species)
+        self.edit.setPlaceholderText("e.g. Tragelaphus angasii (empty: no species)")
+        hint = QLabel()
+        self.help = SpeciesHelp(self.edit, hint,
+                                lambda: "Empty: the encounters get no species.")
+        self.help.set_catalog_species(catalog_names)
+        what = "this encounter" if count == 1 else f"these {count:,} encounters"
+        intro = QLabel(f"Species of {what}. Boxes that had the encounter's species follow it; "
+                       "the encounters are matched again under the new species.")
+        intro.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.edit)
+        layout.addWidget(hint)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("m") * 45)
+
+
+def ask_species(parent: QWidget | None, count: int, species: str,
+                catalog_names: Sequence[str] = ()) -> str | None:
+    """The species typed (blank: none), or None when cancelled."""
+    dialog = SpeciesDialog(parent, count, species, catalog_names)
+    return dialog.edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
