@@ -236,11 +236,8 @@ def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) 
     assert "IMG_0001.jpg is truncated" in captured.err
 
 
-def test_an_import_without_species_takes_the_one_every_individual_has(tmp_path, photos,
-                                                                      capsys) -> None:
-    """A nyala catalog, then a card imported with no species: before, its encounters went to
-    the generic profile and were compared with nobody. Now they are nyala, the report says
-    so, and the animal is found."""
+def named_nyala_catalog(tmp_path, photos, capsys) -> str:
+    """A catalog (by the CLI) of the first two database photos as nyala, named N0 and N1."""
     cat = str(tmp_path / "cat")
     assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--no-identify",
                      "--species", "nyala", *map(str, photos["db"][:2])]) == 0
@@ -249,7 +246,15 @@ def test_an_import_without_species_takes_the_one_every_individual_has(tmp_path, 
     for n, enc in enumerate(json.loads(capsys.readouterr().out)):
         assert cli_main(["name", "--catalog", cat, enc["id"], f"N{n}"]) == 0
     capsys.readouterr()
+    return cat
 
+
+def test_an_import_without_species_takes_the_one_every_individual_has(tmp_path, photos,
+                                                                      capsys) -> None:
+    """A nyala catalog, then a card imported with no species: before, its encounters went to
+    the generic profile and were compared with nobody. Now they are nyala, the report says
+    so, and the animal is found."""
+    cat = named_nyala_catalog(tmp_path, photos, capsys)
     assert cli_main(["import", "--catalog", cat, "--json", str(photos["query"][0])]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["species"], report["species_inferred"]) == ("nyala", True)
@@ -573,13 +578,7 @@ def test_species_command_mends_an_import_whose_species_was_misspelled(tmp_path, 
     """A card imported as "Nyala antelope" is matched by the generic profile against nobody
     (the catalog's nyala have their own profile), and importing it again skips every photo.
     `wildid species nyala --from "Nyala antelope"` mends it: matched again, its animal found."""
-    cat = str(tmp_path / "cat")
-    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--no-identify",
-                     "--species", "nyala", *map(str, photos["db"][:2])]) == 0
-    capsys.readouterr()
-    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
-    for n, enc in enumerate(json.loads(capsys.readouterr().out)):
-        assert cli_main(["name", "--catalog", cat, enc["id"], f"N{n}"]) == 0
+    cat = named_nyala_catalog(tmp_path, photos, capsys)
     assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--json",
                      "--species", "Nyala antelope", str(photos["query"][0])]) == 0
     capsys.readouterr()
