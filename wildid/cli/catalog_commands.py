@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser(
         "species", parents=[common], help="set the species of encounters (mend an import)",
         description="Give encounters a species: one forgotten or misspelled at import (importing "
-        "the card again would skip every photo as a duplicate). Boxes with a species of their "
-        "own keep it. The encounters are then matched again under that species' profile.")
+        "the card again would skip every photo as a duplicate). Boxes that had the encounter's "
+        "species follow it; a box given another species in the app's box editor keeps that. "
+        "The encounters are then matched again under the new species' profile.")
     p.add_argument("species", metavar="SPECIES", help='the species to set ("" clears it)')
     p.add_argument("encounters", metavar="ENCOUNTER_ID", nargs="*",
                    help="encounters (id or the piece of it shown)")
