@@ -263,11 +263,14 @@ def test_an_import_without_species_takes_the_one_every_individual_has(tmp_path, 
     (result,) = json.loads(capsys.readouterr().out)
     assert result["candidates"][0]["name"] == "N0" and not result["likely_new"]
 
-    # a species given is kept, and said nothing about
+    # a species given is kept; one without a profile of its own is said to have none
     assert cli_main(["import", "--catalog", cat, "--species", "Equus quagga", "--no-identify",
                      str(photos["query"][1])]) == 0
     out = capsys.readouterr().out
-    assert "Species:" not in out
+    assert "Species: Equus quagga has no profile of its own" in out
+    assert cli_main(["import", "--catalog", cat, "--species", "Panthera leo", "--no-identify",
+                     str(photos["query"][2])]) == 0
+    assert "Species:" not in capsys.readouterr().out
 
 
 def test_catalog_species_only_when_every_individual_shares_one(catalog) -> None:
@@ -579,9 +582,10 @@ def test_species_command_mends_an_import_whose_species_was_misspelled(tmp_path, 
     (the catalog's nyala have their own profile), and importing it again skips every photo.
     `wildid species nyala --from "Nyala antelope"` mends it: matched again, its animal found."""
     cat = named_nyala_catalog(tmp_path, photos, capsys)
-    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--json",
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1",
                      "--species", "Nyala antelope", str(photos["query"][0])]) == 0
-    capsys.readouterr()
+    # the import says the name has no profile of its own, and how to mend a misspelling
+    assert 'has no profile of its own' in capsys.readouterr().out
     assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
     (before,) = json.loads(capsys.readouterr().out)
     assert before["candidates"] == [] and before["likely_new"]

@@ -107,6 +107,14 @@ def print_report(report: ImportReport) -> None:
     if report.species_inferred and report.new_encounter_ids:
         print(f"Species: none given, so the new encounters are {report.species}, the species of "
               "every individual in this catalog (--species sets another)")
+    elif report.species and report.new_encounter_ids and not report.species_inferred:
+        from wildid.matching.profiles import profile_for, species_names
+
+        if profile_for(report.species).name == "default":  # a misspelling reads the same
+            print(f"Species: {report.species} has no profile of its own, so it is matched with "
+                  f"the generic profile (names with their own: {', '.join(species_names())}); "
+                  f"if that was a misspelling, `wildid species NAME --from "
+                  f"\"{report.species}\"` mends it")
     if report.skipped:
         print("Skipped:")
         for path, reason in report.skipped:
