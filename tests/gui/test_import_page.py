@@ -369,3 +369,43 @@ def test_the_species_field_offers_the_profiles_names_and_says_what_a_name_gets(
     assert "generic profile" in page.species_hint.text()
     page.species.setText("")
     assert page.species_hint.text().startswith("Left empty:")
+
+
+def test_an_import_without_species_offers_the_one_its_photos_show(
+        services: Any, qtbot: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """Lion photos imported with no species and no catalog species: the report says what
+    they look like and offers to give them that species; pressed, the new encounters get it
+    in one undoable step and are matched again. Nothing is set before it is pressed."""
+    from tests.conftest import shared_dataset
+    from wildid.gui.import_page import ImportPage
+
+    manifest = shared_dataset("lion")
+    card = tmp_path / "card"
+    card.mkdir()
+    for line in manifest.read_text(encoding="utf-8").splitlines()[1:]:
+        path, _identity, split = line.split(",")
+        if split.strip() == "query" and len(list(card.iterdir())) < 6:
+            shutil.copy(manifest.parent / path, card / Path(path).name)
+    page = ImportPage(services)
+    qtbot.addWidget(page)
+    page.species.setText("")
+    page.add_paths([card])
+    identified: list[frozenset[str]] = []
+    monkeypatch.setattr(services, "identify_new",
+                        lambda ids=(): identified.append(frozenset(ids)))
+    report = _run(qtbot, page)
+    assert report.species is None and report.species_suggested == "lion"
+    view = page.report_view
+    assert "look like lion" in view.summary.text()
+    assert view.species_button.isVisibleTo(page) and "lion" in view.species_button.text()
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species))) == {None}
+    view.species_button.click()
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species))) == {"lion"}
+    assert identified[-1] == frozenset(report.new_encounter_ids)
+    assert not view.species_button.isVisibleTo(page) and "Species lion given" in \
+        view.summary.text()
+    services.undo()
+    with services.catalog.session() as s:
+        assert set(s.scalars(select(Encounter.species))) == {None}

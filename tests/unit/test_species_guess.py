@@ -65,3 +65,28 @@ def test_development_query_photos_are_recognised(species: str) -> None:
     assert guess.profile == species and guess.photos == 16
     other = "lion" if species == "nyala" else "nyala"
     assert guess.cosines[species] > guess.cosines[other] + 0.5
+
+
+def test_an_import_without_any_species_suggests_the_one_its_photos_show(tmp_path: Path,
+                                                                          capsys) -> None:
+    """Nothing is written: the import says what the photos look like and how to apply it.
+    Generated patterned animals get no suggestion."""
+    from wildid.cli import main as cli_main
+
+    made = [make_photo(tmp_path / f"g{i}.jpg", 640, 480, seed=i, pattern_seed=60 + i)
+            for i in range(3)]
+    cat = str(tmp_path / "cat")
+    assert cli_main(["import", "--catalog", cat, "--no-identify", "--json",
+                     *map(str, made)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["species"] is None and report["species_suggested"] is None
+
+    manifest = shared_dataset("lion")
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        lions = [str(manifest.parent / r["path"]) for r in csv.DictReader(fh)
+                 if r["split"].strip() == "query"][:8]
+    assert cli_main(["import", "--catalog", cat, "--no-identify", *lions]) == 0
+    out = capsys.readouterr().out
+    assert "these photos look like lion" in out and 'wildid species lion --from ""' in out
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    assert all(e["species"] is None for e in json.loads(capsys.readouterr().out))

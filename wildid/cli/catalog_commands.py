@@ -95,6 +95,7 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "new_encounters": len(report.new_encounter_ids),
         "species": report.species,
         "species_inferred": report.species_inferred,
+        "species_suggested": report.species_suggested,
         "seconds": round(report.seconds, 3),
         "photos_per_second": round(report.photos_per_second, 2),
     }
@@ -115,6 +116,10 @@ def print_report(report: ImportReport) -> None:
                   f"the generic profile (names with their own: {', '.join(species_names())}); "
                   f"if that was a misspelling, `wildid species NAME --from "
                   f"\"{report.species}\"` mends it")
+    if report.species_suggested:
+        print(f"Species: none given, and these photos look like {report.species_suggested}: "
+              f"`wildid species {report.species_suggested} --from \"\"` gives that species (and "
+              "its profile) to every encounter without one; --species sets one at import")
     if report.skipped:
         print("Skipped:")
         for path, reason in report.skipped:
@@ -139,6 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise
         finally:
             bar.close()
+        _suggest_species(catalog, report)
         identification = _after_import(catalog, report, args)
     if args.json:
         out = report_dict(report)
@@ -165,6 +171,16 @@ def _after_import(catalog: object, report: ImportReport,
     if args.no_identify or not report.imported:
         return None
     return _identify(catalog)
+
+
+def _suggest_species(catalog: object, report: ImportReport) -> None:
+    """With no species at all, what the photos look like (a suggestion; nothing is set)."""
+    from wildid.engine.species_guess import suggest_species
+
+    try:
+        suggest_species(catalog, report)
+    except Exception as exc:  # noqa: BLE001 - a suggestion never fails an import
+        print(f"wildid: no species suggestion ({exc})", file=sys.stderr)
 
 
 def cmd_species(args: argparse.Namespace) -> int:

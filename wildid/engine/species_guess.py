@@ -24,11 +24,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from wildid.errors import ImageError, ModelError, WildIdError
 from wildid.matching.profiles import DEFAULTS_PATH
+
+if TYPE_CHECKING:
+    from wildid.ingest.importer import ImportReport
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,29 @@ def guess_from_photos(paths: Sequence[Path], prototypes: Prototypes | None = Non
     runner_up = ranked[1][1] if len(ranked) > 1 else -1.0
     chosen = best if cos >= MIN_COSINE and cos - runner_up >= MARGIN else None
     return SpeciesGuess(chosen, cosines, len(images))
+
+
+def suggest_species(catalog: Any, report: ImportReport) -> SpeciesGuess | None:
+    """For an import that left its encounters without a species (none given, none shared by
+    the catalog's individuals): what its photos look like, stored as the report's
+    ``species_suggested`` when one profile is clearly nearest. A suggestion only: nothing
+    is written, since a species the prototypes never saw (a zebra) may land near one of
+    them; ``wildid species`` or *Set species…* applies it. None when there is nothing to ask."""
+    if report.species or not report.new_encounter_ids:
+        return None
+    from sqlalchemy import select
+
+    from wildid.catalog.models import Annotation, Photo
+
+    with catalog.session() as s:
+        rows = s.execute(select(Photo.stored_path, Photo.original_path)
+                         .join(Annotation, Annotation.photo_id == Photo.id)
+                         .where(Annotation.encounter_id.in_(report.new_encounter_ids))
+                         .distinct()).all()
+    paths = [catalog.photo_path(stored, original) for stored, original in rows]
+    guess = guess_from_photos(paths)
+    report.species_suggested = guess.profile
+    return guess
 
 
 def _embedder(protos: Prototypes) -> object:

@@ -48,6 +48,7 @@ from wildid.gui.style import set_role
 from wildid.ingest.importer import ImportOptions, ImportReport, catalog_species, run_import
 from wildid.ingest.scan import PHOTO_EXTENSIONS
 from wildid.progress import Progress
+from wildid.review import set_encounter_species
 from wildid.review.queries import catalog_species_names
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class ImportPage(QWidget):
 
         self.report_view = ImportReportView()
         self.report_view.review_requested.connect(self.review_requested)
+        self.report_view.species_requested.connect(self.give_species)
         self.services.identification_finished.connect(self.report_view.show_identification)
         self.report_box = QGroupBox("Last import")
         QVBoxLayout(self.report_box).addWidget(self.report_view)
@@ -318,7 +320,14 @@ class ImportPage(QWidget):
         catalog = self.services.catalog
 
         def work(progress: Any = None, cancel: Any = None) -> ImportReport:
-            return run_import(catalog, paths, options, progress, cancel)
+            report = run_import(catalog, paths, options, progress, cancel)
+            try:  # with no species at all: what the photos look like (only suggested)
+                from wildid.engine.species_guess import suggest_species
+
+                suggest_species(catalog, report)
+            except Exception as exc:  # noqa: BLE001 - a suggestion never fails an import
+                log.warning("no species suggestion: %s", exc)
+            return report
 
         self._importing = paths
         self.job = self.services.jobs.submit("Import", work, writes=True)
@@ -331,6 +340,20 @@ class ImportPage(QWidget):
         self.status.setText("Waiting for the work in progress to finish…")
         self._update_state()
         return self.job
+
+    def give_species(self, species: str, encounter_ids: list[str]) -> None:
+        """Apply the report's species suggestion to the import's encounters (undoable); they
+        are matched again under the species' profile."""
+        try:
+            op = set_encounter_species(self.services.catalog, encounter_ids, species,
+                                       self.services.reviewer)
+        except WildIdError as exc:
+            self.status.setText(f"The species could not be set: {exc}")
+            return
+        if not op.is_noop:
+            self.services.push(op)
+            self.services.identify_new(op.changes.encounters)
+        self.report_view.species_given(species, len(op.changes.encounters))
 
     def cancel_import(self) -> None:
         if self.job is not None:

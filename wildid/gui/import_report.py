@@ -42,7 +42,8 @@ def summary_text(report: ImportReport) -> str:
             if report.status == "completed" and report.n_found == 0 else "")
     species = (f" Species: {report.species}, the species of every individual in this catalog "
                "(none was given)." if report.species_inferred and report.new_encounter_ids
-               else "")
+               else f" No species was given, and these photos look like "
+               f"{report.species_suggested}." if report.species_suggested else "")
     return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{kept}{none}"
 
 
@@ -74,6 +75,7 @@ class ImportReportView(QWidget):
     """The report of the last import; ``review_requested`` carries its new encounter ids."""
 
     review_requested = Signal(list)
+    species_requested = Signal(str, list)  # the suggested species, the new encounter ids
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,9 +103,14 @@ class ImportReportView(QWidget):
         header.setStretchLastSection(True)
         self.review_button = set_role(QPushButton("Review new encounters"), "primary")
         self.review_button.clicked.connect(self._review)
+        # a suggestion from what the photos look like: applied only when asked (undoable)
+        self.species_button = QPushButton()
+        self.species_button.setVisible(False)
+        self.species_button.clicked.connect(self._give_species)
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.species_button)
         buttons.addWidget(self.review_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -135,6 +142,23 @@ class ImportReportView(QWidget):
         self.skipped_label.setVisible(has_skipped)
         self.skipped.setVisible(has_skipped)
         self.review_button.setEnabled(bool(report.new_encounter_ids))
+        suggested = report.species_suggested if report.new_encounter_ids else None
+        self.species_button.setText(f"Give them species {suggested}" if suggested else "")
+        self.species_button.setToolTip("Set this species on the new encounters (Undo reverts "
+                                       "it); they are matched again under its profile")
+        self.species_button.setVisible(bool(suggested))
+
+    def species_given(self, species: str, count: int) -> None:
+        """Say that the suggestion was applied (the button goes)."""
+        self.species_button.setVisible(False)
+        self.summary.setText(self.summary.text().replace(
+            f" No species was given, and these photos look like {species}.",
+            f" Species {species} given to {_plural(count, 'new encounter')} (Undo reverts it)."))
+
+    def _give_species(self) -> None:
+        if self.report is not None and self.report.species_suggested:
+            self.species_requested.emit(self.report.species_suggested,
+                                        list(self.report.new_encounter_ids))
 
     def show_identifying(self) -> None:
         """Say that identification of the new encounters is running in the background."""

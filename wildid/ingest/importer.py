@@ -71,6 +71,9 @@ class ImportReport:
     """The species the new encounters got: the one asked for, or the catalog's (below)."""
     species_inferred: bool = False
     """No species was given and every known individual of the catalog is of ``species``."""
+    species_suggested: str | None = None
+    """With no species at all: the profile its photos clearly look like, for the caller to
+    suggest (filled by ``wildid.engine.species_guess.suggest_species``; nothing is set)."""
 
     @property
     def photos_per_second(self) -> float:
