@@ -389,6 +389,9 @@ def test_an_import_without_species_offers_the_one_its_photos_show(
     page = ImportPage(services)
     qtbot.addWidget(page)
     page.species.setText("")
+    assert page.species_hint.text() == ("Left empty: no species (no individual is known yet); "
+                                        "the report suggests one when the photos clearly show "
+                                        "lion or nyala.")
     page.add_paths([card])
     identified: list[frozenset[str]] = []
     monkeypatch.setattr(services, "identify_new",

@@ -38,7 +38,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy import func, select
 
+from wildid.catalog.models import Individual
 from wildid.errors import WildIdError
 from wildid.gui.import_report import ImportReportView
 from wildid.gui.jobs import Job
@@ -103,6 +105,17 @@ class SourceList(QListWidget):
             painter.end()
 
 
+def _suggestable_species() -> list[str]:
+    """The species an import without one can be told its photos show (those with a prototype,
+    ``wildid.engine.species_guess``); none when the prototypes cannot be read."""
+    try:
+        from wildid.engine.species_guess import load_prototypes
+
+        return sorted(load_prototypes().vectors)
+    except WildIdError:
+        return []
+
+
 class ImportPage(QWidget):
     """Collects sources and options, runs the import job, shows the report."""
 
@@ -113,6 +126,7 @@ class ImportPage(QWidget):
         super().__init__(parent)
         self.services = services
         self.job: Job | None = None
+        self._suggestable = _suggestable_species()
         self._importing: list[Path] = []
         self._build()
         self._load_options()
@@ -134,11 +148,17 @@ class ImportPage(QWidget):
         try:
             with self.services.catalog.session() as s:
                 shared = catalog_species(s)
+                known = s.scalar(select(func.count()).select_from(Individual)) or 0
         except WildIdError:
             return ""
         if shared:
             return f"Left empty: {shared}, the species of every individual in this catalog."
-        return "Left empty: no species (the individuals in this catalog do not share one)."
+        why = ("no individual is known yet" if not known
+               else "the individuals in this catalog do not share one")
+        if not self._suggestable:
+            return f"Left empty: no species ({why})."
+        return (f"Left empty: no species ({why}); the report suggests one when the photos "
+                f"clearly show {' or '.join(self._suggestable)}.")
 
     # ------------------------------------------------------------ layout -----------------
     def _build(self) -> None:
