@@ -7,6 +7,9 @@ score about 20 % top-1 instead of about 45 %. So a sample of its photos is embed
 re-identification model trained on the species that have profiles, and compared with each
 species' prototype: the mean embedding of its development database photos, shipped in
 ``defaults/species_prototypes.json`` (written by ``tests/benchmarks/fit_species_prototypes.py``).
+The same guess is *suggested* (never written) after an import left its encounters without any
+species (:func:`suggest_species`): a first-time user who forgot the species would otherwise
+have every animal matched by the generic profile.
 
 A species is chosen only when the sample's mean embedding lies clearly nearer one prototype
 than any other (:data:`MIN_COSINE`, :data:`MARGIN`). Measured on the development photos
