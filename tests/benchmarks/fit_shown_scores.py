@@ -32,9 +32,13 @@ fitted on all of them.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import pickle
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +52,7 @@ import research_eval as R  # noqa: E402
 
 from wildid.matching import metrics  # noqa: E402
 from wildid.matching.calibration import FirstPlaceCalibration, fit_logistic  # noqa: E402
-from wildid.matching.identifier import DatabaseEntry  # noqa: E402
+from wildid.matching.identifier import DatabaseEntry, Identifier  # noqa: E402
 from wildid.matching.profiles import (  # noqa: E402
     DEFAULTS_PATH,
     SpeciesProfile,
@@ -70,20 +74,36 @@ def collect(name: str, species: str, sizes: tuple[int, ...], draws: int,
             every: int) -> list[dict]:
     """One record per (subset, query) of ``species``' photos through profile ``name``: the shown
     candidates' scores and whether each is right, and ``n``, the annotations compared."""
-    import hashlib
-    import json
-    import pickle
+    return cached("sizes", name, species, f"{sizes}|{draws}|{every}",
+                  lambda prof: _collect(prof, species, sizes, draws, every))
 
+
+def cached(kind: str, name: str, species: str, key: str,
+           make: Callable[[SpeciesProfile], list[dict]]) -> list[dict]:
+    """``make(profile)``'s records, cached under the research cache by the profile's settings
+    and calibrations and ``key`` (what else the records depend on)."""
     prof = load_profiles()[name]
     calibrations = json.dumps([prof.to_dict()[k] for k in ("calibration", "rerank_calibration")])
-    tag = hashlib.sha1(f"{prof.settings_digest()}|{calibrations}|{sizes}|{draws}|{every}"
+    tag = hashlib.sha1(f"{prof.settings_digest()}|{calibrations}|{key}"
                        .encode()).hexdigest()[:10]
-    cache = R.CACHE / f"sizes_{name}_{species}_{tag}.pkl"
+    cache = R.CACHE / f"{kind}_{name}_{species}_{tag}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())
-    out = _collect(prof, species, sizes, draws, every)
+    out = make(prof)
     cache.write_bytes(pickle.dumps(out))
     return out
+
+
+def calibrated_identifier(prof: SpeciesProfile, matcher: object, items: list, feats: list,
+                          colour: np.ndarray, members: Iterable[int]) -> Identifier:
+    """``prof``'s identifier holding ``members`` and showing scores at the calibrated level:
+    no size shift of either kind and no first-place map, whatever an earlier --save wrote
+    (the fits add those themselves)."""
+    ident = prof.identifier(matcher=matcher)
+    ident.size_slope, ident.size_slope_small, ident.first_place = 0.0, 0.0, None
+    ident.add_many(DatabaseEntry(i, items[i][1], feats[i], vectors={"colour": colour[i]})
+                   for i in members)
+    return ident
 
 
 def database(prof: SpeciesProfile, species: str) -> tuple[list, list, np.ndarray, object]:
@@ -112,11 +132,7 @@ def _collect(prof: SpeciesProfile, species: str, sizes: tuple[int, ...], draws: 
         t0 = time.perf_counter()
         chosen = set(random.Random(f"{species}-{size}-{draw}").sample(identities, size))
         members = [i for i, (_, ind, _) in enumerate(items) if ind in chosen]
-        ident = prof.identifier(matcher=matcher)
-        # the calibrated level, whatever an earlier --save wrote
-        ident.size_slope, ident.first_place = 0.0, None
-        ident.add_many(DatabaseEntry(i, items[i][1], feats[i], vectors={"colour": colour[i]})
-                       for i in members)
+        ident = calibrated_identifier(prof, matcher, items, feats, colour, members)
         count: dict[str, int] = {}
         for i in members:
             count[items[i][1]] = count.get(items[i][1], 0) + 1

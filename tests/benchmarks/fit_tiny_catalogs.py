@@ -29,9 +29,7 @@ the eased one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import pickle
 import random
 import sys
 import time
@@ -43,9 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_shown_scores as F  # noqa: E402
-import research_eval as R  # noqa: E402
 
-from wildid.matching.identifier import DatabaseEntry, Identifier  # noqa: E402
+from wildid.matching.identifier import Identifier  # noqa: E402
 from wildid.matching.profiles import (  # noqa: E402
     DEFAULTS_PATH,
     SpeciesProfile,
@@ -60,16 +57,8 @@ FULL_GRID = (5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0)
 def collect(name: str, species: str, draws: int) -> list[dict]:
     """One record per (catalog, query): the shown candidates' calibrated scores (no shift, no
     map) and whether each is right, ``n`` compared annotations, the threshold and ``known``."""
-    prof = load_profiles()[name]
-    calibrations = json.dumps([prof.to_dict()[k] for k in ("calibration", "rerank_calibration")])
-    tag = hashlib.sha1(f"{prof.settings_digest()}|{calibrations}|{SIZES}|{draws}|raw"
-                       .encode()).hexdigest()[:10]
-    cache = R.CACHE / f"tiny_{name}_{species}_{tag}.pkl"
-    if cache.exists():
-        return pickle.loads(cache.read_bytes())
-    out = _collect(prof, species, draws)
-    cache.write_bytes(pickle.dumps(out))
-    return out
+    return F.cached("tiny", name, species, f"{SIZES}|{draws}|raw",
+                    lambda prof: _collect(prof, species, draws))
 
 
 def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
@@ -88,10 +77,7 @@ def _collect(prof: SpeciesProfile, species: str, draws: int) -> list[dict]:
             members = [i for ind in chosen for i in photos[ind]]
             strangers = [i for ind in others for i in photos[ind]]
             strangers = rng.sample(strangers, min(len(members), len(strangers)))
-            ident = prof.identifier(matcher=matcher)
-            ident.size_slope, ident.first_place = 0.0, None  # the calibrated level
-            ident.add_many(DatabaseEntry(i, items[i][1], feats[i], vectors={"colour": colour[i]})
-                           for i in members)
+            ident = F.calibrated_identifier(prof, matcher, items, feats, colour, members)
             for i, known in [(i, True) for i in members] + [(i, False) for i in strangers]:
                 res = ident.identify(feats[i], top_k=F.TOP, exclude_keys={i},
                                      vectors={"colour": colour[i]})
