@@ -204,13 +204,13 @@ def cmd_species(args: argparse.Namespace) -> int:
             return 0
         reviewer = (args.reviewer or "").strip() or default_reviewer()
         op = set_encounter_species(catalog, ids, args.species, reviewer)
-        n = len(op.changes.encounters)
+        n, total = len(op.changes.encounters), len(set(ids))
         wanted = args.species.strip()
         profile = profile_for(wanted or None)
         what = (f"the {profile.name} profile" if profile.name != "default"
                 else "the generic profile (no profile of its own)")
-        print(f"Species {wanted or '(none)'} set on {n} of {len(set(ids))} encounter"
-              f"{'' if len(set(ids)) == 1 else 's'} ({len(set(ids)) - n} had it already); "
+        print(f"Species {wanted or '(none)'} set on {n} of {total} encounter"
+              f"{'' if total == 1 else 's'} ({total - n} had it already); "
               f"they are matched with {what}")
         if n and not args.no_identify:
             summary = _identify(catalog)

@@ -15,6 +15,7 @@ measures how well the best calibrated score separates the two.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import tempfile
@@ -31,7 +32,7 @@ from wildid.catalog import open_catalog
 from wildid.catalog.models import Annotation, Encounter, Individual, Photo
 from wildid.engine.identification import CatalogEngine, active_profiles
 from wildid.engine.manifest import ManifestRow, open_set_split, read_manifest
-from wildid.engine.species_guess import guess_from_photos
+from wildid.engine.species_guess import SpeciesGuess, guess_from_photos
 from wildid.errors import WildIdError
 from wildid.ingest.hashing import hash_file
 from wildid.ingest.importer import ImportOptions, run_import
@@ -105,7 +106,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     species = species or guess_species(Path(manifest), profiles, rows)
     looked = None
     if species is None:  # nothing names one: what do the photos look like?
-        looked = guess_from_photos([r.path for r in rows])
+        looked = _looks_like(tuple(r.path for r in rows))
         species = looked.profile
     unknown: set[str] = set()
     if open_set:
@@ -141,6 +142,13 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     if looked is not None:
         out["species_cosines"] = looked.cosines
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _looks_like(paths: tuple[Path, ...]) -> SpeciesGuess:
+    """:func:`guess_from_photos` once per set of photos: `wildid eval --baseline` evaluates
+    the same manifest twice, and the guess loads a model and embeds 16 photos."""
+    return guess_from_photos(list(paths))
 
 
 def baseline_profile(profile: SpeciesProfile) -> SpeciesProfile:

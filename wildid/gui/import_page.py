@@ -373,7 +373,7 @@ class ImportPage(QWidget):
         if not op.is_noop:
             self.services.push(op)
             self.services.identify_new(op.changes.encounters)
-        self.report_view.species_given(species, len(op.changes.encounters))
+        self.report_view.species_given(len(op.changes.encounters))
 
     def cancel_import(self) -> None:
         if self.job is not None:

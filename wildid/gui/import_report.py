@@ -28,8 +28,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def summary_text(report: ImportReport) -> str:
-    """One sentence a person reads first: what came in, what did not, how fast."""
+def summary_text(report: ImportReport, species_given: int | None = None) -> str:
+    """One sentence a person reads first: what came in, what did not, how fast.
+    ``species_given``: how many new encounters got the suggested species, once asked."""
     head = {"completed": "Import finished", "cancelled": "Import cancelled",
             "failed": "Import failed"}.get(report.status, f"Import {report.status}")
     parts = [f"{_plural(report.imported, 'photo')} imported",
@@ -40,10 +41,17 @@ def summary_text(report: ImportReport) -> str:
     kept = " Everything imported before you pressed Cancel is kept." if report.status == "cancelled" else ""
     none = (" No photos were found in the chosen folders."
             if report.status == "completed" and report.n_found == 0 else "")
-    species = (f" Species: {report.species}, the species of every individual in this catalog "
-               "(none was given)." if report.species_inferred and report.new_encounter_ids
-               else f" No species was given, and these photos look like "
-               f"{report.species_suggested}." if report.species_suggested else "")
+    if report.species_inferred and report.new_encounter_ids:
+        species = (f" Species: {report.species}, the species of every individual in this "
+                   "catalog (none was given).")
+    elif report.species_suggested and species_given is not None:
+        species = (f" Species {report.species_suggested} given to "
+                   f"{_plural(species_given, 'new encounter')} (Undo reverts it).")
+    elif report.species_suggested:
+        species = (" No species was given, and these photos look like "
+                   f"{report.species_suggested}.")
+    else:
+        species = ""
     return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{kept}{none}"
 
 
@@ -148,12 +156,11 @@ class ImportReportView(QWidget):
                                        "it); they are matched again under its profile")
         self.species_button.setVisible(bool(suggested))
 
-    def species_given(self, species: str, count: int) -> None:
-        """Say that the suggestion was applied (the button goes)."""
+    def species_given(self, count: int) -> None:
+        """Say that the suggestion was applied to ``count`` encounters (the button goes)."""
         self.species_button.setVisible(False)
-        self.summary.setText(self.summary.text().replace(
-            f" No species was given, and these photos look like {species}.",
-            f" Species {species} given to {_plural(count, 'new encounter')} (Undo reverts it)."))
+        if self.report is not None:
+            self.summary.setText(summary_text(self.report, species_given=count))
 
     def _give_species(self) -> None:
         if self.report is not None and self.report.species_suggested:

@@ -17,9 +17,11 @@ import logging
 import os
 import threading
 from collections import Counter, deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,6 +37,9 @@ from wildid.ingest.scan import display_path, scan_paths
 from wildid.ingest.thumbnails import make_thumbnail, write_thumbnail
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.vision.image_io import decode, probe
+
+if TYPE_CHECKING:
+    from wildid.matching.profiles import SpeciesProfile
 
 log = logging.getLogger(__name__)
 
@@ -220,19 +225,25 @@ def catalog_species(s: Session) -> str | None:
                              .join(Encounter, Encounter.individual_id == Individual.id)
                              .group_by(species)):
         counts[(name or "").strip()] += n
-    if not counts or "" in counts or len({_species_key(n) for n in counts}) != 1:
+    if not counts or "" in counts:
         return None
+    if len({n.lower() for n in counts}) > 1:  # several names: are they one profile's?
+        from wildid.matching.profiles import load_profiles  # only then
+
+        profiles = load_profiles()
+        if len({_species_key(n, profiles) for n in counts}) != 1:
+            return None
     return counts.most_common(1)[0][0]
 
 
-def _species_key(name: str) -> str:
+def _species_key(name: str, profiles: Mapping[str, SpeciesProfile]) -> str:
     """What makes two species names one species here: the species profile that claims the
     name (by name or alias), else the name itself, case aside. Names no profile claims are
     not merged by the generic profile: "zebra" and "Equus quagga" may be one species or
     two, and only the user knows."""
-    from wildid.matching.profiles import profile_for  # only when a species is inferred
+    from wildid.matching.profiles import profile_for
 
-    profile = profile_for(name)
+    profile = profile_for(name, profiles)
     return f"profile:{profile.name}" if profile.name != "default" else name.lower()
 
 

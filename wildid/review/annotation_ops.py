@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from wildid.catalog.models import VIEWPOINTS, Annotation, Decision, Encounter, Photo
 from wildid.errors import NotFoundError, ReviewError
@@ -194,8 +194,12 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
     with catalog.session() as s:
         rec = Recorder(s, reviewer)
         changed: set[str] = set()
-        for enc_id in dict.fromkeys(encounter_ids):
-            enc = s.get(Encounter, enc_id)
+        wanted_ids = list(dict.fromkeys(encounter_ids))
+        # one read for the encounters and their boxes (a whole import at once)
+        found = {e.id: e for e in s.scalars(select(Encounter).where(Encounter.id.in_(wanted_ids))
+                                              .options(selectinload(Encounter.annotations)))}
+        for enc_id in wanted_ids:
+            enc = found.get(enc_id)
             if enc is None:
                 raise NotFoundError(f"no encounter {enc_id}")
             old = (enc.species or "").strip().lower()
