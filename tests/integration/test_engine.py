@@ -392,14 +392,38 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     assert res["top1"] == pytest.approx(len(PATTERNS) / (len(PATTERNS) + 1))
     assert f"1 of {len(PATTERNS) + 1} queries (1 identity) have no database photo" in \
         capsys.readouterr().err
+    assert res["missing_photos"] == 0 and res["photos_not_imported"] == 0
+
+    # a photo lost from the copy and an unreadable one cost only themselves: both are named
+    # and left out, and the rest is evaluated as before
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with manifest.open("a", newline="") as fh:
+        csv.writer(fh).writerows([[str(tmp_path / "gone.jpg"), "animal-0", "query"],
+                                  [str(broken), "animal-1", "query"]])
+    assert cli_main(["eval", str(manifest), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["missing_photos"] == 1 and res["photos_not_imported"] == 1
+    assert res["n_queries"] == len(PATTERNS) + 1
+    assert res["top1"] == pytest.approx(len(PATTERNS) / (len(PATTERNS) + 1))
+    err = capsys.readouterr().err
+    assert "1 photo(s) of the manifest do not exist and are left out (line" in err
+    assert f"1 photo(s) could not be imported and are left out (1 of them queries; first: {broken})" in err
 
 
 def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:
     manifest = tmp_path / "m.csv"
-    manifest.write_text("path,identity,split\nmissing.jpg,a,database\nx.jpg,b,sideways\n")
+    manifest.write_text("path,identity,split\nx.jpg,a,database\nx.jpg,b,sideways\n,c,query\n")
+    (tmp_path / "x.jpg").write_bytes(b"x")
     assert cli_main(["eval", str(manifest)]) == 2
     err = capsys.readouterr().err
-    assert "line 2" in err and "line 3" in err
+    assert "2 bad row(s)" in err and "line 3: split 'sideways'" in err
+    assert "line 4: empty path or identity" in err
+    # nothing left to evaluate once the missing photos are left out
+    manifest.write_text("path,identity,split\nx.jpg,a,database\ngone.jpg,a,query\n")
+    assert cli_main(["eval", str(manifest)]) == 2
+    assert "needs both database and query rows whose photos exist (1 do not)" in \
+        capsys.readouterr().err
 
 
 def test_nyala_keypoints_follow_the_attention_model_and_are_redone_when_it_returns(

@@ -229,13 +229,28 @@ def test_manifest_rows_and_open_set_split(tmp_path: Path) -> None:
             [f"{n}2.jpg,{n},query" for n in "abcd"]
     (tmp_path / "lion").mkdir()
     manifest = tmp_path / "lion" / "manifest.csv"
-    manifest.write_text("\n".join(lines).replace(",", ",", 1).replace("a1.jpg", "../a1.jpg"))
-    with pytest.raises(WildIdError, match="does not exist"):
+    # paths resolve against the manifest's folder: only ../a1.jpg exists from there
+    manifest.write_text("\n".join(lines).replace("a1.jpg", "../a1.jpg"))
+    with pytest.raises(WildIdError, match=r"needs both database and query rows whose photos "
+                                          r"exist \(7 do not\)"):
         read_manifest(manifest)
+    # a photo that is not there is left out and named; the rest is read, train/test too
     manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(lines).replace("b1.jpg", "gone.jpg")
+                        .replace("database", "train").replace("query", "Test"))
+    sheet = read_manifest(manifest)
+    assert [r.identity for r in sheet.rows] == list("acdabcd")
+    assert {r.split for r in sheet.rows} == {"database", "query"}
+    assert sheet.missing == [(3, tmp_path / "gone.jpg")]
+    assert sheet.describe_missing() == ("1 photo(s) of the manifest do not exist and are left "
+                                        f"out (line 3: {tmp_path / 'gone.jpg'})")
+    manifest.write_text("\n".join(lines).replace("database", "training"))
+    with pytest.raises(WildIdError, match="'training' is not 'database' or 'query'"):
+        read_manifest(manifest)
     manifest.write_text("\n".join(lines))
-    rows = read_manifest(manifest)
-    assert len(rows) == 8 and rows[0].path == tmp_path / "a1.jpg"
+    sheet = read_manifest(manifest)
+    rows = sheet.rows
+    assert len(rows) == 8 and rows[0].path == tmp_path / "a1.jpg" and sheet.missing == []
     kept, unknown = open_set_split(rows, 0.25, seed=1)
     assert len(unknown) == 1
     assert not any(r.split == "database" and r.identity in unknown for r in kept)

@@ -100,7 +100,10 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
     verification, fusion or calibration) on the same catalog and features.
     """
     say = log_line or (lambda _m: None)
-    rows = read_manifest(Path(manifest))
+    sheet = read_manifest(Path(manifest))
+    rows = sheet.rows
+    if sheet.missing:
+        say(sheet.describe_missing())
     profiles = active_profiles()
     given = species is not None
     species = species or guess_species(Path(manifest), profiles, rows)
@@ -141,6 +144,7 @@ def evaluate_manifest(manifest: Path, species: str | None = None, open_set: bool
                            else "photos" if species is not None else "none")
     if looked is not None:
         out["species_cosines"] = looked.cosines
+    out["missing_photos"] = len(sheet.missing)  # rows whose photo does not exist: left out
     return out
 
 
@@ -176,6 +180,11 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
     options = ImportOptions(species=species, burst_gap_s=-1.0, reference_in_place=True)
     encounter_of = _import(catalog, [r.path for r in db_rows + q_rows], options, progress, cancel)
     t_import = time.perf_counter() - t0
+    lost = [r for r in db_rows + q_rows if r.path not in encounter_of]
+    if lost:
+        lost_q = sum(r.split == "query" for r in lost)
+        say(f"{len(lost)} photo(s) could not be imported and are left out ({lost_q} of them "
+            f"queries; first: {lost[0].path}); the log says why")
     _label(catalog, db_rows, encounter_of, species)
     # a throwaway catalog: its index is not saved
     engine = CatalogEngine(catalog, profiles=profiles, persist_index=False,
@@ -195,7 +204,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         if cancel is not None:
             cancel.raise_if_cancelled()
         enc = encounter_of.get(row.path)
-        if enc is None:
+        if enc is None:  # not imported (unreadable): said after the import, left out
             continue
         match = engine.match_encounter(enc, top_k=TOP_K, store=False, sync=False)
         times.append(match.seconds)
@@ -253,6 +262,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "seconds_index": t_index,  # loading the database into the matcher's index
         "extraction_failed": len(extraction.failed),
         "queries_without_database_identity": len(absent),
+        "photos_not_imported": len(lost),
         "queries": per_query,
     }
     if method != "lnbnn":  # calibrated probabilities; the baseline's LNBNN votes are not

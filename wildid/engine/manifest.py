@@ -2,7 +2,10 @@
 
 Paths are relative to the manifest's folder (absolute paths are used as they are). Problems
 are collected per row and raised together, so a user fixing a manifest sees every bad line at
-once instead of one per run.
+once instead of one per run. A photo that is not there is not such a problem: it is left out
+and named (:attr:`Manifest.missing`), as an unreadable photo is, so one file lost from a copied
+data set does not cost the whole evaluation. The published splits' names ``train`` / ``test``
+(and ``gallery`` / ``probe``) are read as ``database`` / ``query``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from pathlib import Path
 from wildid.errors import WildIdError
 
 SPLITS = ("database", "query")
+#: other names data sets give the two splits (WildlifeDatasets' ``train`` / ``test``)
+SPLIT_ALIASES = {"train": "database", "gallery": "database", "db": "database",
+                 "test": "query", "probe": "query", "queries": "query"}
 
 
 @dataclass(frozen=True)
@@ -24,8 +30,26 @@ class ManifestRow:
     split: str
 
 
-def read_manifest(manifest: Path) -> list[ManifestRow]:
-    """Parse and validate ``manifest``; raise WildIdError listing every bad row."""
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest: the usable rows, and the rows whose photo does not exist."""
+
+    rows: list[ManifestRow]
+    missing: list[tuple[int, Path]]  # (line, path)
+
+    def describe_missing(self, shown: int = 5) -> str:
+        """One line naming the missing photos (the first ``shown`` of them)."""
+        names = "; ".join(f"line {line}: {path}" for line, path in self.missing[:shown])
+        more = f"; … and {len(self.missing) - shown} more" if len(self.missing) > shown else ""
+        return f"{len(self.missing)} photo(s) of the manifest do not exist and are left out ({names}{more})"
+
+
+def read_manifest(manifest: Path) -> Manifest:
+    """Parse and validate ``manifest``; raise WildIdError listing every bad row.
+
+    Rows whose photo does not exist are returned apart (``missing``), not raised: the rest can
+    still be evaluated, and the caller says what was left out.
+    """
     try:
         text = manifest.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -36,22 +60,25 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
         raise WildIdError(f"{manifest} lacks the column(s) {', '.join(sorted(missing_cols))}; "
                           "expected a header path,identity,split")
     rows: list[ManifestRow] = []
+    missing: list[tuple[int, Path]] = []
     problems: list[str] = []
     base = manifest.resolve().parent
     for line, rec in enumerate(reader, start=2):
         path_text = (rec.get("path") or "").strip()
         identity = (rec.get("identity") or "").strip()
         split = (rec.get("split") or "").strip().lower()
+        split = SPLIT_ALIASES.get(split, split)
         if not path_text or not identity:
             problems.append(f"line {line}: empty path or identity")
             continue
         if split not in SPLITS:
-            problems.append(f"line {line}: split {split!r} is not 'database' or 'query'")
+            problems.append(f"line {line}: split {split!r} is not 'database' or 'query' "
+                            "(nor train / test)")
             continue
         path = Path(path_text)
         path = path if path.is_absolute() else base / path
         if not path.is_file():
-            problems.append(f"line {line}: {path} does not exist")
+            missing.append((line, path))
             continue
         rows.append(ManifestRow(path, identity, split))
     if problems:
@@ -59,8 +86,9 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise WildIdError(f"{manifest} has {len(problems)} bad row(s):\n  {shown}{more}")
     if not any(r.split == "database" for r in rows) or not any(r.split == "query" for r in rows):
-        raise WildIdError(f"{manifest} needs both database and query rows")
-    return rows
+        lost = f" whose photos exist ({len(missing)} do not)" if missing else ""
+        raise WildIdError(f"{manifest} needs both database and query rows{lost}")
+    return Manifest(rows, missing)
 
 
 def open_set_split(rows: list[ManifestRow], fraction: float = 0.25,
