@@ -600,6 +600,48 @@ def test_a_species_changed_on_a_box_is_matched_again_under_its_profile(catalog, 
                                                .where(MatchCandidate.encounter_id == enc)).all()
 
 
+def test_a_box_changed_under_other_encounters_candidates_has_them_matched_again(
+        catalog, photos, known) -> None:
+    """A box shown as another encounter's candidate: moving it, or changing its viewpoint or
+    species, set aside only its own encounter's results. The others kept a list ranked with
+    the box as it was, whose keypoint pairs the review screen then drew on the box as it is.
+    Now encounters still to review are matched again; a reviewed one's list (history) only
+    loses the rows that showed the box; undo brings back exactly what was there."""
+    from wildid.review import annotation_ops
+    from wildid.review.queries import stale_results
+
+    import_photos(catalog, photos["query"][:2])
+    process_new(catalog)
+    todo, reviewed = (encounter_of(catalog, p) for p in photos["query"][:2])
+
+    def rows(enc: str) -> list[tuple[str, int, str]]:
+        with catalog.session() as s:
+            return [(str(c.individual_id), c.rank, str(c.best_annotation_id)) for c in s.scalars(
+                select(MatchCandidate).where(MatchCandidate.encounter_id == enc)
+                .order_by(MatchCandidate.rank))]
+
+    first = rows(todo)[0]
+    assert first[0] == known[PATTERNS[0]]
+    shown = first[2]  # the database box its animal was found through
+    confirm_match(catalog, reviewed, known[PATTERNS[1]], "Tester")
+    assert shown in [b for _, _, b in rows(reviewed)]  # also listed, lower, for the other
+    before = {enc: rows(enc) for enc in (todo, reviewed)}
+
+    for change in ({"viewpoint": "left"}, {"box": (5, 5, 700, 500)}, {"species": "lion"}):
+        op = annotation_ops.update_annotation(catalog, shown, reviewer="Tester", **change)
+        assert todo in op.changes.encounters, change
+        with catalog.session() as s:
+            assert s.get(MatchSummary, todo) is None
+            assert s.get(MatchSummary, reviewed) is not None
+        assert rows(todo) == [] and stale_results(catalog, [todo, reviewed]) == [todo]
+        assert rows(reviewed) == [r for r in before[reviewed] if r[2] != shown]
+        assert todo in process_new(catalog).encounters  # matched again
+        if "species" in change:  # a lion now: the species-less query cannot be shown it
+            assert shown not in [b for _, _, b in rows(todo)]
+        op.revert(catalog)  # after that match, undo swaps back exactly the rows set aside
+        assert {enc: rows(enc) for enc in (todo, reviewed)} == before, change
+
+
 def test_species_command_mends_an_import_whose_species_was_misspelled(tmp_path, photos,
                                                                        capsys) -> None:
     """A card imported as "Nyala antelope" is matched by the generic profile against nobody

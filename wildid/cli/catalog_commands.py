@@ -204,7 +204,8 @@ def cmd_species(args: argparse.Namespace) -> int:
             return 0
         reviewer = (args.reviewer or "").strip() or default_reviewer()
         op = set_encounter_species(catalog, ids, args.species, reviewer)
-        n, total = len(op.changes.encounters), len(set(ids))
+        n, total = len(op.changes.encounters & set(ids)), len(set(ids))
+        others = len(op.changes.encounters) - n  # still to review, showed one of these boxes
         wanted = args.species.strip()
         profile = profile_for(wanted or None)
         what = (f"the {profile.name} profile" if profile.name != "default"
@@ -212,6 +213,9 @@ def cmd_species(args: argparse.Namespace) -> int:
         print(f"Species {wanted or '(none)'} set on {n} of {total} encounter"
               f"{'' if total == 1 else 's'} ({total - n} had it already); "
               f"they are matched with {what}")
+        if others:
+            print(f"{others} other encounter{'' if others == 1 else 's'} to review showed one of "
+                  "their boxes as a candidate and will be matched again")
         if n and not args.no_identify:
             summary = _identify(catalog)
             print_identification(summary)

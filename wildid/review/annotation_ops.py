@@ -111,8 +111,10 @@ def update_annotation(catalog: Any, annotation_id: str,
     """Change a box, its viewpoint or its species (None leaves a value as it is).
 
     A changed box is no longer the full frame; its features and the encounter's match results
-    are set aside, and a changed viewpoint or species sets the results aside. Returns a no-op
-    operation (``is_noop``) when nothing differs.
+    are set aside, and a changed viewpoint or species sets the results aside. Either way the
+    results of encounters still to review that showed this box as a candidate go too (they
+    are matched again: ranked with the box as it was, their keypoint pairs would be drawn on
+    the box as it is). Returns a no-op operation (``is_noop``) when nothing differs.
     """
     with catalog.session() as s:
         ann = _annotation(s, annotation_id)
@@ -130,11 +132,12 @@ def update_annotation(catalog: Any, annotation_id: str,
         rec = Recorder(s, reviewer)
         encounters = {ann.encounter_id} if ann.encounter_id else set()
         if "x" in fields:
-            rec.set_aside_caches([ann.id], encounters)
-        elif ("viewpoint" in fields or "species" in fields) and encounters:
+            encounters |= rec.set_aside_caches([ann.id], encounters, referencing=True)
+        elif "viewpoint" in fields or "species" in fields:
             # the species picks the profile and who is compared: candidates found under
             # the old one are stale (the engine redoes the local features of another profile)
-            rec.set_aside_caches([], encounters, features=False)
+            encounters |= rec.set_aside_caches([ann.id], encounters, features=False,
+                                               referencing=True)
         rec.set(ann, **fields)
         label = "Edit box" if "x" in fields else ("Change viewpoint" if "viewpoint" in fields
                                                   else "Change species")
@@ -188,12 +191,15 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
     duplicate. Its boxes that had the encounter's species (or none; an import writes the
     species on both) follow it; a box given another species in the box editor keeps that.
     Each changed encounter's match results are set aside, so it is matched again under the
-    new species' profile (the engine redoes the local features).
+    new species' profile (the engine redoes the local features), and so are those of
+    encounters still to review that showed one of its boxes as a candidate. The operation's
+    changes name both.
     """
     wanted = _species(species)
     with catalog.session() as s:
         rec = Recorder(s, reviewer)
         changed: set[str] = set()
+        boxes: set[str] = set()
         wanted_ids = list(dict.fromkeys(encounter_ids))
         # one read for the encounters and their boxes (a whole import at once)
         found = {e.id: e for e in s.scalars(select(Encounter).where(Encounter.id.in_(wanted_ids))
@@ -205,12 +211,14 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
             old = (enc.species or "").strip().lower()
             moved = rec.set(enc, species=wanted) is not None
             for ann in enc.annotations:
-                if (ann.species or "").strip().lower() in ("", old):
-                    moved = (rec.set(ann, species=wanted) is not None) or moved
+                if (ann.species or "").strip().lower() in ("", old) and \
+                        rec.set(ann, species=wanted) is not None:
+                    boxes.add(ann.id)
+                    moved = True
             if moved:
                 changed.add(enc.id)
-        if changed:
-            rec.set_aside_caches([], changed, features=False)
         label = (f"Set species {wanted}" if wanted else "Clear species") + \
             (f" on {len(changed)} encounters" if len(changed) != 1 else "")
+        if changed:  # and other encounters' candidates that showed these boxes
+            changed |= rec.set_aside_caches(boxes, changed, features=False, referencing=True)
         return Operation.from_recorder(label, Changes(encounters=frozenset(changed)), rec)

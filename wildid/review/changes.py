@@ -167,6 +167,14 @@ class _CacheSwap:
 
     Each direction stashes whatever cache rows exist at that moment and restores the stash of
     the other direction, so results computed after the edit are kept for a redo.
+
+    ``referencing``: other encounters' candidates that show one of these boxes go too. Those of
+    encounters still to review take their whole results with them (candidates and summary), so
+    they are matched again (see :func:`~wildid.review.queries.stale_results`): their list was
+    ranked with the box as it was, and its matched keypoints would be drawn on the box as it
+    is. Which encounters those are is settled at the first take and kept, so an undo after
+    they were matched again swaps exactly the rows the edit set aside. A reviewed encounter's
+    list is history and is not matched again: only the candidate rows showing the box go.
     """
 
     annotation_ids: frozenset[str]
@@ -174,20 +182,27 @@ class _CacheSwap:
     features: bool
     referencing: bool
     stash: list[tuple[type[Base], dict[str, Any]]] = field(default_factory=list)
+    referenced: frozenset[str] | None = None
 
     def take(self, s: Session) -> None:
+        if self.referencing and self.annotation_ids and self.referenced is None:
+            self.referenced = frozenset(s.scalars(
+                select(MatchCandidate.encounter_id).distinct()
+                .join(Encounter, Encounter.id == MatchCandidate.encounter_id)
+                .where(MatchCandidate.best_annotation_id.in_(self.annotation_ids),
+                       Encounter.individual_id.is_(None)))) - self.encounter_ids
+        whole = self.encounter_ids | (self.referenced or frozenset())
         conditions = []
-        if self.encounter_ids:
-            conditions.append(MatchCandidate.encounter_id.in_(self.encounter_ids))
+        if whole:
+            conditions.append(MatchCandidate.encounter_id.in_(whole))
         if self.referencing and self.annotation_ids:
             conditions.append(MatchCandidate.query_annotation_id.in_(self.annotation_ids))
             conditions.append(MatchCandidate.best_annotation_id.in_(self.annotation_ids))
         rows: list[Base] = []
         if conditions:
             rows += s.scalars(select(MatchCandidate).where(or_(*conditions)))
-        if self.encounter_ids:
-            rows += s.scalars(select(MatchSummary).where(
-                MatchSummary.encounter_id.in_(self.encounter_ids)))
+        if whole:
+            rows += s.scalars(select(MatchSummary).where(MatchSummary.encounter_id.in_(whole)))
         if self.features and self.annotation_ids:
             rows += s.scalars(select(Feature).where(Feature.annotation_id.in_(self.annotation_ids)))
         taken = [(type(r), row_values(r)) for r in rows]
