@@ -202,3 +202,71 @@ def test_calibrate_shows_the_matcher_a_turned_photo_turned_back(catalog, animal_
     mates = [k for k in ident._entries if k != ann and str(ident.individual_of(k)) == ind]  # noqa: SLF001
     assert len(mates) == SHOTS - 1
     assert max(evidence(view, k) for k in mates) > 2 * max(evidence(stored, k) for k in mates)
+
+
+def _install_as_user_model(model_id: str) -> None:
+    """The shipped re-id model copied into the user models folder under another id and
+    without its ``species`` (as a user installs a MiewID export), then made the embedder."""
+    from wildid.engine.runtime import default_registry
+    from wildid.paths import user_models_dir
+    from wildid.vision.registry import shipped_models_dir
+
+    shipped = shipped_models_dir()
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{model_id}.onnx").write_bytes((shipped / "reid_lite0_nyala_lion.onnx").read_bytes())
+    manifest = json.loads((shipped / "reid_lite0_nyala_lion.json").read_text())
+    manifest.update(id=model_id, file=f"{model_id}.onnx")
+    manifest.pop("species")
+    (folder / f"{model_id}.json").write_text(json.dumps(manifest))
+    registry = default_registry()
+    registry.refresh()
+    registry.set_active("embedder", model_id)
+
+
+def test_calibrate_tries_a_user_embedder_and_scores_with_it_only_while_it_is_active(
+        labelled, capsys, caplog) -> None:
+    """A user's embedder is tried by every refit (cross-validated over the catalog's
+    individuals) and the verdict reported with its figures. A calibration that weighs its
+    cosine scores every candidate with it while it is the embedder; once the user chooses
+    another, the shipped calibration stands in (with a warning) instead of a stand-in value."""
+    from wildid.engine.runtime import default_registry
+    from wildid.matching.calibration import fit_calibration
+    from wildid.matching.profiles import save_profiles
+
+    _install_as_user_model("user_reid")
+    root = str(labelled.root)
+    assert cli_main(["--catalog", root, "calibrate", "--dry-run", "--json",
+                     "--min-pairs", "10"]) == 0
+    trial = json.loads(capsys.readouterr().out)["profiles"]["default"]["embedder"]
+    assert trial["embedder"] == "user_reid" and trial["individuals"] == len(PATTERNS)
+    assert len(trial["top1"]) == 2 and len(trial["log_loss"]) == 2
+    assert cli_main(["--catalog", root, "calibrate", "--dry-run", "--min-pairs", "10"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "embedder user_reid" in x)
+    assert f"held-out individuals, {len(PATTERNS)} in 5 folds: top-1" in line
+    # the generated animals are told apart by their markings already: not fused
+    assert ("not fused (shortlist only)" in line) == (not trial["fused"])
+
+    # a calibration that weighs the cosine (as a refit that fused it saves)
+    shipped = load_profiles()["default"]
+    features = [*shipped.calibration.features, "user_reid"]
+    rows = [{"lnbnn": 9.0, "sv": 5.0, "inliers": 9.0, "colour": 0.9, "user_reid": c}
+            for c in (0.9, 0.8, 0.7)] + \
+        [{"lnbnn": 1.0, "sv": 0.0, "inliers": 2.0, "colour": 0.5, "user_reid": c}
+         for c in (0.1, 0.2, 0.3, 0.0)]
+    model = fit_calibration(rows, [True] * 3 + [False] * 4, features,
+                            ["log1p"] * 3 + ["identity", "identity"])
+    save_profiles({"default": replace(shipped, calibration=model)}, user_profiles_path())
+    engine = CatalogEngine(labelled)
+    engine.extract()
+    with labelled.session() as s:
+        enc = s.scalars(select(Encounter.id).limit(1)).one()
+    best = engine.match_encounter(enc, store=False).candidates[0][0]
+    assert "user_reid" in best.raw and best.raw["user_reid"] > 0.5
+    assert engine.identifier("default").calibration.features == features
+
+    default_registry().set_active("embedder", None)  # back to the shipped model
+    caplog.clear()
+    engine = CatalogEngine(labelled)
+    assert engine.identifier("default").calibration.features == shipped.calibration.features
+    assert "weighs the cosine of user_reid, which is not the active embedder" in caplog.text

@@ -334,6 +334,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if r.get("refitted"):
             print(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
                   f"new-individual threshold {r['threshold']:.3f}")
+            if r.get("embedder"):
+                print(f"  {fusion_line(r['embedder'])}")
             rerank = r.get("rerank")
             if rerank and rerank.get("refitted"):
                 print(f"  learned re-ranking refitted on {rerank['n_pairs']} candidates "
@@ -346,3 +348,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if report.get("saved"):
         print(f"saved {report['saved']}")
     return 0 if any(r.get("refitted") for r in report["profiles"].values()) else 1
+
+
+def fusion_line(trial: dict[str, Any]) -> str:
+    """What a refit made of the active embedder's cosine, in one line."""
+    from wildid.engine.embedder_fusion import FOLDS
+
+    verdict = "fused into the score" if trial["fused"] else "not fused (shortlist only)"
+    line = f"embedder {trial['embedder']}: {verdict}: {trial['reason']}"
+    if trial.get("top1") and trial.get("log_loss"):
+        (t0, t1), (l0, l1) = trial["top1"], trial["log_loss"]
+        line += (f" (held-out individuals, {trial['individuals']} in {FOLDS} folds: top-1 "
+                 f"{100 * t0:.1f} → {100 * t1:.1f} %, log loss {l0:.3f} → {l1:.3f})")
+    return line

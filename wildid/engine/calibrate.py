@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from wildid.catalog.models import Annotation, Encounter
+from wildid.engine.embedder_fusion import FusionTrial, not_tried_because, trial
 from wildid.engine.identification import CatalogEngine, user_profiles_path, vector_name
 from wildid.errors import MatchingError
 from wildid.matching.aggregation import IndividualScore
@@ -69,16 +70,32 @@ def choose_threshold(known: list[tuple[float, bool]], new: list[float]) -> float
 def fused_scores(profile: Any, local: list[str], vectors: list[str]) -> list[str]:
     """The raw scores a refit weighs: the ones the profile's calibration already fuses.
 
-    Not every vector source: the shipped re-identification embedder was trained on the
-    development photos, so fusing its cosine makes a calibration trust it far too much wherever
-    such photos are the data, and fitted honestly it did not help either (docs/identification.md,
-    Tried); a user's catalog refits the weights, not the choice of sources. A profile without a
-    calibration falls back to the local scores and colour, as ``fit_calibration.py`` fits them.
+    Not the embedder's cosine by default: the shipped re-identification embedder was trained
+    on the development photos, so fusing its cosine makes a calibration trust it far too much
+    wherever such photos are the data, and fitted honestly it did not help either
+    (docs/identification.md, Tried). Whether the active embedder joins is decided per refit by
+    :mod:`wildid.engine.embedder_fusion`. A profile without a calibration falls back to the
+    local scores and colour, as ``fit_calibration.py`` fits them.
     """
     named = list(getattr(profile.calibration, "features", None) or [])
     available = set(local) | set(vectors)
     chosen = [f for f in named if f in available]
     return chosen or [*local, *(["colour"] if "colour" in vectors else [])]
+
+
+def _embedder_trial(engine: CatalogEngine, profile: Any, ident: Identifier, queries: list[_Query],
+                    features: list[str], transforms: list[str]) -> FusionTrial | None:
+    """Whether the active embedder's cosine joins ``features`` (``embedder_fusion``)."""
+    origin = engine.embedder_origin()
+    if origin is None:
+        return None
+    model_id, manifest, source = origin
+    why_not = not_tried_because(manifest, source, [profile.name, *profile.aliases])
+    if why_not is not None:
+        return FusionTrial(model_id, False, why_not)
+    known = [(q.individual, q.known) for q in queries if not q.alone]
+    return trial(model_id, known, ident.individual_of, ident.config.aggregate, features,
+                 transforms, score_transform(model_id))
 
 
 def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
@@ -104,7 +121,10 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     shipped = load_profiles(DEFAULTS_PATH)
     changed = False
     for name, ident in engine._identifiers.items():  # noqa: SLF001 - same package
-        features = fused_scores(profiles[name], local_score_names(ident.config), vector_names)
+        # an embedder a saved calibration fused is tried again below, like any other
+        embedders = {v for v in vector_names if v != "colour"}
+        features = [f for f in fused_scores(profiles[name], local_score_names(ident.config),
+                                            vector_names) if f not in embedders]
         transforms = [score_transform(f) for f in features]
         keys = list(ident._entries)  # noqa: SLF001
         by_encounter: dict[str, list[str]] = defaultdict(list)
@@ -141,6 +161,10 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
         if ident.rerank_calibration is not None:
             queries = [_seen_by_matcher(engine, ident, query, *turn, species_of)
                        for query, turn in zip(queries, tilts, strict=True)]
+        fusion = _embedder_trial(engine, profiles[name], ident, queries, features, transforms)
+        if fusion is not None and fusion.fused:
+            features = [*features, fusion.embedder]
+            transforms = [*transforms, score_transform(fusion.embedder)]
         try:
             model = fit_calibration(rows, labels, features, transforms)
         except MatchingError as exc:
@@ -155,7 +179,10 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
         changed = True
         entry = {"refitted": True, "n_pairs": len(labels), "n_positive": n_pos,
                  "threshold": model.threshold,
-                 "loo_top1": float(np.mean([ok for _, ok in known])) if known else None}
+                 "loo_top1": float(np.mean([ok for _, ok in known])) if known else None,
+                 "features": list(model.features)}
+        if fusion is not None:
+            entry["embedder"] = fusion.as_dict()
         if ident.rerank_calibration is not None:
             entry["rerank"] = _refit_rerank(model, queries, ident, min_pairs)
             if entry["rerank"]["refitted"]:

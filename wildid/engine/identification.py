@@ -44,7 +44,13 @@ from wildid.engine.index_cache import index_path, read_index, remove_index, writ
 from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
 from wildid.errors import Cancelled, MatchingError, ModelError, WildIdError
 from wildid.matching.features import LearnedKeypoints, LocalFeatures
-from wildid.matching.identifier import Candidate, DatabaseEntry, Identifier, TurnedQuery
+from wildid.matching.identifier import (
+    Candidate,
+    DatabaseEntry,
+    Identifier,
+    TurnedQuery,
+    local_score_names,
+)
 from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
 from wildid.paths import data_dir
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
@@ -275,6 +281,18 @@ class CatalogEngine:
         side = max(manifest.input.size) if manifest.input and manifest.input.size else 224
         return GlobalSource(model, manifest.id, manifest.version, input_side=side)
 
+    def embedder_origin(self) -> tuple[str, Any, str] | None:
+        """The active embedder's id, manifest and origin (``shipped`` or ``user``), or None
+        without one: ``wildid calibrate`` asks whether it may fuse its cosine."""
+        source = next((s for s in self.vector_sources() if isinstance(s, GlobalSource)), None)
+        if source is None or self._active_embedder is None:
+            return None
+        try:
+            origin = self._registry_or_default().get(source.model_id).source
+        except ModelError:
+            origin = "user"
+        return source.model_id, self._active_embedder.manifest, origin
+
     def vector_sources(self) -> list[FeatureSource]:
         return [s for s in self.sources() if s.kind == "global"]
 
@@ -325,9 +343,28 @@ class CatalogEngine:
     def identifier(self, profile: str) -> Identifier:
         ident = self._identifiers.get(profile)
         if ident is None:
-            prof = self.profiles[profile]
+            prof = self._with_scores_at_hand(self.profiles[profile])
+            if prof is not self.profiles[profile]:  # the results' tag names what scores them
+                self.profiles = {**self.profiles, profile: prof}
             ident = self._identifiers[profile] = prof.identifier(matcher=self._matcher(prof))
         return ident
+
+    def _with_scores_at_hand(self, prof: SpeciesProfile) -> SpeciesProfile:
+        """``prof``, or the shipped profile when its calibration weighs an embedder's cosine
+        and that embedder is not the active one (``wildid calibrate`` fused it; the user has
+        since chosen another model, or it is gone): every candidate would get the same
+        stand-in value for it, and the scores would read lower than they are."""
+        weighed = set(prof.calibration.features) if prof.calibration is not None else set()
+        at_hand = {vector_name(s) for s in self.vector_sources()} | {"colour"}
+        missing = sorted(f for f in weighed - at_hand
+                         if f not in local_score_names(prof.config))
+        shipped = load_profiles(DEFAULTS_PATH).get(prof.name)
+        if not missing or shipped is None:
+            return prof
+        log.warning("the %s calibration weighs the cosine of %s, which is not the active "
+                    "embedder; using the shipped calibration (choose that model again, or run "
+                    "`wildid calibrate` to refit)", prof.name, ", ".join(missing))
+        return shipped
 
     def sync(self, progress: ProgressCallback | None = None,
              cancel: CancelToken | None = None) -> int:
