@@ -25,7 +25,7 @@ def test_sift_source_uses_each_annotations_profile() -> None:
     lion, nyala, other = src.compute([crop, crop, crop], species=["Panthera leo", "nyala", None])
     # lion descriptors go through the lion profile's learned projection, named in the features,
     # and carry the grey crop its photometric verification compares (+tex)
-    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+max512+tex"
     # nyala keypoints are detected on the stripe map (white top-hat) and on the bright-ridge
     # map, both named in the features
     assert LocalFeatures.extractor_of(nyala) == "rootsift/nyala+th9+ridge1000"
@@ -58,7 +58,7 @@ def test_sift_source_places_keypoints_with_the_profiles_attention_model() -> Non
     model = registry.embedder(profiles["nyala"].attention_model)
     name = f"rootsift/nyala+att:{model.model_id}@{model.model_version}+th9+ridge1000"
     assert LocalFeatures.extractor_of(nyala) == name == src.extractor_name("Tragelaphus angasii")
-    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+tex"  # no attention
+    assert LocalFeatures.extractor_of(lion) == "rootsift/lion+proj:lion-v1+max512+tex"  # no attention
     assert nyala == nyala2 and asked == ["reid_lite0_nyala_lion"]  # loaded once
     feats = LocalFeatures.from_bytes(nyala)
     first = profiles["nyala"].max_keypoints

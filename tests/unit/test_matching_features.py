@@ -49,6 +49,32 @@ def test_keypoints_are_in_original_crop_pixels_at_any_resolution() -> None:
     assert (small.descriptors >= 0).all()  # RootSIFT
 
 
+def test_crops_larger_than_the_working_size_are_described_at_up_to_its_maximum() -> None:
+    """A profile chosen on small photos does not bring a full-size photo down to their detail:
+    crops above ``long_side`` are described at twice their size, at most ``long_side_max``;
+    the stored texture stays at ``long_side``, where photometric verification was tuned."""
+    ext = RootSiftExtractor(max_keypoints=2000, long_side=160, long_side_max=320, texture=True)
+    assert [ext.working_side(s) for s in (60, 160, 161, 200, 1000)] == [160, 160, 320, 320, 320]
+    fixed = RootSiftExtractor(max_keypoints=2000, long_side=160, texture=True)
+    assert fixed.working_side(1000) == 160
+    # a sharp 1280 px crop: fine markings only seen above 160 px
+    img = cv2.resize(texture(5, 240, 320), (1280, 960), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        cv2.circle(img, (int(rng.integers(0, 1280)), int(rng.integers(0, 960))), 5,
+                   (255, 255, 255), -1)
+    wide, narrow = ext.extract(img), fixed.extract(img)
+    assert wide.image_size == narrow.image_size == (1280, 960)  # crop pixels either way
+    # the smallest structures it describes are about half the size (crop pixels), and there
+    # are more of them
+    assert np.percentile(wide.sizes, 10) < 0.65 * np.percentile(narrow.sizes, 10)
+    assert len(wide) > 1.5 * len(narrow)
+    assert wide.texture().shape == narrow.texture().shape == (120, 160)
+    # a crop no larger than long_side is described as before, bit for bit
+    small = texture(6, 120, 160)
+    np.testing.assert_array_equal(ext.extract(small).descriptors, fixed.extract(small).descriptors)
+
+
 def test_resize_to_working_scales_long_side() -> None:
     img = np.zeros((100, 50), np.uint8)
     out, scale = resize_to_working(img, 200)

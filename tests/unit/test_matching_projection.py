@@ -59,7 +59,7 @@ def test_lion_features_are_named_by_their_projection(lion_projection) -> None:
     """Stored names carry the projection id, so a new projection re-extracts old features."""
     profiles = load_profiles()
     source = SiftSource(profiles)
-    assert source.extractor_name("lion") == f"rootsift/lion+proj:{lion_projection.id}+tex"
+    assert source.extractor_name("lion") == f"rootsift/lion+proj:{lion_projection.id}+max512+tex"
     assert "+proj" not in source.extractor_name("nyala")
     blob = source.compute([texture(4)], ["Panthera leo"])[0]
     from wildid.matching.features import LocalFeatures

@@ -149,7 +149,7 @@ class SiftSource:
         return self._keypoint_models[model_id]
 
     def working_side(self) -> int:
-        return max(p.long_side for p in self.profiles.values())
+        return max(max(p.long_side, p.long_side_max) for p in self.profiles.values())
 
     def _attention_model(self, profile: SpeciesProfile) -> object | None:
         model_id = profile.models().get("attention")
@@ -179,6 +179,8 @@ class SiftSource:
         projection = profile.projection()  # type: ignore[attr-defined]
         if projection is not None:
             name += f"+proj:{projection.id}"
+        if profile.long_side_max > profile.long_side:  # type: ignore[attr-defined]
+            name += f"+max{profile.long_side_max}"  # type: ignore[attr-defined]  # large crops
         if profile.config.photometric:  # type: ignore[attr-defined]
             name += "+tex"  # stored with the grey crop photometric verification compares
         learned = self._keypoint_model(profile)

@@ -347,7 +347,7 @@ class RootSiftExtractor:
                  contrast_threshold: float = 0.02, detail_side: int | None = None,
                  attention_power: float = 0.0, attention_pool: int = 3,
                  projection: DescriptorProjection | None = None, texture: bool = False,
-                 tophat: int = 0, ridge_keypoints: int = 0) -> None:
+                 tophat: int = 0, ridge_keypoints: int = 0, long_side_max: int = 0) -> None:
         if ridge_keypoints > 0 and projection is not None:
             # the ridge channel is kept apart by its sign, which a signed projection would mix
             raise MatchingError("a descriptor projection and ridge keypoints cannot be combined")
@@ -362,6 +362,8 @@ class RootSiftExtractor:
         # learned map applied to the RootSIFT rows (the profile's descriptor_projection)
         self.projection = projection
         self.long_side = long_side
+        # larger crops are described at up to this long side (working_side)
+        self.long_side_max = max(long_side_max, long_side)
         self.contrast_threshold = contrast_threshold
         self.detail_side = detail_side
         self.attention_power = attention_power
@@ -378,6 +380,21 @@ class RootSiftExtractor:
     @property
     def name(self) -> str:
         return "rootsift"
+
+    def working_side(self, side: int) -> int:
+        """The long side a crop whose long side is ``side`` pixels is described at.
+
+        ``long_side`` for crops up to that size (smaller ones are enlarged to it: SIFT finds
+        more of what matches on a small crop enlarged, measured on the 130 px development lion
+        photos); a larger crop at twice its own size, at most ``long_side_max``. A fixed size
+        would bring every full-size photo down to the detail of the photos it was chosen on:
+        on the lion photos shrunk to half (65 px), the size chosen the same way (128 px) gave
+        LNBNN top-1 26.8 % on the 130 px originals, where describing them at 256 px gave
+        37.8 % (docs/identification.md, "Photos larger than the development ones").
+        """
+        if side <= self.long_side or self.long_side_max <= self.long_side:
+            return self.long_side
+        return min(self.long_side_max, 2 * side)
 
     def _attended(self, keypoints: Sequence[cv2.KeyPoint], size: tuple[int, int],
                   attention: np.ndarray, budget: int) -> np.ndarray:
@@ -434,8 +451,13 @@ class RootSiftExtractor:
         """
         gray = to_gray(np.asarray(image))
         h, w = gray.shape[:2]
-        work, scale = resize_to_working(gray, self.long_side, self.detail_side)
-        texture = encode_texture(work) if self.texture else None
+        side = self.working_side(max(h, w))
+        work, scale = resize_to_working(gray, side, self.detail_side)
+        texture = None
+        if self.texture:  # at the base working size, where its band-pass was chosen
+            base = work if side == self.long_side else resize_to_working(
+                gray, self.long_side, self.detail_side)[0]
+            texture = encode_texture(base)
         stripes = stripe_map(work, self.tophat) if self.tophat > 0 else work
         work_mask = None
         if mask is not None:

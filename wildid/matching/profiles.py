@@ -84,6 +84,12 @@ class SpeciesProfile:
     # the shown scores re-read knowing which candidate came first (FirstPlaceCalibration,
     # fitted by tests/benchmarks/fit_shown_scores.py); None = shown as calibrated
     first_place: FirstPlaceCalibration | None = None
+    # crops with more pixels than ``long_side`` are described at up to this long side (twice
+    # their own size, at most this); 0 = always at ``long_side``.  ``long_side`` was chosen on
+    # the development photos; a photo with more detail than they have is not brought down to
+    # theirs (see RootSiftExtractor.working_side and docs/identification.md, "Photos larger
+    # than the development ones").
+    long_side_max: int = 0
 
     @property
     def reranks(self) -> bool:
@@ -126,6 +132,7 @@ class SpeciesProfile:
     def extractor(self) -> RootSiftExtractor:
         """The local feature extractor this profile's index expects."""
         return RootSiftExtractor(self.max_keypoints, self.long_side, self.contrast_threshold,
+                                 long_side_max=self.long_side_max,
                                  attention_power=self.attention_power,
                                  projection=self.projection(),
                                  texture=self.config.photometric, tophat=self.tophat,
@@ -180,6 +187,8 @@ class SpeciesProfile:
             "size_small_verified": self.size_small_verified,
             "first_place": None if self.first_place is None else self.first_place.to_dict(),
             "info": self.info,
+            # written only where set: profiles without it keep their settings digest
+            **({"long_side_max": self.long_side_max} if self.long_side_max else {}),
         }
 
     @classmethod
@@ -205,7 +214,7 @@ class SpeciesProfile:
                        float(d.get("size_slope_small", 0.0)),
                        float(d.get("size_small_verified", 0.0)),
                        FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
-                       else None)
+                       else None, int(d.get("long_side_max", 0)))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
