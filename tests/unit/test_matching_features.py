@@ -57,6 +57,8 @@ def test_crops_larger_than_the_working_size_are_described_at_up_to_its_maximum()
     assert [ext.working_side(s) for s in (60, 160, 161, 200, 1000)] == [160, 160, 320, 320, 320]
     fixed = RootSiftExtractor(max_keypoints=2000, long_side=160, texture=True)
     assert fixed.working_side(1000) == 160
+    # the keypoint budget grows with the side it is described at
+    assert [ext.keypoint_budget(s) for s in (160, 240, 320)] == [2000, 3000, 4000]
     # a sharp 1280 px crop: fine markings only seen above 160 px
     img = cv2.resize(texture(5, 240, 320), (1280, 960), interpolation=cv2.INTER_CUBIC)
     rng = np.random.default_rng(1)
@@ -68,7 +70,7 @@ def test_crops_larger_than_the_working_size_are_described_at_up_to_its_maximum()
     # the smallest structures it describes are about half the size (crop pixels), and there
     # are more of them
     assert np.percentile(wide.sizes, 10) < 0.65 * np.percentile(narrow.sizes, 10)
-    assert len(wide) > 1.5 * len(narrow)
+    assert len(narrow) <= 2000 and 1.5 * len(narrow) < len(wide) <= 4000
     assert wide.texture().shape == narrow.texture().shape == (120, 160)
     # a crop no larger than long_side is described as before, bit for bit
     small = texture(6, 120, 160)
