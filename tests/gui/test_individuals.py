@@ -94,6 +94,9 @@ def test_individual_page_shows_sightings_timeline_map_and_history(qtbot, page, w
     verdicts = [detail.history_table.item(r, 1).text()
                 for r in range(detail.history_table.rowCount())]
     assert verdicts == ["Confirmed match", "Named as new individual"]
+    # what the matcher showed for Stripe when the match was confirmed (naming shows nothing)
+    assert [detail.history_table.item(r, 2).text()
+            for r in range(detail.history_table.rowCount())] == ["91 %, 1st", ""]
     qtbot.waitUntil(lambda: detail.portrait.pixmap() is not None
                     and not detail.portrait.pixmap().isNull(), timeout=5000)
     detail.back_requested.emit()
@@ -115,7 +118,7 @@ def test_edit_and_rename_save_and_undo(qtbot, page, world):
 
     def history() -> list[tuple[str, str, str]]:
         t = detail.history_table
-        return [(t.item(r, 1).text(), t.item(r, 2).text(), t.item(r, 4).text())
+        return [(t.item(r, 1).text(), t.item(r, 3).text(), t.item(r, 5).text())
                 for r in range(t.rowCount())]
     # the audit trail shows the edit and the rename (they name no sighting)
     qtbot.waitUntil(lambda: [v for v, _, _ in history()][:2] == ["Details edited", "Renamed"]

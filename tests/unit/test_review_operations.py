@@ -163,6 +163,32 @@ def test_confirm_records_reviewer_and_shown_scores(catalog, world) -> None:
     assert latest.scores == {"score": 0.42}
 
 
+def test_a_decision_for_an_individual_the_matcher_did_not_propose_says_so(catalog, world) -> None:
+    """The trail tells a confirmation the matcher backed ("90 %, 1st") from one the reviewer
+    made by hand ("not proposed": the encounter was matched, this individual was not among its
+    candidates), and both from a sighting never matched (nothing recorded)."""
+    from wildid.review.queries import decision_history
+
+    with catalog.session() as s:
+        nova = b.individual(s, "Nova").id
+        unmatched = b.encounter(s, b.t(20)).id
+    confirm_match(catalog, world["q"], world["stripe"], R)
+    move_encounter(catalog, world["q"], nova, R)
+    confirm_match(catalog, unmatched, nova, R)
+    rows = decision_history(catalog)
+    by = {(r.encounter_id, r.candidate_individual_id): r for r in rows}
+    assert by[world["q"], world["stripe"]].evidence == "90 %, 1st"
+    hand = by[world["q"], nova]
+    assert hand.evidence == "not proposed"
+    assert hand.scores == {"proposed": False, "candidates": 2, "best_score": pytest.approx(0.9),
+                           "likely_new": False, "engine": hand.scores["engine"]}
+    assert by[unmatched, nova].scores is None and by[unmatched, nova].evidence == ""
+    from wildid.review.views import _ordinal
+
+    assert [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+
+
 def test_history_is_append_only_and_counted(catalog, world) -> None:
     def count() -> int:
         with catalog.session() as s:

@@ -168,5 +168,7 @@ def cmd_decisions(args: argparse.Namespace) -> int:
 
 
 def _score(scores: dict[str, Any] | None) -> str | None:
+    if (scores or {}).get("proposed") is False:
+        return "not proposed"  # the matcher had results, without this individual
     value = (scores or {}).get("score")
     return f"{value:.3f}" if isinstance(value, int | float) else None

@@ -171,9 +171,12 @@ class IndividualPage(QWidget):
         sightings_layout.addWidget(self.encounter_view, 1)
         sightings_layout.addLayout(actions)
         self.map = SightingMap()
-        self.history_table = QTableWidget(0, 5)
-        self.history_table.setHorizontalHeaderLabels(["When", "Decision", "Sighting",
+        self.history_table = QTableWidget(0, 6)
+        self.history_table.setHorizontalHeaderLabels(["When", "Decision", "Matcher", "Sighting",
                                                       "Reviewer", "Note"])
+        self.history_table.horizontalHeaderItem(2).setToolTip(
+            "What the matcher showed for this individual when the decision was made: its score "
+            "and place, or \u201cnot proposed\u201d when the reviewer chose it by hand")
         self.history_table.verticalHeader().setVisible(False)
         self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.history_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -277,7 +280,7 @@ class IndividualPage(QWidget):
         dates = {e.id: fmt_datetime(e.taken_utc) for e in self.detail.encounters}
         self.history_table.setRowCount(len(self.history))
         for row, h in enumerate(self.history):
-            cells = (fmt_datetime(h.decided_at), VERDICTS.get(h.verdict, h.verdict),
+            cells = (fmt_datetime(h.decided_at), VERDICTS.get(h.verdict, h.verdict), h.evidence,
                      "" if h.encounter_id is None
                      else dates.get(h.encounter_id, short_id(h.encounter_id)),
                      h.reviewer, h.note)

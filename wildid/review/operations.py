@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wildid.catalog.models import Encounter, Individual, MatchCandidate
+from wildid.catalog.models import Encounter, Individual, MatchCandidate, MatchSummary
 from wildid.errors import NotFoundError, ReviewError
 from wildid.review.changes import Changes, Recorder
 from wildid.review.history import (
@@ -61,14 +61,24 @@ def _reviewer(reviewer: str) -> str:
 
 
 def _shown_scores(s: Session, encounter_id: str, individual_id: str) -> dict[str, Any] | None:
-    """The engine's scores for this pair, recorded when the caller passed none (the CLI)."""
+    """The engine's scores for this pair, recorded when the caller passed none (the CLI).
+
+    When the encounter was matched but this individual was not among its candidates (the
+    reviewer chose it by hand), that is recorded too (``proposed: False``), so the trail
+    tells a decision the matcher backed from one it did not; None when never matched.
+    """
     links = merge_links(s)
-    for c in s.scalars(select(MatchCandidate).where(MatchCandidate.encounter_id == encounter_id)
-                       .order_by(MatchCandidate.rank)):
+    shown = list(s.scalars(select(MatchCandidate).where(MatchCandidate.encounter_id == encounter_id)
+                           .order_by(MatchCandidate.rank)))
+    for c in shown:
         if resolve_with(links, c.individual_id) == individual_id:
             return {"score": c.score, "rank": c.rank, "raw_scores": dict(c.raw_scores or {}),
                     "engine": c.engine}
-    return None
+    summary = s.get(MatchSummary, encounter_id)
+    if summary is None:
+        return None
+    return {"proposed": False, "candidates": len(shown), "best_score": summary.best_score,
+            "likely_new": summary.likely_new, "engine": summary.engine}
 
 
 def _name_taken(s: Session, name: str, species: str | None, except_id: str | None = None) -> bool:

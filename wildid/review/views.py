@@ -139,6 +139,21 @@ class DecisionRow:
     reverts_id: str | None
     reverted: bool = field(default=False)  # a later ``revert`` row cancels this one
 
+    @property
+    def evidence(self) -> str:
+        """What the matcher said about the decided individual when the decision was made, in a
+        few words: "87 %, 1st", "not proposed" (the reviewer chose it by hand), or "" (never
+        matched, or a decision about an individual itself)."""
+        s = self.scores or {}
+        if s.get("proposed") is False:
+            return "not proposed"
+        score = s.get("score")
+        if not isinstance(score, int | float):
+            return ""
+        rank = s.get("rank")
+        place = f", {_ordinal(rank + 1)}" if isinstance(rank, int) else ""
+        return f"{100 * score:.0f} %{place}"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (ISO times) for the CLI and exports."""
         return {"id": self.id, "decided_at": self.decided_at.isoformat(), "reviewer": self.reviewer,
@@ -176,3 +191,9 @@ class EncounterRow(NamedTuple):
         if self.thumb_sha256 is None or self.thumb_dir is None:
             return None
         return thumbnail_path(self.thumb_dir, self.thumb_sha256, THUMB_SIDE)
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
