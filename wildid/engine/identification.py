@@ -358,8 +358,10 @@ class CatalogEngine:
         at_hand = {vector_name(s) for s in self.vector_sources()} | {"colour"}
         missing = sorted(f for f in weighed - at_hand
                          if f not in local_score_names(prof.config))
+        if not missing:
+            return prof
         shipped = load_profiles(DEFAULTS_PATH).get(prof.name)
-        if not missing or shipped is None:
+        if shipped is None:
             return prof
         log.warning("the %s calibration weighs the cosine of %s, which is not the active "
                     "embedder; using the shipped calibration (choose that model again, or run "
