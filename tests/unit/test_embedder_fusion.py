@@ -63,7 +63,7 @@ def test_too_few_individuals_or_no_cosine_decide_nothing() -> None:
     assert "no candidate has its cosine" in _trial(bare, individual_of).reason
 
 
-def test_folds_are_over_individuals_and_reproducible() -> None:
+def test_the_trial_is_reproducible_and_its_verdict_holds_for_another_split() -> None:
     queries, individual_of = _queries(informative=True, seed=3)
     assert _trial(queries, individual_of) == _trial(queries, individual_of)
     assert _trial(queries, individual_of, seed=1).fused
