@@ -482,6 +482,36 @@ def test_individual_edits_are_on_the_audit_trail(catalog, world) -> None:
     assert [r.verdict for r in decision_history(catalog, encounter_id=world["q"])] == []
 
 
+def test_an_individual_takes_the_species_once_every_sighting_has_it(catalog) -> None:
+    """Animals named from a misspelled import: once all their sightings are mended, they take
+    the species too (one undo step with the sightings); one with a sighting still to mend, or
+    with a species of its own, keeps what it has."""
+    with catalog.session() as s:
+        twice = b.individual(s, "Twice", species="Nyala antelope")
+        first = b.encounter(s, b.t(1), individual=twice, species="Nyala antelope").id
+        second = b.encounter(s, b.t(2), individual=twice, species="Nyala antelope").id
+        own = b.individual(s, "Own", species="Tragelaphus scriptus")
+        owns = b.encounter(s, b.t(3), individual=own, species="Nyala antelope").id
+        ids = {"twice": twice.id, "own": own.id}
+
+    def species(name: str) -> str | None:
+        with catalog.session() as s:
+            return s.get(Individual, ids[name]).species
+
+    half = set_encounter_species(catalog, [first], "nyala", R)
+    assert species("twice") == "Nyala antelope" and not half.changes.individuals
+    op = set_encounter_species(catalog, [second, owns], "nyala", R)
+    assert species("twice") == "nyala" and species("own") == "Tragelaphus scriptus"
+    assert op.changes.individuals == {ids["twice"]}
+    op.revert(catalog)
+    assert species("twice") == "Nyala antelope"
+    half.revert(catalog)
+    # cleared on every sighting: the individual's species is cleared with them
+    assert set_encounter_species(catalog, [first, second], "", R).changes.individuals == \
+        {ids["twice"]}
+    assert species("twice") is None
+
+
 def test_setting_an_encounters_species_moves_its_boxes_and_sets_its_results_aside(
         catalog, world) -> None:
     """Mending an import's species: the boxes that had the encounter's species follow it, a box

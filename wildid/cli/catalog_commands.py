@@ -216,6 +216,10 @@ def cmd_species(args: argparse.Namespace) -> int:
         if others:
             print(f"{others} other encounter{'' if others == 1 else 's'} to review showed one of "
                   "their boxes as a candidate and will be matched again")
+        if op.changes.individuals:
+            k = len(op.changes.individuals)
+            print(f"{k} individual{' takes' if k == 1 else 's take'} the species too (every "
+                  "sighting of it has it now)")
         if n and not args.no_identify:
             summary = _identify(catalog)
             print_identification(summary)

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from wildid.catalog.models import VIEWPOINTS, Annotation, Decision, Encounter, Photo
+from wildid.catalog.models import (
+    VIEWPOINTS,
+    Annotation,
+    Decision,
+    Encounter,
+    Individual,
+    Photo,
+)
 from wildid.errors import NotFoundError, ReviewError
 from wildid.ingest.grouping import camera_key
 from wildid.review.changes import Changes, Recorder
@@ -193,13 +200,15 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
     Each changed encounter's match results are set aside, so it is matched again under the
     new species' profile (the engine redoes the local features), and so are those of
     encounters still to review that showed one of its boxes as a candidate. The operation's
-    changes name both.
+    changes name both. An individual all of whose sightings now have the species takes it too
+    (:func:`_individuals_follow`).
     """
     wanted = _species(species)
     with catalog.session() as s:
         rec = Recorder(s, reviewer)
         changed: set[str] = set()
         boxes: set[str] = set()
+        olds: dict[str, set[str]] = {}  # individual -> the old species of its changed encounters
         wanted_ids = list(dict.fromkeys(encounter_ids))
         # one read for the encounters and their boxes (a whole import at once)
         found = {e.id: e for e in s.scalars(select(Encounter).where(Encounter.id.in_(wanted_ids))
@@ -217,8 +226,35 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
                     moved = True
             if moved:
                 changed.add(enc.id)
+                if enc.individual_id is not None:
+                    olds.setdefault(enc.individual_id, set()).add(old)
         label = (f"Set species {wanted}" if wanted else "Clear species") + \
             (f" on {len(changed)} encounters" if len(changed) != 1 else "")
         if changed:  # and other encounters' candidates that showed these boxes
             changed |= rec.set_aside_caches(boxes, changed, features=False, referencing=True)
-        return Operation.from_recorder(label, Changes(encounters=frozenset(changed)), rec)
+        individuals = _individuals_follow(s, rec, olds, wanted)
+        return Operation.from_recorder(label, Changes(encounters=frozenset(changed),
+                                                      individuals=frozenset(individuals)), rec)
+
+
+def _individuals_follow(s: Session, rec: Recorder, olds: dict[str, set[str]],
+                        wanted: str | None) -> set[str]:
+    """Individuals whose every encounter now has species ``wanted`` take it too, when they had
+    the old species of those encounters (or none); returns the ones changed.
+
+    An animal named from a misspelled import ("Nyala antelope") is that species too: left so
+    after its sightings were mended, it counted as a second species when an import without a
+    species looks for the catalog's one, and the individuals page filtered it apart. An
+    individual given a species of its own (or with sightings of another) keeps it.
+    """
+    followed: set[str] = set()
+    key = (wanted or "").strip().lower()
+    for ind_id, old in olds.items():
+        ind = s.get(Individual, ind_id)
+        if ind is None or (ind.species or "").strip().lower() not in old | {""}:
+            continue
+        sightings = s.scalars(select(Encounter.species).where(Encounter.individual_id == ind_id))
+        if all((sp or "").strip().lower() == key for sp in sightings) and \
+                rec.set(ind, species=wanted) is not None:
+            followed.add(ind_id)
+    return followed
