@@ -50,6 +50,7 @@ class ScriptedPrompts(Prompts):
         self.choices = list(choices)
         self.asked: list[str] = []
         self.errors: list[str] = []
+        self.informed: list[tuple[str, str]] = []
 
     def ask_text(self, title: str, label: str, text: str = "") -> str | None:
         self.asked.append(title)
@@ -65,6 +66,9 @@ class ScriptedPrompts(Prompts):
 
     def error(self, message: str) -> None:
         self.errors.append(message)
+
+    def inform(self, title: str, message: str) -> None:
+        self.informed.append((title, message))
 
 
 def make_settings(tmp_path: Path, reviewer: str = "Tester"):

@@ -30,7 +30,7 @@ def test_main_window_shows_catalog_pages_and_menus(main_window: Any, services: A
     assert main_window.isVisible()
     assert str(services.catalog.root) in main_window.windowTitle()
     menus = [a.text().replace("&", "") for a in main_window.menuBar().actions()]
-    assert menus == ["File", "Edit", "View", "Review", "Help"]
+    assert menus == ["File", "Edit", "View", "Review", "Tools", "Help"]
     actions = main_window.menu_actions
     assert _keys(actions.new_catalog) == ["Ctrl+Shift+N"]
     assert _keys(actions.import_photos) == ["Ctrl+I"]

@@ -90,3 +90,55 @@ def test_an_animal_named_in_review_is_a_candidate_for_its_next_sighting(
     assert review.current_encounter_id() == later
     qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
     forget(catalog)
+
+
+def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any, services: Any,
+                                                                 qtbot: Any, tmp_path: Path) -> None:
+    """Tools → Refit match scores: declined, nothing runs; accepted, the catalog's confirmed
+    sightings refit the profile in the background (as `wildid calibrate`), the report is
+    shown, the engine is dropped so identification uses the new scores, and the encounters
+    still to review are matched again."""
+    import json
+
+    from tests.gui.review_data import ScriptedPrompts
+    from tests.integration.test_calibrate import PATTERNS, SHOTS, _label
+    from tests.photofactory import make_shot
+    from wildid.catalog.models import MatchSummary
+    from wildid.engine import engine_for, identify_new
+    from wildid.engine.identification import user_profiles_path
+
+    catalog = services.catalog
+    photos = {p: [make_shot(tmp_path / f"ind{p}_s{s}.jpg", 640, 480, seed=100 * p + s,
+                            pattern_seed=p, warp=0.2).path for s in range(SHOTS)]
+              for p in PATTERNS}
+    _label(catalog, photos)
+    stranger = make_shot(tmp_path / "stranger.jpg", 640, 480, seed=9, pattern_seed=99).path
+    run_import(catalog, [stranger], ImportOptions(burst_gap_s=-1, reference_in_place=True,
+                                                  workers=1))
+    identify_new(catalog)  # the app's engine, loaded; the stranger matched with shipped scores
+    stranger_enc = _encounter_of(catalog, stranger)
+
+    def tag() -> str:
+        with catalog.session() as s:
+            return s.get(MatchSummary, stranger_enc).engine
+
+    before = tag()
+    main_window.prompts = ScriptedPrompts(confirms=[False, True])
+    main_window.menu_actions.refit_scores.trigger()
+    assert main_window.prompts.asked == ["Refit match scores"] and not services.jobs.active_jobs
+    with qtbot.waitSignal(main_window.score_refit.finished, timeout=JOB_TIMEOUT_MS) as done:
+        main_window.menu_actions.refit_scores.trigger()
+    report = done.args[0]
+    assert report["profiles"]["default"]["refitted"] and report["saved"]
+    title, text = main_window.prompts.informed[-1]
+    assert title == "Match scores" and "default: refitted on" in text
+    assert "matched again with the new scores" in text and not main_window.prompts.errors
+    saved = json.loads(user_profiles_path().read_text())["profiles"]["default"]
+    assert saved["calibration"]["info"]["fitted_on"] == f"catalog {catalog.root}"
+    # identification runs after it, on a new engine with the refitted profile: the encounter
+    # still to review is matched again (its result names the new calibration)
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
+    assert engine_for(catalog).profiles["default"].calibration.info["fitted_on"] == \
+        f"catalog {catalog.root}"
+    assert tag() != before
+    forget(catalog)

@@ -311,7 +311,7 @@ def _reliability_line(rel: dict) -> str:
 
 # ---------------------------------------------------------------------------- calibrate
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from wildid.engine.calibrate import calibrate_catalog
+    from wildid.engine.calibrate import calibrate_catalog, report_lines
     from wildid.engine.identification import user_profiles_path
 
     if args.reset:
@@ -330,34 +330,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    for name, r in report["profiles"].items():
-        if r.get("refitted"):
-            print(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
-                  f"new-individual threshold {r['threshold']:.3f}")
-            if r.get("embedder"):
-                print(f"  {fusion_line(r['embedder'])}")
-            rerank = r.get("rerank")
-            if rerank and rerank.get("refitted"):
-                print(f"  learned re-ranking refitted on {rerank['n_pairs']} candidates "
-                      f"({rerank['n_positive']} matching); the threshold is now "
-                      f"{rerank['threshold']:.3f}")
-            elif rerank:
-                print(f"  learned re-ranking: {rerank['reason']}")
-        else:
-            print(f"{name}: kept ({r['reason']})")
-    if report.get("saved"):
-        print(f"saved {report['saved']}")
+    for line in report_lines(report):
+        print(line)
     return 0 if any(r.get("refitted") for r in report["profiles"].values()) else 1
 
-
-def fusion_line(trial: dict[str, Any]) -> str:
-    """What a refit made of the active embedder's cosine, in one line."""
-    from wildid.engine.embedder_fusion import FOLDS
-
-    verdict = "fused into the score" if trial["fused"] else "not fused (shortlist only)"
-    line = f"embedder {trial['embedder']}: {verdict}: {trial['reason']}"
-    if trial.get("top1") and trial.get("log_loss"):
-        (t0, t1), (l0, l1) = trial["top1"], trial["log_loss"]
-        line += (f" (held-out individuals, {trial['individuals']} in {FOLDS} folds: top-1 "
-                 f"{100 * t0:.1f} → {100 * t1:.1f} %, log loss {l0:.3f} → {l1:.3f})")
-    return line

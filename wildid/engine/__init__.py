@@ -81,6 +81,22 @@ def refresh_matches(catalog: Any, encounter_ids: Sequence[str], progress: Any = 
     return report
 
 
+def refit_scores(catalog: Any, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+    """``wildid calibrate`` for the app: refit each species profile's scores from the catalog's
+    confirmed decisions and save them (:func:`wildid.engine.calibrate.calibrate_catalog`).
+
+    It runs on the engine already loaded, so its index is not built again; afterwards that
+    engine is dropped, so the next identification uses the refitted profiles and matches the
+    unreviewed encounters again (their results carry the old calibration's tag).
+    """
+    from wildid.engine.calibrate import calibrate_catalog
+
+    report = calibrate_catalog(catalog, engine=engine_for(catalog), progress=progress)
+    if report.get("saved"):
+        forget(catalog)
+    return report
+
+
 def process_new(catalog: Any, progress: Any = None, cancel: Any = None,
                 encounter_ids: Iterable[str] | None = None) -> Any:
     """:func:`identify_new` for callers that only need to know which encounters changed.

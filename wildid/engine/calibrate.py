@@ -330,3 +330,39 @@ def _refit_rerank(model: CalibrationModel, queries: list[_Query], ident: Identif
     return {"refitted": True, "model": stage, "n_pairs": len(labels), "n_positive": n_pos,
             "threshold": stage.threshold,
             "loo_top1": float(np.mean([ok for _, ok in known])) if known else None}
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """What a refit did, per profile, as ``wildid calibrate`` prints it and the app shows it."""
+    lines: list[str] = []
+    for name, r in report["profiles"].items():
+        if r.get("refitted"):
+            lines.append(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
+                         f"new-individual threshold {r['threshold']:.3f}")
+            if r.get("embedder"):
+                lines.append(f"  {fusion_line(r['embedder'])}")
+            rerank = r.get("rerank")
+            if rerank and rerank.get("refitted"):
+                lines.append(f"  learned re-ranking refitted on {rerank['n_pairs']} candidates "
+                             f"({rerank['n_positive']} matching); the threshold is now "
+                             f"{rerank['threshold']:.3f}")
+            elif rerank:
+                lines.append(f"  learned re-ranking: {rerank['reason']}")
+        else:
+            lines.append(f"{name}: kept ({r['reason']})")
+    if report.get("saved"):
+        lines.append(f"saved {report['saved']}")
+    return lines
+
+
+def fusion_line(trial: dict[str, Any]) -> str:
+    """What a refit made of the active embedder's cosine, in one line."""
+    from wildid.engine.embedder_fusion import FOLDS
+
+    verdict = "fused into the score" if trial["fused"] else "not fused (shortlist only)"
+    line = f"embedder {trial['embedder']}: {verdict}: {trial['reason']}"
+    if trial.get("top1") and trial.get("log_loss"):
+        (t0, t1), (l0, l1) = trial["top1"], trial["log_loss"]
+        line += (f" (held-out individuals, {trial['individuals']} in {FOLDS} folds: top-1 "
+                 f"{100 * t0:.1f} → {100 * t1:.1f} %, log loss {l0:.3f} → {l1:.3f})")
+    return line

@@ -210,6 +210,18 @@ class MainWindow(QMainWindow):
         if job.error is None and job.state.value == "succeeded" and job.writes:
             self.statusBar().showMessage(f"{job.title} finished", 4000)
 
+    def refit_scores(self) -> None:
+        """Tools → Refit match scores (``wildid calibrate`` in the background, then a report)."""
+        from wildid.gui.prompts import Prompts
+        from wildid.gui.score_refit import ScoreRefit
+
+        prompts = getattr(self, "prompts", None) or Prompts(self)
+        refit = getattr(self, "score_refit", None)
+        if refit is None or refit.services is not self.services:  # one per open catalog
+            refit = self.score_refit = ScoreRefit(self.services, prompts, self)
+        refit.prompts = prompts
+        refit.start()
+
     def open_log_folder(self) -> None:
         folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ class WindowCommands(Protocol):
     def set_reviewer_name(self) -> None: ...
     def show_page(self, key: str) -> bool: ...
     def open_log_folder(self) -> None: ...
+    def refit_scores(self) -> None: ...
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Actions:
     about: QAction | None = None
     shortcuts: QAction | None = None
     log_folder: QAction | None = None
+    refit_scores: QAction | None = None
 
 
 def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
@@ -74,7 +76,7 @@ def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
 
 
 def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
-    """Create the File, Edit, View, Review and Help menus on ``window``'s menu bar.
+    """Create the File, Edit, View, Review, Tools and Help menus on ``window``'s menu bar.
 
     The Review menu is left empty: the window fills it with the Review page's own actions
     (:func:`fill_review_menu`), which exist only once that page does.
@@ -131,6 +133,14 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
     actions.review_menu = bar.addMenu("&Review")
     actions.review_menu.setObjectName("reviewMenu")
     actions.review_menu.menuAction().setEnabled(False)  # until the Review page is shown
+
+    tools_menu = bar.addMenu("&Tools")
+    actions.refit_scores = _action(
+        window, "&Refit match scores from my decisions…",
+        tip="Fit how match scores and \u201clikely new\u201d are computed on the matches confirmed "
+            "in this catalog (wildid calibrate)")
+    actions.refit_scores.triggered.connect(commands.refit_scores)
+    tools_menu.addAction(actions.refit_scores)
 
     help_menu = bar.addMenu("&Help")
     actions.shortcuts = _action(window, "&Keyboard shortcuts", "Ctrl+/")

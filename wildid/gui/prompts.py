@@ -40,3 +40,7 @@ class Prompts:
 
     def error(self, message: str) -> None:
         QMessageBox.warning(self._parent, "wildid", message)
+
+    def inform(self, title: str, message: str) -> None:
+        """A report the user reads and closes (what a longer piece of work came to)."""
+        QMessageBox.information(self._parent, title, message)

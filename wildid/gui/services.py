@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 ENGINE_MODULE = "wildid.engine"
 
 
-def _engine_function(*names: str) -> Callable[..., Any] | None:
+def engine_function(*names: str) -> Callable[..., Any] | None:
     """The first of ``names`` the engine module has, or None when it is not installed (a
     missing module *inside* the engine is an error, not an absent engine)."""
     try:
@@ -51,7 +51,7 @@ def _engine_function(*names: str) -> Callable[..., Any] | None:
 def engine_entry_point() -> Callable[..., Any] | None:
     """The engine's ``identify_new`` (or an older engine's ``process_new``) when the engine is
     installed, else None (logged)."""
-    entry = _engine_function("identify_new", "process_new")
+    entry = engine_function("identify_new", "process_new")
     if entry is None:
         log.info("%s is not available: new photos are not identified automatically", ENGINE_MODULE)
     return entry
@@ -160,7 +160,7 @@ class Services(QObject):
         if self._refresh_job is not None and self._refresh_job.state.active:
             self._refresh_wanted = list(encounter_ids)
             return None
-        entry = _engine_function("refresh_matches")
+        entry = engine_function("refresh_matches")
         ids = [e for e in encounter_ids if e not in self._refresh_futile]
         if entry is None or not stale_results(self.catalog, ids):
             return None

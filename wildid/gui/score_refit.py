@@ -1,0 +1,74 @@
+"""Tools → Refit match scores: ``wildid calibrate`` from the app.
+
+Why here too: the scores shown on the review screen are calibrated on the development photos
+(and the threshold of "likely new" with them). After a few hundred confirmed decisions a
+catalog's own photos say better what a score means for them, and a biologist who never opens
+a terminal should be able to use that. The refit runs as a background job on the engine
+already loaded; its report (per species: refitted or kept and why, the new threshold, whether
+the chosen embedder joined the score) is shown when it ends, and the unreviewed encounters
+are then matched again with the new scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from wildid.gui.jobs import Job
+from wildid.gui.prompts import Prompts
+from wildid.gui.services import Services, engine_function
+
+QUESTION = (
+    "Refit how match scores are computed from the matches confirmed in this catalog?\n\n"
+    "Each species with enough confirmed sightings (20 matching pairs) gets scores and a "
+    "\u201clikely new\u201d threshold fitted on your own photos; the others keep the shipped ones. "
+    "It takes a few seconds to a few minutes, and the encounters still to review are then "
+    "matched again. `wildid calibrate --reset` goes back to the shipped scores.")
+
+
+class ScoreRefit(QObject):
+    """Asks, runs the refit in the background, reports, and has identification run again."""
+
+    finished = Signal(object)  # the calibration report
+
+    def __init__(self, services: Services, prompts: Prompts, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.prompts = prompts
+        self.job: Job | None = None
+
+    def start(self) -> Job | None:
+        """Ask, then start the refit; None when the user declined, one is running already
+        (its report will come), or there is no engine."""
+        if self.job is not None and self.job.state.active:
+            return None
+        entry = engine_function("refit_scores")
+        if entry is None:
+            self.prompts.error("Match scores cannot be refitted: the identification engine is "
+                               "not installed.")
+            return None
+        if not self.prompts.confirm("Refit match scores", QUESTION):
+            return None
+        catalog = self.services.catalog
+
+        def work(progress: Any = None, cancel: Any = None) -> Any:
+            return entry(catalog, progress, cancel)
+
+        job = self.job = self.services.jobs.submit("Refitting match scores", work, writes=True,
+                                                   report_errors=False)
+        job.succeeded.connect(self._done)
+        job.failed.connect(lambda exc: self.prompts.error(f"Refitting match scores failed: {exc}"))
+        return job
+
+    def _done(self, report: dict[str, Any]) -> None:
+        from wildid.engine.calibrate import report_lines
+
+        refitted = any(r.get("refitted") for r in report.get("profiles", {}).values())
+        lines = report_lines(report) or ["No species has confirmed sightings yet."]
+        after = ("The encounters still to review are being matched again with the new scores."
+                 if refitted else "Nothing was changed: the shipped scores are still used.")
+        self.prompts.inform("Match scores", "\n".join(lines) + "\n\n" + after)
+        if refitted:
+            self.services.identify_new()
+        self.finished.emit(report)
