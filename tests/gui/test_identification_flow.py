@@ -97,7 +97,7 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     """Tools → Refit match scores: declined, nothing runs; accepted, the catalog's confirmed
     sightings refit the profile in the background (as `wildid calibrate`), the report is
     shown, the engine is dropped so identification uses the new scores, and the encounters
-    still to review are matched again."""
+    still to review are matched again. Tools → Use the shipped match scores goes back."""
     import json
 
     from tests.gui.review_data import ScriptedPrompts
@@ -141,4 +141,17 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     assert engine_for(catalog).profiles["default"].calibration.info["fitted_on"] == \
         f"catalog {catalog.root}"
     assert tag() != before
+
+    # and back: Tools → Use the shipped match scores
+    refitted = tag()
+    main_window.prompts.confirms = [True, True]
+    main_window.menu_actions.reset_scores.trigger()
+    assert not user_profiles_path().exists()
+    assert main_window.prompts.informed[-1][1].startswith("The shipped match scores are used")
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
+    assert engine_for(catalog).profiles["default"].calibration.info["fitted_on"] != \
+        f"catalog {catalog.root}"
+    assert tag() != refitted  # matched again under the shipped scores
+    main_window.menu_actions.reset_scores.trigger()  # nothing left to forget: it says so
+    assert main_window.prompts.informed[-1][1] == "The shipped match scores are already in use."
     forget(catalog)

@@ -97,6 +97,20 @@ def refit_scores(catalog: Any, progress: Any = None, cancel: Any = None) -> dict
     return report
 
 
+def reset_scores(catalog: Any) -> bool:
+    """``wildid calibrate --reset`` for the app: remove the refitted profiles, so the shipped
+    ones are used again (the engine is dropped; unreviewed encounters are matched again).
+    Returns whether there was anything to remove."""
+    from wildid.engine.identification import user_profiles_path
+
+    path = user_profiles_path()
+    if not path.exists():
+        return False
+    path.unlink()
+    forget(catalog)
+    return True
+
+
 def process_new(catalog: Any, progress: Any = None, cancel: Any = None,
                 encounter_ids: Iterable[str] | None = None) -> Any:
     """:func:`identify_new` for callers that only need to know which encounters changed.

@@ -212,6 +212,13 @@ class MainWindow(QMainWindow):
 
     def refit_scores(self) -> None:
         """Tools → Refit match scores (``wildid calibrate`` in the background, then a report)."""
+        self._score_refit().start()
+
+    def reset_scores(self) -> None:
+        """Tools → Use the shipped match scores (``wildid calibrate --reset``)."""
+        self._score_refit().reset()
+
+    def _score_refit(self) -> Any:
         from wildid.gui.prompts import Prompts
         from wildid.gui.score_refit import ScoreRefit
 
@@ -220,7 +227,7 @@ class MainWindow(QMainWindow):
         if refit is None or refit.services is not self.services:  # one per open catalog
             refit = self.score_refit = ScoreRefit(self.services, prompts, self)
         refit.prompts = prompts
-        refit.start()
+        return refit
 
     def open_log_folder(self) -> None:
         folder = log_dir()

@@ -43,6 +43,7 @@ class WindowCommands(Protocol):
     def show_page(self, key: str) -> bool: ...
     def open_log_folder(self) -> None: ...
     def refit_scores(self) -> None: ...
+    def reset_scores(self) -> None: ...
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Actions:
     shortcuts: QAction | None = None
     log_folder: QAction | None = None
     refit_scores: QAction | None = None
+    reset_scores: QAction | None = None
 
 
 def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
@@ -140,7 +142,11 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
         tip="Fit how match scores and \u201clikely new\u201d are computed on the matches confirmed "
             "in this catalog (wildid calibrate)")
     actions.refit_scores.triggered.connect(commands.refit_scores)
+    actions.reset_scores = _action(window, "Use the &shipped match scores",
+                                   tip="Forget the refitted scores (wildid calibrate --reset)")
+    actions.reset_scores.triggered.connect(commands.reset_scores)
     tools_menu.addAction(actions.refit_scores)
+    tools_menu.addAction(actions.reset_scores)
 
     help_menu = bar.addMenu("&Help")
     actions.shortcuts = _action(window, "&Keyboard shortcuts", "Ctrl+/")

@@ -24,7 +24,11 @@ QUESTION = (
     "Each species with enough confirmed sightings (20 matching pairs) gets scores and a "
     "\u201clikely new\u201d threshold fitted on your own photos; the others keep the shipped ones. "
     "It takes a few seconds to a few minutes, and the encounters still to review are then "
-    "matched again. `wildid calibrate --reset` goes back to the shipped scores.")
+    "matched again. Tools \u2192 Use the shipped match scores goes back.")
+
+
+RESET_QUESTION = ("Forget the match scores refitted on your decisions and use the shipped "
+                  "ones again? (They are refitted whenever you ask again.)")
 
 
 class ScoreRefit(QObject):
@@ -60,6 +64,21 @@ class ScoreRefit(QObject):
         job.succeeded.connect(self._done)
         job.failed.connect(lambda exc: self.prompts.error(f"Refitting match scores failed: {exc}"))
         return job
+
+    def reset(self) -> bool:
+        """Go back to the shipped scores (after asking); True when a refit was removed."""
+        entry = engine_function("reset_scores")
+        if entry is None or self.job is not None and self.job.state.active:
+            return False
+        if not self.prompts.confirm("Use the shipped match scores", RESET_QUESTION):
+            return False
+        removed = bool(entry(self.services.catalog))
+        self.prompts.inform("Match scores", "The shipped match scores are used again; the "
+                            "encounters still to review are being matched again." if removed
+                            else "The shipped match scores are already in use.")
+        if removed:
+            self.services.identify_new()
+        return removed
 
     def _done(self, report: dict[str, Any]) -> None:
         from wildid.engine.calibrate import report_lines
