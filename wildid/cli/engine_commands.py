@@ -311,14 +311,13 @@ def _reliability_line(rel: dict) -> str:
 
 # ---------------------------------------------------------------------------- calibrate
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from wildid.engine import reset_scores
     from wildid.engine.calibrate import calibrate_catalog, report_lines
     from wildid.engine.identification import user_profiles_path
 
     if args.reset:
-        path = user_profiles_path()
-        if path.exists():
-            path.unlink()
-        print(f"removed {path}; the shipped calibration is used again")
+        reset_scores()
+        print(f"removed {user_profiles_path()}; the shipped calibration is used again")
         return 0
     bar = ProgressBar()
     with open_catalog(args.catalog) as catalog:

@@ -97,17 +97,18 @@ def refit_scores(catalog: Any, progress: Any = None, cancel: Any = None) -> dict
     return report
 
 
-def reset_scores(catalog: Any) -> bool:
-    """``wildid calibrate --reset`` for the app: remove the refitted profiles, so the shipped
-    ones are used again (the engine is dropped; unreviewed encounters are matched again).
-    Returns whether there was anything to remove."""
+def reset_scores(catalog: Any = None) -> bool:
+    """``wildid calibrate --reset``: remove the refitted profiles, so the shipped ones are used
+    again; ``catalog``'s loaded engine is dropped with them (its unreviewed encounters are then
+    matched again). Returns whether there was anything to remove."""
     from wildid.engine.identification import user_profiles_path
 
     path = user_profiles_path()
     if not path.exists():
         return False
     path.unlink()
-    forget(catalog)
+    if catalog is not None:
+        forget(catalog)
     return True
 
 

@@ -29,6 +29,7 @@ from wildid.gui.import_page import PathDropFilter
 from wildid.gui.jobs import JobsModel, JobsStatusWidget
 from wildid.gui.menus import Actions, build_menus, fill_review_menu
 from wildid.gui.pages import PAGES, Navigation, page_class
+from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
 from wildid.gui.settings import Settings
 from wildid.paths import default_catalog_dir, log_dir
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.services = services
         self.settings: Settings = services.settings
         self.errors = errors
+        self.prompts = Prompts(self)  # the questions and reports its menu actions show
         if errors is not None:
             errors.parent_widget = self
         self.setObjectName("MainWindow")
@@ -219,14 +221,12 @@ class MainWindow(QMainWindow):
         self._score_refit().reset()
 
     def _score_refit(self) -> Any:
-        from wildid.gui.prompts import Prompts
         from wildid.gui.score_refit import ScoreRefit
 
-        prompts = getattr(self, "prompts", None) or Prompts(self)
         refit = getattr(self, "score_refit", None)
         if refit is None or refit.services is not self.services:  # one per open catalog
-            refit = self.score_refit = ScoreRefit(self.services, prompts, self)
-        refit.prompts = prompts
+            refit = self.score_refit = ScoreRefit(self.services, self.prompts, self)
+        refit.prompts = self.prompts
         return refit
 
     def open_log_folder(self) -> None:
