@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import QInputDialog, QLabel, QLineEdit, QMessageBox, QWidget
 
 __all__ = ["Prompts"]
+
+REPORT_WIDTH = 760  # px: the widest a report box grows to fit its longest line
 
 
 class Prompts:
@@ -42,5 +44,18 @@ class Prompts:
         QMessageBox.warning(self._parent, "wildid", message)
 
     def inform(self, title: str, message: str) -> None:
-        """A report the user reads and closes (what a longer piece of work came to)."""
-        QMessageBox.information(self._parent, title, message)
+        """A report the user reads and closes (what a longer piece of work came to).
+
+        A message box wraps its text at about 500 px whatever the screen, and a report of
+        sentence-long lines (the score refit's, one per species) read as a column of
+        fragments: the box is widened to its longest line, up to ``REPORT_WIDTH``.
+        """
+        box = QMessageBox(QMessageBox.Icon.Information, title, message,
+                          QMessageBox.StandardButton.Ok, self._parent)
+        label = box.findChild(QLabel, "qt_msgbox_label")  # the text (Qt's own object name)
+        if label is not None:
+            metrics = label.fontMetrics()
+            widest = max((metrics.horizontalAdvance(line) for line in message.splitlines()),
+                         default=0)
+            label.setMinimumWidth(min(REPORT_WIDTH, widest + 8))
+        box.exec()
