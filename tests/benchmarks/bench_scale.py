@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--also-matcher", default="",
                     help="comma list of other matcher models to time each size's queries with "
                          "(e.g. lightglue_aliked, the float model the 8-bit one derives from)")
+    ap.add_argument("--manifest", type=Path, default=None,
+                    help="the photos of this manifest instead of the species' shared ones (a "
+                         "copy at full size, say: a profile's working size follows the photos)")
     ap.add_argument("--no-save", action="store_true",
                     help="skip timing the saved index (written to a temporary folder)")
     args = ap.parse_args(argv if argv is not None else [])
@@ -178,11 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         prof = replace(prof, config=replace(prof.config, nprobe=args.nprobe))
     rng = np.random.default_rng(0)
     matcher = None
-    manifest = R.DATASETS / args.species / "manifest.csv"
+    manifest = args.manifest or R.DATASETS / args.species / "manifest.csv"
     plain: tuple[list[LocalFeatures], list[LocalFeatures]] | None = None
     if manifest.exists():
         spec = R.profile_spec(prof)  # as the profile extracts them
-        items = R.load_manifest(args.species)
+        items = R.load_manifest(args.species, args.manifest)
         db = [x for x in items if x[2] == "database"]
         qs = [x for x in items if x[2] == "query"]
         feats = R.features_for(args.species, spec, db + qs)
@@ -190,10 +193,13 @@ def main(argv: list[str] | None = None) -> None:
             other = R.features_for(args.species, R.profile_spec(replace(prof, ridge_keypoints=0)),
                                    db + qs)
             plain = other[:len(db)], other[len(db):]
-        colour = R.colour_for(args.species, db + qs)
+        colour = R.colour_for(args.species if args.manifest is None else
+                              f"{args.species}_{R.photos_tag(db + qs)}", db + qs)
         base, queries = feats[:len(db)], feats[len(db):]
         colour_db, colour_q = colour[:len(db)], colour[len(db):]
-        print(f"real {args.species} features, replicated with noise beyond {len(base)}")
+        print(f"real {args.species} features ({manifest}), replicated with noise beyond "
+              f"{len(base)}; {np.median([len(f) for f in base]):.0f} keypoints per annotation "
+              "(median)")
         if prof.reranks:  # the learned keypoints the profile stores, and its matcher
             from wildid.vision.registry import ModelRegistry
 

@@ -45,10 +45,13 @@ DATASETS = REPO.parent / "shared" / "datasets"
 CACHE = Path("/tmp/wildid_research")
 
 
-def load_manifest(species: str) -> list[tuple[Path, str, str]]:
-    root = DATASETS / species
-    with open(root / "manifest.csv", newline="") as fh:
-        return [(root / r["path"], r["identity"], r["split"]) for r in csv.DictReader(fh)]
+def load_manifest(species: str, manifest: Path | None = None) -> list[tuple[Path, str, str]]:
+    """(photo, identity, split) rows of the species' shared manifest, or of ``manifest`` (a
+    copy of the photos at another size, say), paths resolved against its folder."""
+    path = manifest or DATASETS / species / "manifest.csv"
+    with open(path, newline="") as fh:
+        return [(path.parent / r["path"], r["identity"], r["split"].strip())
+                for r in csv.DictReader(fh)]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -67,6 +70,7 @@ def projection_of(spec: str) -> DescriptorProjection | None:
 def profile_spec(p: SpeciesProfile) -> str:
     """The extractor spec (see :func:`make_extractor`) that makes a profile's features."""
     spec = f"sift:L={p.long_side}:N={p.max_keypoints}:C={p.contrast_threshold}"
+    spec += f":M={p.long_side_max}" if p.long_side_max else ""
     spec += f":A={p.attention_power:g}" if p.attention_power > 0 else ""
     spec += f":J={p.descriptor_projection['file']}" if p.descriptor_projection else ""
     spec += f":H={p.tophat}" if p.tophat else ""
@@ -75,8 +79,11 @@ def profile_spec(p: SpeciesProfile) -> str:
 
 
 def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures]]:
-    """``sift:L=512:N=1000:C=0.02[:D=detail][:A=attention power][:P=pool][:J=projection][:T=1]``
-    or ``aliked:...``.
+    """``sift:L=512:N=1000:C=0.02[:M=long side max][:D=detail][:A=attention power][:P=pool]
+    [:J=projection][:T=1]`` or ``aliked:...``.
+
+    ``M``: crops larger than ``L`` described at up to twice their size, at most ``M`` (the
+    profile's ``long_side_max``).
 
     ``A``: keypoints placed by the shipped re-id model's attention (as the app's profiles do).
     ``J``: a descriptor projection file in ``wildid/matching/defaults`` (as a profile names it).
@@ -90,6 +97,7 @@ def make_extractor(spec: str) -> tuple[str, Callable[[np.ndarray], LocalFeatures
         power = float(kv.get("A", 0.0))
         ext = RootSiftExtractor(max_keypoints=int(kv.get("N", 1000)),
                                 long_side=int(kv.get("L", 512)),
+                                long_side_max=int(kv.get("M", 0)),
                                 contrast_threshold=float(kv.get("C", 0.02)),
                                 detail_side=int(kv["D"]) if "D" in kv else None,
                                 attention_power=power, attention_pool=int(kv.get("P", 3)),
@@ -125,7 +133,7 @@ def learned_for(species: str, n: int, side: int, items: list[tuple[Path, str, st
     from wildid.matching.features import LearnedKeypoints
     from wildid.vision.registry import ModelRegistry
 
-    photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
+    photos = photos_tag(items)
     path = CACHE / f"learned_{species}_{n}of{LEARNED_POOL * n}_{side}_{photos}.pkl"
     if path.exists():
         blobs = pickle.loads(path.read_bytes())
@@ -147,9 +155,14 @@ def learned_for(species: str, n: int, side: int, items: list[tuple[Path, str, st
     return [LearnedKeypoints.from_buffer(b, 0)[0] for b in blobs]
 
 
+def photos_tag(items: list[tuple[Path, str, str]]) -> str:
+    """A short digest of which photos a cache holds."""
+    return hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
+
+
 def features_for(species: str, spec: str, items: list[tuple[Path, str, str]]) -> list[LocalFeatures]:
     # keyed by the photos too: the calibration fit extracts the database split alone
-    photos = hashlib.sha1("\n".join(str(p) for p, _, _ in items).encode()).hexdigest()[:8]
+    photos = photos_tag(items)
     tag = hashlib.sha1(f"{species}|{spec}|{photos}".encode()).hexdigest()[:10]
     path = CACHE / f"feat_{species}_{tag}.pkl"
     if path.exists():
