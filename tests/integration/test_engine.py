@@ -217,6 +217,34 @@ def test_cli_import_says_what_identification_made_of_it(tmp_path, photos, capsys
     assert "Identification" not in capsys.readouterr().out
 
 
+def test_cli_lists_say_which_photo_each_encounter_is(tmp_path, photos, capsys) -> None:
+    """Naming and confirming on the command line goes by encounter id: `wildid encounters` and
+    `wildid match` say which photo each encounter is, and which photo of a candidate matched."""
+    cat = str(tmp_path / "cat")
+    known, query = photos["db"][0], photos["query"][0]
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", str(known)]) == 0
+    capsys.readouterr()
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    (enc,) = json.loads(capsys.readouterr().out)
+    assert enc["photo_files"] == [str(known.resolve())]
+    assert cli_main(["name", "--catalog", cat, enc["id"], "Ada"]) == 0
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", str(query)]) == 0
+    capsys.readouterr()
+
+    assert cli_main(["encounters", "--catalog", cat, "--state", "unreviewed"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[-1] == "photo" and table[2].endswith(query.name)
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["photo_files"] == [str(query.resolve())]
+    assert result["candidates"][0]["name"] == "Ada"
+    assert result["candidates"][0]["best_photo"] == str(known.resolve())
+    assert cli_main(["match", "--catalog", cat, "--all"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"({query.name}): likely known" in out[0]
+    assert "best photo" in out[1] and known.name in out[3]
+
+
 def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) -> None:
     """A photo referenced in place and damaged after the import: `wildid match` still matches
     its encounter (without features) and says on stderr which annotation failed and why."""

@@ -25,6 +25,7 @@ from wildid.ids import short_id
 from wildid.ingest.importer import ImportOptions, ImportReport, run_import
 from wildid.ingest.scan import describe_ignored
 from wildid.progress import CancelToken
+from wildid.review.queries import encounter_photo_files
 from wildid.vision.image_io import SUPPORTED_TYPES
 
 
@@ -333,28 +334,42 @@ def _round(v: object) -> object:
 
 
 def cmd_encounters(args: argparse.Namespace) -> int:
-    with open_catalog(args.catalog) as catalog, catalog.session() as s:
-        n_ann = (select(Annotation.encounter_id, func.count().label("n"))
-                 .group_by(Annotation.encounter_id).subquery())
-        q = (select(Encounter, Individual.name, n_ann.c.n)
-             .outerjoin(Individual, Individual.id == Encounter.individual_id)
-             .outerjoin(n_ann, n_ann.c.encounter_id == Encounter.id)
-             .order_by(Encounter.taken_utc, Encounter.id))
-        if args.state:
-            q = q.where(Encounter.state == args.state)
-        if args.limit:
-            q = q.limit(args.limit)
-        rows = [{"id": e.id, "taken_utc": _fmt_time(e.taken_utc), "state": e.state,
-                 "individual_id": e.individual_id, "individual": name, "photos": n or 0,
-                 "observer": e.observer, "species": e.species, "lat": e.gps_lat,
-                 "lon": e.gps_lon, "camera": e.camera_key} for e, name, n in s.execute(q)]
+    with open_catalog(args.catalog) as catalog:
+        with catalog.session() as s:
+            n_ann = (select(Annotation.encounter_id, func.count().label("n"))
+                     .group_by(Annotation.encounter_id).subquery())
+            q = (select(Encounter, Individual.name, n_ann.c.n)
+                 .outerjoin(Individual, Individual.id == Encounter.individual_id)
+                 .outerjoin(n_ann, n_ann.c.encounter_id == Encounter.id)
+                 .order_by(Encounter.taken_utc, Encounter.id))
+            if args.state:
+                q = q.where(Encounter.state == args.state)
+            if args.limit:
+                q = q.limit(args.limit)
+            rows = [{"id": e.id, "taken_utc": _fmt_time(e.taken_utc), "state": e.state,
+                     "individual_id": e.individual_id, "individual": name, "photos": n or 0,
+                     "observer": e.observer, "species": e.species, "lat": e.gps_lat,
+                     "lon": e.gps_lon, "camera": e.camera_key} for e, name, n in s.execute(q)]
+        files = encounter_photo_files(catalog, [r["id"] for r in rows])
+    for r in rows:
+        r["photo_files"] = files.get(r["id"], [])
     if args.json:
         print_json(rows)
     else:
-        print_table(["id", "taken (UTC)", "photos", "state", "individual", "species", "observer"],
+        print_table(["id", "taken (UTC)", "photos", "state", "individual", "species", "observer",
+                     "photo"],
                     [[r["id"], r["taken_utc"], r["photos"], r["state"], r["individual"],
-                      r["species"], r["observer"]] for r in rows])
+                      r["species"], r["observer"], _first_photo(r["photo_files"])]
+                     for r in rows])
     return 0
+
+
+def _first_photo(paths: list[str]) -> str:
+    """The first photo's file name, and how many more there are."""
+    if not paths:
+        return ""
+    more = f" (+{len(paths) - 1})" if len(paths) > 1 else ""
+    return Path(paths[0]).name + more
 
 
 def cmd_individuals(args: argparse.Namespace) -> int:

@@ -204,21 +204,24 @@ def cmd_match(args: argparse.Namespace) -> int:
         finally:
             bar.close()
         names = _individual_names(catalog)
+        photos = _match_photos(catalog, results)
     for ann, reason in extraction.failed:  # their encounters are matched without them
         print(f"wildid: features failed for annotation {short_id(ann)}: {reason}", file=sys.stderr)
-    payload = [_match_json(m, names) for m in results]
+    payload = [_match_json(m, names, photos) for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])
         return 0
     for m in payload:
         verdict = "likely a new individual" if m["likely_new"] else "likely known"
-        print(f"encounter {m['encounter_id']}: {verdict} "
+        files = ", ".join(Path(p).name for p in m["photo_files"])
+        print(f"encounter {m['encounter_id']}{f' ({files})' if files else ''}: {verdict} "
               f"(threshold {m['threshold']:.2f}, {m['seconds']:.2f} s)")
         if not m["candidates"]:
             print("  no candidates" + ("" if m["queried"] else " (no features)"))
             continue
-        print_table(["rank", "individual", "score", "inliers", "raw"],
+        print_table(["rank", "individual", "score", "inliers", "best photo", "raw"],
                     [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
+                      Path(c["best_photo"]).name if c["best_photo"] else "",
                       " ".join(f"{k}={v:.2f}" for k, v in sorted(c["raw"].items()))]
                      for c in m["candidates"]])
     return 0
@@ -243,14 +246,26 @@ def _individual_names(catalog: Any) -> dict[str, str]:
         return dict(s.execute(select(Individual.id, Individual.name)).all())
 
 
-def _match_json(m: Any, names: dict[str, str]) -> dict[str, Any]:
+def _match_photos(catalog: Any, results: list[Any]) -> dict[str, Any]:
+    """The photo files behind matches: each encounter's and each candidate's best one, so
+    that a list of ids says which photos were compared."""
+    from wildid.review.queries import annotation_photo_files, encounter_photo_files
+
+    return {"encounters": encounter_photo_files(catalog, [m.encounter_id for m in results]),
+            "annotations": annotation_photo_files(
+                catalog, [str(c.best_key) for m in results for c, _q in m.candidates])}
+
+
+def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any]) -> dict[str, Any]:
     return {
         "encounter_id": m.encounter_id, "likely_new": m.likely_new, "threshold": m.threshold,
         "seconds": m.seconds, "queried": m.queried,
+        "photo_files": photos["encounters"].get(m.encounter_id, []),
         "candidates": [{"rank": r + 1, "individual_id": str(c.individual_id),
                         "name": names.get(str(c.individual_id), str(c.individual_id)),
                         "score": c.score, "raw": c.raw, "n_inliers": int(len(c.inliers)),
-                        "query_annotation_id": q, "best_annotation_id": str(c.best_key)}
+                        "query_annotation_id": q, "best_annotation_id": str(c.best_key),
+                        "best_photo": photos["annotations"].get(str(c.best_key))}
                        for r, (c, q) in enumerate(m.candidates)],
     }
 

@@ -57,8 +57,9 @@ from wildid.review.views import (
 __all__ = [
     "AnnotationInfo", "CandidateView", "DecisionRow", "EncounterDetail", "EncounterRow",
     "IndividualDetail", "IndividualSummary", "QUEUE_ORDERS", "INDIVIDUAL_ORDERS",
-    "candidates_for", "decision_history", "encounter_detail", "encounter_rows", "haversine_km",
-    "individual_detail", "list_individuals", "rejected_pairs", "review_queue",
+    "annotation_photo_files", "candidates_for", "decision_history", "encounter_detail",
+    "encounter_photo_files", "encounter_rows", "haversine_km", "individual_detail",
+    "list_individuals", "rejected_pairs", "review_queue",
 ]
 
 QUEUE_ORDERS = ("confidence", "oldest")
@@ -375,3 +376,38 @@ def encounters_with_species(catalog: Any, species: str | None) -> list[str]:
     with catalog.session() as s:
         return list(s.scalars(select(Encounter.id).where(own == wanted)
                               .order_by(Encounter.created_at, Encounter.id)))
+
+
+_IN_CHUNK = 500  # ids per IN (...): under SQLite's bound-parameter limit on old builds
+
+
+def encounter_photo_files(catalog: Any, encounter_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each encounter's photo files as imported, one per box, in time order.
+
+    The command line lists encounters by id; someone naming or confirming them there needs to
+    know which photo each one is (``wildid encounters``, ``wildid match``).
+    """
+    out: dict[str, list[str]] = {}
+    ids = list(encounter_ids)
+    with catalog.session() as s:
+        for start in range(0, len(ids), _IN_CHUNK):
+            q = (select(Annotation.encounter_id, Photo.original_path)
+                 .join(Photo, Photo.id == Annotation.photo_id)
+                 .where(Annotation.encounter_id.in_(ids[start:start + _IN_CHUNK]))
+                 .order_by(Photo.taken_utc, Photo.original_path, Annotation.id))
+            for encounter_id, path in s.execute(q):
+                out.setdefault(encounter_id, []).append(path)
+    return out
+
+
+def annotation_photo_files(catalog: Any, annotation_ids: Sequence[str]) -> dict[str, str]:
+    """The photo file (as imported) each annotation is a box on."""
+    out: dict[str, str] = {}
+    ids = list(dict.fromkeys(annotation_ids))
+    with catalog.session() as s:
+        for start in range(0, len(ids), _IN_CHUNK):
+            q = (select(Annotation.id, Photo.original_path)
+                 .join(Photo, Photo.id == Annotation.photo_id)
+                 .where(Annotation.id.in_(ids[start:start + _IN_CHUNK])))
+            out.update((key, path) for key, path in s.execute(q))
+    return out
