@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from wildid.catalog import open_catalog
-from wildid.catalog.migrate import head_revision
+from wildid.catalog.migrate import HEAD_REVISION, head_revision
 from wildid.catalog.models import Annotation, Base, Decision, Encounter, Individual, Photo
 from wildid.errors import CatalogError, CatalogVersionError
 
@@ -30,6 +30,22 @@ def test_new_catalog_is_at_head_with_wal_and_foreign_keys(catalog) -> None:
     assert rev == head_revision()
     assert catalog.meta("catalog_id")
     assert (catalog.root / "catalog.sqlite").exists()
+
+
+def test_an_up_to_date_catalog_opens_without_loading_alembic(tmp_path: Path) -> None:
+    """Every command opens the catalog; Alembic is a sixth of its start-up and only needed to
+    migrate. The shortcut trusts HEAD_REVISION, so it must name the newest migration."""
+    import subprocess
+    import sys
+
+    assert HEAD_REVISION == head_revision()
+    open_catalog(tmp_path / "c").close()  # created and migrated (Alembic loaded here)
+    probe = ("import sys; from wildid.catalog import open_catalog; "
+             f"open_catalog({str(tmp_path / 'c')!r}).close(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_models_match_migrated_schema(catalog) -> None:

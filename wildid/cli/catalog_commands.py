@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -22,16 +23,17 @@ from wildid.catalog.models import (
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
-from wildid.ingest.importer import ImportOptions, ImportReport, run_import
-from wildid.ingest.scan import describe_ignored
 from wildid.progress import CancelToken
 from wildid.review.queries import encounter_photo_files
-from wildid.vision.image_io import SUPPORTED_TYPES
+from wildid.vision.formats import SUPPORTED_TYPES as PHOTO_TYPES
+
+if TYPE_CHECKING:
+    from wildid.ingest.importer import ImportReport
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("import", parents=[common], help="import photos from files or folders",
-                       description=f"Import photos ({SUPPORTED_TYPES}) recursively. Duplicates "
+                       description=f"Import photos ({PHOTO_TYPES}) recursively. Duplicates "
                        "are skipped by content; bad files are reported and skipped.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--observer", help="who took the photos (recorded on each encounter)")
@@ -126,12 +128,16 @@ def print_report(report: ImportReport) -> None:
         for path, reason in report.skipped:
             print(f"  {path}: {reason}")
     if report.ignored:
+        from wildid.ingest.scan import describe_ignored
+
         print(f"Not photos, left alone: {describe_ignored(report.ignored)}")
     if report.status == "completed" and report.n_found == 0:
         print("No photos found in the given folders.")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from wildid.ingest.importer import ImportOptions, run_import
+
     options = ImportOptions(observer=args.observer, species=args.species,
                             burst_gap_s=args.burst_gap, reference_in_place=args.reference_in_place,
                             workers=max(1, args.workers))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wildid.progress import CancelToken
-from wildid.vision.image_io import RAW_SUFFIXES, SUPPORTED_TYPES
+from wildid.vision.formats import RAW_SUFFIXES, SUPPORTED_TYPES
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif",
                               ".webp"})

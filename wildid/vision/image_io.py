@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from wildid.errors import ImageError
+from wildid.vision.formats import RAW_SUFFIXES, SUPPORTED_FORMATS, SUPPORTED_TYPES
 
 __all__ = [
     "MAX_PIXELS", "RAW_SUFFIXES", "SUPPORTED_FORMATS", "SUPPORTED_TYPES", "ImageInfo", "probe",
@@ -53,13 +54,6 @@ __all__ = [
 MAX_PIXELS = 120_000_000
 """Largest photo we decode (120 MP: beyond every current camera, far below a bomb)."""
 
-SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF", "HEIF", "WEBP")
-SUPPORTED_TYPES = "JPEG, PNG, TIFF, HEIC and WebP"
-"""The same, as a person reads it (messages, help texts)."""
-RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2",
-                          ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr",
-                          ".iiq", ".rwl", ".erf", ".kdc", ".mrw"})
-"""Camera RAW file extensions: refused by name, since their magic bytes look like TIFF."""
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm",
                           b"hevs", b"mif1", b"msf1"})
 _OTHER_MAGIC = ((b"GIF8", "GIF"), (b"BM", "BMP"), (b"%PDF", "PDF"), (b"\x00\x00\x01\x00", "ICO"),
