@@ -261,3 +261,42 @@ def test_the_species_dialog_completes_and_says_which_profile(qtbot: Any) -> None
     assert dialog.help.hint.text() == "Empty: the encounters get no species."
     dialog.edit.setText("Panthera leo")
     assert "lion profile" in dialog.help.hint.text()
+
+
+def test_each_row_shows_its_encounters_thumbnail(page: Any, services: Any, qtbot: Any,
+                                                 tmp_path: Any) -> None:
+    """Beside each date the encounter's first photo, small, loaded in the background: a table
+    of dates and ids alone does not say which animal a row is. A row whose thumbnail cannot
+    be read shows its date alone."""
+    from PySide6.QtGui import QPixmap
+
+    from tests.gui.review_data import import_folder, shoot
+    from wildid.gui.encounters_page import ICON_SIZE
+
+    folder = tmp_path / "card"
+    folder.mkdir()
+    start = datetime(2024, 6, 1, 7, 0)
+    for n in range(3):
+        shoot(folder, f"a{n}", n + 1, start + timedelta(hours=n), "S1", seed=n + 5)
+    import_folder(services.catalog, folder)
+    fill_catalog(services.catalog, 2)  # rows whose thumbnail files were never made
+    assert _load(qtbot, page) == 5
+    column = [page.proxy.index(r, 0) for r in range(page.proxy.rowCount())]
+    decoration = Qt.ItemDataRole.DecorationRole
+
+    def shown() -> list[Any]:
+        return [i.data(decoration) for i in column]
+
+    shown()  # as a paint would: the thumbnails are asked for
+    qtbot.waitUntil(lambda: sum(isinstance(d, QPixmap) for d in shown()) == 3, timeout=10_000)
+    for pixmap in (d for d in shown() if isinstance(d, QPixmap)):
+        assert 0 < pixmap.width() <= ICON_SIZE.width()
+        assert 0 < pixmap.height() <= ICON_SIZE.height()
+    assert sum(d is None for d in shown()) == 2
+    # sorted another way, the thumbnails follow their rows
+    page.table.sortByColumn(8, Qt.SortOrder.AscendingOrder)
+    column = [page.proxy.index(r, 0) for r in range(page.proxy.rowCount())]  # rows moved
+    ids_with_pictures = {page.proxy.encounter_id(i) for i in column
+                         if isinstance(i.data(decoration), QPixmap)}
+    assert len(ids_with_pictures) == 3
+    assert not any("-e-" in i for i in ids_with_pictures)  # fill_catalog's ids have no photo

@@ -10,11 +10,14 @@ Measured with 100k rows (PySide6 6.12, offscreen): QSortFilterProxyModel's own s
   to sort, keeping persistent indexes (the selection) valid; a load arrives already sorted;
 * the proxy filters on a boolean mask the source model computes in one pass per filter change,
   so ``filterAcceptsRow`` is a list look-up;
-* cells are formatted on demand in ``data()``: only the visible screenful ever is.
+* cells are formatted on demand in ``data()``: only the visible screenful ever is, and so
+  are the thumbnails beside each date (loaded in the background by the page's prefetcher,
+  scaled once and kept; a row repaints when its thumbnail arrives).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +27,13 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -46,6 +50,7 @@ from PySide6.QtWidgets import (
 from wildid.catalog.models import ENCOUNTER_STATES
 from wildid.errors import WildIdError
 from wildid.gui.jobs import Job
+from wildid.gui.prefetch import Prefetcher
 from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
 from wildid.gui.species_help import ask_species
@@ -118,17 +123,30 @@ def load_rows(catalog: Any, sort: SortSpec | None = None) -> tuple[list[Encounte
     return rows, [search_text(r) for r in rows]
 
 
+ICON_SIZE = QSize(48, 36)  # the thumbnail beside each row's date
+_ICONS_KEPT = 2000  # scaled thumbnails kept (~14 MB): many screenfuls of scrolling back
+
+
 class EncountersModel(QAbstractTableModel):
-    """Flat rows from ``encounter_rows``; sorts itself and keeps the filter mask."""
+    """Flat rows from ``encounter_rows``; sorts itself and keeps the filter mask.
+
+    With a ``prefetch``, the first column shows each encounter's thumbnail: a table of ids and
+    dates alone did not say which animal a row was.
+    """
 
     EncounterIdRole = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, prefetch: Prefetcher | None = None) -> None:
         super().__init__(parent)
         self._rows: list[EncounterRow] = []
         self._search: list[str] = []
         self._mask: list[bool] | None = None
         self._sort: SortSpec | None = None
+        self._prefetch = prefetch
+        self._icons: OrderedDict[str, QPixmap] = OrderedDict()
+        self._waiting: dict[str, set[int]] = {}  # thumbnail asked for -> rows showing it
+        if prefetch is not None:
+            prefetch.thumbnailReady.connect(self._on_thumbnail)
 
     # ------------------------------------------------------------ Qt model API -----------
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -147,7 +165,41 @@ class EncountersModel(QAbstractTableModel):
             return row.id
         if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[index.column()][3]:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
+            return self._icon(index.row(), row)
         return None
+
+    def _icon(self, position: int, row: EncounterRow) -> QPixmap | None:
+        """The row's thumbnail scaled to ``ICON_SIZE``; asked for in the background if not
+        loaded yet (the row repaints when it arrives)."""
+        path = row.thumb_path
+        if path is None or self._prefetch is None:
+            return None
+        key = str(path)
+        icon = self._icons.get(key)
+        if icon is not None:
+            self._icons.move_to_end(key)
+            return icon
+        loaded = self._prefetch.thumbnail(key)
+        if loaded is None:
+            self._waiting.setdefault(key, set()).add(position)
+            self._prefetch.request_thumbnail(key)
+            return None
+        if loaded.image is None:  # unreadable: the row shows its date alone
+            return None
+        icon = QPixmap.fromImage(loaded.image.scaled(
+            ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation))
+        self._icons[key] = icon
+        while len(self._icons) > _ICONS_KEPT:
+            self._icons.popitem(last=False)
+        return icon
+
+    def _on_thumbnail(self, key: str) -> None:
+        for position in self._waiting.pop(key, ()):
+            if position < len(self._rows):
+                index = self.index(position, 0)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -167,6 +219,7 @@ class EncountersModel(QAbstractTableModel):
         for new, old in enumerate(order_idx):
             new_pos[old] = new
         self._rows = [self._rows[i] for i in order_idx]
+        self._waiting.clear()  # rows moved: a repaint asks again where they are now
         self._search = [self._search[i] for i in order_idx]
         if self._mask is not None:
             self._mask = [self._mask[i] for i in order_idx]
@@ -185,6 +238,7 @@ class EncountersModel(QAbstractTableModel):
         """Replace every row (a finished load), sorting them unless already in the current order."""
         self.beginResetModel()
         self._rows, self._search, self._mask = rows, search, None
+        self._waiting.clear()
         self.endResetModel()
         if self._sort is not None and self._sort != sorted_by:
             self.sort(*self._sort)
@@ -259,7 +313,8 @@ class EncountersPage(QWidget):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.services = services
-        self.model = EncountersModel(self)
+        self.prefetch = Prefetcher(services.catalog, self)
+        self.model = EncountersModel(self, self.prefetch)
         self.proxy = EncountersProxy(self)
         self.proxy.setSourceModel(self.model)
         self._job: Job | None = None
@@ -303,7 +358,9 @@ class EncountersPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.table.setIconSize(ICON_SIZE)
+        self.table.verticalHeader().setDefaultSectionSize(
+            max(self.fontMetrics().height() + 10, ICON_SIZE.height() + 4))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -343,6 +400,8 @@ class EncountersPage(QWidget):
             title = COLUMNS[column][0]
             width = max(cell.horizontalAdvance(sample) + 20,
                         round(head.horizontalAdvance(title) * 1.15) + 40)
+            if column == 0:  # the thumbnail beside the date
+                width += ICON_SIZE.width() + 8
             self.table.setColumnWidth(column, width)
 
     # ------------------------------------------------------------ loading ----------------
@@ -421,6 +480,10 @@ class EncountersPage(QWidget):
             return
         self.services.push(op)
         self.services.identify_new(op.changes.encounters)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.prefetch.shutdown()
+        super().closeEvent(event)
 
     def _open(self, index: QModelIndex) -> None:
         encounter_id = self.proxy.encounter_id(index)
