@@ -150,6 +150,15 @@ def test_text_and_state_filters_combine(page: Any, services: Any, qtbot: Any) ->
     page.search.setText("tragelaphus")
     page.apply_filter()
     assert set(_column(page, 6)) == {"Tragelaphus angasii"} and page.proxy.rowCount() == 10
+    # a photo's file name finds its encounter; the date cell's tooltip says the whole path
+    page.state.setCurrentIndex(page.state.findData(None))
+    page.search.setText("img_000007.jpg")
+    page.apply_filter()
+    assert page.proxy.rowCount() == 1
+    assert page.proxy.index(0, 0).data(Qt.ItemDataRole.ToolTipRole) == "/card/IMG_000007.JPG"
+    page.search.setText("/card")  # folders are not searched: every row would match
+    page.apply_filter()
+    assert page.proxy.rowCount() == 0
 
 
 def test_selection_survives_sorting(page: Any, services: Any, qtbot: Any) -> None:

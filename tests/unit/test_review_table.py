@@ -28,6 +28,7 @@ def test_rows_carry_aggregates_names_and_scores(catalog) -> None:
                         full_frame=False))
         ids = e1.id, e2.id, e3.id, stripe.id, ann.photo_id
         sha = s.get(type(ann.photo), ann.photo_id).sha256
+        first_file = s.get(type(ann.photo), ann.photo_id).original_path
     rows = encounter_rows(catalog)
     assert [r.id for r in rows] == [ids[1], ids[0], ids[2]]  # newest first, no time last
     r2, r1, r3 = rows
@@ -38,6 +39,8 @@ def test_rows_carry_aggregates_names_and_scores(catalog) -> None:
     assert r3.taken_utc is None
     # The thumbnail is the encounter's first photo (ids are minted in creation order).
     assert r1.thumb_path == catalog.thumb_dir / sha[:2] / sha[2:4] / f"{sha}_256.jpg"
+    # and its file as imported, which the Encounters page shows and filters on
+    assert r1.photo_file == first_file and r1.photo_file.startswith("/card/IMG_")
 
 
 def test_filters(catalog) -> None:

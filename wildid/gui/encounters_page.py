@@ -17,6 +17,7 @@ Measured with 100k rows (PySide6 6.12, offscreen): QSortFilterProxyModel's own s
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -97,8 +98,10 @@ COLUMNS: list[tuple[str, Callable[[EncounterRow], str], Callable[[EncounterRow],
 
 
 def search_text(row: EncounterRow) -> str:
-    """What the text filter searches: names, observer, species, state and the id."""
-    parts = (row.individual_name, row.observer, row.species, row.state, row.id)
+    """What the text filter searches: names, observer, species, state, the first photo's file
+    name (``IMG_0423`` finds the encounter of that photo) and the id."""
+    photo = os.path.basename(row.photo_file) if row.photo_file else None  # 100k rows: no Path
+    parts = (row.individual_name, row.observer, row.species, row.state, photo, row.id)
     return " ".join(p for p in parts if p).casefold()
 
 
@@ -167,6 +170,8 @@ class EncountersModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
             return self._icon(index.row(), row)
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            return row.photo_file
         return None
 
     def _icon(self, position: int, row: EncounterRow) -> QPixmap | None:
@@ -327,7 +332,7 @@ class EncountersPage(QWidget):
     def _build(self) -> None:
         heading = set_role(QLabel("Encounters"), "heading")
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter by individual, observer, species or id…")
+        self.search.setPlaceholderText("Filter by individual, observer, species, photo file or id…")
         self.search.setClearButtonEnabled(True)
         self.state = QComboBox()
         for label, value in STATE_CHOICES:

@@ -42,7 +42,7 @@ def encounter_rows(catalog: Any, state: str | None = None, individual_id: str | 
     q = (select(Encounter.id, type_coerce(Encounter.taken_utc, String), Encounter.state,
                 Encounter.individual_id, Individual.name, per_encounter.c.n, Encounter.observer,
                 Encounter.species, Encounter.gps_lat, Encounter.gps_lon, MatchSummary.best_score,
-                Photo.sha256, Individual.merged_into_id)
+                Photo.sha256, Individual.merged_into_id, Photo.original_path)
          .join(per_encounter, per_encounter.c.eid == Encounter.id)
          .outerjoin(Individual, Individual.id == Encounter.individual_id)
          .outerjoin(MatchSummary, MatchSummary.encounter_id == Encounter.id)
@@ -83,8 +83,8 @@ def encounter_rows(catalog: Any, state: str | None = None, individual_id: str | 
             names = individual_names(s, set(survivors.values()))
     thumb_dir = catalog.thumb_dir
     parse = datetime.fromisoformat
-    out = [EncounterRow(r[0], None if r[1] is None else parse(r[1] + "+00:00"), *r[2:12], thumb_dir)
-           for r in rows]
+    out = [EncounterRow(r[0], None if r[1] is None else parse(r[1] + "+00:00"), *r[2:12], thumb_dir,
+                        r[13]) for r in rows]
     if merged:
         for k, row in enumerate(out):
             if row.individual_id in survivors:

@@ -184,6 +184,7 @@ class EncounterRow(NamedTuple):
     best_score: float | None
     thumb_sha256: str | None
     thumb_dir: Path | None = None
+    photo_file: str | None = None  # the first photo's file as imported (where it came from)
 
     @property
     def thumb_path(self) -> Path | None:
