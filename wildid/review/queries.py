@@ -28,6 +28,7 @@ from wildid.errors import NotFoundError, ReviewError
 from wildid.ingest.thumbnails import thumbnail_path
 from wildid.review.details import (
     annotation_infos,
+    chunks,
     encounter_details,
     haversine_km,
     individual_names,
@@ -378,9 +379,6 @@ def encounters_with_species(catalog: Any, species: str | None) -> list[str]:
                               .order_by(Encounter.created_at, Encounter.id)))
 
 
-_IN_CHUNK = 500  # ids per IN (...): under SQLite's bound-parameter limit on old builds
-
-
 def encounter_photo_files(catalog: Any, encounter_ids: Sequence[str]) -> dict[str, list[str]]:
     """Each encounter's photo files as imported, one per box, in time order.
 
@@ -388,12 +386,11 @@ def encounter_photo_files(catalog: Any, encounter_ids: Sequence[str]) -> dict[st
     know which photo each one is (``wildid encounters``, ``wildid match``).
     """
     out: dict[str, list[str]] = {}
-    ids = list(encounter_ids)
     with catalog.session() as s:
-        for start in range(0, len(ids), _IN_CHUNK):
+        for some in chunks(list(encounter_ids)):
             q = (select(Annotation.encounter_id, Photo.original_path)
                  .join(Photo, Photo.id == Annotation.photo_id)
-                 .where(Annotation.encounter_id.in_(ids[start:start + _IN_CHUNK]))
+                 .where(Annotation.encounter_id.in_(some))
                  .order_by(Photo.taken_utc, Photo.original_path, Annotation.id))
             for encounter_id, path in s.execute(q):
                 out.setdefault(encounter_id, []).append(path)
@@ -403,11 +400,10 @@ def encounter_photo_files(catalog: Any, encounter_ids: Sequence[str]) -> dict[st
 def annotation_photo_files(catalog: Any, annotation_ids: Sequence[str]) -> dict[str, str]:
     """The photo file (as imported) each annotation is a box on."""
     out: dict[str, str] = {}
-    ids = list(dict.fromkeys(annotation_ids))
     with catalog.session() as s:
-        for start in range(0, len(ids), _IN_CHUNK):
+        for some in chunks(list(dict.fromkeys(annotation_ids))):
             q = (select(Annotation.id, Photo.original_path)
                  .join(Photo, Photo.id == Annotation.photo_id)
-                 .where(Annotation.id.in_(ids[start:start + _IN_CHUNK])))
+                 .where(Annotation.id.in_(some)))
             out.update((key, path) for key, path in s.execute(q))
     return out
