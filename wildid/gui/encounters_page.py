@@ -18,7 +18,6 @@ Measured with 100k rows (PySide6 6.12, offscreen): QSortFilterProxyModel's own s
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +50,7 @@ from PySide6.QtWidgets import (
 from wildid.catalog.models import ENCOUNTER_STATES
 from wildid.errors import WildIdError
 from wildid.gui.jobs import Job
-from wildid.gui.prefetch import Prefetcher
+from wildid.gui.prefetch import LRU, Prefetcher
 from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
 from wildid.gui.species_help import ask_species
@@ -146,7 +145,7 @@ class EncountersModel(QAbstractTableModel):
         self._mask: list[bool] | None = None
         self._sort: SortSpec | None = None
         self._prefetch = prefetch
-        self._icons: OrderedDict[str, QPixmap] = OrderedDict()
+        self._icons = LRU(_ICONS_KEPT)  # thumbnail path -> QPixmap at ICON_SIZE
         self._waiting: dict[str, set[int]] = {}  # thumbnail asked for -> rows showing it
         if prefetch is not None:
             prefetch.thumbnailReady.connect(self._on_thumbnail)
@@ -183,7 +182,6 @@ class EncountersModel(QAbstractTableModel):
         key = str(path)
         icon = self._icons.get(key)
         if icon is not None:
-            self._icons.move_to_end(key)
             return icon
         loaded = self._prefetch.thumbnail(key)
         if loaded is None:
@@ -195,9 +193,7 @@ class EncountersModel(QAbstractTableModel):
         icon = QPixmap.fromImage(loaded.image.scaled(
             ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation))
-        self._icons[key] = icon
-        while len(self._icons) > _ICONS_KEPT:
-            self._icons.popitem(last=False)
+        self._icons.put(key, icon)
         return icon
 
     def _on_thumbnail(self, key: str) -> None:

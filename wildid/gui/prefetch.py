@@ -28,7 +28,7 @@ from wildid.gui.image_view import rgb_to_qimage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadedImage", "Prefetcher", "ReviewBundle", "REVIEW_MAX_SIDE", "THUMB_MAX_SIDE"]
+__all__ = ["LRU", "LoadedImage", "Prefetcher", "ReviewBundle", "REVIEW_MAX_SIDE", "THUMB_MAX_SIDE"]
 
 REVIEW_MAX_SIDE = 2048  # enough to inspect markings when zoomed; ~12 MB per decoded photo
 THUMB_MAX_SIDE = 256  # the catalog's thumbnails; views scale while painting
@@ -56,7 +56,7 @@ class ReviewBundle:
     error: str = ""
 
 
-class _LRU:
+class LRU:
     """Least-recently-used map capped by a total cost (bytes or entry count)."""
 
     def __init__(self, budget: int, cost: Callable[[Any], int] = lambda _v: 1) -> None:
@@ -165,9 +165,9 @@ class Prefetcher(QObject):
         self._pool.setMaxThreadCount(threads)
         self._relay = _Relay(self)
         self._relay.done.connect(self._on_done)
-        self._images = _LRU(image_budget, lambda v: max(1, v.nbytes))
-        self._thumbs = _LRU(thumb_budget, lambda v: max(1, v.nbytes))
-        self._bundles = _LRU(64)
+        self._images = LRU(image_budget, lambda v: max(1, v.nbytes))
+        self._thumbs = LRU(thumb_budget, lambda v: max(1, v.nbytes))
+        self._bundles = LRU(64)
         self._pending: set[tuple[str, Any]] = set()
         self._generation: dict[str, int] = {}
         self._queue_token = 0
