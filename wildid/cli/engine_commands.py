@@ -331,8 +331,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from wildid.engine.identification import user_profiles_path
 
     if args.reset:
-        reset_scores()
-        print(f"removed {user_profiles_path()}; the shipped calibration is used again")
+        print(f"removed {user_profiles_path()}; the shipped calibration is used again"
+              if reset_scores() else "nothing was refitted; the shipped calibration is in use")
         return 0
     bar = ProgressBar()
     with open_catalog(args.catalog) as catalog:
@@ -347,4 +347,3 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for line in report_lines(report):
         print(line)
     return 0 if any(r.get("refitted") for r in report["profiles"].values()) else 1
-
