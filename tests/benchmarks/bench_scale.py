@@ -193,8 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             other = R.features_for(args.species, R.profile_spec(replace(prof, ridge_keypoints=0)),
                                    db + qs)
             plain = other[:len(db)], other[len(db):]
-        colour = R.colour_for(args.species if args.manifest is None else
-                              f"{args.species}_{R.photos_tag(db + qs)}", db + qs)
+        colour = R.colour_for(args.species, db + qs)
         base, queries = feats[:len(db)], feats[len(db):]
         colour_db, colour_q = colour[:len(db)], colour[len(db):]
         print(f"real {args.species} features ({manifest}), replicated with noise beyond "

@@ -212,7 +212,7 @@ def colour_for(species: str, items: list[tuple[Path, str, str]]) -> np.ndarray:
     """Colour histograms (N, 512) of every crop, cached."""
     from wildid.matching.features import colour_histogram
 
-    path = CACHE / f"colour_{species}.npy"
+    path = CACHE / f"colour_{species}_{photos_tag(items)}.npy"  # keyed by the photos too
     if not path.exists():
         np.save(path, np.stack([colour_histogram(read_rgb(p)) for p, _, _ in items]))
     return np.load(path)
