@@ -72,6 +72,9 @@ class AnnotationEditor(QWidget):
         self.photos: list[Any] = []  # AnnotationInfo of the first box on each photo
         self.photo_index = 0
         self.boxes: list[Any] = []  # AnnotationInfo on the current photo
+        # encounters whose boxes were changed here (undo and redo included): identified again
+        # when the editor closes (identify_edited)
+        self.edited_encounters: dict[str, None] = {}
         self._build()
         self.prefetch.imageReady.connect(self._on_image)
         services.data_changed.connect(self._on_data_changed)
@@ -262,8 +265,26 @@ class AnnotationEditor(QWidget):
             self.reload_boxes()
             return False
         self.services.push(op)
+        self._edited_encounters(op.changes)
         self.reload_boxes()
         return True
+
+    def _edited_encounters(self, what: Any) -> None:
+        self.edited_encounters.update(dict.fromkeys(getattr(what, "encounters", ()) or ()))
+
+    def identify_edited(self) -> None:
+        """Identify again, in the background, the encounters this editor's edits touched.
+
+        A narrowed box, a second animal's new encounter or a moved box has its features
+        extracted and, while it is still to review, its candidates matched right away, rather
+        than when the review screen reaches it: an encounter without candidates waits at the
+        end of the queue, and one whose candidates were set aside would show none. Once per
+        editing session (on close), so dragging a box around starts one job, not one per
+        movement; it follows the "identify automatically" setting.
+        """
+        if self.edited_encounters:
+            ids, self.edited_encounters = list(self.edited_encounters), {}
+            self.services.refresh_matches(ids, extract=True)
 
     def start_new_box(self) -> None:
         self.canvas.start_drawing()
@@ -323,7 +344,7 @@ class AnnotationEditor(QWidget):
 
     def _history(self, step: Any) -> None:
         try:
-            step()
+            self._edited_encounters(step())
         except WildIdError as exc:
             self.prompts.error(str(exc))
 
@@ -347,3 +368,4 @@ class AnnotationDialog(QDialog):
         layout.addWidget(close)
         self.resize(1100, 680)
         self.editor.open_encounter(encounter_id)
+        self.finished.connect(lambda _result: self.editor.identify_edited())

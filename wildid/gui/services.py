@@ -82,6 +82,7 @@ class Services(QObject):
         self._closed = False
         self._refresh_job: Job | None = None
         self._refresh_wanted: list[str] | None = None  # asked for while a refresh ran
+        self._refresh_extract = False  # and one of those asks wanted features extracted
         # matched again with nothing to match (no photo could be read): not asked again on every
         # step through the queue, only once something about them changes
         self._refresh_futile: set[str] = set()
@@ -111,13 +112,21 @@ class Services(QObject):
         self.undo_stack.push(op)
         self.notify(op.changes)
 
-    def undo(self) -> None:
-        if self.undo_stack.can_undo:
-            self.notify(self.undo_stack.undo())
+    def undo(self) -> Changes | None:
+        """Undo the last operation; returns what it changed (None when there was nothing)."""
+        if not self.undo_stack.can_undo:
+            return None
+        what = self.undo_stack.undo()
+        self.notify(what)
+        return what
 
-    def redo(self) -> None:
-        if self.undo_stack.can_redo:
-            self.notify(self.undo_stack.redo())
+    def redo(self) -> Changes | None:
+        """Redo the last undone operation; returns what it changed (None when nothing)."""
+        if not self.undo_stack.can_redo:
+            return None
+        what = self.undo_stack.redo()
+        self.notify(what)
+        return what
 
     # ------------------------------------------------------------ background work --------
     def identify_new(self, encounter_ids: Iterable[str] = ()) -> Job | None:
@@ -142,27 +151,34 @@ class Services(QObject):
         else:
             self.notify(result if isinstance(result, Changes) else changes(ids))
 
-    def refresh_matches(self, encounter_ids: Sequence[str]) -> Job | None:
+    def refresh_matches(self, encounter_ids: Sequence[str], extract: bool = False) -> Job | None:
         """Match again in the background those of ``encounter_ids`` whose candidates are out of
         date: the review screen asks this for the encounters it shows next, so an animal named
-        a moment ago is a candidate for its later sightings, and a box drawn since is used.
+        a moment ago is a candidate for its later sightings, and a box drawn since is used; the
+        box editor asks it for the encounters its edits touched when it closes.
 
         Nothing is queued when all is current (one short read decides; see
-        :func:`~wildid.review.queries.stale_results`). While a refresh runs, the latest request
-        waits and runs after it, never a queue of them. Like identification after an import it
-        follows the "identify automatically" setting; a failure is logged, not shown on every
-        step through the queue (the import reports a broken model).
+        :func:`~wildid.review.queries.stale_results`), unless ``extract``: the box editor's
+        edits may have moved a box of a confirmed sighting, which is never matched again but
+        whose features must be extracted again for the index to describe the animal the box
+        now holds. While a refresh runs, further requests wait and run together after it (one
+        job for all of them, never a queue): the review screen's next few and the editor's
+        encounters alike. Like identification after an import it follows the "identify
+        automatically" setting; a failure is logged, not shown on every step through the queue
+        (the import reports a broken model).
         """
         from wildid.review.queries import stale_results
 
         if not self.settings.auto_identify or self._closed:
             return None
         if self._refresh_job is not None and self._refresh_job.state.active:
-            self._refresh_wanted = list(encounter_ids)
+            waiting = self._refresh_wanted or []
+            self._refresh_wanted = list(dict.fromkeys([*waiting, *encounter_ids]))
+            self._refresh_extract = self._refresh_extract or extract
             return None
         entry = engine_function("refresh_matches")
         ids = [e for e in encounter_ids if e not in self._refresh_futile]
-        if entry is None or not stale_results(self.catalog, ids):
+        if entry is None or not (extract or stale_results(self.catalog, ids)):
             return None
         catalog = self.catalog
 
@@ -184,8 +200,9 @@ class Services(QObject):
     def _refresh_finished(self) -> None:
         self._refresh_job = None
         wanted, self._refresh_wanted = self._refresh_wanted, None
+        extract, self._refresh_extract = self._refresh_extract, False
         if wanted:
-            self.refresh_matches(wanted)
+            self.refresh_matches(wanted, extract=extract)
 
     def close(self, timeout_ms: int = 30_000) -> bool:
         """Stop background jobs and close the catalog; False if a job did not stop in time."""
