@@ -161,6 +161,29 @@ def test_text_and_state_filters_combine(page: Any, services: Any, qtbot: Any) ->
     assert page.proxy.rowCount() == 0
 
 
+def test_the_id_column_shows_the_short_id_the_command_line_takes(page: Any, services: Any,
+                                                                 qtbot: Any) -> None:
+    """The id's tail, as `wildid encounters` prints it and its lookups accept it; the whole id
+    is the tooltip, and typing either finds the row."""
+    from wildid.gui.encounters_page import ID_COLUMN
+    from wildid.ids import short_id
+    from wildid.review.lookup import find_encounter_id
+
+    fill_catalog(services.catalog, 12)
+    _load(qtbot, page)
+    assert page.model.headerData(ID_COLUMN, Qt.Orientation.Horizontal) == "ID"
+    index = page.proxy.index(3, ID_COLUMN)
+    whole = index.data(Qt.ItemDataRole.ToolTipRole)
+    assert index.data() == short_id(whole) == whole[-8:] and len(whole) > 8
+    with services.catalog.session() as s:
+        assert find_encounter_id(s, index.data()) == whole
+    for typed in (index.data(), whole):
+        page.search.setText(typed)
+        page.apply_filter()
+        assert page.proxy.rowCount() == 1
+        assert page.proxy.index(0, ID_COLUMN).data(Qt.ItemDataRole.ToolTipRole) == whole
+
+
 def test_selection_survives_sorting(page: Any, services: Any, qtbot: Any) -> None:
     fill_catalog(services.catalog, 30)
     _load(qtbot, page)

@@ -55,6 +55,7 @@ from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
 from wildid.gui.species_help import ask_species
 from wildid.gui.style import set_role
+from wildid.ids import short_id
 from wildid.review import EncounterRow, encounter_rows, queries, set_encounter_species
 
 Index = QModelIndex | QPersistentModelIndex
@@ -91,9 +92,13 @@ COLUMNS: list[tuple[str, Callable[[EncounterRow], str], Callable[[EncounterRow],
     ("Observer", lambda r: r.observer or "", lambda r: _text_key(r.observer), False),
     ("Species", lambda r: r.species or "", lambda r: _text_key(r.species), False),
     ("Location", _where, lambda r: _key(None if r.lat is None else (r.lat, r.lon)), False),
-    # Whole ids: UUIDv7 ids minted together share their first characters (a timestamp).
-    ("ID", lambda r: r.id, lambda r: (0, r.id), False),
+    # The id's random tail, as the command line prints it and its lookups accept it (UUIDv7 ids
+    # minted together share their first characters, a timestamp); the whole id is its tooltip
+    # and the filter searches all of it.
+    ("ID", lambda r: short_id(r.id), lambda r: (0, r.id), False),
 ]
+
+ID_COLUMN = len(COLUMNS) - 1
 
 
 def search_text(row: EncounterRow) -> str:
@@ -171,6 +176,8 @@ class EncountersModel(QAbstractTableModel):
             return self._icon(index.row(), row)
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             return row.photo_file
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == ID_COLUMN:
+            return row.id
         return None
 
     def _icon(self, position: int, row: EncounterRow) -> QPixmap | None:
@@ -396,7 +403,7 @@ class EncountersPage(QWidget):
         head = self.table.horizontalHeader().fontMetrics()
         samples = ("2024-05-01 06:30", "Unidentifiable", "Long individual", "999", "100%",
                    "Observer name", "Tragelaphus angasii", "-24.9900, 31.5900",
-                   "0190abcd-0000-7000-8000-000000000000")
+                   "8dc2f3a9")  # the short id
         for column, sample in enumerate(samples):
             title = COLUMNS[column][0]
             width = max(cell.horizontalAdvance(sample) + 20,
