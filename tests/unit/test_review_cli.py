@@ -45,7 +45,8 @@ def test_confirm_by_prefix_and_name_then_audit_trail(cat_dir, capsys, monkeypatc
     assert row["scores"]["score"] == pytest.approx(0.91)  # the engine's score was recorded
     assert _run(root, "decisions") == 0
     table = capsys.readouterr().out
-    assert "Field Team" in table and "match" in table and "0.910" in table
+    assert "Field Team" in table and "match" in table
+    assert "91 %, 1st" in table  # the score and place, as the app's History tab shows them
 
 
 def test_reject_name_merge_rename(cat_dir, capsys) -> None:

@@ -158,17 +158,12 @@ def cmd_decisions(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
-    print_table(["time (UTC)", "reviewer", "verdict", "encounter", "individual", "score", "note"],
+    # "matcher": what it said of the individual when the decision was made ("91 %, 1st", "not
+    # proposed"), worded as the app's History tab words it; --json has the raw scores
+    print_table(["time (UTC)", "reviewer", "verdict", "encounter", "individual", "matcher", "note"],
                 [[r.decided_at.isoformat(timespec="seconds"), r.reviewer,
                   r.verdict + (f" of {short_id(r.reverts_id)}" if r.reverts_id else "")
                   + (" (undone)" if r.reverted else ""),
-                  short_id(r.encounter_id or ""), r.candidate_name, _score(r.scores), r.note]
+                  short_id(r.encounter_id or ""), r.candidate_name, r.evidence, r.note]
                  for r in rows])
     return 0
-
-
-def _score(scores: dict[str, Any] | None) -> str | None:
-    if (scores or {}).get("proposed") is False:
-        return "not proposed"  # the matcher had results, without this individual
-    value = (scores or {}).get("score")
-    return f"{value:.3f}" if isinstance(value, int | float) else None
