@@ -77,6 +77,13 @@ def test_queue_is_most_confident_first_and_shows_both_photos_with_matches(page, 
     assert "above the new-individual threshold of 15 %" in model.data(rows[1], Qt.ItemDataRole.ToolTipRole)
     assert "Photo 1 of 2" in page.query_header.counter.text()
     assert "2024-05-31" in page.query_header.info.text()
+    # each side names its photo's file as it was on the card, the whole path in the tooltip
+    # (the photos were copied into the catalog: the copy's own name is not what notes name)
+    assert "q_stripe_a.jpg" in page.query_header.info.text()
+    assert page.query_header.info.toolTip() == str(world.folder / "q_stripe_a.jpg")
+    assert page.current_candidate().best_annotation.photo_path.name != "ref_Stripe.jpg"
+    assert "ref_Stripe.jpg" in page.candidate_header.info.text()
+    assert page.candidate_header.info.toolTip() == str(world.folder / "ref_Stripe.jpg")
     assert len(page.pair.matches()) == 24
     assert not page.banner.isVisible()
     # Keypoints are in original pixels: every query point lies inside the shown photo.
@@ -86,6 +93,7 @@ def test_queue_is_most_confident_first_and_shows_both_photos_with_matches(page, 
                 for x, y in page.pair.matches()[:, :2]])
     page.actions_by_key["next_photo"].trigger()
     assert "Photo 2 of 2" in page.query_header.counter.text()
+    assert "q_stripe_b.jpg" in page.query_header.info.text()
     assert len(page.pair.matches()) == 0  # the matches belong to the first photo of the burst
     page.actions_by_key["toggle_matches"].trigger()
     assert not page.pair.matches_visible()

@@ -244,3 +244,23 @@ def test_encounter_without_boxes_is_hidden_from_candidate_stats(catalog) -> None
         q_id = q.id
     (c,) = candidates_for(catalog, q_id)
     assert (c.n_encounters, c.last_seen) == (1, b.t(1))
+
+
+@pytest.mark.parametrize(("original", "stored", "expected"), [
+    ("/media/card/DCIM/100CANON/IMG_0423.JPG", "/cat/photos/ab/abcd.jpg", "IMG_0423.JPG"),
+    ("E:\\DCIM\\100CANON\\IMG_0424.JPG", "/cat/photos/ab/abce.jpg", "IMG_0424.JPG"),
+    ("", "/cat/photos/ab/abcf.jpg", "abcf.jpg"),  # nothing recorded: the file shown
+])
+def test_an_annotation_names_its_photo_file_as_it_was_on_the_card(original, stored,
+                                                                   expected) -> None:
+    """The review headers show this name: the card's, not the catalog copy's, whichever
+    system recorded the path."""
+    from pathlib import Path
+
+    from wildid.review.views import AnnotationInfo
+
+    info = AnnotationInfo(id="a", photo_id="p", photo_path=Path(stored), thumb_path=Path("t"),
+                          sha256="0", box=(0, 0, 1, 1), full_frame=True, viewpoint="unknown",
+                          species=None, photo_width=1, photo_height=1, taken_utc=None, gps=None,
+                          original_path=original)
+    assert info.file_name == expected

@@ -25,6 +25,7 @@ from wildid.errors import WildIdError
 from wildid.ids import short_id
 from wildid.progress import CancelToken
 from wildid.review.queries import encounter_photo_files
+from wildid.review.views import file_name
 from wildid.vision.formats import SUPPORTED_TYPES as PHOTO_TYPES
 
 if TYPE_CHECKING:
@@ -375,7 +376,7 @@ def _first_photo(paths: list[str]) -> str:
     if not paths:
         return ""
     more = f" (+{len(paths) - 1})" if len(paths) > 1 else ""
-    return Path(paths[0]).name + more
+    return file_name(paths[0]) + more
 
 
 def cmd_individuals(args: argparse.Namespace) -> int:

@@ -211,9 +211,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload if args.all else payload[0])
         return 0
+    from wildid.review.views import file_name
+
     for m in payload:
         verdict = "likely a new individual" if m["likely_new"] else "likely known"
-        files = ", ".join(Path(p).name for p in m["photo_files"])
+        files = ", ".join(file_name(p) for p in m["photo_files"])
         print(f"encounter {m['encounter_id']}{f' ({files})' if files else ''}: {verdict} "
               f"(threshold {m['threshold']:.2f}, {m['seconds']:.2f} s)")
         if not m["candidates"]:
@@ -221,7 +223,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             continue
         print_table(["rank", "individual", "score", "inliers", "best photo", "raw"],
                     [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
-                      Path(c["best_photo"]).name if c["best_photo"] else "",
+                      file_name(c["best_photo"]) if c["best_photo"] else "",
                       " ".join(f"{k}={v:.2f}" for k, v in sorted(c["raw"].items()))]
                      for c in m["candidates"]])
     return 0

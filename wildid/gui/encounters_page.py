@@ -17,7 +17,6 @@ Measured with 100k rows (PySide6 6.12, offscreen): QSortFilterProxyModel's own s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +56,7 @@ from wildid.gui.species_help import ask_species
 from wildid.gui.style import set_role
 from wildid.ids import short_id
 from wildid.review import EncounterRow, encounter_rows, queries, set_encounter_species
+from wildid.review.views import file_name
 
 Index = QModelIndex | QPersistentModelIndex
 _LAST = (1,)  # sort key for missing values: after every present value, in both directions
@@ -104,7 +104,7 @@ ID_COLUMN = len(COLUMNS) - 1
 def search_text(row: EncounterRow) -> str:
     """What the text filter searches: names, observer, species, state, the first photo's file
     name (``IMG_0423`` finds the encounter of that photo) and the id."""
-    photo = os.path.basename(row.photo_file) if row.photo_file else None  # 100k rows: no Path
+    photo = file_name(row.photo_file) if row.photo_file else None  # 100k rows: no Path
     parts = (row.individual_name, row.observer, row.species, row.state, photo, row.id)
     return " ".join(p for p in parts if p).casefold()
 

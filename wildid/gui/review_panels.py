@@ -81,13 +81,19 @@ class QueryHeader(QWidget):
             who.append(f"<i>{escape(detail.species)}</i>")
         if who:
             parts.append(" · ".join(who))
+        shown = detail.annotations[photo_index] if 0 <= photo_index < n else None
+        if shown is not None:  # the file the reviewer's notes and the card name
+            parts.append(escape(shown.file_name))
         self.info.setText("<br>".join([parts[0], " · ".join(parts[1:])]))
+        self.info.setToolTip(escape(shown.original_path or str(shown.photo_path))
+                             if shown is not None else "")
         self.counter.setText(f"Photo {photo_index + 1} of {n}" if n else "No photo")
         self.prev_button.setEnabled(photo_index > 0)
         self.next_button.setEnabled(photo_index < n - 1)
 
     def clear(self, message: str = "") -> None:
         self.info.setText(escape(message))
+        self.info.setToolTip("")
         self.counter.setText("")
         self.prev_button.setEnabled(False)
         self.next_button.setEnabled(False)
@@ -116,10 +122,16 @@ class CandidateHeader(QWidget):
                 seen.append(f"{fmt_days(candidate.days_since_last_seen)} before")
         if candidate.distance_km is not None:
             seen.append(f"{fmt_km(candidate.distance_km)} away")
+        shown = candidate.best_annotation
+        if shown is not None:  # which of the individual's photos is compared
+            seen.append(shown.file_name)
         self.info.setText(f"{first}<br>{escape(' · '.join(seen))}")
+        self.info.setToolTip(escape(shown.original_path or str(shown.photo_path))
+                             if shown is not None else "")
 
     def clear(self, message: str = "") -> None:
         self.info.setText(escape(message))
+        self.info.setToolTip("")
 
 
 class NewIndividualBanner(QLabel):

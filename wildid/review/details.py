@@ -40,7 +40,7 @@ def annotation_info(catalog: Any, a: Annotation, p: Photo) -> AnnotationInfo:
         thumb_path=thumbnail_path(catalog.thumb_dir, p.sha256), sha256=p.sha256,
         box=(a.x, a.y, a.w, a.h), full_frame=a.full_frame, viewpoint=a.viewpoint,
         species=a.species, photo_width=p.width, photo_height=p.height, taken_utc=p.taken_utc,
-        gps=gps, encounter_id=a.encounter_id, quality=a.quality)
+        gps=gps, encounter_id=a.encounter_id, quality=a.quality, original_path=p.original_path)
 
 
 def annotation_infos(catalog: Any, session: Session, *, annotation_ids: Iterable[str] = (),

@@ -19,6 +19,13 @@ Box = tuple[float, float, float, float]
 LatLon = tuple[float, float]
 
 
+def file_name(path: str) -> str:
+    """The last part of a recorded photo path (``IMG_0423.JPG``), whichever separator it uses:
+    a catalog may hold paths recorded on another system (a synced Windows laptop's
+    ``E:\\DCIM\\...``), which ``Path(...).name`` on Linux or macOS would return whole."""
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class AnnotationInfo:
     """One box on one photo, with where to find the photo and its thumbnail."""
@@ -38,6 +45,14 @@ class AnnotationInfo:
     gps: LatLon | None
     encounter_id: str | None = None
     quality: str | None = None
+    # where the photo came from (the card's file), which the reviewer's notes name; photo_path
+    # is the catalog's copy when the photo was copied in
+    original_path: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """The photo's file name as it was on the card (``IMG_0423.JPG``)."""
+        return file_name(self.original_path) if self.original_path else self.photo_path.name
 
 
 @dataclass(frozen=True)
