@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.photofactory import make_animal_pair
@@ -154,4 +155,54 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     assert tag() != refitted  # matched again under the shipped scores
     main_window.menu_actions.reset_scores.trigger()  # nothing left to forget: it says so
     assert main_window.prompts.informed[-1][1] == "The shipped match scores are already in use."
+    forget(catalog)
+
+
+def test_not_this_one_matches_the_encounter_again_without_the_rejected_animal(
+        main_window: Any, services: Any, settings: Any, qtbot: Any, tmp_path: Path) -> None:
+    """Rejecting the first candidate leaves a verdict and scores taken with it first: the
+    encounter is matched again without it, so the verdict ("likely new" or not) and the next
+    candidate's score are those of a catalog without it (before, the banner stayed as the
+    rejected candidate's score had set it, and the next candidate kept its runner-up score)."""
+    from wildid.catalog.models import MatchSummary
+    from wildid.engine import process_new
+
+    catalog = services.catalog
+    paths = {}
+    for p in (51, 52):
+        paths[p] = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
+                                    width=800, height=600)
+    run_import(catalog, [paths[51][0].path, paths[52][0].path, paths[51][1].path],
+               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
+    for p, name in ((51, "Asha"), (52, "Bomani")):
+        new_individual(catalog, _encounter_of(catalog, paths[p][0].path), name, "Tester")
+    process_new(catalog)
+    query = _encounter_of(catalog, paths[51][1].path)
+
+    settings.auto_identify = True
+    review = main_window.page("review")
+    main_window.show_page("review")
+    review.open_encounter(query)
+    qtbot.waitUntil(lambda: not review.is_loading() and review.current_candidate() is not None,
+                    timeout=JOB_TIMEOUT_MS)
+    assert review.current_candidate().name == "Asha" and not review.banner.isVisible()
+    with catalog.session() as s:
+        before = s.get(MatchSummary, query).computed_at
+
+    review.actions_by_key["reject"].trigger()
+
+    def rematched() -> bool:
+        with catalog.session() as s:
+            return s.get(MatchSummary, query).computed_at > before
+
+    qtbot.waitUntil(lambda: rematched() and not services.jobs.active_jobs
+                    and not review.is_loading(), timeout=JOB_TIMEOUT_MS)
+    assert review.current_encounter_id() == query
+    shown = review._bundle.candidates
+    assert [c.name for c in shown] == ["Bomani"]
+    with catalog.session() as s:
+        summary = s.get(MatchSummary, query)
+        # the verdict and the first score are taken with Bomani first, as the page shows them
+        assert summary.best_score == pytest.approx(shown[0].score)
+        assert review.banner.isVisible() == summary.likely_new
     forget(catalog)

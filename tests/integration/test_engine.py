@@ -359,8 +359,15 @@ def test_candidates_go_stale_with_decisions_that_change_who_is_known(catalog, ph
     assert stored[0] == zuri  # her second sighting now has her first
     assert refresh_matches(catalog, [later]).matched == []  # up to date: nothing to do
     refresh_matches(catalog, [other])
-    # saying "not this one" teaches nothing about the other encounters
+    # saying "not this one" teaches nothing about the other encounters, but its own are
+    # matched again without the rejected individual: the verdict and the scores shown were
+    # taken with her first
     reject_candidate(catalog, later, zuri, "Tester")
+    assert stale_results(catalog, everyone) == [later]
+    assert refresh_matches(catalog, everyone).matched == [later]
+    with catalog.session() as s:
+        assert zuri not in s.scalars(select(MatchCandidate.individual_id)
+                                     .where(MatchCandidate.encounter_id == later)).all()
     assert stale_results(catalog, everyone) == []
 
     # a box drawn on a photo sets its results aside: stale, and its features are made first

@@ -165,10 +165,14 @@ KNOWLEDGE_VERDICTS = ("match", "new_individual", "merge", "revert")
 def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
     """Those of ``encounter_ids`` still to review whose stored candidates are out of date.
 
-    Out of date: never matched, set aside by a box edit, or computed before the last decision
-    that named an individual, gave one more photos, merged two or undid any of these. The
+    Out of date: never matched, set aside by a box edit, computed before the last decision
+    that named an individual, gave one more photos, merged two or undid any of these, or
+    computed before a reviewer said "not this one" about one of *its own* candidates. The
     review screen asks this for the encounters it shows next, so that naming an animal makes
-    it a candidate for its later sightings in the same card. In the given order; one short read.
+    it a candidate for its later sightings in the same card, and a rejected first candidate
+    leaves scores and a "likely new" verdict taken without it: the next candidate's score was
+    calibrated as a runner-up's, and the verdict as the rejected one's. In the given order;
+    two short reads.
     """
     wanted = list(dict.fromkeys(encounter_ids))
     if not wanted:
@@ -181,8 +185,14 @@ def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
             .outerjoin(MatchSummary, MatchSummary.encounter_id == Encounter.id)
             .where(Encounter.id.in_(wanted), Encounter.individual_id.is_(None),
                    Encounter.state.in_(("unreviewed", "flagged")))).all()
+        rejected = dict(s.execute(
+            select(Decision.encounter_id, func.max(Decision.decided_at))
+            .where(Decision.encounter_id.in_([e for e, _ in rows]),
+                   Decision.verdict == "no_match")
+            .group_by(Decision.encounter_id)).all()) if rows else {}
     stale = {e for e, computed in rows
-             if computed is None or (latest is not None and computed < latest)}
+             if computed is None or (latest is not None and computed < latest)
+             or (e in rejected and computed < rejected[e])}
     return [e for e in wanted if e in stale]
 
 
