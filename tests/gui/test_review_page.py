@@ -110,6 +110,40 @@ def test_oldest_first_is_a_setting(qtbot, world, tmp_path):
     page.prefetch.shutdown()
 
 
+def test_scores_changing_in_the_background_do_not_reorder_the_queue_on_screen(qtbot, page,
+                                                                             world):
+    """Matched again behind the reviewer's back (a "not this one", a name given), an encounter
+    keeps its place in the queue instead of jumping under the reviewer; choosing the order
+    again sorts the queue afresh."""
+    from wildid.catalog.models import MatchSummary
+    from wildid.gui.services import changes
+
+    stripe, dot, new = (world.queries[k] for k in ("q_stripe", "q_dot", "q_new"))
+    assert page.queue == [stripe, dot, new] and page.current_encounter_id() == stripe
+    with world.catalog.session() as s:  # the first two matched again: now the least sure
+        s.get(MatchSummary, stripe).best_score = 0.02
+        s.get(MatchSummary, dot).best_score = 0.01
+    page.services.notify(changes([stripe, dot]))
+    qtbot.waitUntil(lambda: not page.is_loading(), timeout=5000)
+    assert page.queue == [stripe, dot, new]
+    assert page.current_encounter_id() == stripe and "1 of 3" in page.position.text()
+    page.order_box.setCurrentIndex(page.order_box.findData("oldest"))
+    page.order_box.setCurrentIndex(page.order_box.findData("confidence"))
+    qtbot.waitUntil(lambda: page.queue == [new, stripe, dot], timeout=5000)
+
+
+@pytest.mark.parametrize(("shown", "fresh", "expected"), [
+    (["a", "b", "c"], ["c", "b", "a"], ["a", "b", "c"]),  # new scores: the order stays
+    (["a", "b", "c"], ["c", "a"], ["a", "c"]),  # b was decided elsewhere: it drops out
+    (["a", "b"], ["x", "b", "y", "a", "z"], ["x", "a", "y", "b", "z"]),  # new ones slot in
+    ([], ["b", "a"], ["b", "a"]),  # the first read
+])
+def test_steady_queue_keeps_the_order_on_screen(shown, fresh, expected):
+    from wildid.gui.review_page import steady_queue
+
+    assert steady_queue(shown, fresh) == expected
+
+
 def test_confirm_by_keyboard_saves_advances_and_undo_redo_restore(qtbot, page, world):
     stripe, dot = world.queries["q_stripe"], world.queries["q_dot"]
     page.activateWindow()

@@ -49,6 +49,25 @@ __all__ = ["ReviewPage"]
 
 _ORDERS = (("confidence", "Most confident first"), ("oldest", "Oldest first"))
 _PREFETCH_AHEAD = 2
+
+
+def steady_queue(shown: list[str], fresh: list[str]) -> list[str]:
+    """The queue read again (``fresh``, in the chosen order) without reordering what the
+    reviewer already has in front of them (``shown``).
+
+    Scores change under the reviewer: a "not this one" or a name given matches encounters
+    again in the background, and ordered by confidence the encounter on screen jumped from
+    1st to 18th of 19 while the reviewer was looking at it, with the next ones now behind
+    it. Encounters still in both keep their order on screen; those no longer to review
+    drop out; new ones (another import, an undo) take the places the fresh order gives them
+    among the others. Choosing another order reads the whole queue afresh.
+    """
+    fresh_set = set(fresh)
+    shown_set = set(shown)
+    kept = iter([e for e in shown if e in fresh_set])
+    return [next(kept) if e in shown_set else e for e in fresh]
+
+
 _REFRESH_AHEAD = 5  # the encounter shown and the next four: ~2.5 s of nyala matching at most
 _REFRESH_DELAY_MS = 400
 
@@ -68,6 +87,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.index = 0
         self.tally: Counter[str] = Counter()
         self._touched: set[str] = set()  # encounters this page decided on (undo may return them)
+        self._resort = False  # the next queue read replaces the order (the order was changed)
         self._pinned: str | None = None  # opened from elsewhere: kept even if not in the queue
         self._bundle: ReviewBundle | None = None
         self._photo_index = 0
@@ -223,6 +243,7 @@ class ReviewPage(ReviewDecisions, QWidget):
 
     def _order_chosen(self, _row: int) -> None:
         self.services.settings.review_order = self.order_box.currentData()
+        self._resort = True
         self.reload_queue()
 
     def is_loading(self) -> bool:
@@ -239,7 +260,8 @@ class ReviewPage(ReviewDecisions, QWidget):
         current = self.current_encounter_id()
         self._waiting_counts = waiting
         returned = [e for e in ids if e in self._touched and e not in self.queue]
-        self.queue = list(ids)
+        self.queue = list(ids) if self._resort else steady_queue(self.queue, ids)
+        self._resort = False
         if self._pinned is not None and self._pinned == current and current not in self.queue:
             self.queue.insert(min(self.index, len(self.queue)), current)
         if returned:  # undo brought back encounters decided here: show the first of them
