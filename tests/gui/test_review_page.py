@@ -66,6 +66,7 @@ def test_queue_is_most_confident_first_and_shows_both_photos_with_matches(page, 
     assert page.strip.count() == 3
     assert page.current_candidate().name == "Stripe"
     assert "91 %" in page.candidate_header.info.text()
+    assert "24 matched points" in page.candidate_header.info.text()  # the pairs drawn
     # Score bars are coloured against the threshold the identification used (15 %): Dot's
     # 20 % is a plausible match (amber), not a bad one; Ziggy's 5 % is under it (red).
     model = page.strip.model()
@@ -216,6 +217,7 @@ def test_candidate_navigation(page):
     page.actions_by_key["next_candidate"].trigger()
     assert page.current_candidate().name == "Dot"
     assert "candidate 2 of 3" in page.candidate_header.info.text()
+    assert "matched point" not in page.candidate_header.info.text()  # none for this one
     page.actions_by_key["next_candidate"].trigger()
     page.actions_by_key["next_candidate"].trigger()  # stays on the last one
     assert page.current_candidate().name == "Ziggy"

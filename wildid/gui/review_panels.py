@@ -113,8 +113,11 @@ class CandidateHeader(QWidget):
     def show_candidate(self, candidate: Any, total: int) -> None:
         name = escape(candidate.name)
         species = f" · <i>{escape(candidate.species)}</i>" if candidate.species else ""
-        first = (f"<b>{name}</b>{species} · <b>{fmt_percent(candidate.score)}</b> likely "
-                 f"· candidate {candidate.rank + 1} of {total}")
+        # how many keypoint pairs agree on one transform: the evidence drawn between the photos
+        matched = len(candidate.inliers) if candidate.inliers is not None else 0
+        points = f" · {plural(matched, 'matched point')}" if matched else ""
+        first = (f"<b>{name}</b>{species} · <b>{fmt_percent(candidate.score)}</b> likely"
+                 f"{points} · candidate {candidate.rank + 1} of {total}")
         seen = [plural(candidate.n_encounters, "sighting")]
         if candidate.last_seen is not None:
             seen.append(f"last seen {fmt_datetime(candidate.last_seen)}")
