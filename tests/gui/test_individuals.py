@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.gui.review_data import ScriptedPrompts, build_world, make_settings
 from wildid.gui.individual_chooser import IndividualChooser
@@ -180,11 +181,35 @@ def test_chooser_filters_by_name_and_alias(qtbot, world):
     chooser = IndividualChooser(world.catalog, "Pick", "Which one?",
                                 exclude={world.individuals["Stripe"]})
     qtbot.addWidget(chooser)
-    assert chooser.list.count() == 2
+    assert chooser.count() == 2
     chooser.search.setText("dot")  # the old name is an alias now
-    assert chooser.list.count() == 1 and chooser.chosen() == world.individuals["Dot"]
+    assert chooser.count() == 1 and chooser.chosen() == world.individuals["Dot"]
     chooser.search.setText("zzz")
     assert chooser.chosen() is None
+    assert not chooser.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+def test_chooser_shows_each_individual_with_its_photo(qtbot, world):
+    """Merging or moving decides two animals are the same: each choice is a card with the
+    individual's picture (loaded in the background), and a double-click or Enter picks it."""
+    from PySide6.QtCore import Qt
+
+    chooser = IndividualChooser(world.catalog, "Pick", "Which one?",
+                                exclude={world.individuals["Stripe"]})
+    qtbot.addWidget(chooser)
+    chooser.show()
+    names = [chooser.model.card(r).title for r in range(chooser.count())]
+    assert names == ["Dot", "Ziggy"]
+    for row in range(chooser.count()):
+        index = chooser.model.index(row)
+        qtbot.waitUntil(lambda index=index: index.data(Qt.ItemDataRole.DecorationRole)
+                        is not None, timeout=10_000)
+        picture = index.data(Qt.ItemDataRole.DecorationRole)
+        assert not picture.isNull() and picture.width() > 32
+    chooser.list.setCurrentIndex(chooser.model.index(1))
+    with qtbot.waitSignal(chooser.accepted, timeout=2000):
+        chooser.list.activated.emit(chooser.model.index(1))
+    assert chooser.chosen() == world.individuals["Ziggy"]
 
 
 def test_map_projection_grid_and_scale_bar(qtbot):

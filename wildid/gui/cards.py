@@ -23,10 +23,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from wildid.gui.formatting import fmt_date, plural
 from wildid.gui.prefetch import Prefetcher
 
 __all__ = ["BadgeRole", "Card", "CardDelegate", "CardModel", "IdRole", "LinesRole", "ScoreRole",
-           "ThresholdRole", "score_colour"]
+           "ThresholdRole", "individual_card", "score_colour"]
 
 LinesRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
@@ -55,6 +56,20 @@ class Card:
 
 GOOD_MATCH = 0.7  # calibrated probability from which a match is shown green
 PLAIN_AMBER = 0.4  # without a threshold (nothing recorded yet), amber starts here
+
+
+def individual_card(summary: Any) -> Card:
+    """The card of an ``IndividualSummary``: the individuals gallery and the individual chooser
+    show the same picture and facts."""
+    lines = (summary.species or "species unknown",
+             f"{plural(summary.n_encounters, 'sighting')} · last {fmt_date(summary.last_seen)}")
+    tip = [summary.name]
+    if summary.aliases:
+        tip.append("Also known as " + ", ".join(summary.aliases))
+    tip.append(f"First seen {fmt_date(summary.first_seen)}, last seen "
+               f"{fmt_date(summary.last_seen)}")
+    return Card(id=summary.id, title=summary.name, lines=lines, thumb_path=summary.thumb_path,
+                tooltip="\n".join(tip), payload=summary)
 
 
 def score_colour(score: float, threshold: float | None = None) -> QColor:

@@ -1,42 +1,65 @@
-"""A small dialog to pick one known individual by name (merge target, move target)."""
+"""A dialog to pick one known individual (merge target, move target), by name and by face.
+
+Whoever merges two individuals or moves a sighting is deciding that two animals are the same:
+the chooser shows each individual as the gallery does, with its photo, not as a bare name, so
+the choice can be checked by eye. Thumbnails load in the background for the cards on screen.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
+    QListView,
     QVBoxLayout,
     QWidget,
 )
 
-from wildid.gui.formatting import fmt_date, plural
+from wildid.gui.cards import CardDelegate, CardModel, IdRole, individual_card
+from wildid.gui.prefetch import Prefetcher
 from wildid.review import queries
 
 __all__ = ["IndividualChooser", "choose_individual"]
 
+CARD_SIZE = QSize(168, 160)  # smaller than the gallery's: four across a 760 px dialog
+PICTURE_HEIGHT = 100
+
 
 class IndividualChooser(QDialog):
-    """Search-as-you-type list of individuals; OK returns the selected id."""
+    """Search-as-you-type cards of individuals; OK (or Enter, or a double-click) returns the
+    selected id. ``prefetch``: the caller's thumbnail loader, else the dialog makes its own
+    (stopped when the dialog closes)."""
 
     def __init__(self, catalog: Any, title: str, prompt: str, exclude: set[str] | None = None,
-                 species: str | None = None, parent: QWidget | None = None) -> None:
+                 species: str | None = None, parent: QWidget | None = None,
+                 prefetch: Prefetcher | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self._exclude = exclude or set()
         self._all = [i for i in queries.list_individuals(catalog) if i.id not in self._exclude]
         self._species = species
+        self._own_prefetch = prefetch is None
+        self.prefetch = prefetch or Prefetcher(catalog, self)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Type a name or alias")
         self.search.textChanged.connect(self._fill)
-        self.list = QListWidget()
-        self.list.itemDoubleClicked.connect(lambda _item: self.accept())
+        self.model = CardModel(self.prefetch, self)
+        self.list = QListView()
+        self.list.setObjectName("individualChooser")
+        self.list.setModel(self.model)
+        self.list.setItemDelegate(CardDelegate(CARD_SIZE, PICTURE_HEIGHT, self.list))
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setUniformItemSizes(True)
+        self.list.setSpacing(4)
+        self.list.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.list.activated.connect(lambda _index: self.accept())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -44,38 +67,43 @@ class IndividualChooser(QDialog):
         label = QLabel(prompt)
         label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        for widget in (label, self.search, self.list, self.buttons):
-            layout.addWidget(widget)
-        self.resize(420, 460)
+        layout.addWidget(label)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.buttons)
+        self.resize(760, 560)
         self._fill("")
 
     def _fill(self, text: str) -> None:
         needle = text.strip().casefold()
-        self.list.clear()
         # Same species first: merging across species is refused by the core anyway.
         rows = sorted(self._all, key=lambda i: (self._species is not None
                                                 and i.species != self._species,
                                                 i.name.casefold()))
-        for ind in rows:
-            names = [ind.name, *ind.aliases]
-            if needle and not any(needle in n.casefold() for n in names):
-                continue
-            facts = [ind.species or "species unknown", plural(ind.n_encounters, "sighting"),
-                     f"last seen {fmt_date(ind.last_seen)}"]
-            item = QListWidgetItem(f"{ind.name}  —  {' · '.join(facts)}")
-            item.setData(Qt.ItemDataRole.UserRole, ind.id)
-            self.list.addItem(item)
-        if self.list.count():
-            self.list.setCurrentRow(0)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(self.list.count() > 0)
+        shown = [ind for ind in rows
+                 if not needle or any(needle in n.casefold() for n in (ind.name, *ind.aliases))]
+        self.model.set_cards([individual_card(ind) for ind in shown])
+        if shown:
+            self.list.setCurrentIndex(self.model.index(0))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(shown))
+
+    def count(self) -> int:
+        """How many individuals are shown (after the search)."""
+        return self.model.rowCount()
 
     def chosen(self) -> str | None:
-        item = self.list.currentItem()
-        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+        index = self.list.currentIndex()
+        return str(index.data(IdRole)) if index.isValid() else None
+
+    def done(self, result: int) -> None:
+        if self._own_prefetch:
+            self.prefetch.shutdown()
+        super().done(result)
 
 
 def choose_individual(catalog: Any, parent: QWidget, title: str, prompt: str,
-                      exclude: set[str] | None = None, species: str | None = None) -> str | None:
+                      exclude: set[str] | None = None, species: str | None = None,
+                      prefetch: Prefetcher | None = None) -> str | None:
     """Show the chooser modally; the chosen individual's id, or None when cancelled."""
-    dialog = IndividualChooser(catalog, title, prompt, exclude, species, parent)
+    dialog = IndividualChooser(catalog, title, prompt, exclude, species, parent, prefetch)
     return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else None

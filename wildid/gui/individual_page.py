@@ -345,7 +345,7 @@ class IndividualPage(QWidget):
         chosen = self.prompts.choose("Merge individuals", lambda parent: choose_individual(
             self.services.catalog, parent, "Merge individuals",
             f"Which individual is really {d.name}? Its sightings move here and its name "
-            "becomes an alias.", exclude={d.id}, species=d.species))
+            "becomes an alias.", exclude={d.id}, species=d.species, prefetch=self.prefetch))
         if not chosen:
             return
         self._push(lambda: operations.merge_individuals(self.services.catalog, d.id, chosen,
@@ -364,7 +364,7 @@ class IndividualPage(QWidget):
         target = self.prompts.choose("Move sighting", lambda parent: choose_individual(
             self.services.catalog, parent, "Move sighting",
             f"This sighting is not {d.name}. Which individual is it?", exclude={d.id},
-            species=d.species))
+            species=d.species, prefetch=self.prefetch))
         if target:
             self._push(lambda: operations.move_encounter(self.services.catalog, encounter_id,
                                                          target, self.services.reviewer))

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from wildid.errors import WildIdError
-from wildid.gui.cards import Card, CardDelegate, CardModel, IdRole
-from wildid.gui.formatting import fmt_date, plural
+from wildid.gui.cards import CardDelegate, CardModel, IdRole, individual_card
+from wildid.gui.formatting import plural
 from wildid.gui.individual_page import IndividualPage
 from wildid.gui.prefetch import Prefetcher
 from wildid.review import queries
@@ -34,19 +34,6 @@ __all__ = ["IndividualsPage", "individual_card"]
 
 _SORTS = (("name", "Name"), ("last_seen", "Last seen"), ("sightings", "Most sightings"))
 _ALL_SPECIES = "All species"
-
-
-def individual_card(summary: Any) -> Card:
-    """A gallery card for an ``IndividualSummary``."""
-    lines = (summary.species or "species unknown",
-             f"{plural(summary.n_encounters, 'sighting')} · last {fmt_date(summary.last_seen)}")
-    tip = [summary.name]
-    if summary.aliases:
-        tip.append("Also known as " + ", ".join(summary.aliases))
-    tip.append(f"First seen {fmt_date(summary.first_seen)}, last seen "
-               f"{fmt_date(summary.last_seen)}")
-    return Card(id=summary.id, title=summary.name, lines=lines, thumb_path=summary.thumb_path,
-                tooltip="\n".join(tip), payload=summary)
 
 
 class IndividualsPage(QWidget):
