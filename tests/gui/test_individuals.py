@@ -187,6 +187,7 @@ def test_chooser_filters_by_name_and_alias(qtbot, world):
     chooser.search.setText("zzz")
     assert chooser.chosen() is None
     assert not chooser.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    assert not chooser.reference.isVisible()  # none given
 
 
 def test_chooser_shows_each_individual_with_its_photo(qtbot, world):
@@ -194,10 +195,13 @@ def test_chooser_shows_each_individual_with_its_photo(qtbot, world):
     individual's picture (loaded in the background), and a double-click or Enter picks it."""
     from PySide6.QtCore import Qt
 
+    stripe = next(i for i in queries.list_individuals(world.catalog) if i.name == "Stripe")
     chooser = IndividualChooser(world.catalog, "Pick", "Which one?",
-                                exclude={world.individuals["Stripe"]})
+                                exclude={stripe.id}, reference=stripe.thumb_path)
     qtbot.addWidget(chooser)
     chooser.show()
+    # the animal the choice is about, beside the prompt, to compare the cards with
+    assert chooser.reference.isVisible() and not chooser.reference.pixmap().isNull()
     names = [chooser.model.card(r).title for r in range(chooser.count())]
     assert names == ["Dot", "Ziggy"]
     for row in range(chooser.count()):

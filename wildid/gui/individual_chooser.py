@@ -7,12 +7,15 @@ the choice can be checked by eye. Thumbnails load in the background for the card
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
@@ -28,16 +31,19 @@ __all__ = ["IndividualChooser", "choose_individual"]
 
 CARD_SIZE = QSize(168, 160)  # smaller than the gallery's: four across a 760 px dialog
 PICTURE_HEIGHT = 100
+REFERENCE_SIZE = QSize(200, 130)  # the animal the choice is compared with, beside the prompt
 
 
 class IndividualChooser(QDialog):
     """Search-as-you-type cards of individuals; OK (or Enter, or a double-click) returns the
     selected id. ``prefetch``: the caller's thumbnail loader, else the dialog makes its own
-    (stopped when the dialog closes)."""
+    (stopped when the dialog closes). ``reference``: a thumbnail of the animal the choice is
+    about (the individual merged into, the sighting moved), shown beside the prompt so the
+    cards can be compared with it."""
 
     def __init__(self, catalog: Any, title: str, prompt: str, exclude: set[str] | None = None,
                  species: str | None = None, parent: QWidget | None = None,
-                 prefetch: Prefetcher | None = None) -> None:
+                 prefetch: Prefetcher | None = None, reference: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self._exclude = exclude or set()
@@ -66,8 +72,19 @@ class IndividualChooser(QDialog):
         self.buttons.rejected.connect(self.reject)
         label = QLabel(prompt)
         label.setWordWrap(True)
+        self.reference = QLabel()
+        self.reference.setObjectName("chooserReference")
+        picture = QPixmap(str(reference)) if reference is not None else QPixmap()
+        if not picture.isNull():
+            self.reference.setPixmap(picture.scaled(
+                REFERENCE_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
+        self.reference.setVisible(not picture.isNull())
+        top = QHBoxLayout()
+        top.addWidget(self.reference)
+        top.addWidget(label, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(label)
+        layout.addLayout(top)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.buttons)
@@ -103,7 +120,9 @@ class IndividualChooser(QDialog):
 
 def choose_individual(catalog: Any, parent: QWidget, title: str, prompt: str,
                       exclude: set[str] | None = None, species: str | None = None,
-                      prefetch: Prefetcher | None = None) -> str | None:
+                      prefetch: Prefetcher | None = None,
+                      reference: Path | None = None) -> str | None:
     """Show the chooser modally; the chosen individual's id, or None when cancelled."""
-    dialog = IndividualChooser(catalog, title, prompt, exclude, species, parent, prefetch)
+    dialog = IndividualChooser(catalog, title, prompt, exclude, species, parent, prefetch,
+                               reference)
     return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else None

@@ -345,7 +345,8 @@ class IndividualPage(QWidget):
         chosen = self.prompts.choose("Merge individuals", lambda parent: choose_individual(
             self.services.catalog, parent, "Merge individuals",
             f"Which individual is really {d.name}? Its sightings move here and its name "
-            "becomes an alias.", exclude={d.id}, species=d.species, prefetch=self.prefetch))
+            "becomes an alias.", exclude={d.id}, species=d.species, prefetch=self.prefetch,
+            reference=d.thumb_path))
         if not chosen:
             return
         self._push(lambda: operations.merge_individuals(self.services.catalog, d.id, chosen,
@@ -361,10 +362,12 @@ class IndividualPage(QWidget):
         if encounter_id is None or d is None:
             self.prompts.error("Select a sighting first.")
             return
+        card = self.encounters.card(self.encounter_view.currentIndex().row())
         target = self.prompts.choose("Move sighting", lambda parent: choose_individual(
             self.services.catalog, parent, "Move sighting",
             f"This sighting is not {d.name}. Which individual is it?", exclude={d.id},
-            species=d.species, prefetch=self.prefetch))
+            species=d.species, prefetch=self.prefetch,
+            reference=card.thumb_path if card is not None else None))
         if target:
             self._push(lambda: operations.move_encounter(self.services.catalog, encounter_id,
                                                          target, self.services.reviewer))
