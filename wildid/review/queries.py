@@ -169,10 +169,10 @@ def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
     that named an individual, gave one more photos, merged two or undid any of these, or
     computed before a reviewer said "not this one" about one of *its own* candidates. The
     review screen asks this for the encounters it shows next, so that naming an animal makes
-    it a candidate for its later sightings in the same card, and a rejected first candidate
-    leaves scores and a "likely new" verdict taken without it: the next candidate's score was
-    calibrated as a runner-up's, and the verdict as the rejected one's. In the given order;
-    two short reads.
+    it a candidate for its later sightings in the same card, and so that a rejected first
+    candidate does not leave the scores and the "likely new" verdict that were taken with it
+    in first place: the next candidate's score was calibrated as a runner-up's, and the
+    verdict was taken on the rejected one's score. In the given order; two short reads.
     """
     wanted = list(dict.fromkeys(encounter_ids))
     if not wanted:
