@@ -373,3 +373,42 @@ def test_candidate_tooltip_says_what_each_raw_score_measures():
     assert "colour similarity: 0.81 (colour)" in tip
     assert "learned matcher's confidence (LightGlue): 12.3 (lightglue)" in tip
     assert "custom: 2.5" in tip and "not a number" not in tip
+
+
+def test_the_candidates_other_photos_can_be_stepped_through(qtbot, world, tmp_path):
+    """Beside the query, the candidate's best matching photo comes first with the matched
+    points; "." and "," step through the individual's other photos (no points drawn on
+    them: they were not matched), and the header says which and how many."""
+    from wildid.review import operations
+
+    stripe, dot = world.queries["q_stripe"], world.queries["q_dot"]
+    operations.confirm_match(world.catalog, dot, world.individuals["Stripe"], "setup")
+    page = make_page(qtbot, world, tmp_path)
+    assert page.current_encounter_id() == stripe and page.current_candidate().name == "Stripe"
+    header = page.candidate_header
+    qtbot.waitUntil(lambda: header.counter.text() == "1 / 2", timeout=10_000)
+    assert len(page.pair.matches()) == 24 and "24 matched points" in header.info.text()
+    assert "ref_Stripe.jpg" in header.info.text() and not header.prev_button.isEnabled()
+
+    page.actions_by_key["next_candidate_photo"].trigger()
+    settle(qtbot, page)
+    assert header.counter.text() == "2 / 2" and not header.next_button.isEnabled()
+    assert "q_dot.jpg" in header.info.text() and "matched point" not in header.info.text()
+    first_shown = page.pair.right.property("shown")
+    assert len(page.pair.matches()) == 0
+    page.actions_by_key["next_candidate_photo"].trigger()  # at the end: stays
+    assert header.counter.text() == "2 / 2" and page.pair.right.property("shown") == \
+        first_shown
+
+    page.actions_by_key["previous_candidate_photo"].trigger()
+    settle(qtbot, page)
+    assert header.counter.text() == "1 / 2" and len(page.pair.matches()) == 24
+    assert page.pair.right.property("shown") != first_shown
+    page.actions_by_key["next_candidate_photo"].trigger()
+    page.actions_by_key["next_candidate"].trigger()  # another candidate starts at its best
+    assert page.current_candidate().name == "Dot"  # its one photo: q_dot is Stripe's now
+    qtbot.waitUntil(lambda: header.counter.text() == "1 / 1", timeout=10_000)
+    assert "ref_Dot.jpg" in header.info.text()
+    page.actions_by_key["previous_candidate"].trigger()  # back to Stripe: its best again
+    qtbot.waitUntil(lambda: header.counter.text() == "1 / 2", timeout=10_000)
+    page.prefetch.shutdown()

@@ -264,3 +264,22 @@ def test_an_annotation_names_its_photo_file_as_it_was_on_the_card(original, stor
                           species=None, photo_width=1, photo_height=1, taken_utc=None, gps=None,
                           original_path=original)
     assert info.file_name == expected
+
+
+def test_individual_photos_put_the_matched_one_first_then_newest_sightings(catalog) -> None:
+    """The review screen steps through a candidate's photos: the one matched first, then the
+    rest newest sighting first, merged individuals' sightings included."""
+    from wildid.review.queries import individual_photos
+
+    with catalog.session() as s:
+        a = b.individual(s, "A")
+        other = b.individual(s, "B")
+        encounters = [b.encounter(s, b.t(day), individual=a) for day in (1, 2, 3)]
+        merged = b.encounter(s, b.t(4), individual=other)
+        old, mid, new = (b.first_annotation(s, e).id for e in encounters)
+        from_b = b.first_annotation(s, merged).id
+        ids = {"a": a.id, "other": other.id}
+    assert [p.id for p in individual_photos(catalog, ids["a"])] == [new, mid, old]
+    assert [p.id for p in individual_photos(catalog, ids["a"], first=old)] == [old, new, mid]
+    merge_individuals(catalog, ids["a"], ids["other"], R)
+    assert [p.id for p in individual_photos(catalog, ids["other"])] == [from_b, new, mid, old]

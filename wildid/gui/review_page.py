@@ -42,6 +42,7 @@ from wildid.gui.review_panels import (
     QueryHeader,
 )
 from wildid.gui.style import set_role
+from wildid.review import queries
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,14 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(_REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self._refresh_upcoming)
+        # the candidate individual's photos, stepped through beside the query (, and .): read
+        # in the background the first time a candidate is shown, the best matching one first
+        self._candidate_photos: dict[str, list[Any]] = {}  # individual id -> AnnotationInfo
+        self._candidate_photo_index = 0
+        self._candidate_shown: tuple[str, str] | None = None  # (encounter, individual) shown
+        self._candidate_token: tuple[int, str] | None = None  # (token, individual) asked
         self._build()
+        self.prefetch.resultReady.connect(self._on_candidate_photos)
         self.prefetch.bundleReady.connect(self._on_bundle)
         self.prefetch.imageReady.connect(self._on_image)
         self.prefetch.queueReady.connect(self._on_queue)
@@ -131,6 +139,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.query_header = QueryHeader()
         self.query_header.photoStep.connect(self.step_photo)
         self.candidate_header = CandidateHeader()
+        self.candidate_header.photoStep.connect(self.step_candidate_photo)
         headers = QHBoxLayout()
         headers.setSpacing(8)
         headers.addWidget(self.query_header, 1)
@@ -187,7 +196,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         deciding = state == "review"
         for key in ("confirm", "reject", "new_individual", "unsure", "flag", "unidentifiable",
                     "next_candidate", "previous_candidate", "next_photo", "previous_photo",
-                    "edit_boxes"):
+                    "next_candidate_photo", "previous_candidate_photo", "edit_boxes"):
             self.actions_by_key[key].setEnabled(deciding)
 
     def use_window_actions(self, actions: dict[str, QAction]) -> None:
@@ -432,8 +441,9 @@ class ReviewPage(ReviewDecisions, QWidget):
             self._show_photo(self.pair.right, None)
             self.pair.right.set_placeholder("No candidate")
         else:
-            self.candidate_header.show_candidate(candidate, len(self._bundle.candidates))
-            self._show_photo(self.pair.right, candidate.best_annotation)
+            shown = self._candidate_photo(candidate)
+            self.candidate_header.show_candidate(candidate, len(self._bundle.candidates), shown)
+            self._show_photo(self.pair.right, shown)
             following = self._bundle.candidates[row + 1:row + 2]
             for other in following:
                 if other.best_annotation is not None:
@@ -445,6 +455,55 @@ class ReviewPage(ReviewDecisions, QWidget):
             self.actions_by_key[key].setEnabled(self._bundle is not None)
         self._update_matches()
 
+    def _candidate_photo(self, candidate: Any) -> Any:
+        """The candidate individual's photo to show: its best matching one unless the reviewer
+        stepped to another; asks for the individual's photos the first time it is shown."""
+        shown = (self._bundle.encounter_id, candidate.individual_id)
+        if shown != self._candidate_shown:  # another candidate or encounter: back to the best
+            self._candidate_shown, self._candidate_photo_index = shown, 0
+        photos = self._candidate_photos.get(candidate.individual_id)
+        if photos is None and (self._candidate_token is None
+                               or self._candidate_token[1] != candidate.individual_id):
+            catalog, individual = self.services.catalog, candidate.individual_id
+            best = candidate.best_annotation.id if candidate.best_annotation else None
+            token = self.prefetch.request_result(
+                "candidate_photos", lambda: queries.individual_photos(catalog, individual, best))
+            self._candidate_token = (token, individual)
+        self.candidate_header.show_photo_position(self._candidate_photo_index,
+                                                  len(photos) if photos else None)
+        if photos and 0 < self._candidate_photo_index < len(photos):
+            return photos[self._candidate_photo_index]
+        return candidate.best_annotation
+
+    def _on_candidate_photos(self, name: str, token: int, value: Any, error: str) -> None:
+        if name != "candidate_photos" or self._candidate_token is None \
+                or token != self._candidate_token[0]:
+            return
+        individual = self._candidate_token[1]
+        self._candidate_token = None
+        if error:
+            log.warning("reading the photos of candidate %s failed: %s", individual, error)
+            return
+        self._candidate_photos[individual] = value
+        candidate = self.current_candidate()
+        if candidate is not None and candidate.individual_id == individual:
+            self._on_candidate(self.strip.current())
+
+    def step_candidate_photo(self, delta: int) -> None:
+        """Show the candidate individual's next (+1) or previous (-1) photo."""
+        candidate = self.current_candidate()
+        photos = self._candidate_photos.get(candidate.individual_id) if candidate else None
+        new = self._candidate_photo_index + delta
+        if photos and 0 <= new < len(photos):
+            self._candidate_photo_index = new
+            self._on_candidate(self.strip.current())
+
+    def next_candidate_photo(self) -> None:
+        self.step_candidate_photo(1)
+
+    def previous_candidate_photo(self) -> None:
+        self.step_candidate_photo(-1)
+
     def _candidate_double_clicked(self, index: Any) -> None:
         candidates = self.strip.candidates()
         if 0 <= index.row() < len(candidates):
@@ -455,6 +514,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         detail = self._bundle.detail if self._bundle else None
         shown = detail.annotations[self._photo_index] if detail and detail.annotations else None
         if (candidate is None or shown is None or candidate.query_annotation_id != shown.id
+                or self._candidate_photo_index != 0  # another of its photos: not matched
                 or not self.pair.left.has_image() or not self.pair.right.has_image()):
             self.pair.set_matches(None)
         else:
@@ -465,6 +525,8 @@ class ReviewPage(ReviewDecisions, QWidget):
         """Something changed the catalog (this page, undo, another page, a job)."""
         for encounter_id in getattr(changes, "encounters", ()):
             self.prefetch.invalidate(encounter_id)
+        if getattr(changes, "individuals", ()):  # a sighting confirmed, moved or merged
+            self._candidate_photos.clear()
         if getattr(changes, "individuals", ()):  # names and sightings shown on candidates
             near = self.queue[max(0, self.index - 1):self.index + 1 + _PREFETCH_AHEAD]
             self.prefetch.refresh_bundles(set(near))

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from wildid.gui.formatting import (
     fmt_coords,
+    fmt_date,
     fmt_datetime,
     fmt_days,
     fmt_km,
@@ -100,32 +101,61 @@ class QueryHeader(QWidget):
 
 
 class CandidateHeader(QWidget):
-    """Above the candidate photo: who it is, how likely, when and how far it was last seen."""
+    """Above the candidate photo: who it is, how likely, when and how far it was last seen,
+    and which of the individual's photos is shown (the best matching one first)."""
+
+    photoStep = Signal(int)  # -1 previous photo of the candidate individual, +1 next
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.info = _label()
         self.info.setObjectName("candidateInfo")
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setToolTip("Previous photo of this individual (,)")
+        self.next_button = QPushButton("▶")
+        self.next_button.setToolTip("Next photo of this individual (.)")
+        for button in (self.prev_button, self.next_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setFixedWidth(32)
+            button.setStyleSheet("padding-left: 0; padding-right: 0;")  # the app's is wider
+            button.setEnabled(False)
+        self.counter = QLabel()  # "2 / 7": the header shares its half of the page with the facts
+        self.prev_button.clicked.connect(lambda: self.photoStep.emit(-1))
+        self.next_button.clicked.connect(lambda: self.photoStep.emit(1))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.info, 1)
+        for widget in (self.prev_button, self.counter, self.next_button):
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignTop)
 
-    def show_candidate(self, candidate: Any, total: int) -> None:
+    def show_photo_position(self, index: int, n: int | None) -> None:
+        """Photo ``index`` of the individual's ``n`` (None while they are still being read)."""
+        self.counter.setText(f"{index + 1} / {n}" if n else "1 / …")
+        self.counter.setToolTip(f"Photo {index + 1} of this individual's {n}" if n else "")
+        self.prev_button.setEnabled(bool(n) and index > 0)
+        self.next_button.setEnabled(bool(n) and index < (n or 0) - 1)
+
+    def show_candidate(self, candidate: Any, total: int, shown: Any = None) -> None:
+        """``shown``: the individual's photo on screen when it is not the best matching one
+        (the header then names it, and the matched points, which belong to the best one, are
+        not counted)."""
         name = escape(candidate.name)
         species = f" · <i>{escape(candidate.species)}</i>" if candidate.species else ""
         # how many keypoint pairs agree on one transform: the evidence drawn between the photos
-        matched = len(candidate.inliers) if candidate.inliers is not None else 0
+        best = candidate.best_annotation
+        on_best = shown is None or best is None or shown.id == best.id
+        matched = len(candidate.inliers) if candidate.inliers is not None and on_best else 0
         points = f" · {plural(matched, 'matched point')}" if matched else ""
         first = (f"<b>{name}</b>{species} · <b>{fmt_percent(candidate.score)}</b> likely"
                  f"{points} · candidate {candidate.rank + 1} of {total}")
         seen = [plural(candidate.n_encounters, "sighting")]
         if candidate.last_seen is not None:
-            seen.append(f"last seen {fmt_datetime(candidate.last_seen)}")
+            seen.append(f"last seen {fmt_date(candidate.last_seen)}")
             if candidate.days_since_last_seen is not None:
                 seen.append(f"{fmt_days(candidate.days_since_last_seen)} before")
         if candidate.distance_km is not None:
             seen.append(f"{fmt_km(candidate.distance_km)} away")
-        shown = candidate.best_annotation
+        shown = best if shown is None else shown
         if shown is not None:  # which of the individual's photos is compared
             seen.append(shown.file_name)
         self.info.setText(f"{first}<br>{escape(' · '.join(seen))}")
@@ -135,6 +165,9 @@ class CandidateHeader(QWidget):
     def clear(self, message: str = "") -> None:
         self.info.setText(escape(message))
         self.info.setToolTip("")
+        self.counter.setText("")
+        self.prev_button.setEnabled(False)
+        self.next_button.setEnabled(False)
 
 
 class NewIndividualBanner(QLabel):

@@ -60,7 +60,7 @@ __all__ = [
     "IndividualDetail", "IndividualSummary", "QUEUE_ORDERS", "INDIVIDUAL_ORDERS",
     "annotation_photo_files", "candidates_for", "decision_history", "encounter_detail",
     "encounter_photo_files", "encounter_rows", "haversine_km", "individual_detail",
-    "list_individuals", "rejected_pairs", "review_queue",
+    "individual_photos", "list_individuals", "rejected_pairs", "review_queue",
 ]
 
 QUEUE_ORDERS = ("confidence", "oldest")
@@ -337,6 +337,21 @@ def individual_detail(catalog: Any, individual_id: str) -> IndividualDetail:
         notes=ind.notes or "", merged_from=merged_from, encounters=details,
         sightings=[(d.taken_utc, d.gps_lat, d.gps_lon) for d in chronological],
         created_at=ind.created_at)
+
+
+def individual_photos(catalog: Any, individual_id: str, first: str | None = None
+                      ) -> list[AnnotationInfo]:
+    """Every box on an individual's sightings (merged ones included), newest sighting first,
+    with the annotation ``first`` (the one a match was found on) in front.
+
+    What the review screen steps through beside a query: the matcher shows a candidate's best
+    matching photo, and a reviewer checks the animal's other sides and sightings before
+    confirming it; an individual with one photo matching by chance shows few others alike.
+    """
+    detail = individual_detail(catalog, individual_id)
+    photos = [a for e in detail.encounters for a in e.annotations]
+    photos.sort(key=lambda a: a.id != first)  # stable: the rest keep their order
+    return photos
 
 
 def decision_history(catalog: Any, encounter_id: str | None = None, individual_id: str | None = None,
