@@ -163,7 +163,7 @@ def test_text_and_state_filters_combine(page: Any, services: Any, qtbot: Any) ->
 
 def test_the_id_column_shows_the_short_id_the_command_line_takes(page: Any, services: Any,
                                                                  qtbot: Any) -> None:
-    """The id's tail, as `wildid encounters` prints it and its lookups accept it; the whole id
+    """The id's tail, as `wildid decisions` prints it and every command accepts it; the whole id
     is the tooltip, and typing either finds the row."""
     from wildid.gui.encounters_page import ID_COLUMN
     from wildid.ids import short_id

@@ -92,7 +92,7 @@ COLUMNS: list[tuple[str, Callable[[EncounterRow], str], Callable[[EncounterRow],
     ("Observer", lambda r: r.observer or "", lambda r: _text_key(r.observer), False),
     ("Species", lambda r: r.species or "", lambda r: _text_key(r.species), False),
     ("Location", _where, lambda r: _key(None if r.lat is None else (r.lat, r.lon)), False),
-    # The id's random tail, as the command line prints it and its lookups accept it (UUIDv7 ids
+    # The id's random tail, as `wildid decisions` prints it and every command accepts it (UUIDv7 ids
     # minted together share their first characters, a timestamp); the whole id is its tooltip
     # and the filter searches all of it.
     ("ID", lambda r: short_id(r.id), lambda r: (0, r.id), False),
