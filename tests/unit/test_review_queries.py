@@ -283,3 +283,33 @@ def test_individual_photos_put_the_matched_one_first_then_newest_sightings(catal
     assert [p.id for p in individual_photos(catalog, ids["a"], first=old)] == [old, new, mid]
     merge_individuals(catalog, ids["a"], ids["other"], R)
     assert [p.id for p in individual_photos(catalog, ids["other"])] == [from_b, new, mid, old]
+
+
+def test_results_proposing_a_rejected_individual_are_out_of_date(catalog) -> None:
+    """"Not this one" leaves results taken with the rejected animal in the list: out of date
+    until they are matched again without it, however late they were written (a second
+    rejection made while the first one's matching ran)."""
+    from datetime import UTC, datetime, timedelta
+
+    from wildid.catalog.models import MatchCandidate, MatchSummary
+    from wildid.review.queries import stale_results
+
+    with catalog.session() as s:
+        a, other = b.individual(s, "A"), b.individual(s, "B")
+        q = b.encounter(s, b.t(5))
+        b.candidate(s, q, a, 0, 0.6)
+        b.candidate(s, q, other, 1, 0.1)
+        b.summary(s, q, 0.6)
+        ids = (q.id, a.id, other.id)
+    q, a, other = ids
+    assert stale_results(catalog, [q]) == []
+    reject_candidate(catalog, q, a, R)
+    assert stale_results(catalog, [q]) == [q]
+    with catalog.session() as s:  # written after the rejection, yet still proposing A
+        s.get(MatchSummary, q).computed_at = datetime.now(UTC) + timedelta(minutes=1)
+    assert stale_results(catalog, [q]) == [q]
+    with catalog.session() as s:  # matched again without A
+        s.query(MatchCandidate).filter_by(encounter_id=q, individual_id=a).delete()
+    assert stale_results(catalog, [q]) == []
+    confirm_match(catalog, q, other, R)  # no longer to review: never out of date
+    assert stale_results(catalog, [q]) == []

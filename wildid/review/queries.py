@@ -167,12 +167,14 @@ def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
 
     Out of date: never matched, set aside by a box edit, computed before the last decision
     that named an individual, gave one more photos, merged two or undid any of these, or
-    computed before a reviewer said "not this one" about one of *its own* candidates. The
-    review screen asks this for the encounters it shows next, so that naming an animal makes
-    it a candidate for its later sightings in the same card, and so that a rejected first
-    candidate does not leave the scores and the "likely new" verdict that were taken with it
-    in first place: the next candidate's score was calibrated as a runner-up's, and the
-    verdict was taken on the rejected one's score. In the given order; two short reads.
+    holding a candidate the reviewer has since said "not this one" about. The review screen
+    asks this for the encounters it shows next, so that naming an animal makes it a candidate
+    for its later sightings in the same card, and so that a rejected first candidate does not
+    leave the scores and the "likely new" verdict that were taken with it in first place: the
+    next candidate's score was calibrated as a runner-up's, and the verdict was taken on the
+    rejected one's score. What the stored list holds decides, not when it was written: a
+    second rejection made while the first one's matching ran is caught too. In the given
+    order; a few short reads.
     """
     wanted = list(dict.fromkeys(encounter_ids))
     if not wanted:
@@ -185,14 +187,17 @@ def stale_results(catalog: Any, encounter_ids: Sequence[str]) -> list[str]:
             .outerjoin(MatchSummary, MatchSummary.encounter_id == Encounter.id)
             .where(Encounter.id.in_(wanted), Encounter.individual_id.is_(None),
                    Encounter.state.in_(("unreviewed", "flagged")))).all()
-        rejected = dict(s.execute(
-            select(Decision.encounter_id, func.max(Decision.decided_at))
-            .where(Decision.encounter_id.in_([e for e, _ in rows]),
-                   Decision.verdict == "no_match")
-            .group_by(Decision.encounter_id)).all()) if rows else {}
-    stale = {e for e, computed in rows
-             if computed is None or (latest is not None and computed < latest)
-             or (e in rejected and computed < rejected[e])}
+        stale = {e for e, computed in rows
+                 if computed is None or (latest is not None and computed < latest)}
+        said_no = set(s.scalars(select(Decision.encounter_id).distinct().where(
+            Decision.encounter_id.in_([e for e, _ in rows if e not in stale]),
+            Decision.verdict == "no_match"))) if len(stale) < len(rows) else set()
+        for e in said_no:  # still proposing an individual the reviewer rejected?
+            rejected = rejected_pairs(s, e)
+            if rejected and s.scalar(select(MatchCandidate.encounter_id).where(
+                    MatchCandidate.encounter_id == e,
+                    MatchCandidate.individual_id.in_(rejected)).limit(1)) is not None:
+                stale.add(e)
     return [e for e in wanted if e in stale]
 
 
