@@ -373,6 +373,25 @@ def test_candidate_tooltip_says_what_each_raw_score_measures():
     assert "colour similarity: 0.81 (colour)" in tip
     assert "learned matcher's confidence (LightGlue): 12.3 (lightglue)" in tip
     assert "custom: 2.5" in tip and "not a number" not in tip
+    assert "Last seen" not in tip
+
+
+@pytest.mark.parametrize(("days", "line", "said"), [
+    (28.2, "2 sightings · 28 d ago", "Last seen 28 days before this sighting"),
+    (-3.0, "2 sightings · 3 d ago", "Last seen 3 days after this sighting"),
+])
+def test_candidate_card_line_fits_and_the_tooltip_says_when(days, line, said):
+    """The card's line has ~150 px: "2 sightings · last 28 d ago" was cut short, so the
+    card says "28 d ago" and the tooltip says when, before or after this sighting."""
+    from types import SimpleNamespace
+
+    from wildid.gui.candidate_strip import candidate_card
+
+    cand = SimpleNamespace(best_annotation=None, n_encounters=2, days_since_last_seen=days,
+                           name="Amber", score=0.62, species="lion", individual_id="i1", rank=0,
+                           raw_scores={})
+    card = candidate_card(cand)
+    assert card.lines == (line,) and said in card.tooltip
 
 
 def test_the_candidates_other_photos_can_be_stepped_through(qtbot, world, tmp_path):

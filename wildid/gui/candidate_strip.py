@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from wildid.gui.cards import Card, CardDelegate, CardModel
+from wildid.gui.formatting import fmt_days
 from wildid.gui.prefetch import Prefetcher
 
 __all__ = ["CandidateStrip", "candidate_card"]
@@ -45,9 +46,13 @@ def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
     new-individual cut-off its identification used (the bar is red below it)."""
     best = candidate.best_annotation
     lines = [f"{candidate.n_encounters} sighting{'s' if candidate.n_encounters != 1 else ''}"]
-    if candidate.days_since_last_seen is not None:
-        lines[0] += f" · last {_days(candidate.days_since_last_seen)}"
     tooltip = [f"{candidate.name} — {candidate.score * 100:.1f} % likely the same individual"]
+    if candidate.days_since_last_seen is not None:
+        # "last" dropped: the line has ~150 px, and "2 sightings · last 28 d ago" was cut short
+        lines[0] += f" · {_days(candidate.days_since_last_seen)}"
+        days = candidate.days_since_last_seen
+        tooltip.append(f"Last seen {fmt_days(abs(days))} "
+                       f"{'after' if days < 0 else 'before'} this sighting")
     if threshold is not None:
         side = "below" if candidate.score < threshold else "above"
         tooltip.append(f"{side} the new-individual threshold of {threshold * 100:.0f} %")
