@@ -21,13 +21,19 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from wildid.gui.formatting import fmt_date, plural
 from wildid.gui.prefetch import Prefetcher
 
 __all__ = ["BadgeRole", "Card", "CardDelegate", "CardModel", "IdRole", "LinesRole", "ScoreRole",
-           "ThresholdRole", "individual_card", "score_colour"]
+           "ThresholdRole", "card_grid", "individual_card", "score_colour"]
 
 LinesRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
@@ -259,3 +265,21 @@ class CardDelegate(QStyledItemDelegate):
         painter.drawText(QRect(track.right() + 4, bar.top(), label_w, bar.height()),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
         return bar.bottom() + 2
+
+
+def card_grid(model: CardModel, size: QSize, picture_height: int,
+              name: str = "") -> QListView:
+    """A view of ``model``'s cards in rows that wrap with the width, as every gallery of the
+    app shows them (individuals, an individual's sightings, the individual chooser)."""
+    view = QListView()
+    if name:
+        view.setObjectName(name)
+    view.setModel(model)
+    view.setItemDelegate(CardDelegate(size, picture_height, view))
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)
+    view.setSpacing(4)
+    view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+    return view

@@ -18,12 +18,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QVBoxLayout,
     QWidget,
 )
 
-from wildid.gui.cards import CardDelegate, CardModel, IdRole, individual_card
+from wildid.gui.cards import CardModel, IdRole, card_grid, individual_card
 from wildid.gui.prefetch import Prefetcher
 from wildid.review import queries
 
@@ -55,16 +54,7 @@ class IndividualChooser(QDialog):
         self.search.setPlaceholderText("Type a name or alias")
         self.search.textChanged.connect(self._fill)
         self.model = CardModel(self.prefetch, self)
-        self.list = QListView()
-        self.list.setObjectName("individualChooser")
-        self.list.setModel(self.model)
-        self.list.setItemDelegate(CardDelegate(CARD_SIZE, PICTURE_HEIGHT, self.list))
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
-        self.list.setUniformItemSizes(True)
-        self.list.setSpacing(4)
-        self.list.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.list = card_grid(self.model, CARD_SIZE, PICTURE_HEIGHT, "individualChooser")
         self.list.activated.connect(lambda _index: self.accept())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListView,
     QPlainTextEdit,
     QPushButton,
     QTableWidget,
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from wildid.errors import WildIdError
-from wildid.gui.cards import Card, CardDelegate, CardModel
+from wildid.gui.cards import Card, CardModel, card_grid
 from wildid.gui.formatting import fmt_coords, fmt_date, fmt_datetime, plural
 from wildid.gui.individual_chooser import choose_individual
 from wildid.gui.prefetch import Prefetcher
@@ -143,15 +142,7 @@ class IndividualPage(QWidget):
 
         self.timeline = SightingTimeline()
         self.encounters = CardModel(self.prefetch, self)
-        self.encounter_view = QListView()
-        self.encounter_view.setModel(self.encounters)
-        self.encounter_view.setItemDelegate(CardDelegate(QSize(200, 176), 110,
-                                                         self.encounter_view))
-        self.encounter_view.setViewMode(QListView.ViewMode.IconMode)
-        self.encounter_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.encounter_view.setMovement(QListView.Movement.Static)
-        self.encounter_view.setUniformItemSizes(True)
-        self.encounter_view.setSpacing(4)
+        self.encounter_view = card_grid(self.encounters, QSize(200, 176), 110)
         self.encounter_view.activated.connect(
             lambda index: self.open_encounter_requested.emit(self.encounters.card(index.row()).id))
         self.move_button = QPushButton("Move to another individual…")

@@ -17,14 +17,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from wildid.errors import WildIdError
-from wildid.gui.cards import CardDelegate, CardModel, IdRole, individual_card
+from wildid.gui.cards import CardModel, IdRole, card_grid, individual_card
 from wildid.gui.formatting import plural
 from wildid.gui.individual_page import IndividualPage
 from wildid.gui.prefetch import Prefetcher
@@ -79,16 +78,7 @@ class IndividualsPage(QWidget):
         bar.addWidget(self.count)
 
         self.model = CardModel(self.prefetch, self)
-        self.gallery = QListView()
-        self.gallery.setObjectName("individualsGallery")
-        self.gallery.setModel(self.model)
-        self.gallery.setItemDelegate(CardDelegate(QSize(200, 186), 124, self.gallery))
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setUniformItemSizes(True)
-        self.gallery.setSpacing(4)
-        self.gallery.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.gallery = card_grid(self.model, QSize(200, 186), 124, "individualsGallery")
         self.gallery.activated.connect(lambda index: self.open_individual(index.data(IdRole)))
         self.empty = QLabel()
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
