@@ -47,22 +47,22 @@ def _label() -> QLabel:
     return label
 
 
-class QueryHeader(QWidget):
-    """Above the query photo: when, where, who, and which photo of the burst is shown."""
+class _SteppingHeader(QWidget):
+    """Facts about one side's photo, and ◀ counter ▶ to step through that side's photos."""
 
-    photoStep = Signal(int)  # -1 previous photo of the burst, +1 next
+    photoStep = Signal(int)  # -1 previous photo, +1 next
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, tips: tuple[str, str], button_width: int,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.info = _label()
-        self.info.setObjectName("queryInfo")
+        self.info.setObjectName(name)
         self.prev_button = QPushButton("◀")
-        self.prev_button.setToolTip("Previous photo of this encounter ([)")
         self.next_button = QPushButton("▶")
-        self.next_button.setToolTip("Next photo of this encounter (])")
-        for button in (self.prev_button, self.next_button):
+        for button, tip in zip((self.prev_button, self.next_button), tips, strict=True):
+            button.setToolTip(tip)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setFixedWidth(40)
+            button.setFixedWidth(button_width)
         self.counter = QLabel()
         self.prev_button.clicked.connect(lambda: self.photoStep.emit(-1))
         self.next_button.clicked.connect(lambda: self.photoStep.emit(1))
@@ -71,6 +71,21 @@ class QueryHeader(QWidget):
         layout.addWidget(self.info, 1)
         for widget in (self.prev_button, self.counter, self.next_button):
             layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignTop)
+
+    def clear(self, message: str = "") -> None:
+        self.info.setText(escape(message))
+        self.info.setToolTip("")
+        self.counter.setText("")
+        self.prev_button.setEnabled(False)
+        self.next_button.setEnabled(False)
+
+
+class QueryHeader(_SteppingHeader):
+    """Above the query photo: when, where, who, and which photo of the burst is shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("queryInfo", ("Previous photo of this encounter ([)",
+                                       "Next photo of this encounter (])"), 40, parent)
 
     def show_encounter(self, detail: Any, photo_index: int) -> None:
         n = len(detail.annotations)
@@ -92,41 +107,18 @@ class QueryHeader(QWidget):
         self.prev_button.setEnabled(photo_index > 0)
         self.next_button.setEnabled(photo_index < n - 1)
 
-    def clear(self, message: str = "") -> None:
-        self.info.setText(escape(message))
-        self.info.setToolTip("")
-        self.counter.setText("")
-        self.prev_button.setEnabled(False)
-        self.next_button.setEnabled(False)
 
-
-class CandidateHeader(QWidget):
+class CandidateHeader(_SteppingHeader):
     """Above the candidate photo: who it is, how likely, when and how far it was last seen,
     and which of the individual's photos is shown (the best matching one first)."""
 
-    photoStep = Signal(int)  # -1 previous photo of the candidate individual, +1 next
-
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.info = _label()
-        self.info.setObjectName("candidateInfo")
-        self.prev_button = QPushButton("◀")
-        self.prev_button.setToolTip("Previous photo of this individual (,)")
-        self.next_button = QPushButton("▶")
-        self.next_button.setToolTip("Next photo of this individual (.)")
+        # narrow buttons and a "2 / 7" counter: the facts need most of this half of the page
+        super().__init__("candidateInfo", ("Previous photo of this individual (,)",
+                                           "Next photo of this individual (.)"), 32, parent)
         for button in (self.prev_button, self.next_button):
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setFixedWidth(32)
             button.setStyleSheet("padding-left: 0; padding-right: 0;")  # the app's is wider
             button.setEnabled(False)
-        self.counter = QLabel()  # "2 / 7": the header shares its half of the page with the facts
-        self.prev_button.clicked.connect(lambda: self.photoStep.emit(-1))
-        self.next_button.clicked.connect(lambda: self.photoStep.emit(1))
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.info, 1)
-        for widget in (self.prev_button, self.counter, self.next_button):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignTop)
 
     def show_photo_position(self, index: int, n: int | None) -> None:
         """Photo ``index`` of the individual's ``n`` (None while they are still being read)."""
@@ -161,13 +153,6 @@ class CandidateHeader(QWidget):
         self.info.setText(f"{first}<br>{escape(' · '.join(seen))}")
         self.info.setToolTip(escape(shown.original_path or str(shown.photo_path))
                              if shown is not None else "")
-
-    def clear(self, message: str = "") -> None:
-        self.info.setText(escape(message))
-        self.info.setToolTip("")
-        self.counter.setText("")
-        self.prev_button.setEnabled(False)
-        self.next_button.setEnabled(False)
 
 
 class NewIndividualBanner(QLabel):
