@@ -525,9 +525,8 @@ class ReviewPage(ReviewDecisions, QWidget):
         """Something changed the catalog (this page, undo, another page, a job)."""
         for encounter_id in getattr(changes, "encounters", ()):
             self.prefetch.invalidate(encounter_id)
-        if getattr(changes, "individuals", ()):  # a sighting confirmed, moved or merged
+        if getattr(changes, "individuals", ()):  # names, sightings and photos of candidates
             self._candidate_photos.clear()
-        if getattr(changes, "individuals", ()):  # names and sightings shown on candidates
             near = self.queue[max(0, self.index - 1):self.index + 1 + _PREFETCH_AHEAD]
             self.prefetch.refresh_bundles(set(near))
         current = self.current_encounter_id()
