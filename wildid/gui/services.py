@@ -114,17 +114,16 @@ class Services(QObject):
 
     def undo(self) -> Changes | None:
         """Undo the last operation; returns what it changed (None when there was nothing)."""
-        if not self.undo_stack.can_undo:
-            return None
-        what = self.undo_stack.undo()
-        self.notify(what)
-        return what
+        return self._history(self.undo_stack.can_undo, self.undo_stack.undo)
 
     def redo(self) -> Changes | None:
         """Redo the last undone operation; returns what it changed (None when nothing)."""
-        if not self.undo_stack.can_redo:
+        return self._history(self.undo_stack.can_redo, self.undo_stack.redo)
+
+    def _history(self, possible: bool, step: Callable[[], Changes]) -> Changes | None:
+        if not possible:
             return None
-        what = self.undo_stack.redo()
+        what = step()
         self.notify(what)
         return what
 
