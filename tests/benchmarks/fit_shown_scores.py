@@ -98,9 +98,10 @@ def calibrated_identifier(prof: SpeciesProfile, matcher: object, items: list, fe
                           colour: np.ndarray, members: Iterable[int]) -> Identifier:
     """``prof``'s identifier holding ``members`` and showing scores at the calibrated level:
     no size shift of either kind and no first-place map, whatever an earlier --save wrote
-    (the fits add those themselves)."""
+    (the fits add those themselves), and the "likely new" threshold as calibrated (no rise)."""
     ident = prof.identifier(matcher=matcher)
     ident.size_slope, ident.size_slope_small, ident.first_place = 0.0, 0.0, None
+    ident.verdict_slope_small = 0.0
     ident.add_many(DatabaseEntry(i, items[i][1], feats[i], vectors={"colour": colour[i]})
                    for i in members)
     return ident

@@ -209,10 +209,11 @@ def test_a_setting_added_later_leaves_digests_alone_at_its_neutral_value() -> No
     lion = load_profiles()["lion"]
     assert lion.config.aggregation_odds == 1.0
     before = lion.to_dict()
-    # the size shift came later still and is no pipeline setting (it moves no index)
+    # the size shift and the verdict's rise came later still and are no pipeline settings
+    # (they move no index)
     for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
                 "size_reference", "size_floor", "size_slope_small", "size_small_verified",
-                "first_place"):
+                "first_place", "verdict_slope_small", "verdict_small_verified"):
         before.pop(key, None)
     del before["config"]["aggregation_odds"]
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]

@@ -169,6 +169,47 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
     assert lnbnn.size_shift(16) == 0.0
 
 
+def test_a_catalog_of_a_handful_raises_the_verdicts_threshold_not_the_scores(
+        catalog: dict[str, object]) -> None:
+    """Below the floor the "likely new" threshold's logit rises by verdict_slope_small x
+    log(floor / n), eased off by the first candidate's verified score; the candidates' scores
+    and order stay, and the raised threshold is the one reported with them."""
+    plain = calibrated(catalog)
+    base = plain.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    sv = base[0].raw["sv"]
+    assert sv > 0
+    raised = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                                verdict_slope_small=2.0)
+    assert raised.verdict_shift(16) == pytest.approx(2.0 * np.log(4))
+    assert raised.verdict_shift(64) == raised.verdict_shift(500) == 0.0
+    assert raised.size_shift(16) == 0.0
+    res = raised.identify(catalog["query"], top_k=5)  # type: ignore[arg-type]
+    assert [(c.individual_id, c.score) for c in res] == [(c.individual_id, c.score) for c in base]
+    assert logit(res.threshold) - logit(base.threshold) == pytest.approx(2.0 * np.log(4),
+                                                                         abs=1e-6)
+    assert res.likely_new == (res[0].score < res.threshold)
+    # steep enough, the same first candidate is called new; a verified score at the easing's
+    # end keeps the full catalog's threshold
+    steep = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                               verdict_slope_small=20.0)
+    assert not base.likely_new and steep.identify(catalog["query"]).likely_new
+    eased = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                               verdict_slope_small=20.0, verdict_small_verified=sv)
+    assert eased.verdict_shift(16, sv / 2) == pytest.approx(10.0 * np.log(4))
+    assert eased.verdict_shift(16, sv) == eased.verdict_shift(16, 2 * sv) == 0.0
+    kept = eased.identify(catalog["query"])  # type: ignore[arg-type]
+    assert not kept.likely_new and kept.threshold == pytest.approx(base.threshold)
+    # it counts from a young calibration's own size, like the small-catalog shift
+    young = replace_identifier(plain, size_slope=0.0, size_reference=32, size_floor=64,
+                               verdict_slope_small=2.0)
+    assert young.verdict_shift(32) == 0.0 and young.verdict_shift(16) == pytest.approx(
+        2.0 * np.log(2))
+    # uncalibrated or the LNBNN baseline: no calibrated threshold to raise
+    lnbnn = build(catalog, IdentifierConfig(k=2, method="lnbnn"))
+    lnbnn.size_floor, lnbnn.verdict_slope_small = 64, 2.0
+    assert lnbnn.verdict_shift(16) == 0.0
+
+
 def test_the_first_candidate_is_read_as_first_and_the_verdict_stays(
         catalog: dict[str, object]) -> None:
     plain = calibrated(catalog)
@@ -212,13 +253,16 @@ def replace_identifier(ident: Identifier, size_slope: float, size_reference: int
                        size_floor: int = 0,
                        first_place: FirstPlaceCalibration | None = None,
                        size_slope_small: float = 0.0,
-                       size_small_verified: float = 0.0) -> Identifier:
-    """``ident`` with another size shift and first-place calibration (the same index and
-    calibration)."""
+                       size_small_verified: float = 0.0, verdict_slope_small: float = 0.0,
+                       verdict_small_verified: float = 0.0) -> Identifier:
+    """``ident`` with another size shift, verdict rise and first-place calibration (the same
+    index and calibration)."""
     other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
                        size_reference=size_reference, size_floor=size_floor,
                        size_slope_small=size_slope_small,
-                       size_small_verified=size_small_verified, first_place=first_place)
+                       size_small_verified=size_small_verified, first_place=first_place,
+                       verdict_slope_small=verdict_slope_small,
+                       verdict_small_verified=verdict_small_verified)
     other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
     return other
 

@@ -125,7 +125,7 @@ def active_profiles() -> dict[str, SpeciesProfile]:
 
 # what `wildid calibrate` does not fit, taken from the shipped profile (active_profiles)
 SHIPPED_CORRECTIONS = ("size_slope", "size_floor", "size_slope_small", "size_small_verified",
-                       "first_place")
+                       "first_place", "verdict_slope_small", "verdict_small_verified")
 
 
 @dataclass(frozen=True)

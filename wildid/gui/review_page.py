@@ -376,7 +376,8 @@ class ReviewPage(ReviewDecisions, QWidget):
             self._photo_index = ids.index(wanted) if wanted in ids else 0
         self._photo_index = min(self._photo_index, max(0, len(detail.annotations) - 1))
         self.banner.show_for(detail.likely_new, len(bundle.candidates), detail.best_score,
-                             bool(detail.species) or any(a.species for a in detail.annotations))
+                             bool(detail.species) or any(a.species for a in detail.annotations),
+                             detail.threshold)
         self._show_query_photo()
         self.strip.set_candidates(bundle.candidates, max(0, row), detail.threshold)
         if not bundle.candidates:

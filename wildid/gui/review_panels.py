@@ -168,9 +168,13 @@ class NewIndividualBanner(QLabel):
         self.hide()
 
     def show_for(self, likely_new: bool, n_candidates: int, best: float | None,
-                 has_species: bool = True) -> None:
+                 has_species: bool = True, threshold: float | None = None) -> None:
         """``has_species``: whether the animal has a species; without one it is compared only
-        with the individuals that have none, so an empty list says nothing about the others."""
+        with the individuals that have none, so an empty list says nothing about the others.
+        ``threshold``: the one this encounter was judged by. It is named because it is not
+        always the same: in a catalog of a handful of individuals it is raised for matches
+        without verified markings (``Identifier.verdict_shift``), so a 50 % match can be
+        "likely new" there and "likely known" in a larger catalog."""
         if n_candidates == 0 and not has_species:
             self.setText("No candidate: this animal has no species, so it is compared only with "
                          "individuals that have none. If yours have a species, press E and give "
@@ -179,9 +183,11 @@ class NewIndividualBanner(QLabel):
             self.setText("Likely a new individual: no known individual resembles this animal. "
                          "Press I to name it, or S to skip.")
         elif likely_new:
+            under = ("" if threshold is None or best is None or best >= threshold
+                     else f", under the {fmt_percent(threshold)} a match needs here")
             self.setText(f"Likely a new individual: the best match is only "
-                         f"{fmt_percent(best)}. Check the candidates, then press I to name "
-                         "a new individual.")
+                         f"{fmt_percent(best)}{under}. Check the candidates, then press I "
+                         "to name a new individual.")
         else:
             self.hide()
             return

@@ -173,7 +173,9 @@ class Identifier:
                  rerank_calibration: CalibrationModel | None = None,
                  size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0,
                  size_slope_small: float = 0.0, size_small_verified: float = 0.0,
-                 first_place: FirstPlaceCalibration | None = None) -> None:
+                 first_place: FirstPlaceCalibration | None = None,
+                 verdict_slope_small: float = 0.0, verdict_small_verified: float = 0.0
+                 ) -> None:
         self.config = config or IdentifierConfig()
         # how the shown scores move in a catalog smaller than the calibration's (size_shift)
         self.size_slope = size_slope
@@ -181,6 +183,10 @@ class Identifier:
         self.size_floor = size_floor
         self.size_slope_small = size_slope_small
         self.size_small_verified = size_small_verified
+        # how far the "likely new" threshold rises in a catalog of a handful of individuals
+        # (verdict_shift)
+        self.verdict_slope_small = verdict_slope_small
+        self.verdict_small_verified = verdict_small_verified
         self.first_place = first_place  # the shown scores re-read by rank (FirstPlaceCalibration)
         self.calibration = calibration
         # both or neither: a second stage without its matcher (model missing) is not applied
@@ -275,31 +281,36 @@ class Identifier:
                                 query_tilt(matches.values()), turned)
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
                                       scores, view)[:top_k]
-        shift = self.size_shift(len(self._entries) - sum(1 for k in excluded if k in self._entries),
-                                candidates[0].raw.get("sv", 0.0) if candidates else 0.0)
-        candidates, threshold = self._shown(candidates, self._threshold(reranks), shift)
+        compared = len(self._entries) - sum(1 for k in excluded if k in self._entries)
+        verified = candidates[0].raw.get("sv", 0.0) if candidates else 0.0
+        candidates, threshold = self._shown(candidates, self._threshold(reranks),
+                                            self.size_shift(compared, verified),
+                                            self.verdict_shift(compared, verified))
         likely_new = not candidates or candidates[0].score < threshold
         return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
 
-    def _shown(self, candidates: list[Candidate], threshold: float, shift: float
-               ) -> tuple[list[Candidate], float]:
+    def _shown(self, candidates: list[Candidate], threshold: float, shift: float,
+               raised: float = 0.0) -> tuple[list[Candidate], float]:
         """The candidates' scores as shown, and the threshold in the same terms.
 
         The size shift corrects the candidates' level (the threshold is a probability, fitted
-        where no shift applies, so it does not move: the verdict follows the corrected level).
+        where no shift applies, so it does not move for it: the verdict follows the corrected
+        level); ``raised`` is what the threshold's own logit gains (:meth:`verdict_shift`).
         The first-place calibration then re-reads both, the threshold as a first candidate's
         score: it is monotone, so it changes no verdict."""
         first = self.first_place if self.calibration is not None and \
             self.config.method != "lnbnn" else None
-        if not shift and first is None:
-            return candidates, threshold
 
         def shown(p: float, is_first: bool, moved: float) -> float:
+            if not moved and first is None:
+                return p
             z = _logit(p) + moved
             return _sigmoid(first.logit(z, is_first) if first is not None else z)
 
-        return ([replace(c, score=shown(c.score, i == 0, shift))
-                 for i, c in enumerate(candidates)], shown(threshold, True, 0.0))
+        if shift or first is not None:
+            candidates = [replace(c, score=shown(c.score, i == 0, shift))
+                          for i, c in enumerate(candidates)]
+        return candidates, shown(threshold, True, raised)
 
     def size_shift(self, compared: int, verified: float = 0.0) -> float:
         """What the shown scores' logit gains when a query is compared with ``compared``
@@ -341,6 +352,36 @@ class Identifier:
                 max(0.0, 1.0 - verified / self.size_small_verified)
             shift += self.size_slope_small * eased * float(np.log(compared / start))
         return shift
+
+    def verdict_shift(self, compared: int, verified: float = 0.0) -> float:
+        """What the "likely new" threshold's logit gains when a query is compared with
+        ``compared`` annotations: ``verdict_slope_small * log(start / compared)`` below the
+        start of the small-catalog range (``size_floor``, or the reference where that is
+        smaller, as in :meth:`size_shift`), times ``1 - verified / verdict_small_verified``
+        (not below 0), where ``verified`` is the first candidate's spatially verified score.
+
+        Why: in a first catalog of one to four individuals, the calibration can say how
+        likely a candidate is, but not whether the animal is new. A new animal's keypoints
+        find their nearest neighbours in the few photos there are, whoever it is, so its best
+        candidate scores about as high as a known animal's (default profile, development
+        draws, one-individual catalogs: first candidates shown at 55-64 % for new animals,
+        59-67 % for known ones), and the whole catalog's threshold (shown as 26 %) called no
+        new animal new. What a
+        known animal has and a new one does not is a strong verified match, so there the
+        threshold rises unless the first candidate has one. Fitted for the verdict's balanced
+        accuracy, as the threshold itself is (tests/benchmarks/fit_tiny_catalogs.py); the
+        shown scores do not move, so the shown threshold is per query
+        (``Identification.threshold``)."""
+        if (compared <= 0 or self.verdict_slope_small <= 0 or self.calibration is None
+                or self.config.method == "lnbnn"):
+            return 0.0
+        start = self.size_floor if self.size_reference <= 0 else \
+            min(self.size_floor, self.size_reference)
+        if compared >= start:
+            return 0.0
+        eased = 1.0 if self.verdict_small_verified <= 0 else \
+            max(0.0, 1.0 - verified / self.verdict_small_verified)
+        return self.verdict_slope_small * eased * float(np.log(start / compared))
 
     def shown_threshold(self, reranked: bool = False) -> float:
         """The new-individual threshold in the terms the candidates are shown in (what

@@ -90,6 +90,12 @@ class SpeciesProfile:
     # theirs (see RootSiftExtractor.working_side and docs/identification.md, "Photos larger
     # than the development ones").
     long_side_max: int = 0
+    # in a catalog smaller than the size floor (the one size_slope_small counts from), the
+    # "likely new" threshold's logit rises by verdict_slope_small * log(size_floor / n),
+    # eased off by the first candidate's verified score and gone at verdict_small_verified
+    # (Identifier.verdict_shift, tests/benchmarks/fit_tiny_catalogs.py).  0 = no rise.
+    verdict_slope_small: float = 0.0
+    verdict_small_verified: float = 0.0
 
     @property
     def reranks(self) -> bool:
@@ -149,7 +155,9 @@ class SpeciesProfile:
                           size_slope=self.size_slope, size_reference=self.size_reference,
                           size_floor=self.size_floor, size_slope_small=self.size_slope_small,
                           size_small_verified=self.size_small_verified,
-                          first_place=self.first_place)
+                          first_place=self.first_place,
+                          verdict_slope_small=self.verdict_slope_small,
+                          verdict_small_verified=self.verdict_small_verified)
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
@@ -161,7 +169,7 @@ class SpeciesProfile:
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
                     "size_reference", "size_floor", "size_slope_small", "size_small_verified",
-                    "first_place"):
+                    "first_place", "verdict_slope_small", "verdict_small_verified"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -186,6 +194,8 @@ class SpeciesProfile:
             "size_floor": self.size_floor, "size_slope_small": self.size_slope_small,
             "size_small_verified": self.size_small_verified,
             "first_place": None if self.first_place is None else self.first_place.to_dict(),
+            "verdict_slope_small": self.verdict_slope_small,
+            "verdict_small_verified": self.verdict_small_verified,
             "info": self.info,
             # written only where set: profiles without it keep their settings digest
             **({"long_side_max": self.long_side_max} if self.long_side_max else {}),
@@ -214,7 +224,9 @@ class SpeciesProfile:
                        float(d.get("size_slope_small", 0.0)),
                        float(d.get("size_small_verified", 0.0)),
                        FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
-                       else None, int(d.get("long_side_max", 0)))
+                       else None, int(d.get("long_side_max", 0)),
+                       float(d.get("verdict_slope_small", 0.0)),
+                       float(d.get("verdict_small_verified", 0.0)))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
