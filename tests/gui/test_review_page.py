@@ -272,6 +272,33 @@ def test_skip_flag_unidentifiable_and_done_state(qtbot, page, world):
     assert [v for v, _ in decisions(world, dot)] == ["flag", "revert", "flag"]
 
 
+def test_undoing_not_sure_shows_the_encounter_again_in_its_place(qtbot, page, world):
+    """"Not sure" sends an encounter to the end of the queue without it leaving; undoing that
+    shows it again where the order puts it, as undoing a confirm does. Both through the page
+    and the window's Edit > Undo (Services.undo), which the page does not see called."""
+    stripe, dot, new = (world.queries[k] for k in ("q_stripe", "q_dot", "q_new"))
+    assert page.queue == [stripe, dot, new] and page.current_encounter_id() == stripe
+    for undo in (page.undo, page.services.undo):
+        page.actions_by_key["unsure"].trigger()
+        settle(qtbot, page)
+        assert page.queue == [dot, new, stripe] and page.current_encounter_id() == dot
+        undo()
+        qtbot.waitUntil(lambda: page.current_encounter_id() == stripe, timeout=5000)
+        settle(qtbot, page)
+        assert page.queue == [stripe, dot, new] and page.index == 0
+        assert page.current_encounter_id() == stripe
+        assert state_of(world.catalog, stripe) == ("unreviewed", None)
+    # a "not sure" further down the queue comes back in its place, behind the first
+    page.actions_by_key["next_encounter"].trigger()
+    settle(qtbot, page)
+    page.actions_by_key["unsure"].trigger()
+    settle(qtbot, page)
+    assert page.queue == [stripe, new, dot] and page.current_encounter_id() == new
+    page.services.undo()
+    qtbot.waitUntil(lambda: page.current_encounter_id() == dot, timeout=5000)
+    assert page.queue == [stripe, dot, new]
+
+
 def test_encounter_without_candidates_says_likely_new_and_cannot_confirm(qtbot, page, world):
     with world.catalog.session() as s:
         from wildid.catalog.models import MatchCandidate

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from wildid.errors import WildIdError
 from wildid.review import operations
+from wildid.review.changes import Changes
 
 if TYPE_CHECKING:
     from wildid.gui.review_page import ReviewPage
@@ -148,10 +149,23 @@ class ReviewDecisions:
     def undo(self: ReviewPage) -> None:
         self._run_undo(self.services.undo)
 
+    def _on_undone(self: ReviewPage, changes: Changes) -> None:
+        """An undone decision returns its encounter to the reviewer, who is shown it where the
+        queue's order puts it. One that never left the queue ("not sure" only sent it to the
+        end) is taken out of the order on screen here, so the queue read after the undo places
+        and shows it as it does an encounter an undone confirm brings back (before, it stayed
+        last and another encounter stayed on screen)."""
+        for encounter_id in changes.encounters:
+            if encounter_id in self._touched and encounter_id in self.queue:
+                position = self.queue.index(encounter_id)
+                self.queue.remove(encounter_id)
+                if position < self.index:
+                    self.index -= 1
+
     def redo(self: ReviewPage) -> None:
         self._run_undo(self.services.redo)
 
-    def _run_undo(self: ReviewPage, step: Callable[[], None]) -> None:
+    def _run_undo(self: ReviewPage, step: Callable[[], Changes | None]) -> None:
         try:
             step()
         except WildIdError as exc:

@@ -115,6 +115,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.prefetch.queueReady.connect(self._on_queue)
         services.data_changed.connect(self._on_data_changed)
         services.undo_changed.connect(self._update_undo_actions)
+        services.undone.connect(self._on_undone)
         self._update_undo_actions()
         self._show_state("loading")
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from wildid.catalog import Catalog, open_catalog
 from wildid.gui.jobs import ErrorSink, Job, JobRunner
@@ -67,6 +67,9 @@ class Services(QObject):
 
     data_changed = Signal(object)  # Changes
     undo_changed = Signal()
+    # what an undo changed, emitted just before data_changed (from the menu or a page alike):
+    # the review page shows the encounter an undone decision returns to the reviewer
+    undone = Signal(object)  # Changes
     # the engine's MatchReport after a background identification: what became of an import
     identification_finished = Signal(object)
 
@@ -114,16 +117,19 @@ class Services(QObject):
 
     def undo(self) -> Changes | None:
         """Undo the last operation; returns what it changed (None when there was nothing)."""
-        return self._history(self.undo_stack.can_undo, self.undo_stack.undo)
+        return self._history(self.undo_stack.can_undo, self.undo_stack.undo, self.undone)
 
     def redo(self) -> Changes | None:
         """Redo the last undone operation; returns what it changed (None when nothing)."""
         return self._history(self.undo_stack.can_redo, self.undo_stack.redo)
 
-    def _history(self, possible: bool, step: Callable[[], Changes]) -> Changes | None:
+    def _history(self, possible: bool, step: Callable[[], Changes],
+                 announce: SignalInstance | None = None) -> Changes | None:
         if not possible:
             return None
         what = step()
+        if announce is not None:
+            announce.emit(what)
         self.notify(what)
         return what
 
