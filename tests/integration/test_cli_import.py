@@ -60,6 +60,10 @@ def test_import_card_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rc, out, _ = _run(capsys, "photos", "--catalog", cat, "--json")
     photos = json.loads(out)
     assert len(photos) == expected
+    # the table shows each id's last 8 characters, as every table and message does
+    rc, out, _ = _run(capsys, "photos", "--catalog", cat)
+    assert sorted(line.split()[0] for line in out.splitlines()[2:]) == \
+        sorted(p["id"][-8:] for p in photos)
     by_name = {Path(p["path"]).name: p for p in photos}
     canon = next(s for s in shots if s.offset == "+02:00")
     p = by_name[canon.path.name]

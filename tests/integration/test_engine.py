@@ -19,6 +19,7 @@ from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSu
 from wildid.cli import main as cli_main
 from wildid.engine import engine_for, forget, process_new
 from wildid.engine.identification import CatalogEngine
+from wildid.ids import short_id
 from wildid.ingest.importer import ImportOptions, run_import
 from wildid.review import confirm_match, new_individual, reject_candidate
 
@@ -239,6 +240,16 @@ def test_cli_lists_say_which_photo_each_encounter_is(tmp_path, photos, capsys) -
     assert cli_main(["encounters", "--catalog", cat, "--state", "unreviewed"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[-1] == "photo" and table[2].endswith(query.name)
+    # the id as tables and messages show it (its last 8 characters), which can be typed back
+    shown = table[2].split()[0]
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    whole = {e["id"] for e in json.loads(capsys.readouterr().out)}
+    (pending,) = [e for e in whole if e != enc["id"]]
+    assert shown == short_id(pending) != pending
+    assert cli_main(["individuals", "--catalog", cat, "--json"]) == 0
+    (ada,) = json.loads(capsys.readouterr().out)
+    assert cli_main(["individuals", "--catalog", cat]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[:2] == [short_id(ada["id"]), "Ada"]
     assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert result["photo_files"] == [str(query.resolve())]
@@ -246,8 +257,10 @@ def test_cli_lists_say_which_photo_each_encounter_is(tmp_path, photos, capsys) -
     assert result["candidates"][0]["best_photo"] == str(known.resolve())
     assert cli_main(["match", "--catalog", cat, "--all"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert f"({query.name}): likely known" in out[0]
+    assert out[0].startswith(f"encounter {shown} ({query.name}): likely known")
     assert "best photo" in out[1] and known.name in out[3]
+    assert cli_main(["match", "--catalog", cat, shown, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["encounter_id"] == pending
 
 
 def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) -> None:

@@ -331,7 +331,7 @@ def cmd_photos(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(["id", "taken (UTC)", "size", "camera", "lat", "lon", "path"],
-                    [[r["id"], r["taken_utc"], f"{r['width']}x{r['height']}", r["camera"],
+                    [[short_id(r["id"]), r["taken_utc"], f"{r['width']}x{r['height']}", r["camera"],
                       _round(r["lat"]), _round(r["lon"]), r["path"]] for r in rows])
     return 0
 
@@ -365,7 +365,7 @@ def cmd_encounters(args: argparse.Namespace) -> int:
     else:
         print_table(["id", "taken (UTC)", "photos", "state", "individual", "species", "observer",
                      "photo"],
-                    [[r["id"], r["taken_utc"], r["photos"], r["state"], r["individual"],
+                    [[short_id(r["id"]), r["taken_utc"], r["photos"], r["state"], r["individual"],
                       r["species"], r["observer"], _first_photo(r["photo_files"])]
                      for r in rows])
     return 0
@@ -393,7 +393,7 @@ def cmd_individuals(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(["id", "name", "species", "encounters", "last seen"],
-                    [[r["id"], r["name"], r["species"], r["encounters"], r["last_seen"]]
+                    [[short_id(r["id"]), r["name"], r["species"], r["encounters"], r["last_seen"]]
                      for r in rows])
     return 0
 

@@ -216,7 +216,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     for m in payload:
         verdict = "likely a new individual" if m["likely_new"] else "likely known"
         files = ", ".join(file_name(p) for p in m["photo_files"])
-        print(f"encounter {m['encounter_id']}{f' ({files})' if files else ''}: {verdict} "
+        print(f"encounter {short_id(m['encounter_id'])}{f' ({files})' if files else ''}: {verdict} "
               f"(threshold {m['threshold']:.2f}, {m['seconds']:.2f} s)")
         if not m["candidates"]:
             print("  no candidates" + ("" if m["queried"] else " (no features)"))
