@@ -106,7 +106,7 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     from tests.photofactory import make_shot
     from wildid.catalog.models import MatchSummary
     from wildid.engine import engine_for, identify_new
-    from wildid.engine.identification import user_profiles_path
+    from wildid.engine.identification import catalog_profiles_path
 
     catalog = services.catalog
     photos = {p: [make_shot(tmp_path / f"ind{p}_s{s}.jpg", 640, 480, seed=100 * p + s,
@@ -134,7 +134,7 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     title, text = main_window.prompts.informed[-1]
     assert title == "Match scores" and "default: refitted on" in text
     assert "matched again with the new scores" in text and not main_window.prompts.errors
-    saved = json.loads(user_profiles_path().read_text())["profiles"]["default"]
+    saved = json.loads(catalog_profiles_path(catalog.root).read_text())["profiles"]["default"]
     assert saved["calibration"]["info"]["fitted_on"] == f"catalog {catalog.root}"
     # identification runs after it, on a new engine with the refitted profile: the encounter
     # still to review is matched again (its result names the new calibration)
@@ -147,7 +147,7 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     refitted = tag()
     main_window.prompts.confirms = [True, True]
     main_window.menu_actions.reset_scores.trigger()
-    assert not user_profiles_path().exists()
+    assert not catalog_profiles_path(catalog.root).exists()
     assert main_window.prompts.informed[-1][1].startswith("The shipped match scores are used")
     qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=JOB_TIMEOUT_MS)
     assert engine_for(catalog).profiles["default"].calibration.info["fitted_on"] != \

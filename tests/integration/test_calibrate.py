@@ -19,9 +19,14 @@ from tests.photofactory import make_shot
 from wildid.catalog.models import Annotation, Encounter, Photo
 from wildid.cli import main as cli_main
 from wildid.engine.calibrate import calibrate_catalog
-from wildid.engine.identification import CatalogEngine, active_profiles, user_profiles_path
+from wildid.engine.identification import (
+    CatalogEngine,
+    active_profiles,
+    catalog_profiles_path,
+    user_profiles_path,
+)
 from wildid.ingest.importer import ImportOptions, run_import
-from wildid.matching.profiles import SpeciesProfile, load_profiles
+from wildid.matching.profiles import SpeciesProfile, load_profiles, save_profiles
 from wildid.review import confirm_match, new_individual
 
 PATTERNS = (31, 32, 33, 34, 35, 36)
@@ -85,12 +90,18 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     assert 0.0 < default["threshold"] < 1.0
     assert default["loo_top1"] >= 0.9  # generated markings under a perspective change
     assert "rerank" not in default  # the shipped default profile does not re-rank
-    assert not user_profiles_path().exists()
+    own = catalog_profiles_path(labelled.root)
+    assert not own.exists() and not user_profiles_path().exists()
 
     assert cli_main(["--catalog", root, "calibrate", "--min-pairs", "10"]) == 0
     printed = capsys.readouterr().out
-    assert "default: refitted on" in printed and f"saved {user_profiles_path()}" in printed
-    saved = active_profiles()["default"]
+    # saved with the catalog, for the catalog: another catalog (or `wildid eval`'s throwaway
+    # one) keeps the shipped scores
+    assert "default: refitted on" in printed and f"saved {own}" in printed
+    assert not user_profiles_path().exists()
+    assert active_profiles(tmp_path / "another")["default"].to_dict() == \
+        load_profiles()["default"].to_dict() == active_profiles()["default"].to_dict()
+    saved = active_profiles(labelled.root)["default"]
     assert saved.calibration is not None
     assert saved.calibration.threshold == pytest.approx(default["threshold"])
     assert saved.calibration.info["fitted_on"] == f"catalog {labelled.root}"
@@ -105,10 +116,41 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
     # marked as fitted for the shipped settings (an upgrade that changes them retires it)
     assert saved.info["settings_of"] == load_profiles()["default"].settings_digest()
     # the file holds only what was refitted: the shipped lion and nyala follow upgrades
-    assert set(json.loads(user_profiles_path().read_text())["profiles"]) == {"default"}
-    assert active_profiles()["nyala"].to_dict() == load_profiles()["nyala"].to_dict()
-    assert cli_main(["calibrate", "--reset"]) == 0
-    assert not user_profiles_path().exists()
+    assert set(json.loads(own.read_text())["profiles"]) == {"default"}
+    assert active_profiles(labelled.root)["nyala"].to_dict() == load_profiles()["nyala"].to_dict()
+    assert CatalogEngine(labelled).profiles["default"].to_dict() == saved.to_dict()
+    assert cli_main(["--catalog", root, "calibrate", "--reset"]) == 0
+    assert "removed the scores refitted on" in capsys.readouterr().out
+    assert not own.exists()
+    assert active_profiles(labelled.root)["default"].to_dict() == \
+        load_profiles()["default"].to_dict()
+
+
+def test_refits_saved_for_every_catalog_by_earlier_versions_apply_to_their_own(
+        labelled, tmp_path: Path, capsys) -> None:
+    """Refits used to be saved in the user's file, for every catalog: one fitted on a young
+    catalog of two animals set the "likely new" threshold everywhere. Such a refit now
+    applies to the catalog it was fitted on only, and --reset there removes it; a profile
+    edited by hand in that file (a species of the user's own) still applies everywhere."""
+    shipped = load_profiles()
+    refit = replace(shipped["default"],
+                    calibration=replace(shipped["default"].calibration, threshold=0.963,
+                                        info={"fitted_on": f"catalog {labelled.root}"}),
+                    info={"settings_of": shipped["default"].settings_digest()})
+    zebra = replace(shipped["default"], name="zebra", aliases=["Equus quagga"], info={})
+    save_profiles({"default": refit, "zebra": zebra}, user_profiles_path())
+    assert active_profiles(labelled.root)["default"].calibration.threshold == 0.963
+    for elsewhere in (active_profiles(tmp_path / "another"), active_profiles()):
+        assert elsewhere["default"].to_dict() == shipped["default"].to_dict()
+        assert elsewhere["zebra"].aliases == ["Equus quagga"]
+    assert cli_main(["--catalog", str(tmp_path / "another"), "calibrate", "--reset"]) == 0
+    assert "nothing was refitted on this catalog" in capsys.readouterr().out
+    assert active_profiles(labelled.root)["default"].calibration.threshold == 0.963
+    assert cli_main(["--catalog", str(labelled.root), "calibrate", "--reset"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert set(json.loads(user_profiles_path().read_text())["profiles"]) == {"zebra"}
+    assert active_profiles(labelled.root)["default"].to_dict() == shipped["default"].to_dict()
+    assert active_profiles(labelled.root)["zebra"].aliases == ["Equus quagga"]
 
 
 def test_calibrate_refits_the_learned_reranking(labelled) -> None:
@@ -126,7 +168,7 @@ def test_calibrate_refits_the_learned_reranking(labelled) -> None:
     assert rerank["n_pairs"] == len(PATTERNS) * SHOTS * 3
     assert rerank["n_positive"] == len(PATTERNS) * SHOTS  # the right one is always in the top 3
     assert rerank["loo_top1"] >= 0.9
-    saved = active_profiles()["default"]
+    saved = active_profiles(labelled.root)["default"]
     stage = saved.rerank_calibration
     assert stage is not None and stage is not shipped_stage and saved.reranks
     assert stage.features == ["fused", "lightglue"]
@@ -232,7 +274,6 @@ def test_calibrate_tries_a_user_embedder_and_scores_with_it_only_while_it_is_act
     another, the shipped calibration stands in (with a warning) instead of a stand-in value."""
     from wildid.engine.runtime import default_registry
     from wildid.matching.calibration import fit_calibration
-    from wildid.matching.profiles import save_profiles
 
     _install_as_user_model("user_reid")
     root = str(labelled.root)

@@ -69,11 +69,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="refit score calibration from this catalog's decisions",
                        description="Leave-one-out over the catalog's confirmed encounters: each "
                        "queries the others; the pairs refit the calibration and the new-individual "
-                       "threshold per species profile, saved as your calibration file.")
+                       "threshold per species profile, saved in the catalog's folder for this "
+                       "catalog.")
     p.add_argument("--min-pairs", type=int, default=20,
                    help="positive pairs a profile needs to be refitted (default 20)")
     p.add_argument("--dry-run", action="store_true", help="report, but do not save")
-    p.add_argument("--reset", action="store_true", help="delete your calibration (back to shipped)")
+    p.add_argument("--reset", action="store_true",
+                   help="delete this catalog's refitted calibration (back to shipped)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
@@ -330,11 +332,13 @@ def _reliability_line(rel: dict) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from wildid.engine import reset_scores
     from wildid.engine.calibrate import calibrate_catalog, report_lines
-    from wildid.engine.identification import user_profiles_path
 
     if args.reset:
-        print(f"removed {user_profiles_path()}; the shipped calibration is used again"
-              if reset_scores() else "nothing was refitted; the shipped calibration is in use")
+        with open_catalog(args.catalog) as catalog:
+            removed = reset_scores(catalog)
+        print(f"removed the scores refitted on {catalog.root}; the shipped calibration is used "
+              "again" if removed else "nothing was refitted on this catalog; the shipped "
+              "calibration is in use")
         return 0
     bar = ProgressBar()
     with open_catalog(args.catalog) as catalog:

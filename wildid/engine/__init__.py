@@ -97,18 +97,15 @@ def refit_scores(catalog: Any, progress: Any = None, cancel: Any = None) -> dict
     return report
 
 
-def reset_scores(catalog: Any = None) -> bool:
-    """``wildid calibrate --reset``: remove the refitted profiles, so the shipped ones are used
-    again; ``catalog``'s loaded engine is dropped with them (its unreviewed encounters are then
+def reset_scores(catalog: Any) -> bool:
+    """``wildid calibrate --reset``: remove ``catalog``'s refitted profiles, so the shipped ones
+    are used again, and drop its loaded engine with them (its unreviewed encounters are then
     matched again). Returns whether there was anything to remove."""
-    from wildid.engine.identification import user_profiles_path
+    from wildid.engine.identification import forget_refits
 
-    path = user_profiles_path()
-    if not path.exists():
+    if not forget_refits(catalog.root):
         return False
-    path.unlink()
-    if catalog is not None:
-        forget(catalog)
+    forget(catalog)
     return True
 
 

@@ -5,8 +5,9 @@ queries all the others (a *known* query: its individual is still in the index) a
 with its whole individual removed (a *new* query). Known queries give labelled pairs (same
 individual or not) for the logistic fusion; the best calibrated score of known vs new queries
 gives the threshold that maximises (BAKS + BAUS) / 2. A profile is refitted only when it has
-enough matching pairs; the result is saved as the user's calibration file, which the engine
-prefers to the shipped one (``--reset`` goes back). A profile that re-ranks its best candidates
+enough matching pairs; the result is saved in the catalog's folder (``calibration.json``),
+which the engine prefers to the shipped profiles for that catalog only (``--reset`` goes
+back). A profile that re-ranks its best candidates
 with the learned matcher has its second stage refitted on the refitted first stage too (the
 best ``rerank_top`` individuals of each known query, matched again), and the threshold is then
 chosen on the second stage's scores, as identification uses it. The learned matcher sees each
@@ -25,7 +26,7 @@ from sqlalchemy import func, select
 
 from wildid.catalog.models import Annotation, Encounter
 from wildid.engine.embedder_fusion import FusionTrial, not_tried_because, trial
-from wildid.engine.identification import CatalogEngine, user_profiles_path, vector_name
+from wildid.engine.identification import CatalogEngine, catalog_profiles_path, vector_name
 from wildid.errors import MatchingError
 from wildid.matching.aggregation import IndividualScore
 from wildid.matching.calibration import CalibrationModel, fit_calibration
@@ -197,11 +198,12 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
                                      info={**profiles[name].info, "settings_of": digest})
         report["profiles"][name] = entry
     if changed and save:
-        path = user_profiles_path()
-        # only what differs from the shipped profiles: an unmarked copy of a shipped profile
-        # would read as edited by hand and outlive the upgrades that change it
-        theirs = {n: p for n, p in profiles.items()
-                  if n not in shipped or p.to_dict() != shipped[n].to_dict()}
+        path = catalog_profiles_path(catalog.root)
+        # this catalog's refits, now and from before (another species refitted last time):
+        # not the user's hand-edited profiles, which stay theirs for every catalog
+        earlier = load_profiles(path, overrides=True) if path.is_file() else {}
+        refitted = {n for n, r in report["profiles"].items() if r.get("refitted")}
+        theirs = {n: p for n, p in profiles.items() if n in refitted or n in earlier}
         save_profiles(theirs, path, note=f"refitted by `wildid calibrate` on {catalog.root}")
         report["saved"] = str(path)
     return report

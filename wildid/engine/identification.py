@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,14 +51,21 @@ from wildid.matching.identifier import (
     TurnedQuery,
     local_score_names,
 )
-from wildid.matching.profiles import DEFAULTS_PATH, SpeciesProfile, load_profiles, profile_for
+from wildid.matching.profiles import (
+    DEFAULTS_PATH,
+    SpeciesProfile,
+    load_profiles,
+    profile_for,
+    save_profiles,
+)
 from wildid.paths import data_dir
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.review.history import rejected_pairs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "user_profiles_path"]
+__all__ = ["CatalogEngine", "EncounterMatch", "MatchReport", "active_profiles",
+           "catalog_profiles_path", "forget_refits", "user_profiles_path"]
 
 # Bumped when the scoring itself changes, so cached results are recomputed: 2 = spatial
 # verification with the rotation sign fixed (2026-12-02); 3 = the learned matcher sees a
@@ -77,50 +84,112 @@ SAVE_BYTES_PER_SECOND = 200e6
 
 
 def user_profiles_path() -> Path:
-    """Where ``wildid calibrate`` saves refitted profiles (see :func:`active_profiles`)."""
+    """The user's own profiles for every catalog: profiles edited or added by hand (a species
+    of their own), and refits that ``wildid calibrate`` saved here before refits were kept
+    per catalog (see :func:`active_profiles`)."""
     return data_dir() / "calibration.json"
 
 
-def active_profiles() -> dict[str, SpeciesProfile]:
-    """The shipped profiles, each replaced by the user's copy where that is still valid.
+def catalog_profiles_path(catalog_root: Path) -> Path:
+    """Where ``wildid calibrate`` saves the profiles it refitted on one catalog's decisions."""
+    return Path(catalog_root) / "calibration.json"
+
+
+def fitted_on(prof: SpeciesProfile) -> str | None:
+    """The catalog ``wildid calibrate`` fitted ``prof``'s calibration on (``catalog <root>``,
+    as the calibration's info says), or None for a profile it did not refit."""
+    if not prof.info.get("settings_of") or prof.calibration is None:
+        return None
+    where = str(prof.calibration.info.get("fitted_on", ""))
+    return where if where.startswith("catalog ") else None  # else a description of data
+
+
+def active_profiles(catalog_root: Path | None = None) -> dict[str, SpeciesProfile]:
+    """The profiles identification uses in the catalog at ``catalog_root`` (None: none, as for
+    `wildid eval`'s throwaway catalogs): the shipped ones, then the user's own
+    (:func:`user_profiles_path`), then the refits of that catalog
+    (:func:`catalog_profiles_path`), each where it is still valid.
+
+    Why per catalog: a refit learns what scores mean on one catalog's photos (a species, a
+    camera, a place). Kept in one file for every catalog, a zebra project's refit of the
+    default profile scored another project's hyenas, and a refit on a young catalog of two
+    animals set the "likely new" threshold of every other catalog. Refits saved in the user's
+    file before (those carry the catalog they were fitted on) still apply, to that catalog
+    only; profiles edited by hand there apply everywhere.
 
     ``wildid calibrate`` saves each profile it refitted with the digest of the shipped settings
     it was fitted for (``info["settings_of"]``). When an upgrade changes those settings (a new
     matcher, another keypoint budget), the old calibration would score features it was never
     fitted on, so the shipped profile is used again, with a warning, until the user
-    recalibrates. A copy without that mark was edited by hand and is the user's to keep. The
+    recalibrates. A copy without that mark was edited by hand and is the user's to keep. A
     file holds only the profiles that differ from the shipped ones; the others, and profiles
     shipped after it was written, are used as shipped.
 
     ``wildid calibrate`` fits the calibrations and sets the catalog size they hold at
     (``size_reference``), nothing else: the corrections of the shown scores fitted on the
     shipped data (``SHIPPED_CORRECTIONS``: how scores move with catalog size, the first-place
-    map) come from the shipped profile, so a calibration saved before an upgrade that brings
-    or refits them gets them too. Before, such a copy kept the values of the day it was saved
-    (none at all for copies older than the corrections), and recalibrating kept them again.
+    map, the verdict's rise in tiny catalogs) come from the shipped profile, so a calibration
+    saved before an upgrade that brings or refits them gets them too.
     """
     shipped = load_profiles(DEFAULTS_PATH)
-    user = user_profiles_path()
-    if not user.is_file():
-        return shipped
-    try:
-        theirs = load_profiles(user, overrides=True)
-    except MatchingError as exc:
-        log.warning("ignoring %s: %s", user, exc)
-        return shipped
     profiles = dict(shipped)
+    here = None if catalog_root is None else f"catalog {catalog_root}"
+    _overlay(profiles, shipped, user_profiles_path(),
+             lambda prof: fitted_on(prof) is None or fitted_on(prof) == here)
+    if catalog_root is not None:
+        _overlay(profiles, shipped, catalog_profiles_path(catalog_root), lambda prof: True)
+    return profiles
+
+
+def _overlay(profiles: dict[str, SpeciesProfile], shipped: dict[str, SpeciesProfile],
+             path: Path, applies: Callable[[SpeciesProfile], bool]) -> None:
+    """Replace ``profiles`` by the valid ones of the file at ``path`` that ``applies`` to."""
+    if not path.is_file():
+        return
+    try:
+        theirs = load_profiles(path, overrides=True)
+    except MatchingError as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return
     for name, prof in theirs.items():
+        if not applies(prof):
+            continue
         fitted_for = prof.info.get("settings_of")
         base = shipped.get(name)
         if fitted_for and base is not None and fitted_for != base.settings_digest():
             log.warning("the %s calibration in %s was fitted for an earlier version of the "
                         "profile; using the shipped one (run `wildid calibrate` to refit)",
-                        name, user)
+                        name, path)
             continue
         if fitted_for and base is not None:
             prof = replace(prof, **{k: getattr(base, k) for k in SHIPPED_CORRECTIONS})
         profiles[name] = prof
-    return profiles
+
+
+def forget_refits(catalog_root: Path) -> bool:
+    """Remove the refits of the catalog at ``catalog_root`` (``wildid calibrate --reset``):
+    its own file, and refits of it that an older version saved in the user's file. Returns
+    whether there was any."""
+    removed = False
+    own = catalog_profiles_path(catalog_root)
+    if own.is_file():
+        own.unlink()
+        removed = True
+    user = user_profiles_path()
+    if user.is_file():
+        try:
+            theirs = load_profiles(user, overrides=True)
+        except MatchingError:
+            return removed
+        here = f"catalog {catalog_root}"
+        kept = {n: p for n, p in theirs.items() if fitted_on(p) != here}
+        if len(kept) < len(theirs):
+            removed = True
+            if kept:
+                save_profiles(kept, user, note="profiles of your own")
+            else:
+                user.unlink()
+    return removed
 
 
 # what `wildid calibrate` does not fit, taken from the shipped profile (active_profiles)
@@ -173,7 +242,7 @@ class CatalogEngine:
                  profiles: dict[str, SpeciesProfile] | None = None,
                  use_embedder: bool = True, persist_index: bool = True) -> None:
         self.catalog = catalog
-        self.profiles = profiles if profiles is not None else active_profiles()
+        self.profiles = profiles if profiles is not None else active_profiles(catalog.root)
         self._registry = registry
         self._use_embedder = use_embedder
         self._sources: list[FeatureSource] | None = None

@@ -22,13 +22,14 @@ from wildid.gui.services import Services, engine_function
 QUESTION = (
     "Refit how match scores are computed from the matches confirmed in this catalog?\n\n"
     "Each species with enough confirmed sightings (20 matching pairs) gets scores and a "
-    "\u201clikely new\u201d threshold fitted on your own photos; the others keep the shipped ones. "
+    "\u201clikely new\u201d threshold fitted on this catalog's photos, for this catalog; the "
+    "others, and your other catalogs, keep the scores they have. "
     "It takes a few seconds to a few minutes, and the encounters still to review are then "
     "matched again. Tools \u2192 Use the shipped match scores goes back.")
 
 
-RESET_QUESTION = ("Forget the match scores refitted on your decisions and use the shipped "
-                  "ones again? (They are refitted whenever you ask again.)")
+RESET_QUESTION = ("Forget the match scores refitted on this catalog's decisions and use the "
+                  "shipped ones again? (They are refitted whenever you ask again.)")
 
 
 class ScoreRefit(QObject):
