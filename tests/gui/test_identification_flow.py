@@ -105,9 +105,10 @@ def test_tools_menu_refits_the_scores_reports_and_matches_again(main_window: Any
     from tests.integration.test_calibrate import PATTERNS, SHOTS, _label
     from tests.photofactory import make_shot
     from wildid.catalog.models import MatchSummary
-    from wildid.engine import engine_for, identify_new
+    from wildid.engine import calibrate, engine_for, identify_new
     from wildid.engine.identification import catalog_profiles_path
 
+    assert len(PATTERNS) >= calibrate.MIN_INDIVIDUALS  # enough animals to judge a refit
     catalog = services.catalog
     photos = {p: [make_shot(tmp_path / f"ind{p}_s{s}.jpg", 640, 480, seed=100 * p + s,
                             pattern_seed=p, warp=0.2).path for s in range(SHOTS)]

@@ -126,6 +126,30 @@ def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, ca
         load_profiles()["default"].to_dict()
 
 
+def test_a_catalog_with_few_individuals_seen_twice_keeps_the_shipped_scores(labelled,
+                                                                             capsys) -> None:
+    """On catalogs of 3 development lions refits were far worse calibrated on their later
+    sightings than the shipped scores: a profile is refitted only from MIN_INDIVIDUALS
+    individuals with a confirmed second sighting, and the report says how many there are."""
+    from wildid.engine import calibrate
+    from wildid.gui.score_refit import QUESTION
+
+    assert f"({calibrate.MIN_INDIVIDUALS} individuals seen at least twice" in QUESTION
+    assert len(PATTERNS) >= calibrate.MIN_INDIVIDUALS  # the other tests refit these animals
+    root = str(labelled.root)
+    # nothing refitted: exit status 1, as with too few pairs
+    assert cli_main(["--catalog", root, "calibrate", "--min-pairs", "10",
+                     "--min-individuals", str(len(PATTERNS) + 1)]) == 1
+    out = capsys.readouterr().out
+    assert f"default: kept ({len(PATTERNS)} individuals with a confirmed second sighting, " \
+        f"{len(PATTERNS) + 1} needed)" in out
+    assert not catalog_profiles_path(labelled.root).exists()
+    # with exactly as many as it needs, the profile is refitted
+    report = calibrate_catalog(labelled, min_pairs=10, save=False,
+                               min_individuals=len(PATTERNS))
+    assert report["profiles"]["default"]["refitted"]
+
+
 def test_refits_saved_for_every_catalog_by_earlier_versions_apply_to_their_own(
         labelled, tmp_path: Path, capsys) -> None:
     """Refits used to be saved in the user's file, for every catalog: one fitted on a young

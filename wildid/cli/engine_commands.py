@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "catalog.")
     p.add_argument("--min-pairs", type=int, default=20,
                    help="positive pairs a profile needs to be refitted (default 20)")
+    p.add_argument("--min-individuals", type=int, default=None,
+                   help="individuals with a confirmed second sighting a profile needs to be "
+                        "refitted (default 6)")
     p.add_argument("--dry-run", action="store_true", help="report, but do not save")
     p.add_argument("--reset", action="store_true",
                    help="delete this catalog's refitted calibration (back to shipped)")
@@ -343,7 +346,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     with open_catalog(args.catalog) as catalog:
         try:
-            report = calibrate_catalog(catalog, min_pairs=args.min_pairs, save=not args.dry_run,
+            report = calibrate_catalog(catalog, min_pairs=args.min_pairs,
+                                       min_individuals=args.min_individuals, save=not args.dry_run,
                                        progress=bar)
         finally:
             bar.close()

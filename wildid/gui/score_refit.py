@@ -21,9 +21,11 @@ from wildid.gui.services import Services, engine_function
 
 QUESTION = (
     "Refit how match scores are computed from the matches confirmed in this catalog?\n\n"
-    "Each species with enough confirmed sightings (20 matching pairs) gets scores and a "
-    "\u201clikely new\u201d threshold fitted on this catalog's photos, for this catalog; the "
-    "others, and your other catalogs, keep the scores they have. "
+    "Each species with enough confirmed sightings (6 individuals seen at least twice, 20 "
+    "matching pairs) gets scores and a \u201clikely new\u201d threshold fitted on this "
+    "catalog's photos, for this catalog; the others, and your other catalogs, keep theirs. "
+    "For nyala and lion the shipped scores were fitted on hundreds of photos, and a refit on "
+    "a few dozen individuals can be less reliable. "
     "It takes a few seconds to a few minutes, and the encounters still to review are then "
     "matched again. Tools \u2192 Use the shipped match scores goes back.")
 
