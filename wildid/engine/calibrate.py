@@ -5,10 +5,10 @@ queries all the others (a *known* query: its individual is still in the index) a
 with its whole individual removed (a *new* query). Known queries give labelled pairs (same
 individual or not) for the logistic fusion; the best calibrated score of known vs new queries
 gives the threshold that maximises (BAKS + BAUS) / 2. A profile is refitted only when it has
-enough matching pairs; the result is saved in the catalog's folder (``calibration.json``),
-which the engine prefers to the shipped profiles for that catalog only (``--reset`` goes
-back). A profile that re-ranks its best candidates
-with the learned matcher has its second stage refitted on the refitted first stage too (the
+enough matching pairs and individuals; the result is saved in the catalog's folder
+(``calibration.json``), which the engine prefers to the shipped profiles for that catalog
+only (``--reset`` goes back). A profile that re-ranks its best candidates with the learned
+matcher has its second stage refitted on the refitted first stage too (the
 best ``rerank_top`` individuals of each known query, matched again), and the threshold is then
 chosen on the second stage's scores, as identification uses it. The learned matcher sees each
 query as identification shows it to it: turned back when the query's verified pairs say its
@@ -118,10 +118,10 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
     were worse calibrated on the catalogs' later sightings than the shipped scores (which
     were fitted on hundreds of photos of those very lions), on 6 and 12 nyala better; a
     cross-validation over the catalog's own individuals did not tell the two apart (it
-    preferred all seven lion refits it judged), so none is made here (docs/identification.md, "Refits on
-    young catalogs"). Annotations without features yet are extracted first (``progress``
-    follows that and the index loading): a confirmed encounter that was never extracted is
-    labelled data too.
+    preferred all seven lion refits it judged), so none is made here
+    (docs/identification.md, "Refits on young catalogs"). Annotations without features yet
+    are extracted first (``progress`` follows that and the index loading): a confirmed
+    encounter that was never extracted is labelled data too.
     """
     least = MIN_INDIVIDUALS if min_individuals is None else min_individuals
     engine = engine or CatalogEngine(catalog)
