@@ -422,6 +422,43 @@ def test_candidate_card_line_fits_and_the_tooltip_says_when(days, line, said):
     assert card.lines == (line,) and said in card.tooltip
 
 
+def test_each_encounter_steps_from_its_own_best_match(qtbot, world, tmp_path):
+    """The candidate's photos are read once per individual; the photo its match was found on
+    comes first for each encounter. Read for one encounter, they kept that encounter's best
+    in front: on the next, that photo was never shown and this one's came round twice."""
+    from sqlalchemy import update
+
+    from tests.gui.review_data import query_annotation
+    from wildid.catalog.models import MatchCandidate
+    from wildid.review import operations
+
+    stripe, dot, new = (world.queries[k] for k in ("q_stripe", "q_dot", "q_new"))
+    operations.confirm_match(world.catalog, dot, world.individuals["Stripe"], "setup")
+    dot_box, _ = query_annotation(world.catalog, dot)
+    with world.catalog.session() as s:  # q_new's first candidate: Stripe, matched on q_dot
+        s.execute(update(MatchCandidate).where(MatchCandidate.encounter_id == new,
+                                               MatchCandidate.rank == 0)
+                  .values(individual_id=world.individuals["Stripe"], best_annotation_id=dot_box))
+    page = make_page(qtbot, world, tmp_path)
+    header = page.candidate_header
+    assert page.current_encounter_id() == stripe
+    qtbot.waitUntil(lambda: header.counter.text() == "1 / 2", timeout=10_000)
+    assert "ref_Stripe.jpg" in header.info.text()
+    page.actions_by_key["next_encounter"].trigger()
+    settle(qtbot, page)
+    assert page.current_encounter_id() == new and page.current_candidate().name == "Stripe"
+    qtbot.waitUntil(lambda: header.counter.text() == "1 / 2", timeout=10_000)
+    seen = [header.info.text()]
+    page.actions_by_key["next_candidate_photo"].trigger()
+    settle(qtbot, page)
+    seen.append(header.info.text())
+    assert "q_dot.jpg" in seen[0] and "ref_Stripe.jpg" in seen[1]
+    assert header.counter.text() == "2 / 2"
+    # Stripe's last sighting (q_dot) is a day after this one: said so ("1 day later before")
+    assert "last seen 2024-05-31 · 1 day after" in seen[0] and "later" not in seen[0]
+    page.prefetch.shutdown()
+
+
 def test_the_candidates_other_photos_can_be_stepped_through(qtbot, world, tmp_path):
     """Beside the query, the candidate's best matching photo comes first with the matched
     points; "." and "," step through the individual's other photos (no points drawn on

@@ -463,19 +463,30 @@ class ReviewPage(ReviewDecisions, QWidget):
         shown = (self._bundle.encounter_id, candidate.individual_id)
         if shown != self._candidate_shown:  # another candidate or encounter: back to the best
             self._candidate_shown, self._candidate_photo_index = shown, 0
-        photos = self._candidate_photos.get(candidate.individual_id)
+        photos = self._stepped_photos(candidate)
         if photos is None and (self._candidate_token is None
                                or self._candidate_token[1] != candidate.individual_id):
             catalog, individual = self.services.catalog, candidate.individual_id
-            best = candidate.best_annotation.id if candidate.best_annotation else None
             token = self.prefetch.request_result(
-                "candidate_photos", lambda: queries.individual_photos(catalog, individual, best))
+                "candidate_photos", lambda: queries.individual_photos(catalog, individual))
             self._candidate_token = (token, individual)
         self.candidate_header.show_photo_position(self._candidate_photo_index,
                                                   len(photos) if photos else None)
         if photos and 0 < self._candidate_photo_index < len(photos):
             return photos[self._candidate_photo_index]
         return candidate.best_annotation
+
+    def _stepped_photos(self, candidate: Any) -> list[Any] | None:
+        """The photos ``,`` and ``.`` step through for ``candidate``: the one it matched on
+        first (what this encounter's match found, whether or not it is still one of the
+        individual's boxes), then the individual's others. Its photos are read once per
+        individual and ordered here for each encounter: ordered when read, another
+        encounter's best match kept the front and this one's came round twice."""
+        photos = self._candidate_photos.get(candidate.individual_id)
+        best = candidate.best_annotation
+        if photos is None or best is None:
+            return photos
+        return [best, *(p for p in photos if p.id != best.id)]
 
     def _on_candidate_photos(self, name: str, token: int, value: Any, error: str) -> None:
         if name != "candidate_photos" or self._candidate_token is None \
@@ -494,7 +505,7 @@ class ReviewPage(ReviewDecisions, QWidget):
     def step_candidate_photo(self, delta: int) -> None:
         """Show the candidate individual's next (+1) or previous (-1) photo."""
         candidate = self.current_candidate()
-        photos = self._candidate_photos.get(candidate.individual_id) if candidate else None
+        photos = self._stepped_photos(candidate) if candidate else None
         new = self._candidate_photo_index + delta
         if photos and 0 <= new < len(photos):
             self._candidate_photo_index = new

@@ -144,7 +144,8 @@ class CandidateHeader(_SteppingHeader):
         if candidate.last_seen is not None:
             seen.append(f"last seen {fmt_date(candidate.last_seen)}")
             if candidate.days_since_last_seen is not None:
-                seen.append(f"{fmt_days(candidate.days_since_last_seen)} before")
+                days = candidate.days_since_last_seen  # negative: seen after this sighting
+                seen.append(f"{fmt_days(abs(days))} {'after' if days < 0 else 'before'}")
         if candidate.distance_km is not None:
             seen.append(f"{fmt_km(candidate.distance_km)} away")
         shown = best if shown is None else shown
