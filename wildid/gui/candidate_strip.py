@@ -13,7 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from wildid.gui.cards import Card, CardDelegate, CardModel
-from wildid.gui.formatting import fmt_days
+from wildid.gui.formatting import fmt_days_apart
 from wildid.gui.prefetch import Prefetcher
 
 __all__ = ["CandidateStrip", "candidate_card"]
@@ -50,9 +50,8 @@ def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
     if candidate.days_since_last_seen is not None:
         # "last" dropped: the line has ~150 px, and "2 sightings · last 28 d ago" was cut short
         lines[0] += f" · {_days(candidate.days_since_last_seen)}"
-        days = candidate.days_since_last_seen
-        tooltip.append(f"Last seen {fmt_days(abs(days))} "
-                       f"{'after' if days < 0 else 'before'} this sighting")
+        tooltip.append(f"Last seen {fmt_days_apart(candidate.days_since_last_seen)} "
+                       "this sighting")
     if threshold is not None:
         side = "below" if candidate.score < threshold else "above"
         tooltip.append(f"{side} the new-individual threshold of {threshold * 100:.0f} %")

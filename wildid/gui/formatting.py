@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-__all__ = ["fmt_coords", "fmt_date", "fmt_datetime", "fmt_days", "fmt_km", "fmt_percent",
-           "plural"]
+__all__ = ["fmt_coords", "fmt_date", "fmt_datetime", "fmt_days", "fmt_days_apart", "fmt_km",
+           "fmt_percent", "plural"]
 
 
 def fmt_datetime(when: datetime | None) -> str:
@@ -29,17 +29,21 @@ def fmt_days(days: float | None) -> str:
     """A duration in days as people say it: '3 days', '5 months', '2.1 years'."""
     if days is None:
         return "unknown"
-    later = days < 0
     days = abs(days)
     if days < 1:
-        text = f"{days * 24:.0f} hours" if days * 24 >= 1 else "less than an hour"
-    elif days < 60:
-        text = plural(round(days), "day")
-    elif days < 730:
-        text = plural(round(days / 30.44), "month")
-    else:
-        text = f"{days / 365.25:.1f} years"
-    return f"{text} later" if later else text
+        return f"{days * 24:.0f} hours" if days * 24 >= 1 else "less than an hour"
+    if days < 60:
+        return plural(round(days), "day")
+    if days < 730:
+        return plural(round(days / 30.44), "month")
+    return f"{days / 365.25:.1f} years"
+
+
+def fmt_days_apart(days: float) -> str:
+    """How long before this sighting another one was, ``days`` (negative: after it): '28 days
+    before', '1 day after'. A candidate's last sighting can come after the one reviewed (an
+    older card imported late), which a plain duration with "before" misstated."""
+    return f"{fmt_days(days)} {'after' if days < 0 else 'before'}"
 
 
 def fmt_km(km: float | None) -> str:

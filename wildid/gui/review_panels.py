@@ -24,7 +24,7 @@ from wildid.gui.formatting import (
     fmt_coords,
     fmt_date,
     fmt_datetime,
-    fmt_days,
+    fmt_days_apart,
     fmt_km,
     fmt_percent,
     plural,
@@ -144,8 +144,7 @@ class CandidateHeader(_SteppingHeader):
         if candidate.last_seen is not None:
             seen.append(f"last seen {fmt_date(candidate.last_seen)}")
             if candidate.days_since_last_seen is not None:
-                days = candidate.days_since_last_seen  # negative: seen after this sighting
-                seen.append(f"{fmt_days(abs(days))} {'after' if days < 0 else 'before'}")
+                seen.append(fmt_days_apart(candidate.days_since_last_seen))
         if candidate.distance_km is not None:
             seen.append(f"{fmt_km(candidate.distance_km)} away")
         shown = best if shown is None else shown
