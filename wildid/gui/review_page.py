@@ -477,16 +477,13 @@ class ReviewPage(ReviewDecisions, QWidget):
         return candidate.best_annotation
 
     def _stepped_photos(self, candidate: Any) -> list[Any] | None:
-        """The photos ``,`` and ``.`` step through for ``candidate``: the one it matched on
-        first (what this encounter's match found, whether or not it is still one of the
-        individual's boxes), then the individual's others. Its photos are read once per
-        individual and ordered here for each encounter: ordered when read, another
-        encounter's best match kept the front and this one's came round twice."""
+        """The photos ``,`` and ``.`` step through for ``candidate``: its individual's, read
+        once per individual, put in order for this encounter's best match
+        (:func:`~wildid.review.queries.matched_first`); ordered when read, another encounter's
+        best match kept the front and this one's came round twice."""
         photos = self._candidate_photos.get(candidate.individual_id)
         best = candidate.best_annotation
-        if photos is None or best is None:
-            return photos
-        return [best, *(p for p in photos if p.id != best.id)]
+        return photos if photos is None or best is None else queries.matched_first(photos, best)
 
     def _on_candidate_photos(self, name: str, token: int, value: Any, error: str) -> None:
         if name != "candidate_photos" or self._candidate_token is None \

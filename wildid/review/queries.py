@@ -60,7 +60,7 @@ __all__ = [
     "IndividualDetail", "IndividualSummary", "QUEUE_ORDERS", "INDIVIDUAL_ORDERS",
     "annotation_photo_files", "candidates_for", "decision_history", "encounter_detail",
     "encounter_photo_files", "encounter_rows", "haversine_km", "individual_detail",
-    "individual_photos", "list_individuals", "rejected_pairs", "review_queue",
+    "individual_photos", "list_individuals", "matched_first", "rejected_pairs", "review_queue",
 ]
 
 QUEUE_ORDERS = ("confidence", "oldest")
@@ -355,8 +355,18 @@ def individual_photos(catalog: Any, individual_id: str, first: str | None = None
     """
     detail = individual_detail(catalog, individual_id)
     photos = [a for e in detail.encounters for a in e.annotations]
-    photos.sort(key=lambda a: a.id != first)  # stable: the rest keep their order
-    return photos
+    best = next((a for a in photos if a.id == first), None)
+    return photos if best is None else matched_first(photos, best)
+
+
+def matched_first(photos: Sequence[AnnotationInfo], best: AnnotationInfo) -> list[AnnotationInfo]:
+    """``best`` (the box a match was found on), then the others of ``photos`` in their order.
+
+    ``best`` comes first even when it is no longer one of the individual's boxes (moved after
+    the match): it is what the match showed. The review screen reads an individual's photos
+    once and orders them this way for each encounter, whose best match may differ.
+    """
+    return [best, *(a for a in photos if a.id != best.id)]
 
 
 def decision_history(catalog: Any, encounter_id: str | None = None, individual_id: str | None = None,
