@@ -101,6 +101,7 @@ def calibrated_identifier(prof: SpeciesProfile, matcher: object, items: list, fe
     (the fits add those themselves), and the "likely new" threshold as calibrated (no rise)."""
     ident = prof.identifier(matcher=matcher)
     ident.size_slope, ident.size_slope_small, ident.first_place = 0.0, 0.0, None
+    ident.size_slope_single = None
     ident.verdict_slope_small = 0.0
     ident.add_many(DatabaseEntry(i, items[i][1], feats[i], vectors={"colour": colour[i]})
                    for i in members)

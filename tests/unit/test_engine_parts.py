@@ -15,7 +15,7 @@ from wildid.engine.manifest import open_set_split, read_manifest
 from wildid.engine.sources import ColourSource, SiftSource, decode_vector, encode_vector
 from wildid.errors import WildIdError
 from wildid.matching.features import LocalFeatures
-from wildid.matching.profiles import load_profiles, save_profiles
+from wildid.matching.profiles import SpeciesProfile, load_profiles, save_profiles
 
 
 def test_sift_source_uses_each_annotations_profile() -> None:
@@ -213,11 +213,18 @@ def test_a_setting_added_later_leaves_digests_alone_at_its_neutral_value() -> No
     # (they move no index)
     for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
                 "size_reference", "size_floor", "size_slope_small", "size_small_verified",
-                "first_place", "verdict_slope_small", "verdict_small_verified"):
+                "first_place", "verdict_slope_small", "verdict_small_verified",
+                "size_slope_single"):
         before.pop(key, None)
     del before["config"]["aggregation_odds"]
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
     assert lion.settings_digest() == digest
+    # so is the small-catalog slope for single photos, written only where it is set
+    for single in (None, 0.0, 0.25):
+        other = replace(lion, size_slope_single=single)
+        assert other.settings_digest() == digest
+        assert SpeciesProfile.from_dict("lion", other.to_dict()).size_slope_single == single
+    assert "size_slope_single" not in replace(lion, size_slope_single=None).to_dict()
     odds = replace(lion, config=replace(lion.config, aggregation_odds=50.0))
     assert odds.settings_digest() != digest
     assert load_profiles()["nyala"].config.aggregation_odds == 50.0

@@ -169,6 +169,54 @@ def test_a_catalog_smaller_than_the_calibrations_shifts_the_shown_level_not_the_
     assert lnbnn.size_shift(16) == 0.0
 
 
+def test_a_candidate_with_a_single_photo_has_its_own_small_catalog_slope(
+        catalog: dict[str, object]) -> None:
+    """Below the small-catalog start, a candidate the query was compared with through one
+    photo takes ``size_slope_single``, the others ``size_slope_small``; the candidates are
+    then shown best first, and the first of them is the one the verdict reads."""
+    plain = calibrated(catalog)
+    one_photo = {"ind3/b"}  # ind3, the query's animal, keeps one photo; the others two
+    base = plain.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                          exclude_keys=one_photo)
+    assert base[0].individual_id == "ind3"
+    both = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                              size_slope_small=2.0, size_slope_single=0.5)
+    assert both.size_shift(15, 0.0, 1) == pytest.approx(0.5 * np.log(15 / 64))
+    assert both.size_shift(15, 0.0, 2) == both.size_shift(15, 0.0, 7) == \
+        pytest.approx(2.0 * np.log(15 / 64))
+    res = both.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                        exclude_keys=one_photo)
+    by_id = {c.individual_id: c.score for c in base}
+    moved = {c.individual_id: logit(c.score) - logit(by_id[c.individual_id]) for c in res}
+    assert moved.pop("ind3") == pytest.approx(0.5 * np.log(15 / 64), abs=1e-6)
+    assert list(moved.values()) == pytest.approx([2.0 * np.log(15 / 64)] * 4, abs=1e-6)
+    # a steeper slope for single photos puts the one-photo candidate behind the others:
+    # shown best first, and the verdict is the new first candidate's
+    steep = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                               size_slope_small=0.0, size_slope_single=30.0)
+    res = steep.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                         exclude_keys=one_photo)
+    scores = [c.score for c in res]
+    assert scores == sorted(scores, reverse=True) and res[0].individual_id != "ind3"
+    assert [c.individual_id for c in res][-1] == "ind3"
+    assert res.likely_new == (res[0].score < res.threshold)
+    # None: one slope for every candidate, as before the single-photo slope existed; and at
+    # or above the start nothing moves whatever the photos
+    same = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=64,
+                              size_slope_small=2.0)
+    assert same.size_shift(15, 0.0, 1) == same.size_shift(15, 0.0, 2)
+    res = same.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                        exclude_keys=one_photo)
+    assert [c.individual_id for c in res] == [c.individual_id for c in base]
+    assert both.size_shift(64, 0.0, 1) == both.size_shift(64, 0.0, 2) == 0.0
+    big = replace_identifier(plain, size_slope=0.0, size_reference=0, size_floor=8,
+                             size_slope_small=2.0, size_slope_single=30.0)
+    res = big.identify(catalog["query"], top_k=5,  # type: ignore[arg-type]
+                       exclude_keys=one_photo)
+    assert [(c.individual_id, c.score) for c in res] == \
+        [(c.individual_id, c.score) for c in base]
+
+
 def test_a_catalog_of_a_handful_raises_the_verdicts_threshold_not_the_scores(
         catalog: dict[str, object]) -> None:
     """Below the floor the "likely new" threshold's logit rises by verdict_slope_small x
@@ -254,7 +302,8 @@ def replace_identifier(ident: Identifier, size_slope: float, size_reference: int
                        first_place: FirstPlaceCalibration | None = None,
                        size_slope_small: float = 0.0,
                        size_small_verified: float = 0.0, verdict_slope_small: float = 0.0,
-                       verdict_small_verified: float = 0.0) -> Identifier:
+                       verdict_small_verified: float = 0.0,
+                       size_slope_single: float | None = None) -> Identifier:
     """``ident`` with another size shift, verdict rise and first-place calibration (the same
     index and calibration)."""
     other = Identifier(ident.config, ident.calibration, size_slope=size_slope,
@@ -262,7 +311,8 @@ def replace_identifier(ident: Identifier, size_slope: float, size_reference: int
                        size_slope_small=size_slope_small,
                        size_small_verified=size_small_verified, first_place=first_place,
                        verdict_slope_small=verdict_slope_small,
-                       verdict_small_verified=verdict_small_verified)
+                       verdict_small_verified=verdict_small_verified,
+                       size_slope_single=size_slope_single)
     other.local, other.vectors, other._entries = ident.local, ident.vectors, ident._entries
     return other
 

@@ -194,7 +194,8 @@ def forget_refits(catalog_root: Path) -> bool:
 
 # what `wildid calibrate` does not fit, taken from the shipped profile (active_profiles)
 SHIPPED_CORRECTIONS = ("size_slope", "size_floor", "size_slope_small", "size_small_verified",
-                       "first_place", "verdict_slope_small", "verdict_small_verified")
+                       "first_place", "verdict_slope_small", "verdict_small_verified",
+                       "size_slope_single")
 
 
 @dataclass(frozen=True)

@@ -174,14 +174,16 @@ class Identifier:
                  size_slope: float = 0.0, size_reference: int = 0, size_floor: int = 0,
                  size_slope_small: float = 0.0, size_small_verified: float = 0.0,
                  first_place: FirstPlaceCalibration | None = None,
-                 verdict_slope_small: float = 0.0, verdict_small_verified: float = 0.0
-                 ) -> None:
+                 verdict_slope_small: float = 0.0, verdict_small_verified: float = 0.0,
+                 size_slope_single: float | None = None) -> None:
         self.config = config or IdentifierConfig()
         # how the shown scores move in a catalog smaller than the calibration's (size_shift)
         self.size_slope = size_slope
         self.size_reference = size_reference
         self.size_floor = size_floor
         self.size_slope_small = size_slope_small
+        # the small-catalog slope for a candidate with one photo compared (None: as others)
+        self.size_slope_single = size_slope_single
         self.size_small_verified = size_small_verified
         # how far the "likely new" threshold rises in a catalog of a handful of individuals
         # (verdict_shift)
@@ -283,51 +285,90 @@ class Identifier:
                                       scores, view)[:top_k]
         compared = len(self._entries) - sum(1 for k in excluded if k in self._entries)
         verified = candidates[0].raw.get("sv", 0.0) if candidates else 0.0
-        candidates, threshold = self._shown(candidates, self._threshold(reranks),
-                                            self.size_shift(compared, verified),
-                                            self.verdict_shift(compared, verified))
+        photos = self._photos_compared(candidates, excluded, compared)
+        candidates, threshold = self._shown(
+            candidates, self._threshold(reranks),
+            [self.size_shift(compared, verified, m) for m in photos],
+            self.verdict_shift(compared, verified))
         likely_new = not candidates or candidates[0].score < threshold
         return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
 
-    def _shown(self, candidates: list[Candidate], threshold: float, shift: float,
-               raised: float = 0.0) -> tuple[list[Candidate], float]:
-        """The candidates' scores as shown, and the threshold in the same terms.
+    def _photos_compared(self, candidates: list[Candidate], excluded: set[Hashable],
+                         compared: int) -> list[int]:
+        """How many of each candidate's annotations the query was compared with, where that
+        changes the size shift (a catalog below the small-catalog start, with a slope of its
+        own for single photos); elsewhere 2 for every candidate, which reads as "several"."""
+        if self.size_slope_single is None or self.size_slope_single == self.size_slope_small \
+                or compared >= self._small_start():
+            return [2] * len(candidates)
+        count: dict[Hashable, int] = {}
+        for key, entry in self._entries.items():
+            if key not in excluded:
+                count[entry.individual_id] = count.get(entry.individual_id, 0) + 1
+        return [count.get(c.individual_id, 0) for c in candidates]
 
-        The size shift corrects the candidates' level (the threshold is a probability, fitted
-        where no shift applies, so it does not move for it: the verdict follows the corrected
-        level); ``raised`` is what the threshold's own logit gains (:meth:`verdict_shift`).
-        The first-place calibration then re-reads both, the threshold as a first candidate's
+    def _small_start(self) -> int:
+        """Where the small-catalog range begins: ``size_floor``, or the calibration's own
+        size where that is smaller (a young catalog's refit holds down to its size)."""
+        return self.size_floor if self.size_reference <= 0 else \
+            min(self.size_floor, self.size_reference)
+
+    def shown(self, scores: Sequence[float], shifts: Sequence[float], threshold: float,
+              raised: float = 0.0) -> tuple[list[int], list[float], float]:
+        """Calibrated scores as shown: the order to show them in, their shown values in that
+        order, and the threshold in the same terms.
+
+        Each score's logit moves by its size shift (:meth:`size_shift`; one per candidate,
+        since a single photo's is its own below the small-catalog start), and the scores are
+        shown best first after it. The threshold is a probability, fitted where no shift
+        applies, so it does not move for them: the verdict follows the corrected level;
+        ``raised`` is what the threshold's own logit gains (:meth:`verdict_shift`). The
+        first-place calibration then re-reads both, the threshold as a first candidate's
         score: it is monotone, so it changes no verdict."""
         first = self.first_place if self.calibration is not None and \
             self.config.method != "lnbnn" else None
+        order = list(range(len(scores)))
 
-        def shown(p: float, is_first: bool, moved: float) -> float:
+        def show(p: float, is_first: bool, moved: float) -> float:
             if not moved and first is None:
                 return p
             z = _logit(p) + moved
             return _sigmoid(first.logit(z, is_first) if first is not None else z)
 
-        if shift or first is not None:
-            candidates = [replace(c, score=shown(c.score, i == 0, shift))
-                          for i, c in enumerate(candidates)]
-        return candidates, shown(threshold, True, raised)
+        if not any(shifts) and first is None:
+            return order, [float(p) for p in scores], show(threshold, True, raised)
+        z = [_logit(p) + d for p, d in zip(scores, shifts, strict=True)]
+        if len(set(shifts)) > 1:  # the shift differs between candidates: best first after it
+            order.sort(key=lambda i: -z[i])
+        values = [_sigmoid(first.logit(z[i], n == 0) if first is not None else z[i])
+                  for n, i in enumerate(order)]
+        return order, values, show(threshold, True, raised)
 
-    def size_shift(self, compared: int, verified: float = 0.0) -> float:
+    def _shown(self, candidates: list[Candidate], threshold: float, shifts: Sequence[float],
+               raised: float = 0.0) -> tuple[list[Candidate], float]:
+        """The candidates as shown (:meth:`shown`), and the threshold in the same terms."""
+        order, values, shown_threshold = self.shown([c.score for c in candidates], shifts,
+                                                    threshold, raised)
+        return ([replace(candidates[i], score=v) for i, v in zip(order, values, strict=True)],
+                shown_threshold)
+
+    def size_shift(self, compared: int, verified: float = 0.0, photos: int = 2) -> float:
         """What the shown scores' logit gains when a query is compared with ``compared``
         annotations: ``size_slope * log(compared / size_reference)`` below the reference, else 0;
         below ``size_floor`` as at the floor, plus ``size_slope_small * log(compared /
         size_floor)`` (counted from the reference where that is smaller), that last part times
         ``1 - verified / size_small_verified`` (not below 0) where ``verified`` is the first
-        candidate's spatially verified score.
+        candidate's spatially verified score. For a candidate compared through a single photo
+        (``photos`` 1) that last part takes ``size_slope_single`` where it is set.
 
         Why: a calibration holds at the catalog size it was fitted at. In a smaller catalog
         LNBNN's normaliser (the next-nearest descriptor, from another photo) lies farther, so
         every candidate collects more votes and every probability runs high. On catalogs of
         10 development nyala identities the shipped calibration showed candidates at 54-58 %
-        on average where 17-18 % were right. The shift is one number per query, so it moves
-        the level, the threshold's verdict included, and never the order. The slope was
-        fitted between the floor and the reference; above the reference nothing is measured,
-        so nothing moves. Below the floor (a first catalog of one to four individuals) there
+        on average where 17-18 % were right. Above the floor the shift is one number per
+        query, so it moves the level, the threshold's verdict included, and never the order.
+        The slope was fitted between the floor and the reference; above the reference nothing
+        is measured, so nothing moves. Below the floor (a first catalog of one to four individuals) there
         are no other individuals' photos to compete at all: every query keypoint's nearest
         neighbours lie in the few photos there are, whoever the animal, and new animals came
         up "likely known" at 77-90 %; that range has its own slope, fitted on such catalogs
@@ -336,7 +377,12 @@ class Identifier:
         those catalogs reached a verified score of 8 (nyala) or 6 (lion), so that part eases
         off with the first candidate's and is gone at ``size_small_verified``; without the
         easing, a patterned animal photographed twice was called new in a catalog of three
-        annotations."""
+        annotations. How far a candidate's score runs high there depends on how many of its
+        photos were compared: several photos that each match a little combine into a high
+        score (nyala multiplies their odds), one photo does not. In nyala catalogs of one
+        photo per animal, one slope for all showed first candidates at 2-5 % where 10-34 %
+        were right, so a single photo has a slope of its own (0 for nyala), and below the
+        floor the candidates are shown in the order their shifted scores give."""
         if (compared <= 0 or self.calibration is None or self.config.method == "lnbnn"):
             return 0.0
         shift = 0.0
@@ -345,12 +391,13 @@ class Identifier:
             shift += self.size_slope * float(np.log(n / self.size_reference))
         # a calibration fitted on a catalog smaller than the floor (`wildid calibrate` on a
         # young catalog) holds down to its own size: the small slope counts from there
-        start = self.size_floor if self.size_reference <= 0 else \
-            min(self.size_floor, self.size_reference)
-        if self.size_slope_small > 0 and compared < start:
+        start = self._small_start()
+        slope = self.size_slope_small if photos != 1 or self.size_slope_single is None \
+            else self.size_slope_single
+        if slope > 0 and compared < start:
             eased = 1.0 if self.size_small_verified <= 0 else \
                 max(0.0, 1.0 - verified / self.size_small_verified)
-            shift += self.size_slope_small * eased * float(np.log(compared / start))
+            shift += slope * eased * float(np.log(compared / start))
         return shift
 
     def verdict_shift(self, compared: int, verified: float = 0.0) -> float:
@@ -375,8 +422,7 @@ class Identifier:
         if (compared <= 0 or self.verdict_slope_small <= 0 or self.calibration is None
                 or self.config.method == "lnbnn"):
             return 0.0
-        start = self.size_floor if self.size_reference <= 0 else \
-            min(self.size_floor, self.size_reference)
+        start = self._small_start()
         if compared >= start:
             return 0.0
         eased = 1.0 if self.verdict_small_verified <= 0 else \
@@ -386,7 +432,7 @@ class Identifier:
     def shown_threshold(self, reranked: bool = False) -> float:
         """The new-individual threshold in the terms the candidates are shown in (what
         :meth:`identify` reports): the calibration's, read as a first candidate's score."""
-        return self._shown([], self._threshold(reranked), 0.0)[1]
+        return self._shown([], self._threshold(reranked), [])[1]
 
     def _threshold(self, reranked: bool = False) -> float:
         if reranked and self.rerank_calibration is not None:

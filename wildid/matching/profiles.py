@@ -96,6 +96,11 @@ class SpeciesProfile:
     # (Identifier.verdict_shift, tests/benchmarks/fit_tiny_catalogs.py).  0 = no rise.
     verdict_slope_small: float = 0.0
     verdict_small_verified: float = 0.0
+    # the small-catalog slope for a candidate with a single photo compared, where it differs
+    # from size_slope_small (which then holds for candidates with several): how many photos
+    # an individual has changes how far its score runs high in a tiny catalog (nyala combines
+    # its photos' odds).  None = the same slope for every candidate.
+    size_slope_single: float | None = None
 
     @property
     def reranks(self) -> bool:
@@ -157,7 +162,8 @@ class SpeciesProfile:
                           size_small_verified=self.size_small_verified,
                           first_place=self.first_place,
                           verdict_slope_small=self.verdict_slope_small,
-                          verdict_small_verified=self.verdict_small_verified)
+                          verdict_small_verified=self.verdict_small_verified,
+                          size_slope_single=self.size_slope_single)
 
     def settings_digest(self) -> str:
         """A digest of the pipeline settings alone (not the calibrations, not ``info``): a
@@ -169,7 +175,8 @@ class SpeciesProfile:
         d = self.to_dict()
         for key in ("calibration", "rerank_calibration", "info", "aliases", "size_slope",
                     "size_reference", "size_floor", "size_slope_small", "size_small_verified",
-                    "first_place", "verdict_slope_small", "verdict_small_verified"):
+                    "first_place", "verdict_slope_small", "verdict_small_verified",
+                    "size_slope_single"):
             d.pop(key, None)
         config = d.get("config") or {}
         for key, neutral in _NEUTRAL_SINCE.items():
@@ -199,6 +206,8 @@ class SpeciesProfile:
             "info": self.info,
             # written only where set: profiles without it keep their settings digest
             **({"long_side_max": self.long_side_max} if self.long_side_max else {}),
+            **({"size_slope_single": self.size_slope_single}
+               if self.size_slope_single is not None else {}),
         }
 
     @classmethod
@@ -226,7 +235,8 @@ class SpeciesProfile:
                        FirstPlaceCalibration.from_dict(first) if (first := d.get("first_place"))
                        else None, int(d.get("long_side_max", 0)),
                        float(d.get("verdict_slope_small", 0.0)),
-                       float(d.get("verdict_small_verified", 0.0)))
+                       float(d.get("verdict_small_verified", 0.0)),
+                       None if (single := d.get("size_slope_single")) is None else float(single))
         except (TypeError, ValueError) as exc:
             raise MatchingError(f"species profile {name!r} is malformed: {exc}") from exc
 
