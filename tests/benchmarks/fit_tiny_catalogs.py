@@ -1,6 +1,7 @@
-"""Fit how far shown scores drop in catalogs of a handful of individuals (``size_slope_small``).
+"""Fit how far shown scores drop in catalogs of a handful of individuals (``size_slope_small``,
+``size_slope_single``) and how far the "likely new" threshold rises there.
 
-    nice -n 10 .venv/bin/python tests/benchmarks/fit_tiny_catalogs.py [--save] [--draws 12]
+    nice -n 10 .venv/bin/python tests/benchmarks/fit_tiny_catalogs.py [--save] [--draws 8]
 
 Why: ``fit_shown_scores.py`` fits the catalog-size shift on subsets of 10-40 identities and
 holds it at its smallest catalog (``size_floor``) below that.  A new user's first catalog is
@@ -8,22 +9,27 @@ smaller still: with one to four named nyala, every other nyala of the card came 
 known" at 77-90 % (`wildid eval` on development manifests of one to four known and as many
 unknown identities: BAUS 0 % in 8 of 9 draws).  With no other individual's photos to
 compete, every query keypoint's nearest neighbours lie in the few photos there are, so LNBNN
-votes and verified inliers pile up on them whoever the animal is.  Below the floor the shown
-logit therefore gets ``size_slope_small * log(n / size_floor)`` more.
+votes and verified inliers pile up on them.  Below the floor the shown logit therefore gets
+``size_slope_small * log(n / size_floor)`` more, and ``size_slope_single`` instead for a
+candidate compared through one photo: several photos that each match a little combine into
+a high score (nyala multiplies their odds), one photo does not.
 
-Data: the *database* split only.  Catalogs of 1, 2 and 4 identities (every photo of each),
-``--draws`` draws each; known queries are leave-one-out inside the catalog, unknown queries
-as many photos of as many other identities (half the animals of a first card are new, a
-moderate guess: with one individual known, more are).  Each query's shown candidates are
-recorded with the shipped shift and first-place map; the slope is fitted on them by log loss
-(after the first-place map, then divided by its scale, since the identifier applies the shift
-before it).  It is fitted on the even draws and reported on the odd ones, then saved fitted
-on all.  The shift eases off with the first candidate's spatially verified score and is gone
-at ``size_small_verified`` (:func:`fit_full`): without that, strong right matches in catalogs
-of a few annotations fell under the threshold (two integration tests in
+Data: the *database* split only.  Three kinds of first catalog (``REGIMES``), ``--draws``
+draws per size: every photo of 1, 2 or 4 identities (known queries leave-one-out inside the
+catalog); "mixed", 2, 4 or 8 identities with a random one to all-but-one of their photos
+(known queries: up to three of the photos left out); "singles", 2 to 16 identities with one
+photo each (up to three of their other photos).  Unknown queries are as many photos of as
+many other identities (half the animals of a first card are new, a moderate guess: with one
+individual known, more are).  Each query's shown candidates are recorded with how many of
+each candidate's photos were compared; both slopes are fitted on them by log loss (after the
+first-place map, then divided by its scale, since the identifier applies the shift before
+it), neither below 0.  They are fitted on the even draws and reported on the odd ones, then
+saved fitted on all.  The shift eases off with the first candidate's spatially verified score
+and is gone at ``size_small_verified`` (:func:`fit_full`): without that, strong right matches
+in catalogs of a few annotations fell under the threshold (two integration tests in
 tests/integration/test_engine.py; docs/identification.md, "Catalogs of a handful of
-individuals").  Each held-out line shows the scores with no small-catalog shift, the flat slope and
-the eased one.
+individuals" and "One photo or several").  Each held-out line shows the scores with no
+small-catalog shift, as shipped, with one slope for all and with the slope by photos.
 
 The shift corrects the shown level but leaves the verdict poor there (the default profile
 called no new animal new), so the "likely new" threshold also rises below the floor

@@ -363,26 +363,26 @@ class Identifier:
 
         Why: a calibration holds at the catalog size it was fitted at. In a smaller catalog
         LNBNN's normaliser (the next-nearest descriptor, from another photo) lies farther, so
-        every candidate collects more votes and every probability runs high. On catalogs of
-        10 development nyala identities the shipped calibration showed candidates at 54-58 %
-        on average where 17-18 % were right. Above the floor the shift is one number per
-        query, so it moves the level, the threshold's verdict included, and never the order.
-        The slope was fitted between the floor and the reference; above the reference nothing
-        is measured, so nothing moves. Below the floor (a first catalog of one to four individuals) there
-        are no other individuals' photos to compete at all: every query keypoint's nearest
-        neighbours lie in the few photos there are, whoever the animal, and new animals came
-        up "likely known" at 77-90 %; that range has its own slope, fitted on such catalogs
-        with new animals among the queries (tests/benchmarks/fit_tiny_catalogs.py). The
-        pile-up gives votes and loose inliers, not a strong verified match: no new animal in
-        those catalogs reached a verified score of 8 (nyala) or 6 (lion), so that part eases
-        off with the first candidate's and is gone at ``size_small_verified``; without the
-        easing, a patterned animal photographed twice was called new in a catalog of three
-        annotations. How far a candidate's score runs high there depends on how many of its
-        photos were compared: several photos that each match a little combine into a high
-        score (nyala multiplies their odds), one photo does not. In nyala catalogs of one
-        photo per animal, one slope for all showed first candidates at 2-5 % where 10-34 %
-        were right, so a single photo has a slope of its own (0 for nyala), and below the
-        floor the candidates are shown in the order their shifted scores give."""
+        every candidate collects more votes and every probability runs high. On catalogs of 10
+        development nyala identities the shipped calibration showed candidates at 54-58 % on
+        average where 17-18 % were right. Above the floor the shift is one number per query, so
+        it moves the level, the threshold's verdict included, and never the order. The slope was
+        fitted between the floor and the reference; above the reference nothing is measured, so
+        nothing moves. Below the floor (a first catalog of one to four individuals) there are no
+        other individuals' photos to compete at all: every query keypoint's nearest neighbours
+        lie in the few photos there are, whoever the animal, and new animals came up "likely
+        known" at 77-90 %; that range has its own slope, fitted on such catalogs with new
+        animals among the queries (tests/benchmarks/fit_tiny_catalogs.py). The pile-up gives
+        votes and loose inliers, not a strong verified match: no new animal in those catalogs
+        reached a verified score of 8 (nyala) or 6 (lion), so that part eases off with the first
+        candidate's and is gone at ``size_small_verified``; without the easing, a patterned
+        animal photographed twice was called new in a catalog of three annotations. How far a
+        candidate's score runs high there depends on how many of its photos were compared:
+        several photos that each match a little combine into a high score (nyala multiplies
+        their odds), one photo does not. In nyala catalogs of one photo per animal, one slope
+        for all showed first candidates at 2-5 % where 10-34 % were right, so a single photo has
+        a slope of its own (0 for nyala), and below the floor the candidates are shown in the
+        order their shifted scores give."""
         if (compared <= 0 or self.calibration is None or self.config.method == "lnbnn"):
             return 0.0
         shift = 0.0
