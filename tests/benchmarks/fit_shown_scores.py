@@ -167,14 +167,21 @@ def fit_slope(records: list[dict]) -> float:
 
 def newton_slope(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     """The ``s`` minimising the log loss of sigmoid(z + s * x) against ``y`` (Newton)."""
-    s = 0.0
+    return float(newton_weights(z, x[:, None], y)[0])
+
+
+def newton_weights(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The ``w`` minimising the log loss of sigmoid(z + x @ w) against ``y``, one weight per
+    column of ``x`` (Newton's method)."""
+    w = np.zeros(x.shape[1])
     for _ in range(50):
-        q = 1 / (1 + np.exp(-(z + s * x)))
-        grad, hess = float(np.sum((q - y) * x)), float(np.sum(q * (1 - q) * x * x)) + 1e-9
-        s -= grad / hess
-        if abs(grad / hess) < 1e-8:
+        q = 1 / (1 + np.exp(-(z + x @ w)))
+        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, x.T @ (q - y))
+        w -= step
+        if np.abs(step).max() < 1e-8:
             break
-    return s
+    return w
 
 
 def shown(r: dict, slope: float, first: FirstPlaceCalibration | None) -> np.ndarray:

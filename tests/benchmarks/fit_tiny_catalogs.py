@@ -230,34 +230,21 @@ def fit_small(records: list[dict], prof: SpeciesProfile, full: float = 0.0,
     eased = [1.0 if full <= 0 else max(0.0, 1.0 - verified(r) / full) for r in rows]
     x = np.concatenate([np.full(len(r["p"]), e * np.log(min(r["n"], floor) / floor))
                         for r, e in zip(rows, eased, strict=True)])
-    single = np.concatenate([r["m"] == 1 for r in rows]) if by_photos else \
-        np.zeros(len(x), bool)
     y = np.concatenate([r["y"] for r in rows]).astype(float)
     scale = prof.first_place.scale if prof.first_place is not None else 1.0
+    if not by_photos:
+        one = max(F.newton_slope(z, x, y), 0.0) / scale
+        return one, one
     # the two slopes, each clamped at 0 (a tiny catalog never raises a score above its
     # calibration): fit both, and where one comes out negative, fix it at 0 and refit the other
+    single = np.concatenate([r["m"] == 1 for r in rows])
     cols = np.stack([x * ~single, x * single], axis=1)
-    w = _newton(z, cols, y)
+    w = F.newton_weights(z, cols, y)
     for j in (0, 1):
         if w[j] < 0:
             w[j] = 0.0
             w[1 - j] = max(F.newton_slope(z, cols[:, 1 - j], y), 0.0)
-    multi, one = w[0] / scale, (w[1] if by_photos else w[0]) / scale
-    return max(multi, 0.0), max(one, 0.0)
-
-
-def _newton(z: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The ``w`` minimising the log loss of sigmoid(z + x @ w) (Newton, a tiny ridge for
-    a column that is all zero)."""
-    w = np.zeros(x.shape[1])
-    for _ in range(100):
-        q = 1 / (1 + np.exp(-(z + x @ w)))
-        hess = (x * (q * (1 - q))[:, None]).T @ x + 1e-6 * np.eye(len(w))
-        step = np.linalg.solve(hess, x.T @ (q - y) + 1e-6 * w)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
+    return max(w[0], 0.0) / scale, max(w[1], 0.0) / scale
 
 
 def groups(records: list[dict]) -> list[tuple[str, int]]:
