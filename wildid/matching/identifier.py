@@ -327,21 +327,17 @@ class Identifier:
         score: it is monotone, so it changes no verdict."""
         first = self.first_place if self.calibration is not None and \
             self.config.method != "lnbnn" else None
-        order = list(range(len(scores)))
 
         def show(p: float, is_first: bool, moved: float) -> float:
             if not moved and first is None:
-                return p
+                return float(p)
             z = _logit(p) + moved
             return _sigmoid(first.logit(z, is_first) if first is not None else z)
 
-        if not any(shifts) and first is None:
-            return order, [float(p) for p in scores], show(threshold, True, raised)
-        z = [_logit(p) + d for p, d in zip(scores, shifts, strict=True)]
+        order = list(range(len(scores)))
         if len(set(shifts)) > 1:  # the shift differs between candidates: best first after it
-            order.sort(key=lambda i: -z[i])
-        values = [_sigmoid(first.logit(z[i], n == 0) if first is not None else z[i])
-                  for n, i in enumerate(order)]
+            order.sort(key=lambda i: -(_logit(scores[i]) + shifts[i]))
+        values = [show(scores[i], n == 0, shifts[i]) for n, i in enumerate(order)]
         return order, values, show(threshold, True, raised)
 
     def _shown(self, candidates: list[Candidate], threshold: float, shifts: Sequence[float],
