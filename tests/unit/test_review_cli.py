@@ -55,7 +55,12 @@ def test_reject_name_merge_rename(cat_dir, capsys) -> None:
     assert _run(root, "reject", ids["q"], ids["stripe"][-10:], "--reviewer", "Ada") == 0
     assert "not stripe" in capsys.readouterr().out.lower()
     assert _run(root, "name", ids["other"], "Nova", "--species", "nyala") == 0
-    assert "New individual Nova" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "New individual Nova" in said
+    # the new id is shown short, as every table and the other review commands show ids
+    with open_catalog(root) as cat, cat.session() as s:
+        nova_id = str(s.get(Encounter, ids["other"]).individual_id)
+    assert f"({short_id(nova_id)})" in said and nova_id not in said
     assert _run(root, "merge", "Stripe", "Spot") == 0
     assert "Merge Spot into Stripe" in capsys.readouterr().out
     assert _run(root, "rename", "spot", "Stripe II") == 0  # the alias finds the survivor

@@ -126,7 +126,7 @@ def cmd_name(args: argparse.Namespace) -> int:
         new_individual(catalog, enc, args.name, _reviewer(args), species=args.species,
                        note=args.note)
         detail = encounter_detail(catalog, enc)
-    print(f"New individual {detail.individual_name} ({detail.individual_id}) "
+    print(f"New individual {detail.individual_name} ({short_id(detail.individual_id)}) "
           f"from encounter {short_id(enc)}")
     return 0
 
