@@ -143,3 +143,41 @@ def test_undo_and_redo_several_edits(editor):
         editor._actions["redo"].trigger()
     assert len(editor.boxes) == 2 and editor.boxes[0].viewpoint == "right"
     assert not editor.prompts.errors
+
+
+def test_a_camera_trap_photo_gets_a_box_above_its_data_strip(qtbot, tmp_path: Path):
+    """The import finds the printed strip; the editor shows the automatic box without it,
+    drawing still narrows that box, and deleting the last box goes back to it."""
+    from tests.photofactory import add_data_strip, render, write_photo
+
+    folder = tmp_path / "trap"
+    scene, _ = render(640, 450, seed=8, pattern_seed=12)
+    photo, rows = add_data_strip(scene, "bottom", share=30 / 450)
+    assert photo.shape[:2] == (480, 640) and rows == 30
+    write_photo(folder / "trap.jpg", photo, quality=88)
+    catalog = open_catalog(tmp_path / "catalog")
+    (encounter_id,) = import_folder(catalog, folder)
+    widget = AnnotationEditor(Services(catalog, make_settings(tmp_path)))
+    widget.prompts = ScriptedPrompts()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 640)
+    widget.show()
+    try:
+        widget.open_encounter(encounter_id)
+        qtbot.waitUntil(widget.canvas.has_image, timeout=5000)
+        (box,) = widget.boxes
+        x, y, w, h = box.box
+        assert box.full_frame and (x, y, w) == (0, 0, 640)
+        assert 480 - 30 - 480 / 256 * 2 <= h <= 480 - 30  # all of the strip, a row or two more
+        assert "whole photo without its data strip" in widget.box_list.item(0).text()
+        widget.add_box((100, 100, 300, 200))  # drawing narrows the automatic box
+        (drawn,) = widget.boxes
+        assert drawn.id == box.id and not drawn.full_frame
+        widget.canvas.select(drawn.id)
+        widget.delete_selected()  # the last box goes back to the automatic one, strip left out
+        (back,) = widget.boxes
+        assert back.full_frame and back.box == box.box
+        assert not widget.prompts.errors
+    finally:
+        widget.prefetch.shutdown()
+        catalog.close()

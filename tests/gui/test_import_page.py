@@ -285,6 +285,11 @@ def test_the_summary_says_when_the_species_came_from_the_catalog() -> None:
         "(none was given).")
     report.species_inferred = False  # asked for: nothing to point out
     assert "Species" not in summary_text(report)
+    assert "strip" not in summary_text(report)
+    report.with_data_strip = 2
+    assert summary_text(report).endswith(
+        "; 1 new encounter. A camera's data strip (its printed text) is left out of the boxes "
+        "of 2 photos.")
 
 
 def test_identification_is_skipped_quietly_without_the_engine(

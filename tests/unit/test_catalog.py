@@ -202,3 +202,42 @@ def test_upgrade_to_individual_decisions_keeps_the_audit_trail(tmp_path: Path) -
             assert [d.verdict for d in s.scalars(select(Decision))] == ["rename"]
     finally:
         cat.close()
+
+
+def test_upgrade_to_data_strips_keeps_photos_whole(tmp_path: Path) -> None:
+    """0007 adds the data strip rows to photos: photos imported before get 0 (nothing was
+    looked for), so their automatic box stays the whole photo, and a downgrade drops them."""
+    root = tmp_path / "cat"
+    old = open_catalog(root, target_revision="0006")
+    with old.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO photos (id, sha256, original_path, file_size, format, width, height, "
+            "orientation, tz_known, imported_at) VALUES ('p-1', 'abc', '/card/a.jpg', 10, "
+            "'JPEG', 640, 480, 1, 0, '2026-01-01 00:00:00')"))
+    old.close()
+
+    cat = open_catalog(root)
+    try:
+        with cat.session() as s:
+            photo = s.get(Photo, "p-1")
+            assert (photo.strip_top, photo.strip_bottom) == (0, 0)
+            assert photo.picture_box() == (0.0, 0.0, 640.0, 480.0)
+            photo.strip_bottom = 31
+        with cat.session() as s:
+            assert s.get(Photo, "p-1").picture_box() == (0.0, 0.0, 640.0, 449.0)
+    finally:
+        cat.close()
+    from alembic import command
+
+    from wildid.catalog.migrate import alembic_config
+
+    cfg = alembic_config()
+    cat = open_catalog(root)
+    try:
+        with cat.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+            columns = {r[1] for r in conn.execute(text("PRAGMA table_info('photos')"))}
+        assert "strip_top" not in columns and "strip_bottom" not in columns
+    finally:
+        cat.close()

@@ -107,6 +107,10 @@ class Photo(Base):
     camera_make: Mapped[str | None] = mapped_column(String(128))
     camera_model: Mapped[str | None] = mapped_column(String(128))
     camera_serial: Mapped[str | None] = mapped_column(String(128))
+    # Rows of a camera trap's printed data strip at the top / bottom (oriented pixels; 0: none),
+    # found at import by ``wildid.ingest.data_strip``: the automatic box stops at them.
+    strip_top: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    strip_bottom: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     import_batch_id: Mapped[str | None] = mapped_column(
         ForeignKey("import_batches.id", ondelete="SET NULL"), index=True
     )
@@ -114,6 +118,16 @@ class Photo(Base):
     annotations: Mapped[list[Annotation]] = relationship(
         back_populates="photo", cascade="all, delete-orphan"
     )
+
+    def picture_box(self) -> tuple[float, float, float, float]:
+        """The automatic box (x, y, w, h): the whole photo without its data strips, if any.
+
+        Why not the whole frame: a strip's text is the same on every photo of one camera, and
+        local features would match it between different animals."""
+        top, bottom = self.strip_top or 0, self.strip_bottom or 0
+        if top + bottom >= self.height:
+            top = bottom = 0
+        return (0.0, float(top), float(self.width), float(self.height - top - bottom))
 
 
 class Individual(Base):

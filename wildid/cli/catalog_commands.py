@@ -97,6 +97,7 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
         "ignored": dict(sorted(report.ignored.items())),
         "new_encounters": len(report.new_encounter_ids),
+        "with_data_strip": report.with_data_strip,
         "species": report.species,
         "species_inferred": report.species_inferred,
         "species_suggested": report.species_suggested,
@@ -109,6 +110,10 @@ def print_report(report: ImportReport) -> None:
     print(f"Import {report.status}: {report.imported} imported, {report.duplicates} duplicates "
           f"skipped, {len(report.skipped)} files skipped, {len(report.new_encounter_ids)} new "
           f"encounters ({report.seconds:.1f} s, {report.photos_per_second:.1f} photos/s)")
+    if report.with_data_strip:
+        print(f"Data strips: {report.with_data_strip} of the photos have a camera's text bar "
+              "printed on them; their boxes leave it out, so that one camera's text does not "
+              "match between different animals")
     if report.species_inferred and report.new_encounter_ids:
         print(f"Species: none given, so the new encounters are {report.species}, the species of "
               "every individual in this catalog (--species sets another)")

@@ -59,6 +59,17 @@ def photo_annotations(catalog: Any, photo_id: str) -> list[Any]:
     return [infos[i][0] for i in ids if i in infos]
 
 
+def _extent(box: Any) -> str:
+    """How the box list names a box's extent: the automatic box as the whole photo (saying
+    so when a camera trap's data strip was left out of it), a drawn one by size and place."""
+    x, y, w, h = box.box
+    if box.full_frame:
+        if h < box.photo_height or w < box.photo_width:
+            return "whole photo without its data strip"
+        return "whole photo"
+    return f"{w:.0f}×{h:.0f} at {x:.0f},{y:.0f}"
+
+
 class AnnotationEditor(QWidget):
     """Boxes of one encounter's photos, editable; saves each change as an undoable operation."""
 
@@ -228,8 +239,7 @@ class AnnotationEditor(QWidget):
         self.box_list.blockSignals(True)
         self.box_list.clear()
         for i, b in enumerate(self.boxes):
-            extent = "whole photo" if b.full_frame else \
-                f"{b.box[2]:.0f}×{b.box[3]:.0f} at {b.box[0]:.0f},{b.box[1]:.0f}"
+            extent = _extent(b)
             item = QListWidgetItem(f"{i + 1}. {b.viewpoint} · {b.species or 'species ?'} · "
                                    f"{extent}")
             item.setData(Qt.ItemDataRole.UserRole, b.id)

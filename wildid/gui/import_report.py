@@ -52,7 +52,9 @@ def summary_text(report: ImportReport, species_given: int | None = None) -> str:
                    f"{report.species_suggested}.")
     else:
         species = ""
-    return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{kept}{none}"
+    strips = (" A camera's data strip (its printed text) is left out of the boxes of "
+              f"{_plural(report.with_data_strip, 'photo')}." if report.with_data_strip else "")
+    return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{strips}{kept}{none}"
 
 
 def ignored_text(report: ImportReport) -> str:

@@ -35,7 +35,8 @@ class GroupingOptions:
 
 
 def group_pending(session: Session, options: GroupingOptions) -> list[str]:
-    """Give every photo without an annotation a full-frame annotation inside an encounter.
+    """Give every photo without an annotation a full-frame annotation inside an encounter
+    (full frame: the whole photo without a camera trap's data strip, ``Photo.picture_box``).
 
     Returns the ids of encounters created. The caller commits.
     """
@@ -117,9 +118,9 @@ def _annotate(session: Session, photo: Photo, encounter: Encounter,
               options: GroupingOptions) -> Annotation:
     if encounter.gps_lat is None and photo.gps_lat is not None:
         encounter.gps_lat, encounter.gps_lon = photo.gps_lat, photo.gps_lon
+    x, y, w, h = photo.picture_box()  # the whole photo, less a camera trap's data strip
     ann = Annotation(
-        photo=photo, encounter=encounter, x=0.0, y=0.0, w=float(photo.width),
-        h=float(photo.height), full_frame=True, viewpoint="unknown",
+        photo=photo, encounter=encounter, x=x, y=y, w=w, h=h, full_frame=True, viewpoint="unknown",
         species=options.species or encounter.species,
     )
     session.add(ann)

@@ -30,6 +30,7 @@ from wildid.catalog import Catalog
 from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import Cancelled, ImageError, WildIdError
+from wildid.ingest.data_strip import find_data_strips, strips_in_original_pixels
 from wildid.ingest.exif import read_exif
 from wildid.ingest.grouping import GroupingOptions, group_pending
 from wildid.ingest.hashing import read_and_hash
@@ -79,6 +80,10 @@ class ImportReport:
     species_suggested: str | None = None
     """With no species at all: the profile its photos clearly look like, for the caller to
     suggest (filled by ``wildid.engine.species_guess.suggest_species``; nothing is set)."""
+
+    with_data_strip: int = 0
+    """Photos with a camera trap's data strip printed on them: their automatic boxes stop at
+    it (``wildid.ingest.data_strip``)."""
 
     @property
     def photos_per_second(self) -> float:
@@ -130,6 +135,8 @@ def _prepare(path: Path, catalog: Catalog, claims: _Claims, options: ImportOptio
         exif = read_exif(data, name)
         image = decode(data, name, max_side=THUMB_SIDE)
         write_thumbnail(catalog.thumb_dir, sha, make_thumbnail(image, THUMB_SIDE))
+        strips = strips_in_original_pixels(find_data_strips(image), image.shape[0],
+                                           info.oriented_height)
         stored = None
         if not options.reference_in_place:
             stored = catalog.media.put(sha, path.suffix or f".{info.format.lower()}", data)
@@ -156,6 +163,8 @@ def _prepare(path: Path, catalog: Catalog, claims: _Claims, options: ImportOptio
         camera_make=exif.camera_make,
         camera_model=exif.camera_model,
         camera_serial=exif.camera_serial,
+        strip_top=strips.top,
+        strip_bottom=strips.bottom,
     )
     return _Prepared(path, photo=photo)
 
@@ -303,6 +312,9 @@ def _commit(catalog: Catalog, batch_id: str, pending: list[_Prepared], report: I
         assert batch is not None
         batch.n_imported += len(pending)
     report.imported += len(pending)
+    report.with_data_strip += sum(1 for item in pending
+                                  if item.photo is not None and (item.photo.strip_top
+                                                                 or item.photo.strip_bottom))
     pending.clear()
 
 

@@ -167,7 +167,8 @@ def delete_annotation(catalog: Any, annotation_id: str, reviewer: str = _EDITOR)
         rec = Recorder(s, reviewer)
         on_photo = s.scalar(select(func.count()).where(Annotation.photo_id == photo.id))
         if on_photo == 1:
-            full = dict(x=0.0, y=0.0, w=float(photo.width), h=float(photo.height), full_frame=True)
+            x, y, w, h = photo.picture_box()  # less a camera trap's data strip, as at import
+            full = dict(x=x, y=y, w=w, h=h, full_frame=True)
             if all(getattr(ann, k) == v for k, v in full.items()):
                 return Operation.from_recorder("Reset box to full frame", Changes(), rec)
             rec.set_aside_caches([ann.id], encounters)
