@@ -307,3 +307,18 @@ def test_damaged_learned_block_is_a_clear_error() -> None:
     for bad in (float("nan"), 0.0, -1.0):
         with pytest.raises(MatchingError, match="damaged scale"):
             LocalFeatures.from_bytes(blob[:at] + struct.pack("<f", bad) + blob[at + 4:])
+
+
+def test_colourless_tells_a_night_shot_from_a_faded_colour_photo() -> None:
+    from wildid.matching.features import colour_histogram, colourless
+
+    grey = texture(5)  # R = G = B
+    assert colourless(colour_histogram(grey))
+    # an animal of muted colour on pale sand: 98 % of the pixels nearly grey (a slight warm
+    # cast), a small patch clearly not
+    faded = grey.astype(np.float32)
+    faded[:, :, 2] *= 0.95
+    faded[:40, :40] *= np.array([1.0, 0.8, 0.6], np.float32)
+    assert not colourless(colour_histogram(np.clip(faded, 0, 255).astype(np.uint8)))
+    assert not colourless(colour_histogram(cv2.cvtColor(grey, cv2.COLOR_RGB2HSV)))
+    assert not colourless(np.ones(16, np.float32))  # not a histogram of this layout

@@ -19,18 +19,26 @@ from .test_matching_geometry import warp
 EXT = RootSiftExtractor(max_keypoints=300, long_side=320)
 
 
+def coat(img: np.ndarray, ind: int) -> np.ndarray:
+    """The grey texture in an individual's own colours (the keypoints come from the grey one:
+    SIFT sees grey anyway)."""
+    tint = np.random.default_rng(ind).uniform(0.35, 1.0, 3)
+    return np.clip(img * tint, 0, 255).astype(np.uint8)
+
+
 @pytest.fixture(scope="module")
 def catalog() -> dict[str, object]:
     """Eight 'individuals' (textures), two photos each: the original and a warped view."""
     feats = {}
     for ind in range(8):
         img = texture(100 + ind)
-        feats[(f"ind{ind}", "a")] = (EXT.extract(img), colour_histogram(img))
+        feats[(f"ind{ind}", "a")] = (EXT.extract(img), colour_histogram(coat(img, ind)))
         other = warp(img, seed=ind)[0]
-        feats[(f"ind{ind}", "b")] = (EXT.extract(other), colour_histogram(other))
+        feats[(f"ind{ind}", "b")] = (EXT.extract(other), colour_histogram(coat(other, ind)))
     query_img = warp(texture(103), seed=42)[0]
     return {"feats": feats, "query": EXT.extract(query_img),
-            "query_colour": colour_histogram(query_img), "new": EXT.extract(texture(999))}
+            "query_colour": colour_histogram(coat(query_img, 3)),
+            "query_grey": colour_histogram(query_img), "new": EXT.extract(texture(999))}
 
 
 def build(catalog: dict[str, object], config: IdentifierConfig | None = None) -> Identifier:
@@ -51,6 +59,25 @@ def test_identify_ranks_the_right_individual_with_inliers(catalog: dict[str, obj
     assert {"lnbnn", "sv", "inliers", "colour"} <= set(res[0].raw)
     assert all(0.0 <= c.score <= 1.0 for c in res)
     assert res[0].score >= res[1].score
+
+
+def test_a_colourless_photo_is_compared_without_its_colour(catalog: dict[str, object]) -> None:
+    """A night shot (or any greyscale photo) has no colour to compare: its colour score is
+    left missing, against colour photos and grey ones alike, and the calibration fills in
+    what different individuals typically have; the markings still find the individual."""
+    ident = build(catalog)
+    q = catalog["query"]
+    res = ident.identify(q, top_k=8, vectors={"colour": catalog["query_grey"]})  # type: ignore[arg-type]
+    assert res[0].individual_id == "ind3"
+    assert all("colour" not in c.raw for c in res)
+    # a grey photo in the catalog: that one pair goes without colour, the others keep it
+    grey_key = "ind3/a"
+    features = catalog["feats"][("ind3", "a")][0]  # type: ignore[index]
+    ident.add(grey_key, "ind3", features, vectors={"colour": colour_histogram(texture(103))})
+    raw, _ = ident._raw_scores(q, {"colour": catalog["query_colour"]},  # type: ignore[arg-type]
+                               set())
+    assert "colour" not in raw[grey_key]
+    assert all("colour" in r for key, r in raw.items() if key != grey_key)
 
 
 def test_exclusions_and_rejected_pairs(catalog: dict[str, object]) -> None:

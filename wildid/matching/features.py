@@ -30,6 +30,7 @@ __all__ = [
     "LocalFeatures",
     "RootSiftExtractor",
     "colour_histogram",
+    "colourless",
     "encode_texture",
     "features_from_arrays",
     "mirror_sift_descriptors",
@@ -590,6 +591,26 @@ def attention_at(attention: np.ndarray, points: np.ndarray, size: tuple[int, int
     xi = np.clip(np.rint(points[:, 0]).astype(np.int64), 0, w - 1)
     yi = np.clip(np.rint(points[:, 1]).astype(np.int64), 0, h - 1)
     return full[yi, xi]
+
+
+# a photo is colourless (an infrared night shot, a greyscale scan) when at least this share of
+# its pixels falls in the lowest saturation bin (saturation under 32 of 255); washed-out colour
+# photos of grey nyala bulls on pale sand reach 0.967, a greyscale photo 1.0
+COLOURLESS_SHARE = 0.99
+
+
+def colourless(hist: np.ndarray, bins: tuple[int, int, int] = (16, 8, 8)) -> bool:
+    """Whether a :func:`colour_histogram` is of a photo without colour.
+
+    Why it matters: comparing such a photo's histogram with a colour photo's says nothing
+    about the animal (a night shot of one lion is as grey as a night shot of another, and
+    as unlike her day shots), so the identifier leaves the colour score out for such pairs
+    and the calibration fills in what it has for different individuals."""
+    h = np.asarray(hist, np.float32).ravel()
+    if h.size != bins[0] * bins[1] * bins[2]:
+        return False
+    p = h.reshape(bins) ** 2  # the histogram is square-rooted and unit length
+    return float(p[:, 0, :].sum()) >= COLOURLESS_SHARE * max(float(p.sum()), 1e-12)
 
 
 def colour_histogram(image: np.ndarray, bins: tuple[int, int, int] = (16, 8, 8),

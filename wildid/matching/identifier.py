@@ -37,13 +37,20 @@ from wildid.errors import MatchingError
 from wildid.matching import parallel
 from wildid.matching.aggregation import IndividualScore, aggregate
 from wildid.matching.calibration import CalibrationModel, FirstPlaceCalibration
-from wildid.matching.features import LearnedKeypoints, LocalFeatures, mirror_sift_descriptors
+from wildid.matching.features import (
+    LearnedKeypoints,
+    LocalFeatures,
+    colourless,
+    mirror_sift_descriptors,
+)
 from wildid.matching.geometry import Verification, verify
 from wildid.matching.global_index import GlobalIndex
 from wildid.matching.local_index import AnnotationMatches, KnnResult, LnbnnResult, LocalIndex
 from wildid.matching.photometric import PhotometricQuery, photometric_agreement
 
 log = logging.getLogger(__name__)
+
+COLOUR = "colour"  # the colour histogram's vector source, as the profiles name it
 
 __all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "TILT_SHARE", "TILT_SPREAD_DEG", "TURN_MIN_DEG",
            "Candidate", "DatabaseEntry", "Identification", "Identifier", "IdentifierConfig",
@@ -553,9 +560,12 @@ class Identifier:
                         entry["texture"] = 0.0 if agree is None else agree
         for name, vec in vecs.items():
             index = self.vectors.get(name)
-            if index is not None:
-                for key, sim in index.similarity_of(vec, raw).items():
-                    raw[key][name] = sim
+            if index is None or (name == COLOUR and colourless(vec)):
+                continue  # a night shot's colour tells nothing: the score stays missing
+            for key, sim in index.similarity_of(vec, raw).items():
+                if name == COLOUR and colourless(index.vector(key)):
+                    continue
+                raw[key][name] = sim
         return raw, verified
 
     def _verify(self, query: LocalFeatures, key: Hashable,
