@@ -1,17 +1,20 @@
-"""Camera-trap photos with a printed data strip: the strip's text must not make different
-animals from one trap look like the same individual (``wildid.ingest.data_strip``)."""
+"""Camera-trap photos: neither the data strip printed on them (``wildid.ingest.data_strip``)
+nor the scene a fixed trap shows in every photo (``identifier.drop_static``) may make
+different animals from one trap look like the same individual."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from tests.integration.animals import PATTERNS, encounter_of, import_photos
 from tests.photofactory import add_data_strip, random_pose, render, write_photo
 from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary, Photo
 from wildid.engine import forget, process_new
+from wildid.ingest.importer import ImportOptions, run_import
 from wildid.review import new_individual
 
 WIDTH, HEIGHT = 800, 600
@@ -87,3 +90,72 @@ def test_the_import_says_how_many_photos_had_a_strip(tmp_path, capsys) -> None:
     _trap_shot(folder / "more", "trap9", 14, seed=49, minute=9)
     assert cli_main([*args[:3], str(folder / "more"), *args[4:]]) == 0
     assert "Data strips: 1 of the photos have a camera's text bar" in capsys.readouterr().out
+
+
+def _static_shot(folder: Path, name: str, pattern: int, seed: int, scene: int = 77,
+                 make: str | None = "Browning") -> Path:
+    """A fixed trap's photo: always the same scene (the same rocks and grass at the same
+    pixels), the animal in its own pose, the trap's make and model in the EXIF."""
+    from tests.photofactory import build_exif
+
+    rng = np.random.default_rng(seed)
+    img, _ = render(WIDTH, HEIGHT, seed=scene, pattern_seed=pattern, noise_seed=seed,
+                    pose=random_pose(rng, 0.25))
+    exif = build_exif(make=make, model="BTC-8E" if make else None, serial=None)
+    return write_photo(folder / f"{name}.jpg", img, quality=88, exif=exif)
+
+
+@pytest.mark.parametrize("species", [None, "nyala"])
+def test_a_fixed_traps_scene_does_not_make_its_animals_one(catalog, tmp_path, species) -> None:
+    """Five animals and a stranger before one trap's scene, whole photos: matched by their
+    markings, not by the scene every photo shares (``identifier.drop_static``)."""
+    folder = tmp_path / "trap"
+    known = {p: _static_shot(folder / "db", f"db{p}", p, 1000 + p) for p in PATTERNS}
+    queries = {p: _static_shot(folder / "q", f"q{p}", p, 2000 + p) for p in PATTERNS}
+    stranger = _static_shot(folder / "q", "stranger", 99, 3000)
+    options = ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1, species=species)
+    run_import(catalog, list(known.values()), options)
+    ids = {}
+    for p, path in known.items():
+        enc = encounter_of(catalog, path)
+        new_individual(catalog, enc, f"animal-{p}", "Tester")
+        with catalog.session() as s:
+            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    try:
+        run_import(catalog, [*queries.values(), stranger], options)
+        process_new(catalog)
+        with catalog.session() as s:
+            for p, path in queries.items():
+                cands = s.scalars(select(MatchCandidate).where(
+                    MatchCandidate.encounter_id == encounter_of(catalog, path))
+                    .order_by(MatchCandidate.rank)).all()
+                assert cands[0].individual_id == ids[p], f"animal {p} not ranked first"
+                # the others are told apart: well under the right one
+                assert cands[1].score < cands[0].score / 2
+                assert "colour" not in cands[0].raw_scores  # the scene's colours, not compared
+            summary = s.get(MatchSummary, encounter_of(catalog, stranger))
+            assert summary is not None and summary.likely_new
+    finally:
+        forget(catalog)
+
+
+def test_photos_without_a_known_camera_keep_what_matches_in_place(catalog, tmp_path) -> None:
+    """Without EXIF the camera is only guessed from the folder, which may hold one
+    individual's photos: nothing is dropped then, and the same scene still matches."""
+    folder = tmp_path / "folder"
+    first = _static_shot(folder, "a", 11, 1, make=None)
+    second = _static_shot(folder, "b", 12, 2, make=None)
+    options = ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1)
+    run_import(catalog, [first], options)
+    new_individual(catalog, encounter_of(catalog, first), "animal-11", "Tester")
+    try:
+        run_import(catalog, [second], options)
+        process_new(catalog)
+        with catalog.session() as s:
+            best = s.scalars(select(MatchCandidate).where(
+                MatchCandidate.encounter_id == encounter_of(catalog, second))
+                .order_by(MatchCandidate.rank)).first()
+            assert best is not None and "colour" in best.raw_scores
+            assert best.raw_scores["inliers"] > 150  # the scene, as before
+    finally:
+        forget(catalog)

@@ -630,3 +630,28 @@ def test_map_side_by_side_keeps_order_and_nests() -> None:
     out = parallel.map_side_by_side(lambda x: [x, parallel.map_side_by_side(abs, [-x, x])],
                                     range(-3, 4))
     assert out == [[x, [abs(x), abs(x)]] for x in range(-3, 4)]
+
+
+def test_drop_static_keeps_only_correspondences_that_moved() -> None:
+    """Positions compare as shares of each crop's size: a keypoint at the same place of two
+    frames of different sizes is the scene; one that moved is kept."""
+    from wildid.matching.features import LocalFeatures
+    from wildid.matching.identifier import drop_static
+    from wildid.matching.local_index import AnnotationMatches
+
+    def feats(xy: list[tuple[float, float]], size: tuple[int, int]) -> LocalFeatures:
+        n = len(xy)
+        return LocalFeatures(np.asarray(xy, np.float32), np.zeros((n, 128), np.float32),
+                             np.ones(n, np.float32), np.ones(n, np.float32),
+                             np.zeros(n, np.float32), size)
+
+    query = feats([(100, 100), (400, 300), (50, 200)], (800, 600))
+    db = feats([(50.5, 50.2), (300, 150), (25, 140)], (400, 300))  # the same photo at half size
+    m = AnnotationMatches(np.arange(3, dtype=np.int32), np.arange(3, dtype=np.int32),
+                          np.array([1.0, 2.0, 3.0], np.float32))
+    kept = drop_static(query, db, m)
+    # keypoint 0 sits at the same place (12.5 %, 16.7 %); 1 and 2 moved by 25 % and 13 %
+    assert kept.query_idx.tolist() == [1, 2] and kept.weight.tolist() == [2.0, 3.0]
+    assert drop_static(query, db, m, tolerance=0.2).query_idx.tolist() == [1]
+    moved = feats([(150, 100), (400, 250), (90, 140)], (400, 300))
+    assert drop_static(query, moved, m) is m  # nothing in place: untouched

@@ -160,9 +160,11 @@ def calibrate_catalog(catalog: Any, min_pairs: int = 20, save: bool = True,
             feats = local.get(q)
             seen_known: dict[Any, Verification] = {}
             seen_new: dict[Any, Verification] = {}
-            known_raw = ident.raw_scores(feats, None, set(anns), vectors.get(q, {}), seen_known)
+            frame = engine._same_frame(q)  # noqa: SLF001 - same package
+            known_raw = ident.raw_scores(feats, None, set(anns), vectors.get(q, {}), seen_known,
+                                         frame)
             new_raw = ident.raw_scores(feats, None, by_individual[own], vectors.get(q, {}),
-                                       seen_new)
+                                       seen_new, frame)
             alone = by_individual[own] <= set(anns)
             if not alone:
                 for k, raw in known_raw.items():

@@ -37,12 +37,14 @@ from wildid.catalog.models import (
     Individual,
     MatchCandidate,
     MatchSummary,
+    Photo,
 )
 from wildid.catalog.types import utcnow
 from wildid.engine.extraction import ExtractionReport, annotation_crop, extract_pending
 from wildid.engine.index_cache import index_path, read_index, remove_index, write_index
 from wildid.engine.sources import ColourSource, FeatureSource, GlobalSource, SiftSource, decode_vector
 from wildid.errors import Cancelled, MatchingError, ModelError, WildIdError
+from wildid.ingest.grouping import EXIF_CAMERA
 from wildid.matching.features import LearnedKeypoints, LocalFeatures
 from wildid.matching.identifier import (
     Candidate,
@@ -693,7 +695,8 @@ class CatalogEngine:
             result = ident.identify(feats, top_k=max(top_k, 10), exclude_keys=own,
                                     exclude_pairs=[(ann_id, r) for r in rejected],
                                     query_key=ann_id, species=species, viewpoint=viewpoint,
-                                    vectors=vecs, turned=self._turned_query(ann_id, species))
+                                    vectors=vecs, turned=self._turned_query(ann_id, species),
+                                    same_frame=self._same_frame(ann_id))
             thresholds[ann_id] = result.threshold
             for cand in result:
                 held = best.get(str(cand.individual_id))
@@ -762,6 +765,37 @@ class CatalogEngine:
             summary.threshold = float(match.threshold)
             summary.engine = tag
             summary.computed_at = utcnow()
+
+    def _same_frame(self, annotation_id: str) -> set[str]:
+        """Indexed annotations framed exactly as this one by the same camera: whole photos
+        (the automatic box) of the same size from one camera, as a camera trap takes them.
+        Their scene sits at the same pixels as the query's, so the identifier drops matches
+        at the same place (``drop_static``).
+
+        The camera must be known by its EXIF make, model and serial, not guessed from the
+        folder (``grouping.camera_key``'s fallback): an archive sorted into one folder per
+        individual, exported without EXIF, would otherwise have the *same* animal's photos of
+        one size lose their agreement (lion development photos: one query in 127 lost first
+        place that way)."""
+        with self.catalog.session() as s:
+            row = s.execute(
+                select(Encounter.camera_key, Photo.width, Photo.height, Annotation.x,
+                       Annotation.y, Annotation.w, Annotation.h)
+                .join(Photo, Photo.id == Annotation.photo_id)
+                .join(Encounter, Encounter.id == Annotation.encounter_id)
+                .where(Annotation.id == annotation_id, Annotation.full_frame.is_(True))).first()
+            if row is None or not (row[0] or "").startswith(EXIF_CAMERA):
+                return set()
+            key, width, height, x, y, w, h = row
+            same = s.scalars(
+                select(Annotation.id)
+                .join(Photo, Photo.id == Annotation.photo_id)
+                .join(Encounter, Encounter.id == Annotation.encounter_id)
+                .where(Encounter.camera_key == key, Encounter.individual_id.is_not(None),
+                       Annotation.full_frame.is_(True), Annotation.id != annotation_id,
+                       Photo.width == width, Photo.height == height, Annotation.x == x,
+                       Annotation.y == y, Annotation.w == w, Annotation.h == h))
+            return {a for a in same if a in self._indexed}
 
     def _to_photo_pixels(self, cand: Candidate, q_feats: LocalFeatures | None, query_id: str,
                          boxes: dict[str, tuple[float, float, float, float]]) -> np.ndarray:

@@ -17,12 +17,15 @@ from sqlalchemy.orm import Session
 
 from wildid.catalog.models import Annotation, Encounter, Photo
 
+EXIF_CAMERA = "camera:"
+"""Prefix of a camera key made from EXIF (the others name the source folder)."""
+
 
 def camera_key(photo: Photo) -> str:
     """What identifies 'the same camera': EXIF make/model/serial, else the source folder."""
     parts = [photo.camera_make, photo.camera_model, photo.camera_serial]
     if any(parts):
-        return "camera:" + "|".join(p or "" for p in parts)
+        return EXIF_CAMERA + "|".join(p or "" for p in parts)
     return "folder:" + str(PurePath(photo.original_path).parent)
 
 

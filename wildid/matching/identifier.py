@@ -263,7 +263,8 @@ class Identifier:
                  query_key: Hashable | None = None, global_vec: np.ndarray | None = None,
                  species: str | None = None, viewpoint: str | None = None,
                  vectors: Mapping[str, np.ndarray] | None = None,
-                 turned: TurnedQuery | None = None) -> Identification:
+                 turned: TurnedQuery | None = None,
+                 same_frame: Collection[Hashable] = ()) -> Identification:
         """Rank individuals for a query.
 
         ``exclude_keys``: database annotations never to use (e.g. the query's own encounter).
@@ -273,6 +274,11 @@ class Identifier:
         ``turned`` describes the query again turned by a given angle, for the learned matcher
         when the photo is turned (see :func:`query_tilt`); without it the matcher sees the
         query only as it is.
+        ``same_frame``: database annotations framed as the query is, by the same fixed camera
+        (a camera trap's whole photos): their correspondences at the same place in both
+        frames are the scene, not the animal, and are dropped (:func:`drop_static`); where
+        that is a whole scene (:data:`STATIC_SCENE`), the colour histograms, mostly the
+        scene's colours, are not compared either.
         """
         t0 = time.perf_counter()
         if not self._entries:
@@ -281,7 +287,8 @@ class Identifier:
             k for k, e in self._entries.items()
             if not (_compatible(species, e.species) and _compatible(viewpoint, e.viewpoint))}
         rejected = {ind for qk, ind in exclude_pairs if qk == query_key}
-        raw, matches = self._raw_scores(query_features, _named(global_vec, vectors), excluded)
+        raw, matches = self._raw_scores(query_features, _named(global_vec, vectors), excluded,
+                                        frozenset(same_frame))
         reranks = self.reranks(query_features)
         want = max(top_k, self.config.rerank_top) if reranks else top_k
         candidates, scores = self._rank(raw, matches, rejected, want)
@@ -495,25 +502,28 @@ class Identifier:
                    global_vec: np.ndarray | None = None,
                    exclude_keys: Collection[Hashable] = (),
                    vectors: Mapping[str, np.ndarray] | None = None,
-                   verified: dict[Hashable, Verification] | None = None
+                   verified: dict[Hashable, Verification] | None = None,
+                   same_frame: Collection[Hashable] = ()
                    ) -> dict[Hashable, dict[str, float]]:
         """Raw scores per candidate annotation (for fitting calibration on labelled queries);
         ``verified``, when given, receives each verified candidate's verification (what
-        :func:`query_tilt` reads the photo's turn from)."""
+        :func:`query_tilt` reads the photo's turn from); ``same_frame`` as for
+        :meth:`identify`, so a calibration learns from the scores identification computes."""
         raw, seen = self._raw_scores(query_features, _named(global_vec, vectors),
-                                     set(exclude_keys))
+                                     set(exclude_keys), frozenset(same_frame))
         if verified is not None:
             verified.update(seen)
         return raw
 
     def _raw_scores(self, query: LocalFeatures | None, vecs: dict[str, np.ndarray],
-                    excluded: set[Hashable]
+                    excluded: set[Hashable], same_frame: frozenset[Hashable] = frozenset()
                     ) -> tuple[dict[Hashable, dict[str, float]], dict[Hashable, Verification]]:
         cfg = self.config
         raw: dict[Hashable, dict[str, float]] = {}
         verified: dict[Hashable, Verification] = {}
         lnbnn: dict[Hashable, float] = {}
         results: list[tuple[LnbnnResult, LocalFeatures, bool]] = []
+        scene: set[Hashable] = set()  # annotations sharing the query's static scene
         if query is not None and len(query) and self.local.n_descriptors:
             if cfg.mirror and cfg.method != "lnbnn" and query.is_rootsift:
                 # one search for the plain and the mirrored descriptors: each inverted list
@@ -522,8 +532,9 @@ class Identifier:
                 n = len(query)
                 both = self.local.knn(np.vstack([query.descriptors, mirrored.descriptors]),
                                       cfg.k + cfg.knorm, excluded)
-                res = self.local.score_knn(
-                    KnnResult(both.dist[:n], both.slot[:n], both.kp[:n]), cfg.k, cfg.knorm)
+                res, scene = self._drop_static(self.local.score_knn(
+                    KnnResult(both.dist[:n], both.slot[:n], both.kp[:n]), cfg.k, cfg.knorm),
+                    query, same_frame)
                 res_m = self.local.score_knn(
                     KnnResult(both.dist[n:], both.slot[n:], both.kp[n:]), cfg.k, cfg.knorm)
                 results += [(res, query, False), (res_m, mirrored, True)]
@@ -531,7 +542,9 @@ class Identifier:
                 for key, s in res_m.scores.items():
                     lnbnn[key] = lnbnn.get(key, 0.0) + cfg.mirror_weight * s
             else:
-                res = self.local.query(query, exclude_keys=excluded, k=cfg.k, knorm=cfg.knorm)
+                res, scene = self._drop_static(
+                    self.local.query(query, exclude_keys=excluded, k=cfg.k, knorm=cfg.knorm),
+                    query, same_frame)
                 results.append((res, query, False))
                 lnbnn = dict(res.scores)
         for key, s in lnbnn.items():
@@ -563,10 +576,36 @@ class Identifier:
             if index is None or (name == COLOUR and colourless(vec)):
                 continue  # a night shot's colour tells nothing: the score stays missing
             for key, sim in index.similarity_of(vec, raw).items():
-                if name == COLOUR and colourless(index.vector(key)):
-                    continue
+                if name == COLOUR and (key in scene or colourless(index.vector(key))):
+                    continue  # the colours of one trap's scene, or of a night shot
                 raw[key][name] = sim
         return raw, verified
+
+    def _drop_static(self, res: LnbnnResult, query: LocalFeatures,
+                     same_frame: frozenset[Hashable]
+                     ) -> tuple[LnbnnResult, set[Hashable]]:
+        """``res`` without the correspondences of :func:`drop_static` for annotations framed
+        as the query is (their LNBNN scores lose those votes), and the annotations that
+        share the query's scene: at least :data:`STATIC_SCENE` correspondences in place."""
+        keys = [k for k in same_frame if k in res.matches]
+        if not keys:
+            return res, set()
+        scores, matches = dict(res.scores), dict(res.matches)
+        scene = set()
+        for key in keys:
+            m = matches[key]
+            kept = drop_static(query, self.local.features(key), m)
+            dropped = len(m.query_idx) - len(kept.query_idx)
+            if not dropped:
+                continue
+            if dropped >= STATIC_SCENE:
+                scene.add(key)
+            scores[key] = max(0.0, scores.get(key, 0.0) - float(m.weight.sum() - kept.weight.sum()))
+            if len(kept.query_idx):
+                matches[key] = kept
+            else:
+                del matches[key]
+        return LnbnnResult(scores, matches), scene
 
     def _verify(self, query: LocalFeatures, key: Hashable,
                 results: list[tuple[LnbnnResult, LocalFeatures, bool]]
@@ -745,6 +784,38 @@ def _named(global_vec: np.ndarray | None,
     if global_vec is not None:
         out["global"] = global_vec
     return out
+
+
+# two keypoints are the same place of a fixed camera's frame when they are this close, as a
+# share of the crop's width and height (a trap's mount sways by a few pixels)
+STATIC_TOLERANCE = 0.015
+# a pair shares a static scene (a trap's) when at least this many of its correspondences are
+# in place: its colour histograms then compare that scene, and are left out. Photos from one
+# handheld camera, never framed twice alike, have a few at most
+STATIC_SCENE = 20
+
+
+def drop_static(query: LocalFeatures, db: LocalFeatures, m: AnnotationMatches,
+                tolerance: float = STATIC_TOLERANCE) -> AnnotationMatches:
+    """The correspondences of ``m`` whose two keypoints are *not* at the same place of
+    their frames (positions as shares of each crop's width and height).
+
+    Why: a camera trap photographs its own scene in every photo: the same rocks, trunks
+    and grass, at the same pixels. Between two of its whole photos the scene matches
+    perfectly, whichever animals stand in front of it, so different animals would verify
+    as one (five generated animals before one trap's scene: every pair verified with some
+    300 points, and a stranger came out known at 77 %). An animal that moved does not
+    stay at the same pixels; one standing exactly where it stood before loses those points
+    too, which is the price.
+    """
+    if not len(m.query_idx):
+        return m
+    q = query.xy[m.query_idx] / np.maximum(np.asarray(query.image_size, np.float32), 1.0)
+    d = db.xy[m.db_idx] / np.maximum(np.asarray(db.image_size, np.float32), 1.0)
+    moved = (np.abs(q - d) > tolerance).any(axis=1)
+    if moved.all():
+        return m
+    return AnnotationMatches(m.query_idx[moved], m.db_idx[moved], m.weight[moved])
 
 
 def _mirrored(query: LocalFeatures,
