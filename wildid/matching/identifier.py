@@ -54,8 +54,8 @@ COLOUR = "colour"  # the colour histogram's vector source, as the profiles name 
 
 __all__ = ["RERANK_SOURCES", "RERANK_TRANSFORMS", "TILT_SHARE", "TILT_SPREAD_DEG", "TURN_MIN_DEG",
            "Candidate", "DatabaseEntry", "Identification", "Identifier", "IdentifierConfig",
-           "TurnedQuery", "best_annotations", "local_score_names", "matcher_view", "query_tilt",
-           "rerank_row", "rerank_rows", "score_transform"]
+           "TurnedQuery", "best_annotations", "drop_static", "local_score_names", "matcher_view",
+           "query_tilt", "rerank_row", "rerank_rows", "score_transform"]
 
 
 @dataclass(frozen=True)
