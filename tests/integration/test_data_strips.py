@@ -31,6 +31,17 @@ def _trap_shot(folder: Path, name: str, pattern: int, seed: int, minute: int) ->
     return write_photo(folder / f"{name}.jpg", photo, quality=88)
 
 
+def _name_each(catalog, known: dict[int, Path]) -> dict[int, str]:
+    """Each pattern's photo named as a new individual: {pattern: individual id}."""
+    ids = {}
+    for p, path in known.items():
+        enc = encounter_of(catalog, path)
+        new_individual(catalog, enc, f"animal-{p}", "Tester")
+        with catalog.session() as s:
+            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    return ids
+
+
 def test_animals_from_one_trap_are_told_apart_by_their_markings_not_its_strip(
         catalog, tmp_path) -> None:
     folder = tmp_path / "card"
@@ -45,12 +56,7 @@ def test_animals_from_one_trap_are_told_apart_by_their_markings_not_its_strip(
             # the strip is found and the automatic box stops above it
             assert 40 <= photo.strip_bottom <= 40 + 2 * HEIGHT / 192 and photo.strip_top == 0
             assert box.full_frame and (box.y, box.h) == (0, HEIGHT + 40 - photo.strip_bottom)
-    ids = {}
-    for p, path in known.items():
-        enc = encounter_of(catalog, path)
-        new_individual(catalog, enc, f"animal-{p}", "Tester")
-        with catalog.session() as s:
-            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    ids = _name_each(catalog, known)
     try:
         import_photos(catalog, [*queries.values(), stranger])
         process_new(catalog)
@@ -115,12 +121,7 @@ def test_a_fixed_traps_scene_does_not_make_its_animals_one(catalog, tmp_path, sp
     stranger = _static_shot(folder / "q", "stranger", 99, 3000)
     options = ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1, species=species)
     run_import(catalog, list(known.values()), options)
-    ids = {}
-    for p, path in known.items():
-        enc = encounter_of(catalog, path)
-        new_individual(catalog, enc, f"animal-{p}", "Tester")
-        with catalog.session() as s:
-            ids[p] = s.scalars(select(Encounter.individual_id).where(Encounter.id == enc)).one()
+    ids = _name_each(catalog, known)
     try:
         run_import(catalog, [*queries.values(), stranger], options)
         process_new(catalog)
