@@ -767,10 +767,11 @@ class CatalogEngine:
             summary.computed_at = utcnow()
 
     def _same_frame(self, annotation_id: str) -> set[str]:
-        """Indexed annotations framed exactly as this one by the same camera: whole photos
-        (the automatic box) of the same size from one camera, as a camera trap takes them.
-        Their scene sits at the same pixels as the query's, so the identifier drops matches
-        at the same place (``drop_static``).
+        """Indexed annotations framed as this one by the same camera: whole photos (the
+        automatic box) of the same size from one camera, as a camera trap takes them. Their
+        scene sits at the same pixels as the query's, so the identifier drops matches at the
+        same place (``drop_static``). The boxes need not be equal to the pixel: a data strip
+        found a row higher on one photo moves every position by a fraction of a percent.
 
         The camera must be known by its EXIF make, model and serial, not guessed from the
         folder (``grouping.camera_key``'s fallback): an archive sorted into one folder per
@@ -779,22 +780,20 @@ class CatalogEngine:
         place that way)."""
         with self.catalog.session() as s:
             row = s.execute(
-                select(Encounter.camera_key, Photo.width, Photo.height, Annotation.x,
-                       Annotation.y, Annotation.w, Annotation.h)
+                select(Encounter.camera_key, Photo.width, Photo.height).select_from(Annotation)
                 .join(Photo, Photo.id == Annotation.photo_id)
                 .join(Encounter, Encounter.id == Annotation.encounter_id)
                 .where(Annotation.id == annotation_id, Annotation.full_frame.is_(True))).first()
             if row is None or not (row[0] or "").startswith(EXIF_CAMERA):
                 return set()
-            key, width, height, x, y, w, h = row
+            key, width, height = row
             same = s.scalars(
                 select(Annotation.id)
                 .join(Photo, Photo.id == Annotation.photo_id)
                 .join(Encounter, Encounter.id == Annotation.encounter_id)
                 .where(Encounter.camera_key == key, Encounter.individual_id.is_not(None),
                        Annotation.full_frame.is_(True), Annotation.id != annotation_id,
-                       Photo.width == width, Photo.height == height, Annotation.x == x,
-                       Annotation.y == y, Annotation.w == w, Annotation.h == h))
+                       Photo.width == width, Photo.height == height))
             return {a for a in same if a in self._indexed}
 
     def _to_photo_pixels(self, cand: Candidate, q_feats: LocalFeatures | None, query_id: str,
