@@ -92,6 +92,16 @@ def test_the_import_says_how_many_photos_had_a_strip(tmp_path, capsys) -> None:
     import json
 
     assert json.loads(capsys.readouterr().out)["with_data_strip"] == 2
+    assert cli_main([*args[:2], "photos", "--json"]) == 0
+    strips = {Path(p["path"]).name: (p["strip_top"], p["strip_bottom"])
+              for p in json.loads(capsys.readouterr().out)}
+    assert strips["plain.jpg"] == (0, 0)
+    assert all(top == 0 and 40 <= bottom <= 40 + 2 * HEIGHT / 192
+               for name, (top, bottom) in strips.items() if name.startswith("trap"))
+    assert cli_main([*args[:2], "photos"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{WIDTH}x{HEIGHT + 40} (strip {strips['trap0.jpg'][1]})" in listed
+    assert f"{WIDTH}x{HEIGHT} " in listed  # the plain photo: its size alone
     (folder / "more").mkdir()
     _trap_shot(folder / "more", "trap9", 14, seed=49, minute=9)
     assert cli_main([*args[:3], str(folder / "more"), *args[4:]]) == 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -331,14 +331,22 @@ def cmd_photos(args: argparse.Namespace) -> int:
                  "width": p.width, "height": p.height, "format": p.format,
                  "lat": p.gps_lat, "lon": p.gps_lon, "alt": p.gps_alt,
                  "camera": " ".join(x for x in (p.camera_make, p.camera_model) if x) or None,
-                 "serial": p.camera_serial, "stored": p.stored_path} for p in photos]
+                 "serial": p.camera_serial, "stored": p.stored_path,
+                 # rows of a camera trap's data strip, left out of the automatic box
+                 "strip_top": p.strip_top, "strip_bottom": p.strip_bottom} for p in photos]
     if args.json:
         print_json(rows)
     else:
         print_table(["id", "taken (UTC)", "size", "camera", "lat", "lon", "path"],
-                    [[short_id(r["id"]), r["taken_utc"], f"{r['width']}x{r['height']}", r["camera"],
+                    [[short_id(r["id"]), r["taken_utc"], _size(r), r["camera"],
                       _round(r["lat"]), _round(r["lon"]), r["path"]] for r in rows])
     return 0
+
+
+def _size(row: dict[str, Any]) -> str:
+    """The size as "4000x3000", with the data strip's rows when the photo has one."""
+    strip = (row["strip_top"] or 0) + (row["strip_bottom"] or 0)
+    return f"{row['width']}x{row['height']}" + (f" (strip {strip})" if strip else "")
 
 
 def _round(v: object) -> object:
