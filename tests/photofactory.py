@@ -354,23 +354,28 @@ def make_animal_pair(folder: str | os.PathLike[str], pattern_seed: int, seeds: t
 
 def add_data_strip(rgb: np.ndarray, where: str = "bottom", share: float = 0.065,
                    fill: int = 18, ink: int = 235, text: str = "CAM-07  21C  2026-11-02  06:14:33",
-                   logo: bool = True) -> tuple[np.ndarray, int]:
+                   logo: bool = True, logo_ink: int | None = None,
+                   moon: bool = False) -> tuple[np.ndarray, int]:
     """``rgb`` with a camera trap's data strip added above or below it, as most traps print
-    one: a flat bar ``share`` of the height, a logo block, the text in a bold sans font.
-    Returns (new image, the strip's rows)."""
+    one: a flat bar ``share`` of the height, a logo block (``logo_ink``, default ``ink``), the
+    text in a bold sans font, and with ``moon`` a moon-phase disc at the right end.
+    Returns (new image, the strip's rows). Grey levels only, so RGB and BGR alike."""
     h, w = rgb.shape[:2]
     rows = max(8, round(share * h))
     band = np.full((rows, w, 3), fill, np.uint8)
     scale, thickness = rows / 40, max(1, round(rows / 14))
     left = 0.02 * w
     if logo:
+        block = ink if logo_ink is None else logo_ink
         cv2.rectangle(band, (int(0.01 * w), int(0.15 * rows)), (int(0.17 * w), int(0.85 * rows)),
-                      (ink, ink, ink), -1)
+                      (block, block, block), -1)
         cv2.putText(band, "TRAIL", (int(0.02 * w), int(0.72 * rows)), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (fill, fill, fill), thickness, cv2.LINE_AA)
         left = 0.2 * w
     cv2.putText(band, text, (int(left), int(0.72 * rows)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 (ink, ink, ink), thickness, cv2.LINE_AA)
+    if moon:
+        cv2.circle(band, (int(0.95 * w), rows // 2), int(0.3 * rows), (ink, ink, ink), -1)
     stacked = np.vstack([band, rgb]) if where == "top" else np.vstack([rgb, band])
     return np.ascontiguousarray(stacked), rows
 

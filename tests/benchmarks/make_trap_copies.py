@@ -17,27 +17,24 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.photofactory import add_data_strip  # noqa: E402
+
 
 def strip_below(image: np.ndarray, rng: random.Random) -> np.ndarray:
-    h, w = image.shape[:2]
-    bh = max(8, round(0.065 * h))
-    band = np.full((bh, w, 3), 18, np.uint8)
-    scale, thickness = bh / 40, max(1, round(bh / 14))
-    cv2.rectangle(band, (int(0.01 * w), int(0.15 * bh)), (int(0.17 * w), int(0.85 * bh)),
-                  (240, 240, 240), -1)
-    cv2.putText(band, "TRAIL", (int(0.02 * w), int(0.72 * bh)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (18, 18, 18), thickness, cv2.LINE_AA)
+    """The trap's bar below ``image`` (``photofactory.add_data_strip``, the tests' bar), with
+    this photo's time and temperature."""
     text = (f"CAM-07  {rng.randint(-2, 31):>2}C  2026-11-{rng.randint(1, 28):02d}  "
             f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}")
-    cv2.putText(band, text, (int(0.2 * w), int(0.72 * bh)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (235, 235, 235), thickness, cv2.LINE_AA)
-    cv2.circle(band, (int(0.95 * w), bh // 2), int(0.3 * bh), (235, 235, 235), -1)  # the moon
-    return np.vstack([image, band])
+    return add_data_strip(image, "bottom", 0.065, fill=18, ink=235, text=text, logo_ink=240,
+                          moon=True)[0]
 
 
 def main() -> None:
