@@ -47,6 +47,13 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     rows = list(csv.DictReader(args.manifest.open()))
+    out = args.out.resolve()
+    for row in rows:
+        # an absolute path in the manifest would make ``out / path`` the photo itself, and the
+        # copy would overwrite it: copies go under OUT only
+        if Path(row["path"]).is_absolute() or ".." in Path(row["path"]).parts:
+            raise SystemExit(f"{row['path']}: paths must be relative to the manifest's folder "
+                             "(a copy is written under OUT at the same relative path)")
     for row in rows:
         image = cv2.imread(str(args.manifest.parent / row["path"]))
         if image is None:
@@ -56,7 +63,7 @@ def main() -> None:
                 image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         else:
             image = strip_below(image, rng)
-        target = args.out / row["path"]
+        target = out / row["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix.lower() in (".jpg", ".jpeg"):
             cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
