@@ -67,6 +67,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="do not match the changed encounters again now")
     p.set_defaults(func=cmd_species)
 
+    p = sub.add_parser(
+        "find-strips", parents=[common],
+        help="find camera-trap data strips on photos imported by an older wildid",
+        description="Look for a camera trap's printed bar of text (camera, date, temperature) "
+        "at the top or bottom of every photo without one on record, as imports have done since "
+        "catalog revision 0007, and stop those photos' automatic boxes at it: the text matched "
+        "between any two photos of one camera. Boxes somebody drew are left as they are. The "
+        "moved boxes are described and matched again; the app's Edit \u2192 Undo takes the "
+        "change back when it was made there.")
+    p.add_argument("--no-identify", action="store_true",
+                   help="do not extract features and match again now")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_find_strips)
+
     p = sub.add_parser("info", parents=[common], help="catalog location, size and counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
@@ -239,6 +253,53 @@ def cmd_species(args: argparse.Namespace) -> int:
             if "error" in summary:
                 return 1
     return 0
+
+
+def cmd_find_strips(args: argparse.Namespace) -> int:
+    from wildid.ingest.strip_rescan import find_strips_in_catalog
+
+    cancel = CancelToken()
+    bar = ProgressBar()
+    with open_catalog(args.catalog, create=False) as catalog:
+        try:
+            report = find_strips_in_catalog(catalog, progress=bar, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
+        finally:
+            bar.close()
+        identification = None
+        if report.boxes_moved and not args.no_identify:
+            identification = _identify(catalog)
+    if args.json:
+        out: dict[str, Any] = {
+            "scanned": report.scanned, "with_strip": report.with_strip,
+            "boxes_moved": report.boxes_moved, "drawn_boxes_kept": report.drawn_boxes_kept,
+            "unreadable": [{"photo": p, "reason": r} for p, r in report.unreadable],
+            "status": report.status}
+        if identification is not None:
+            out["identification"] = identification
+        print_json(out)
+    else:
+        n = report.scanned
+        print(f"Looked at {n} photo{'' if n == 1 else 's'} without a data strip on record: "
+              f"{report.with_strip} {'has' if report.with_strip == 1 else 'have'} a camera's "
+              "text bar printed on them")
+        if report.boxes_moved:
+            k = report.boxes_moved
+            print(f"  {k} automatic box{'' if k == 1 else 'es'} now stop{'s' if k == 1 else ''} "
+                  "at the strip; their features and matches are redone")
+        if report.drawn_boxes_kept:
+            k = report.drawn_boxes_kept
+            print(f"  {k} photo{'' if k == 1 else 's'} with a strip {'has' if k == 1 else 'have'} "
+                  "boxes somebody drew: left as they are (check that they leave the strip out)")
+        if report.unreadable:
+            print("Not readable, skipped:")
+            for photo, reason in report.unreadable:
+                print(f"  {photo}: {reason}")
+        if identification is not None:
+            print_identification(identification)
+    return 1 if identification is not None and "error" in identification else 0
 
 
 def _identify(catalog: object) -> dict[str, object]:

@@ -220,6 +220,16 @@ class MainWindow(QMainWindow):
         """Tools → Use the shipped match scores (``wildid calibrate --reset``)."""
         self._score_refit().reset()
 
+    def find_data_strips(self) -> None:
+        """Tools → Find camera data strips in older photos (``wildid find-strips``)."""
+        from wildid.gui.strip_scan import StripScan
+
+        scan = getattr(self, "strip_scan", None)
+        if scan is None or scan.services is not self.services:  # one per open catalog
+            scan = self.strip_scan = StripScan(self.services, self.prompts, self)
+        scan.prompts = self.prompts
+        scan.start()
+
     def _score_refit(self) -> Any:
         from wildid.gui.score_refit import ScoreRefit
 

@@ -44,6 +44,7 @@ class WindowCommands(Protocol):
     def open_log_folder(self) -> None: ...
     def refit_scores(self) -> None: ...
     def reset_scores(self) -> None: ...
+    def find_data_strips(self) -> None: ...
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Actions:
     log_folder: QAction | None = None
     refit_scores: QAction | None = None
     reset_scores: QAction | None = None
+    find_strips: QAction | None = None
 
 
 def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
@@ -145,8 +147,15 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
     actions.reset_scores = _action(window, "Use the &shipped match scores",
                                    tip="Forget the refitted scores (wildid calibrate --reset)")
     actions.reset_scores.triggered.connect(commands.reset_scores)
+    actions.find_strips = _action(
+        window, "Find camera &data strips in older photos…",
+        tip="Keep a trail camera's printed bar of text out of the boxes of photos imported "
+            "before wildid looked for it (wildid find-strips)")
+    actions.find_strips.triggered.connect(commands.find_data_strips)
     tools_menu.addAction(actions.refit_scores)
     tools_menu.addAction(actions.reset_scores)
+    tools_menu.addSeparator()
+    tools_menu.addAction(actions.find_strips)
 
     help_menu = bar.addMenu("&Help")
     actions.shortcuts = _action(window, "&Keyboard shortcuts", "Ctrl+/")

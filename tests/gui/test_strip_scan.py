@@ -1,0 +1,50 @@
+"""Tools → Find camera data strips in older photos: asks, runs in the background, reports, and
+is one step on the undo stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.gui.review_data import ScriptedPrompts
+from tests.integration.animals import import_photos
+from tests.integration.test_data_strips import HEIGHT, _trap_shot
+from tests.integration.test_strip_rescan import STRIP, _as_imported_before, _boxes
+
+JOB_TIMEOUT_MS = 60_000
+
+
+def test_tools_menu_finds_the_strips_and_undo_takes_it_back(main_window: Any, services: Any,
+                                                              qtbot: Any, tmp_path: Path) -> None:
+    catalog = services.catalog
+    import_photos(catalog, [_trap_shot(tmp_path, f"trap{i}", 11 + i, seed=i, minute=i)
+                            for i in range(2)])
+    _as_imported_before(catalog)
+    whole = _boxes(catalog)
+    assert all((y, h) == (0, HEIGHT + STRIP) for y, h, _ in whole.values())
+    action = main_window.menu_actions.find_strips
+    assert action.text().startswith("Find camera &data strips")
+
+    main_window.prompts = ScriptedPrompts(confirms=[False, True])
+    action.trigger()  # declined: nothing runs
+    assert main_window.prompts.asked == ["Find camera data strips"]
+    assert not services.jobs.active_jobs and _boxes(catalog) == whole
+
+    with qtbot.waitSignal(main_window.strip_scan.finished, timeout=JOB_TIMEOUT_MS) as done:
+        action.trigger()
+    assert done.args[0].boxes_moved == 2
+    title, text = main_window.prompts.informed[-1]
+    assert title == "Camera data strips"
+    assert text.startswith("Looked at 2 photos: 2 have a camera's data strip.")
+    # identification is off in these tests, so the message says when they are matched again
+    assert "matched again at the next identification" in text
+    moved = _boxes(catalog)
+    assert all(h < HEIGHT + STRIP * 0.1 and full for _y, h, full in moved.values())
+    assert not main_window.prompts.errors
+
+    undo = main_window.menu_actions.undo
+    assert undo.isEnabled() and undo.text() == "&Undo Find data strips"
+    undo.trigger()
+    assert _boxes(catalog) == whole
+    main_window.menu_actions.redo.trigger()
+    assert _boxes(catalog) == moved
