@@ -218,6 +218,7 @@ def test_upgrade_to_data_strips_keeps_photos_whole(tmp_path: Path) -> None:
 
     cat = open_catalog(root)
     try:
+        assert cat.upgraded_from == "0006"  # the app offers `find-strips` for such a catalog
         with cat.session() as s:
             photo = s.get(Photo, "p-1")
             assert (photo.strip_top, photo.strip_bottom) == (0, 0)
@@ -234,10 +235,18 @@ def test_upgrade_to_data_strips_keeps_photos_whole(tmp_path: Path) -> None:
     cfg = alembic_config()
     cat = open_catalog(root)
     try:
+        assert cat.upgraded_from is None  # nothing to upgrade this time
         with cat.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO annotations (id, photo_id, x, y, w, h, full_frame, viewpoint, "
+                "created_at, updated_at) VALUES ('a-1', 'p-1', 0, 0, 640, 449, 1, 'unknown', "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0006")
             columns = {r[1] for r in conn.execute(text("PRAGMA table_info('photos')"))}
+            # the photo's boxes stay (a copied and dropped photos table cascaded to them)
+            kept = conn.execute(text("SELECT id FROM annotations")).scalars().all()
         assert "strip_top" not in columns and "strip_bottom" not in columns
+        assert kept == ["a-1"]
     finally:
         cat.close()

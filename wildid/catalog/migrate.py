@@ -53,7 +53,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _stamped(engine: Engine) -> str | None:
+def stamped_revision(engine: Engine) -> str | None:
     """The revision stamped in the database by a plain read (None when there is none yet),
     without Alembic: what every start of an up-to-date catalog needs to know."""
     try:
@@ -88,7 +88,7 @@ def upgrade(engine: Engine, db_path: Path, backup_dir: Path, target: str = "head
     Raises CatalogVersionError for a catalog stamped with a revision this wildid does not know,
     which means a newer wildid wrote it.
     """
-    if target == "head" and _stamped(engine) == HEAD_REVISION:
+    if target == "head" and stamped_revision(engine) == HEAD_REVISION:
         return None
     from alembic import command
     from alembic.script import ScriptDirectory

@@ -56,6 +56,9 @@ class Catalog:
         self.root = root
         self.engine = engine
         self.migration_backup = backup
+        # the schema revision this opening upgraded the catalog from (None: no upgrade), so the
+        # app can offer what an older wildid never did to its photos (``find-strips``)
+        self.upgraded_from: str | None = None
         self.media = MediaStore(root / "media")
         self.thumb_dir = root / "cache" / "thumbs"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -120,11 +123,14 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
     _check_sqlite_file(db_path)
     engine = make_engine(db_path)
     try:
+        before = migrate.stamped_revision(engine)
         backup = migrate.upgrade(engine, db_path, root / "backups", target_revision)
     except BaseException:
         engine.dispose()
         raise
     catalog = Catalog(root, engine, backup)
+    if backup is not None:
+        catalog.upgraded_from = before
     if target_revision == "head":
         _initialise(catalog)
     return catalog

@@ -27,6 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("photos") as batch:
-        batch.drop_column("strip_bottom")
-        batch.drop_column("strip_top")
+    # SQLite's own DROP COLUMN (3.35 and later), not batch mode: batch mode copies the table and
+    # drops the old one, and with foreign keys on that deleted every annotation (ON DELETE
+    # CASCADE from photos)
+    op.drop_column("photos", "strip_bottom")
+    op.drop_column("photos", "strip_top")
