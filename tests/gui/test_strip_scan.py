@@ -48,3 +48,36 @@ def test_tools_menu_finds_the_strips_and_undo_takes_it_back(main_window: Any, se
     assert _boxes(catalog) == whole
     main_window.menu_actions.redo.trigger()
     assert _boxes(catalog) == moved
+
+
+def test_opening_a_catalog_an_older_wildid_made_offers_the_scan_once(
+        main_window: Any, qtbot: Any, tmp_path: Path) -> None:
+    from alembic import command
+
+    from wildid.catalog import open_catalog
+    from wildid.catalog.migrate import alembic_config
+
+    root = tmp_path / "older"
+    with open_catalog(root) as catalog:
+        import_photos(catalog, [_trap_shot(tmp_path, "trap", 11, seed=1, minute=1)])
+        _as_imported_before(catalog)
+        cfg = alembic_config()
+        with catalog.engine.begin() as conn:  # as revision 0006 left it: no strip columns
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+
+    main_window.prompts = ScriptedPrompts(confirms=[True])
+    assert main_window.open_catalog(root)
+    qtbot.waitUntil(lambda: main_window.prompts.asked == ["Find camera data strips"],
+                    timeout=5_000)
+    qtbot.waitUntil(lambda: bool(main_window.prompts.informed), timeout=JOB_TIMEOUT_MS)
+    assert main_window.prompts.informed[-1][1].startswith("Looked at 1 photo: 1 has")
+    ((_y, h, full),) = _boxes(main_window.services.catalog).values()
+    assert full and h < HEIGHT + STRIP * 0.1
+
+    # asked once: opening it again (now current) asks nothing
+    main_window.prompts = ScriptedPrompts()
+    assert main_window.open_catalog(tmp_path / "other", create=True)
+    assert main_window.open_catalog(root)
+    qtbot.wait(50)
+    assert main_window.prompts.asked == []

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, QUrl
+from PySide6.QtCore import QSize, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self._update_undo()
         self._update_reviewer()
         self.setWindowTitle(f"{services.catalog.root} — wildid")
+        # after the window is up: a question before it would have nothing to stand on
+        QTimer.singleShot(0, self._offer_strip_scan)
 
     def _connect_pages(self) -> None:
         """Wire the signals pages offer for moving between them (each one optional)."""
@@ -222,13 +224,26 @@ class MainWindow(QMainWindow):
 
     def find_data_strips(self) -> None:
         """Tools → Find camera data strips in older photos (``wildid find-strips``)."""
+        self._strip_scan().start()
+
+    def _offer_strip_scan(self) -> None:
+        """Once, for a catalog this opening upgraded from before imports looked for camera
+        data strips: offer to look for them now (the Tools menu does it any time)."""
+        from wildid.gui.strip_scan import OFFER, needs_offer
+
+        catalog = self.services.catalog
+        if needs_offer(catalog):
+            catalog.upgraded_from = None  # asked once per upgrade, whatever the answer
+            self._strip_scan().start(OFFER)
+
+    def _strip_scan(self) -> Any:
         from wildid.gui.strip_scan import StripScan
 
         scan = getattr(self, "strip_scan", None)
         if scan is None or scan.services is not self.services:  # one per open catalog
             scan = self.strip_scan = StripScan(self.services, self.prompts, self)
         scan.prompts = self.prompts
-        scan.start()
+        return scan
 
     def _score_refit(self) -> Any:
         from wildid.gui.score_refit import ScoreRefit

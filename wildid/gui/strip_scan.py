@@ -27,6 +27,31 @@ QUESTION = (
     "and the photos whose boxes change are then matched again. Edit \u2192 Undo takes it back.")
 
 
+# asked once, when the app opens a catalog it has just upgraded from before revision 0007
+OFFER = (
+    "This catalog was made by an older version of wildid, which did not look for the bar of "
+    "text that many trail cameras print along the top or bottom of their photos. Look for it "
+    "on this catalog's photos now?\n\n"
+    "Its text looks the same on every photo of one camera and can make different animals "
+    "match; photos where it is found get boxes that leave it out. Boxes drawn by hand are "
+    "left as they are. Later: Tools \u2192 Find camera data strips in older photos.")
+FIRST_REVISION = "0007"  # the catalog revision from which imports look for data strips
+
+
+def needs_offer(catalog: Any) -> bool:
+    """Whether opening ``catalog`` upgraded it from before data strips were looked for, and it
+    has photos to look at."""
+    from sqlalchemy import exists, select
+
+    from wildid.catalog.models import Photo
+
+    before = getattr(catalog, "upgraded_from", None)
+    if before is None or before >= FIRST_REVISION:
+        return False
+    with catalog.session() as s:
+        return bool(s.scalar(select(exists().where(Photo.id.is_not(None)))))
+
+
 def summary(report: Any, matching: bool = True) -> str:
     """What the pass found and did, for the message shown when it ends (``matching``: the
     photos whose boxes moved are being matched again now)."""
@@ -65,11 +90,11 @@ class StripScan(QObject):
         self.prompts = prompts
         self.job: Job | None = None
 
-    def start(self) -> Job | None:
-        """Ask, then start the pass; None when declined or one is running already."""
+    def start(self, question: str = QUESTION) -> Job | None:
+        """Ask ``question``, then start the pass; None when declined or one is running."""
         if self.job is not None and self.job.state.active:
             return None
-        if not self.prompts.confirm("Find camera data strips", QUESTION):
+        if not self.prompts.confirm("Find camera data strips", question):
             return None
         from wildid.ingest.strip_rescan import find_strips_in_catalog
 
