@@ -37,6 +37,7 @@ from wildid.vision.image_io import load_image
 __all__ = ["StripRescanReport", "find_strips_in_catalog"]
 
 _EDITOR = "data strip scan"
+_CHUNK = 500  # photos read per query when applying
 
 
 @dataclass
@@ -120,8 +121,10 @@ def _apply(catalog: Catalog, found: dict[str, DataStrips], report: StripRescanRe
     """Record the strips and move the automatic boxes, as one operation."""
     with catalog.session() as s:
         rec = Recorder(s, reviewer)
-        photos = s.scalars(select(Photo).where(Photo.id.in_(list(found)))
-                           .options(selectinload(Photo.annotations))).all()
+        ids = list(found)
+        photos = [p for i in range(0, len(ids), _CHUNK)  # under SQLite's variable limit
+                  for p in s.scalars(select(Photo).where(Photo.id.in_(ids[i:i + _CHUNK]))
+                                     .options(selectinload(Photo.annotations)))]
         moved: list[str] = []
         encounters: set[str] = set()
         for photo in photos:
