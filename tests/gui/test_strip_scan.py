@@ -9,7 +9,12 @@ from typing import Any
 from tests.gui.review_data import ScriptedPrompts
 from tests.integration.animals import import_photos
 from tests.integration.test_data_strips import HEIGHT, _trap_shot
-from tests.integration.test_strip_rescan import STRIP, _as_imported_before, _boxes
+from tests.integration.test_strip_rescan import (
+    STRIP,
+    _as_imported_before,
+    _boxes,
+    older_catalog,
+)
 
 JOB_TIMEOUT_MS = 60_000
 
@@ -52,19 +57,11 @@ def test_tools_menu_finds_the_strips_and_undo_takes_it_back(main_window: Any, se
 
 def test_opening_a_catalog_an_older_wildid_made_offers_the_scan_once(
         main_window: Any, qtbot: Any, tmp_path: Path) -> None:
-    from alembic import command
-
     from wildid.catalog import open_catalog
-    from wildid.catalog.migrate import alembic_config
 
     root = tmp_path / "older"
-    with open_catalog(root) as catalog:
-        import_photos(catalog, [_trap_shot(tmp_path, "trap", 11, seed=1, minute=1)])
-        _as_imported_before(catalog)
-        cfg = alembic_config()
-        with catalog.engine.begin() as conn:  # as revision 0006 left it: no strip columns
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0006")
+    older_catalog(root, [_trap_shot(tmp_path, "trap", 11, seed=1, minute=1)])
+    open_catalog(root).close()  # upgraded first by a command-line command: the app still asks
 
     main_window.prompts = ScriptedPrompts(confirms=[True])
     assert main_window.open_catalog(root)
@@ -75,9 +72,24 @@ def test_opening_a_catalog_an_older_wildid_made_offers_the_scan_once(
     ((_y, h, full),) = _boxes(main_window.services.catalog).values()
     assert full and h < HEIGHT + STRIP * 0.1
 
-    # asked once: opening it again (now current) asks nothing
+    # asked once: opening it again asks nothing
     main_window.prompts = ScriptedPrompts()
     assert main_window.open_catalog(tmp_path / "other", create=True)
     assert main_window.open_catalog(root)
     qtbot.wait(50)
     assert main_window.prompts.asked == []
+
+
+def test_a_declined_offer_is_not_made_again(main_window: Any, qtbot: Any,
+                                            tmp_path: Path) -> None:
+    root = tmp_path / "older"
+    older_catalog(root, [_trap_shot(tmp_path, "trap", 11, seed=1, minute=1)])
+    main_window.prompts = ScriptedPrompts(confirms=[False])
+    assert main_window.open_catalog(root)
+    qtbot.waitUntil(lambda: main_window.prompts.asked == ["Find camera data strips"],
+                    timeout=5_000)
+    assert not main_window.services.jobs.active_jobs
+    assert main_window.open_catalog(tmp_path / "other", create=True)
+    assert main_window.open_catalog(root)
+    qtbot.wait(50)
+    assert main_window.prompts.asked == ["Find camera data strips"]

@@ -33,6 +33,22 @@ def _as_imported_before(catalog) -> None:
                     ann.x, ann.y, ann.w, ann.h = 0.0, 0.0, float(photo.width), float(photo.height)
 
 
+def older_catalog(root: Path, photos: list[Path]) -> None:
+    """A catalog as revision 0006 left it: these photos imported, no strip columns at all."""
+    from alembic import command
+
+    from wildid.catalog import open_catalog
+    from wildid.catalog.migrate import alembic_config
+
+    with open_catalog(root) as catalog:
+        import_photos(catalog, photos)
+        _as_imported_before(catalog)
+        cfg = alembic_config()
+        with catalog.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+
+
 def _boxes(catalog) -> dict[str, tuple[float, float, bool]]:
     with catalog.session() as s:
         return {Path(p.original_path).name: (a.y, a.h, a.full_frame)
@@ -154,22 +170,24 @@ def test_drawn_boxes_stay_and_unreadable_photos_are_reported(catalog, tmp_path) 
 
 
 def test_find_strips_from_the_command_line(tmp_path, capsys) -> None:
-    from wildid.catalog import open_catalog
     from wildid.cli import main as cli_main
 
     folder = tmp_path / "card"
-    for i in range(2):
-        _trap_shot(folder, f"trap{i}", 11 + i, seed=40 + i, minute=i)
     root = tmp_path / "cat"
+    older_catalog(root, [_trap_shot(folder, f"trap{i}", 11 + i, seed=40 + i, minute=i)
+                         for i in range(2)])
     base = ["--catalog", str(root)]
-    assert cli_main([*base, "import", str(folder), "--no-identify"]) == 0
-    capsys.readouterr()
-    with open_catalog(root, create=False) as catalog:
-        _as_imported_before(catalog)
+    # the first command upgrades it; `wildid info` says what the older wildid left undone
+    assert cli_main([*base, "info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_strips_looked_for"] is False
+    assert cli_main([*base, "info"]) == 0
+    assert "`wildid find-strips` does it" in capsys.readouterr().out
     assert cli_main([*base, "find-strips", "--json", "--no-identify"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["scanned"], out["with_strip"], out["boxes_moved"]) == (2, 2, 2)
     assert out["status"] == "completed" and "identification" not in out
+    assert cli_main([*base, "info"]) == 0
+    assert "find-strips" not in capsys.readouterr().out
     assert cli_main([*base, "find-strips", "--no-identify"]) == 0
     assert capsys.readouterr().out.startswith(
         "Looked at 0 photos without a data strip on record: 0 have")

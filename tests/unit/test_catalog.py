@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from wildid.catalog import open_catalog
 from wildid.catalog.migrate import HEAD_REVISION, head_revision
 from wildid.catalog.models import Annotation, Base, Decision, Encounter, Individual, Photo
+from wildid.catalog.store import STRIPS_PENDING
 from wildid.errors import CatalogError, CatalogVersionError
 
 
@@ -218,7 +219,9 @@ def test_upgrade_to_data_strips_keeps_photos_whole(tmp_path: Path) -> None:
 
     cat = open_catalog(root)
     try:
-        assert cat.upgraded_from == "0006"  # the app offers `find-strips` for such a catalog
+        assert cat.upgraded_from == "0006"
+        # its photos were never looked at for data strips: the app offers `find-strips`
+        assert cat.meta(STRIPS_PENDING) == "0006"
         with cat.session() as s:
             photo = s.get(Photo, "p-1")
             assert (photo.strip_top, photo.strip_bottom) == (0, 0)
@@ -236,6 +239,7 @@ def test_upgrade_to_data_strips_keeps_photos_whole(tmp_path: Path) -> None:
     cat = open_catalog(root)
     try:
         assert cat.upgraded_from is None  # nothing to upgrade this time
+        assert cat.meta(STRIPS_PENDING) == "0006"  # until something looks
         with cat.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO annotations (id, photo_id, x, y, w, h, full_frame, viewpoint, "

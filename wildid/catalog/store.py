@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, exists, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wildid import __version__
 from wildid.catalog import migrate
 from wildid.catalog.media import MediaStore
-from wildid.catalog.models import ImportBatch, Meta
+from wildid.catalog.models import ImportBatch, Meta, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import CatalogError
 from wildid.ids import new_id
@@ -136,6 +136,13 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
     return catalog
 
 
+# Meta key set when an opening upgrades a catalog from before imports looked for camera-trap
+# data strips (revision 0007): its photos were never looked at. ``wildid find-strips`` clears
+# it; the app offers that pass once while it is set, and ``wildid info`` mentions it.
+STRIPS_PENDING = "data_strips_not_looked_for"
+_STRIPS_SINCE = "0007"
+
+
 def _check_sqlite_file(db_path: Path) -> None:
     """Refuse clearly when the catalog file is not a SQLite database at all."""
     if not db_path.exists() or db_path.stat().st_size == 0:
@@ -147,11 +154,16 @@ def _check_sqlite_file(db_path: Path) -> None:
 
 
 def _initialise(catalog: Catalog) -> None:
-    """Stamp identity facts once, and mark imports a dead process left running as interrupted."""
+    """Stamp identity facts once, note what an upgrade left undone, and mark imports a dead
+    process left running as interrupted."""
     with catalog.session() as s:
         if s.get(Meta, "catalog_id") is None:
             s.add(Meta(key="catalog_id", value=new_id()))
             s.add(Meta(key="created_by", value=f"wildid {__version__}"))
+        before = catalog.upgraded_from
+        if before is not None and before < _STRIPS_SINCE and s.get(Meta, STRIPS_PENDING) is None \
+                and s.scalar(select(exists().where(Photo.id.is_not(None)))):
+            s.add(Meta(key=STRIPS_PENDING, value=before))
         for batch in s.scalars(select(ImportBatch).where(ImportBatch.status == "running")):
             if not _process_alive(batch.options.get("pid")):
                 batch.status = "interrupted"

@@ -360,9 +360,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         size = catalog.media.size_bytes() + sum(
             f.stat().st_size for f in catalog.root.glob("catalog.sqlite*") if f.is_file())
         cache = sum(f.stat().st_size for f in (catalog.root / "cache").rglob("*") if f.is_file())
+        from wildid.catalog.store import STRIPS_PENDING
+
         info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
                 "size_bytes": size, "cache_bytes": cache, "counts": counts,
-                "unreviewed_encounters": unreviewed}
+                "unreviewed_encounters": unreviewed,
+                "data_strips_looked_for": catalog.meta(STRIPS_PENDING) is None}
     if args.json:
         print_json(info)
         return 0
@@ -373,6 +376,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     for name, n in counts.items():
         print(f"{name.capitalize():<12} {n}")
     print(f"{'Unreviewed':<12} {unreviewed} encounters")
+    if not info["data_strips_looked_for"]:
+        print("Photos imported by an older wildid were not looked at for camera-trap data "
+              "strips: `wildid find-strips` does it")
     return 0
 
 

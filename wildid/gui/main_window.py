@@ -227,13 +227,13 @@ class MainWindow(QMainWindow):
         self._strip_scan().start()
 
     def _offer_strip_scan(self) -> None:
-        """Once, for a catalog this opening upgraded from before imports looked for camera
-        data strips: offer to look for them now (the Tools menu does it any time)."""
-        from wildid.gui.strip_scan import OFFER, needs_offer
+        """Once, for a catalog upgraded from before imports looked for camera data strips whose
+        photos nobody has looked at since: offer to now (the Tools menu does it any time)."""
+        from wildid.gui.strip_scan import OFFER, needs_offer, offered
 
         catalog = self.services.catalog
         if needs_offer(catalog):
-            catalog.upgraded_from = None  # asked once per upgrade, whatever the answer
+            offered(catalog)
             self._strip_scan().start(OFFER)
 
     def _strip_scan(self) -> Any:

@@ -27,7 +27,7 @@ QUESTION = (
     "and the photos whose boxes change are then matched again. Edit \u2192 Undo takes it back.")
 
 
-# asked once, when the app opens a catalog it has just upgraded from before revision 0007
+# asked once, when the app opens a catalog upgraded from before revision 0007
 OFFER = (
     "This catalog was made by an older version of wildid, which did not look for the bar of "
     "text that many trail cameras print along the top or bottom of their photos. Look for it "
@@ -35,21 +35,24 @@ OFFER = (
     "Its text looks the same on every photo of one camera and can make different animals "
     "match; photos where it is found get boxes that leave it out. Boxes drawn by hand are "
     "left as they are. Later: Tools \u2192 Find camera data strips in older photos.")
-FIRST_REVISION = "0007"  # the catalog revision from which imports look for data strips
-
-
 def needs_offer(catalog: Any) -> bool:
-    """Whether opening ``catalog`` upgraded it from before data strips were looked for, and it
-    has photos to look at."""
-    from sqlalchemy import exists, select
+    """Whether ``catalog`` was upgraded from before imports looked for data strips and its
+    photos have not been looked at since (``wildid.catalog.store.STRIPS_PENDING``), whichever
+    front end opened it first."""
+    from wildid.catalog.store import STRIPS_PENDING
 
-    from wildid.catalog.models import Photo
+    return catalog.meta(STRIPS_PENDING) is not None
 
-    before = getattr(catalog, "upgraded_from", None)
-    if before is None or before >= FIRST_REVISION:
-        return False
+
+def offered(catalog: Any) -> None:
+    """Ask once: whatever the answer, the app does not ask again (the Tools menu stays)."""
+    from wildid.catalog.models import Meta
+    from wildid.catalog.store import STRIPS_PENDING
+
     with catalog.session() as s:
-        return bool(s.scalar(select(exists().where(Photo.id.is_not(None)))))
+        row = s.get(Meta, STRIPS_PENDING)
+        if row is not None:
+            s.delete(row)
 
 
 def summary(report: Any, matching: bool = True) -> str:

@@ -24,8 +24,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from wildid.catalog.models import Photo
-from wildid.catalog.store import Catalog
+from wildid.catalog.models import Meta, Photo
+from wildid.catalog.store import STRIPS_PENDING, Catalog
 from wildid.errors import WildIdError
 from wildid.ingest.data_strip import DataStrips, find_data_strips, strips_in_original_pixels
 from wildid.ingest.thumbnails import THUMB_SIDE, thumbnail_path
@@ -113,6 +113,10 @@ def find_strips_in_catalog(catalog: Catalog, progress: ProgressCallback | None =
     report.with_strip = len(found)
     if found:
         report.operation = _apply(catalog, found, report, reviewer)
+    with catalog.session() as s:  # looked at: nothing left that an older wildid did not do
+        pending = s.get(Meta, STRIPS_PENDING)
+        if pending is not None:
+            s.delete(pending)
     return report
 
 
