@@ -128,6 +128,36 @@ def test_second_animal_gets_its_own_encounter_and_delete_resets_the_last(editor)
     assert len(queries.encounter_detail(catalog, editor.encounter_id).annotations) == 2
 
 
+def test_a_photo_of_another_animal_in_the_burst_gets_its_own_encounter(qtbot, editor):
+    """The burst's two photos are one encounter; the second shows another animal (a herd
+    photographed in quick succession): O gives its box an encounter of its own."""
+    catalog = editor.services.catalog
+    assert len(queries.encounter_detail(catalog, editor.encounter_id).annotations) == 2
+    editor.canvas.select(editor.boxes[0].id)
+    assert editor._actions["separate"].isEnabled()
+    editor.step_photo(1)
+    editor.canvas.select(editor.boxes[0].id)
+    editor.activateWindow()
+    editor.canvas.setFocus()
+    qtbot.waitUntil(editor.canvas.hasFocus, timeout=2000)
+    qtbot.keyClick(editor.canvas, Qt.Key.Key_O)
+    (moved,) = editor.boxes
+    assert moved.encounter_id != editor.encounter_id
+    assert editor.box_list.item(0).text().endswith("whole photo · another encounter")
+    assert [a.id for a in queries.encounter_detail(catalog, editor.encounter_id).annotations] \
+        != [moved.id]
+    assert len(queries.encounter_detail(catalog, editor.encounter_id).annotations) == 1
+    assert len(queries.encounter_detail(catalog, moved.encounter_id).annotations) == 1
+    # alone in its encounter now: nothing to separate it from
+    editor.canvas.select(moved.id)
+    assert not editor._actions["separate"].isEnabled()
+    assert set(editor.edited_encounters) == {editor.encounter_id, moved.encounter_id}
+    editor._actions["undo"].trigger()
+    assert editor.boxes[0].encounter_id == editor.encounter_id
+    assert not editor.box_list.item(0).text().endswith("another encounter")
+    assert not editor.prompts.errors
+
+
 def test_undo_and_redo_several_edits(editor):
     editor.add_box((50, 50, 200, 200))
     editor.set_viewpoint("right")

@@ -18,6 +18,7 @@ from wildid.catalog.models import (
     Individual,
     MatchCandidate,
     MatchSummary,
+    Photo,
 )
 from wildid.errors import NotFoundError, ReviewError
 from wildid.review import (
@@ -34,6 +35,7 @@ from wildid.review import (
     new_individual,
     reject_candidate,
     rename_individual,
+    separate_annotation,
     set_encounter_species,
     unassign_encounter,
     update_annotation,
@@ -100,6 +102,7 @@ OPERATIONS: dict[str, Op] = {
     "set_encounter_species": lambda c, w: set_encounter_species(c, [w["q"], w["second"]],
                                                                 "Panthera leo"),
     "delete_box": lambda c, w: delete_annotation(c, w["second_ann"]),
+    "separate_box": lambda c, w: separate_annotation(c, w["q_ann"]),
     "delete_last_box_resets": lambda c, w: delete_annotation(c, w["stripe_ann"]),
 }
 
@@ -418,6 +421,44 @@ def test_second_animal_gets_its_own_encounter(catalog, world) -> None:
         ann = s.get(Annotation, next(iter(op.changes.annotations)))
     assert (enc.taken_utc, enc.state, enc.camera_key, enc.observer) == (b.t(2), "unreviewed", "cam", "Ann")
     assert (ann.viewpoint, ann.full_frame, ann.encounter_id) == ("left", False, new_enc)
+
+
+def test_a_box_of_another_animal_in_a_burst_gets_its_own_encounter(catalog, world) -> None:
+    """A burst's photo of a different animal leaves the burst's encounter with its box; its
+    features stay, the burst's results (the box was one of its queries) are set aside."""
+    with catalog.session() as s:
+        q = s.get(Encounter, world["q"])
+        q.observer, q.species = "Bea", "nyala"
+    op = separate_annotation(catalog, world["q_ann"])
+    assert op.label == "Separate box into its own encounter"
+    (new_enc,) = op.changes.encounters - {world["q"]}
+    with catalog.session() as s:
+        enc = s.get(Encounter, new_enc)
+        ann = s.get(Annotation, world["q_ann"])
+        assert ann.encounter_id == new_enc
+        assert (enc.state, enc.individual_id, enc.observer, enc.species, enc.camera_key) == \
+            ("unreviewed", None, "Bea", "nyala", "cam")
+        assert enc.taken_utc == s.get(Photo, ann.photo_id).taken_utc  # its own photo's time
+        assert s.scalar(select(func.count()).where(Annotation.encounter_id == world["q"])) == 1
+        assert s.scalar(select(func.count()).select_from(Feature)
+                        .where(Feature.annotation_id == ann.id)) == 1
+        assert s.get(MatchSummary, world["q"]) is None
+        assert not s.scalars(select(MatchCandidate)
+                             .where(MatchCandidate.encounter_id == world["q"])).all()
+        b.summary(s, enc, 0.4)  # matched on its own since
+    op.revert(catalog)
+    with catalog.session() as s:
+        assert s.get(Encounter, new_enc) is None
+        assert s.get(Annotation, world["q_ann"]).encounter_id == world["q"]
+        assert s.get(MatchSummary, world["q"]).best_score == pytest.approx(0.9)
+    op.reapply(catalog)
+    with catalog.session() as s:
+        assert s.get(MatchSummary, new_enc).best_score == pytest.approx(0.4)
+        assert s.get(MatchSummary, world["q"]) is None
+    with pytest.raises(ReviewError, match="only one of its encounter"):
+        separate_annotation(catalog, world["q_ann"])  # alone in its new encounter now
+    with pytest.raises(ReviewError, match="only one of its encounter"):
+        separate_annotation(catalog, world["stripe_ann"])
 
 
 def test_delete_last_box_resets_to_full_frame(catalog, world) -> None:

@@ -6,8 +6,12 @@ that box to the animal; drawing again adds another animal (which gets its own en
 ``wildid.review.annotation_ops.add_annotation`` decides). Each change is saved at once as an
 undoable operation on the app's undo stack, then the boxes are redrawn from the catalog.
 
-Keys: N new box, Delete remove, L/R/F/B/U viewpoint (left, right, front, back, unknown),
-PgUp/PgDown previous/next photo, Ctrl+Z / Ctrl+Shift+Z undo/redo, Esc stop drawing.
+A box that shows another animal than the rest of its burst (a herd photographed in quick
+succession) can be given an encounter of its own (``annotation_ops.separate_annotation``).
+
+Keys: N new box, Delete remove, O own encounter, L/R/F/B/U viewpoint (left, right, front,
+back, unknown), PgUp/PgDown previous/next photo, Ctrl+Z / Ctrl+Shift+Z undo/redo, Esc stop
+drawing.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wildid.catalog.models import Annotation
 from wildid.errors import WildIdError
@@ -83,6 +87,7 @@ class AnnotationEditor(QWidget):
         self.photos: list[Any] = []  # AnnotationInfo of the first box on each photo
         self.photo_index = 0
         self.boxes: list[Any] = []  # AnnotationInfo on the current photo
+        self.encounter_id: str | None = None  # the encounter opened (None: a single photo)
         # encounters whose boxes were changed here (undo and redo included): identified again
         # when the editor closes (identify_edited)
         self.edited_encounters: dict[str, None] = {}
@@ -99,6 +104,8 @@ class AnnotationEditor(QWidget):
         self.canvas.boxSelected.connect(self._canvas_selected)
         self.box_list = QListWidget()
         self.box_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.box_list.setWordWrap(True)  # "… · another encounter" in a 340 px panel
+        self.box_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.box_list.currentRowChanged.connect(self._list_selected)
         self.viewpoints = QButtonGroup(self)
         viewpoint_row = QGridLayout()
@@ -138,6 +145,7 @@ class AnnotationEditor(QWidget):
         for key, text, shortcuts, slot in (
                 ("new", "New box", ("N",), self.start_new_box),
                 ("delete", "Delete box", ("Delete", "Backspace"), self.delete_selected),
+                ("separate", "Own encounter", ("O",), self.separate_selected),
                 ("previous", "◀ Photo", ("PgUp",), lambda: self.step_photo(-1)),
                 ("next", "Photo ▶", ("PgDown",), lambda: self.step_photo(1)),
                 ("undo", "Undo", ("Ctrl+Z",), self._undo),
@@ -155,7 +163,10 @@ class AnnotationEditor(QWidget):
             button.clicked.connect(action.trigger)
             action.enabledChanged.connect(button.setEnabled)
             self._buttons[key] = button
-        for keys in (("new", "delete"), ("previous", "next"), ("undo", "redo")):
+        self._buttons["separate"].setToolTip(
+            "This box shows another animal than the rest of the burst: give it an encounter "
+            "of its own, to review on its own (O)")
+        for keys in (("new", "delete"), ("separate",), ("previous", "next"), ("undo", "redo")):
             row = QHBoxLayout()
             for key in keys:
                 row.addWidget(self._buttons[key])
@@ -178,6 +189,7 @@ class AnnotationEditor(QWidget):
     def open_encounter(self, encounter_id: str) -> None:
         """Edit the photos of ``encounter_id`` (one entry per photo of the burst)."""
         detail = queries.encounter_detail(self.services.catalog, encounter_id)
+        self.encounter_id = encounter_id
         self.species_help.set_catalog_species(queries.catalog_species_names(self.services.catalog))
         seen: dict[str, Any] = {}
         for info in detail.annotations:
@@ -186,6 +198,7 @@ class AnnotationEditor(QWidget):
         self.show_photo(0)
 
     def open_photo(self, photo_id: str) -> None:
+        self.encounter_id = None
         self.photos = photo_annotations(self.services.catalog, photo_id)[:1]
         self.show_photo(0)
 
@@ -240,8 +253,10 @@ class AnnotationEditor(QWidget):
         self.box_list.clear()
         for i, b in enumerate(self.boxes):
             extent = _extent(b)
+            elsewhere = (" · another encounter" if self.encounter_id is not None
+                         and b.encounter_id != self.encounter_id else "")
             item = QListWidgetItem(f"{i + 1}. {b.viewpoint} · {b.species or 'species ?'} · "
-                                   f"{extent}")
+                                   f"{extent}{elsewhere}")
             item.setData(Qt.ItemDataRole.UserRole, b.id)
             self.box_list.addItem(item)
         self.box_list.blockSignals(False)
@@ -261,6 +276,15 @@ class AnnotationEditor(QWidget):
         for button in self.viewpoints.buttons():
             button.setChecked(box is not None and button.property("viewpoint") == box.viewpoint)
         self.species.setText(box.species or "" if box is not None else "")
+        self._actions["separate"].setEnabled(self._shares_encounter(box))
+
+    def _shares_encounter(self, box: Any) -> bool:
+        """Whether ``box`` has other boxes in its encounter (what it could be separated from)."""
+        if box is None or box.encounter_id is None:
+            return False
+        with self.services.catalog.session() as s:
+            return bool(s.scalar(select(func.count()).where(
+                Annotation.encounter_id == box.encounter_id, Annotation.id != box.id)))
 
     def _list_selected(self, row: int) -> None:
         if 0 <= row < len(self.boxes):
@@ -344,6 +368,13 @@ class AnnotationEditor(QWidget):
         box = self.selected_box()
         if box is not None:
             self._apply(lambda: annotation_ops.delete_annotation(
+                self.services.catalog, box.id, reviewer=self.services.reviewer))
+
+    def separate_selected(self) -> None:
+        """Give the selected box an encounter of its own (another animal than the burst's)."""
+        box = self.selected_box()
+        if box is not None:
+            self._apply(lambda: annotation_ops.separate_annotation(
                 self.services.catalog, box.id, reviewer=self.services.reviewer))
 
     def _undo(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from wildid.review.annotation_ops import (
     add_annotation,
     delete_annotation,
+    separate_annotation,
     set_encounter_species,
     update_annotation,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "new_individual",
     "reject_candidate",
     "rejected_pairs",
+    "separate_annotation",
     "set_encounter_species",
     "rename_individual",
     "resolve_individual_id",

@@ -27,7 +27,8 @@ from wildid.ingest.grouping import camera_key
 from wildid.review.changes import Changes, Recorder
 from wildid.review.undoable import Operation
 
-__all__ = ["add_annotation", "delete_annotation", "set_encounter_species", "update_annotation"]
+__all__ = ["add_annotation", "delete_annotation", "separate_annotation", "set_encounter_species",
+           "update_annotation"]
 
 # Annotation edits are not decisions; the operation still names who made them.
 _EDITOR = "annotation editor"
@@ -151,6 +152,44 @@ def update_annotation(catalog: Any, annotation_id: str,
         changed = frozenset(encounters) if fields else frozenset()
         return Operation.from_recorder(label, Changes(
             encounters=changed, annotations=frozenset({ann.id}) if fields else frozenset()), rec)
+
+
+def separate_annotation(catalog: Any, annotation_id: str,
+                        reviewer: str = _EDITOR) -> Operation:
+    """Give a box an encounter of its own: it shows another animal than the rest of its burst.
+
+    Why: an import puts one camera's photos taken within the burst gap into one encounter,
+    which is right for one animal and wrong for a herd photographed in quick succession; a
+    reviewer confirming such an encounter would name every animal in it as one individual.
+    The box keeps its features (it still shows what it showed). Its old encounter's match
+    results are set aside, since the box was one of its queries, and so are the candidates of
+    other encounters that showed the box, whose individual it no longer belongs to. The new
+    encounter is still to review, with the photo's time and place and the old encounter's
+    observer, species and camera. Refused for an encounter's only box.
+    """
+    with catalog.session() as s:
+        ann = _annotation(s, annotation_id)
+        old = s.get(Encounter, ann.encounter_id) if ann.encounter_id else None
+        if old is None:
+            raise ReviewError("this box belongs to no encounter")
+        others = s.scalar(select(func.count()).where(Annotation.encounter_id == old.id,
+                                                      Annotation.id != ann.id))
+        if not others:
+            raise ReviewError("this box is the only one of its encounter: it has its own already")
+        photo = _photo(s, ann.photo_id)
+        rec = Recorder(s, reviewer)
+        enc = Encounter(observer=old.observer, species=old.species, taken_utc=photo.taken_utc,
+                        gps_lat=photo.gps_lat, gps_lon=photo.gps_lon, camera_key=old.camera_key,
+                        import_batch_id=photo.import_batch_id)
+        rec.insert(enc)
+        touched = rec.set_aside_caches([ann.id], {old.id}, features=False, referencing=True)
+        rec.set(ann, encounter_id=enc.id)
+        # nothing is cached for the new encounter yet: this step makes undo set aside what the
+        # engine computes for it in the meantime (and redo bring it back)
+        rec.set_aside_caches([], [enc.id], features=False)
+        return Operation.from_recorder("Separate box into its own encounter", Changes(
+            encounters=frozenset({old.id, enc.id} | touched),
+            annotations=frozenset({ann.id})), rec)
 
 
 def delete_annotation(catalog: Any, annotation_id: str, reviewer: str = _EDITOR) -> Operation:
