@@ -56,8 +56,8 @@ class Catalog:
         self.root = root
         self.engine = engine
         self.migration_backup = backup
-        # the schema revision this opening upgraded the catalog from (None: no upgrade), so the
-        # app can offer what an older wildid never did to its photos (``find-strips``)
+        # the schema revision this opening upgraded the catalog from (None: no upgrade); what
+        # the upgrade left undone is noted for later (``_initialise``, ``STRIPS_PENDING``)
         self.upgraded_from: str | None = None
         self.media = MediaStore(root / "media")
         self.thumb_dir = root / "cache" / "thumbs"

@@ -20,6 +20,7 @@ from wildid.catalog.models import (
     Individual,
     Photo,
 )
+from wildid.catalog.store import STRIPS_PENDING
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -360,8 +361,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         size = catalog.media.size_bytes() + sum(
             f.stat().st_size for f in catalog.root.glob("catalog.sqlite*") if f.is_file())
         cache = sum(f.stat().st_size for f in (catalog.root / "cache").rglob("*") if f.is_file())
-        from wildid.catalog.store import STRIPS_PENDING
-
         info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
                 "size_bytes": size, "cache_bytes": cache, "counts": counts,
                 "unreviewed_encounters": unreviewed,

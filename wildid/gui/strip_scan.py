@@ -26,7 +26,6 @@ QUESTION = (
     "were drawn by hand are left as they are. It takes about a second per hundred photos, "
     "and the photos whose boxes change are then matched again. Edit \u2192 Undo takes it back.")
 
-
 # asked once, when the app opens a catalog upgraded from before revision 0007
 OFFER = (
     "This catalog was made by an older version of wildid, which did not look for the bar of "
@@ -35,6 +34,8 @@ OFFER = (
     "Its text looks the same on every photo of one camera and can make different animals "
     "match; photos where it is found get boxes that leave it out. Boxes drawn by hand are "
     "left as they are. Later: Tools \u2192 Find camera data strips in older photos.")
+
+
 def needs_offer(catalog: Any) -> bool:
     """Whether ``catalog`` was upgraded from before imports looked for data strips and its
     photos have not been looked at since (``wildid.catalog.store.STRIPS_PENDING``), whichever
