@@ -239,20 +239,22 @@ class MainWindow(QMainWindow):
     def _strip_scan(self) -> Any:
         from wildid.gui.strip_scan import StripScan
 
-        scan = getattr(self, "strip_scan", None)
-        if scan is None or scan.services is not self.services:  # one per open catalog
-            scan = self.strip_scan = StripScan(self.services, self.prompts, self)
-        scan.prompts = self.prompts
-        return scan
+        return self._tool("strip_scan", StripScan)
 
     def _score_refit(self) -> Any:
         from wildid.gui.score_refit import ScoreRefit
 
-        refit = getattr(self, "score_refit", None)
-        if refit is None or refit.services is not self.services:  # one per open catalog
-            refit = self.score_refit = ScoreRefit(self.services, self.prompts, self)
-        refit.prompts = self.prompts
-        return refit
+        return self._tool("score_refit", ScoreRefit)
+
+    def _tool(self, attr: str, cls: type) -> Any:
+        """The Tools menu's helper kept as ``attr`` (tests wait on its signals): one per open
+        catalog, made by ``cls(services, prompts, window)``, asking through today's prompts."""
+        tool = getattr(self, attr, None)
+        if tool is None or tool.services is not self.services:
+            tool = cls(self.services, self.prompts, self)
+            setattr(self, attr, tool)
+        tool.prompts = self.prompts
+        return tool
 
     def open_log_folder(self) -> None:
         folder = log_dir()
