@@ -496,3 +496,43 @@ def test_the_candidates_other_photos_can_be_stepped_through(qtbot, world, tmp_pa
     page.actions_by_key["previous_candidate"].trigger()  # back to Stripe: its best again
     qtbot.waitUntil(lambda: header.counter.text() == "1 / 2", timeout=10_000)
     page.prefetch.shutdown()
+
+
+def test_a_candidate_photo_taken_minutes_apart_warns_of_the_shared_background(
+        qtbot, world, tmp_path):
+    """A herd photographed animal after animal: the candidate's photo, taken minutes before the
+    sighting's at the same place, shares its background, whose points match as well as the
+    animal's. The header says so; photos hours or kilometres apart say nothing."""
+    from datetime import timedelta
+
+    from tests.gui.review_data import query_annotation
+    from wildid.catalog.models import Annotation
+    from wildid.gui.review_panels import minutes_apart
+
+    dot_box, _ = query_annotation(world.catalog, world.queries["q_dot"])
+    with world.catalog.session() as s:
+        q_photo = s.get(Photo, s.get(Annotation, dot_box).photo_id)
+        ref = s.scalars(select(Photo).where(Photo.original_path.like("%ref_Dot.jpg"))).one()
+        ref.taken_utc = q_photo.taken_utc - timedelta(minutes=4)
+        ref.gps_lat, ref.gps_lon = q_photo.gps_lat, q_photo.gps_lon
+    page = make_page(qtbot, world, tmp_path)
+    page.open_encounter(world.queries["q_dot"])
+    settle(qtbot, page)
+    assert page.current_candidate().name == "Dot"
+    text = page.candidate_header.info.text()
+    assert "Taken 4 minutes apart:" in text and "background" in text
+    page.actions_by_key["next_candidate"].trigger()  # Stripe: photographed a month before
+    settle(qtbot, page)
+    assert "apart:" not in page.candidate_header.info.text()
+    page.prefetch.shutdown()
+
+    class Shot:
+        def __init__(self, minutes: float, gps: tuple[float, float] | None) -> None:
+            self.taken_utc = q_photo.taken_utc + timedelta(minutes=minutes)
+            self.gps = gps
+
+    here = (-27.0, 32.0)
+    assert minutes_apart(Shot(0, here), Shot(-29, here)) == pytest.approx(29)
+    assert minutes_apart(Shot(0, here), Shot(31, here)) is None
+    assert minutes_apart(Shot(0, here), Shot(5, (-27.02, 32.0))) is None  # 2.2 km away
+    assert minutes_apart(Shot(0, None), Shot(5, here)) == pytest.approx(5)

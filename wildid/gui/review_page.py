@@ -444,7 +444,10 @@ class ReviewPage(ReviewDecisions, QWidget):
             self.pair.right.set_placeholder("No candidate")
         else:
             shown = self._candidate_photo(candidate)
-            self.candidate_header.show_candidate(candidate, len(self._bundle.candidates), shown)
+            query_photo = next((a for a in self._bundle.detail.annotations
+                                if a.id == candidate.query_annotation_id), None)
+            self.candidate_header.show_candidate(candidate, len(self._bundle.candidates), shown,
+                                                 query_photo)
             self._show_photo(self.pair.right, shown)
             following = self._bundle.candidates[row + 1:row + 2]
             for other in following:
