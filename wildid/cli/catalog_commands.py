@@ -77,6 +77,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "between any two photos of one camera. Boxes somebody drew are left as they are. The "
         "moved boxes are described and matched again; the app's Edit \u2192 Undo takes the "
         "change back when it was made there.")
+    p.add_argument("--workers", type=int, default=2, help="photos decoded at once (default 2)")
     p.add_argument("--no-identify", action="store_true",
                    help="do not extract features and match again now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -263,7 +264,8 @@ def cmd_find_strips(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     with open_catalog(args.catalog, create=False) as catalog:
         try:
-            report = find_strips_in_catalog(catalog, progress=bar, cancel=cancel)
+            report = find_strips_in_catalog(catalog, progress=bar, cancel=cancel,
+                                            workers=args.workers)
         except KeyboardInterrupt:
             cancel.cancel()
             raise
