@@ -536,3 +536,26 @@ def test_a_candidate_photo_taken_minutes_apart_warns_of_the_shared_background(
     assert minutes_apart(Shot(0, here), Shot(31, here)) is None
     assert minutes_apart(Shot(0, here), Shot(5, (-27.02, 32.0))) is None  # 2.2 km away
     assert minutes_apart(Shot(0, None), Shot(5, here)) == pytest.approx(5)
+
+
+def test_a_burst_split_in_the_box_editor_joins_the_queue(qtbot, page, world):
+    """q_stripe's burst of two photos, the second of another animal: O in the box editor
+    opened from review gives it its own encounter, which the queue then holds too."""
+    assert page.current_encounter_id() == world.queries["q_stripe"]
+    assert len(page.queue) == 3
+    page.actions_by_key["edit_boxes"].trigger()
+    dialog = page.editor_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.editor.canvas.has_image(), timeout=5000)
+    editor = dialog.editor
+    editor.step_photo(1)
+    editor.canvas.select(editor.boxes[0].id)
+    editor.separate_selected()
+    (moved,) = editor.boxes
+    assert moved.encounter_id != world.queries["q_stripe"]
+    dialog.close()
+    qtbot.waitUntil(lambda: len(page.queue) == 4 and not page.is_loading(), timeout=5000)
+    assert moved.encounter_id in page.queue
+    assert page.current_encounter_id() == world.queries["q_stripe"]
+    assert len(queries.encounter_detail(world.catalog, world.queries["q_stripe"]).annotations) == 1
+    page.actions_by_key["undo"].trigger()
+    qtbot.waitUntil(lambda: len(page.queue) == 3, timeout=5000)
