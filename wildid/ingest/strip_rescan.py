@@ -101,7 +101,7 @@ def find_strips_in_catalog(catalog: Catalog, progress: ProgressCallback | None =
 
     def look(item: tuple[str, str, str | None, str, int]) -> DataStrips | str:
         """The strips of one photo, or why it could not be read."""
-        _photo_id, sha, stored, original, height = item
+        _, sha, stored, original, height = item
         try:
             image = _small_image(catalog, sha, stored, original)
         except WildIdError as exc:
