@@ -586,3 +586,29 @@ def test_setting_an_encounters_species_moves_its_boxes_and_sets_its_results_asid
         assert s.get(MatchSummary, world["q"]) is not None
     with pytest.raises(NotFoundError):
         set_encounter_species(catalog, ["no-such-encounter"], "nyala", R)
+
+
+def test_a_whole_import_at_once_stays_under_sqlites_variable_limit(catalog) -> None:
+    """SQLite before 3.32 binds at most 999 values per statement (and builds may set their own
+    limit): an operation on every encounter of a large import reads and sets aside in bounded
+    chunks, so it works there too."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    event.listen(catalog.engine, "connect",
+                 lambda conn, _record: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999))
+    catalog.engine.dispose()  # connections from now on have the limit
+    with catalog.session() as s:
+        encounters = [b.encounter(s, b.t(1)) for _ in range(1200)]
+        for enc in encounters[::2]:
+            b.summary(s, enc, 0.5)
+        ids = [e.id for e in encounters]
+    op = set_encounter_species(catalog, ids, "Panthera leo")
+    assert len(op.changes.encounters) == 1200
+    with catalog.session() as s:
+        assert s.scalar(select(func.count()).select_from(MatchSummary)) == 0
+    op.revert(catalog)
+    with catalog.session() as s:
+        assert s.scalar(select(func.count()).select_from(MatchSummary)) == 600
+        assert set(s.scalars(select(Encounter.species))) == {"nyala"}

@@ -32,13 +32,13 @@ from wildid.ingest.data_strip import DataStrips, find_data_strips, strips_in_ori
 from wildid.ingest.thumbnails import THUMB_SIDE, thumbnail_path
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.review.changes import Changes, Recorder
+from wildid.review.details import chunks
 from wildid.review.undoable import Operation
 from wildid.vision.image_io import load_image
 
 __all__ = ["StripRescanReport", "find_strips_in_catalog"]
 
 _EDITOR = "data strip scan"
-_CHUNK = 500  # photos read per query when applying
 _BATCH = 32  # photos decoded between checks for cancel and progress reports
 
 
@@ -138,9 +138,8 @@ def _apply(catalog: Catalog, found: dict[str, DataStrips], report: StripRescanRe
     """Record the strips and move the automatic boxes, as one operation."""
     with catalog.session() as s:
         rec = Recorder(s, reviewer)
-        ids = list(found)
-        photos = [p for i in range(0, len(ids), _CHUNK)  # under SQLite's variable limit
-                  for p in s.scalars(select(Photo).where(Photo.id.in_(ids[i:i + _CHUNK]))
+        photos = [p for part in chunks(list(found))  # under SQLite's variable limit
+                  for p in s.scalars(select(Photo).where(Photo.id.in_(part))
                                      .options(selectinload(Photo.annotations)))]
         moved: list[str] = []
         encounters: set[str] = set()

@@ -25,6 +25,7 @@ from wildid.catalog.models import (
 from wildid.errors import NotFoundError, ReviewError
 from wildid.ingest.grouping import camera_key
 from wildid.review.changes import Changes, Recorder
+from wildid.review.details import chunks
 from wildid.review.undoable import Operation
 
 __all__ = ["add_annotation", "delete_annotation", "separate_annotation", "set_encounter_species",
@@ -250,9 +251,10 @@ def set_encounter_species(catalog: Any, encounter_ids: Sequence[str], species: s
         boxes: set[str] = set()
         olds: dict[str, set[str]] = {}  # individual -> the old species of its changed encounters
         wanted_ids = list(dict.fromkeys(encounter_ids))
-        # one read for the encounters and their boxes (a whole import at once)
-        found = {e.id: e for e in s.scalars(select(Encounter).where(Encounter.id.in_(wanted_ids))
-                                              .options(selectinload(Encounter.annotations)))}
+        # one read per chunk for the encounters and their boxes (a whole import at once)
+        found = {e.id: e for part in chunks(wanted_ids)
+                 for e in s.scalars(select(Encounter).where(Encounter.id.in_(part))
+                                    .options(selectinload(Encounter.annotations)))}
         for enc_id in wanted_ids:
             enc = found.get(enc_id)
             if enc is None:

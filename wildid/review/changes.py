@@ -45,6 +45,7 @@ from wildid.catalog.models import (
 )
 from wildid.errors import ReviewError
 from wildid.ids import short_id
+from wildid.review.details import CHUNK, chunks
 
 # Columns never recorded or restored: they describe the last write, not the domain state.
 _BOOKKEEPING = frozenset({"updated_at"})
@@ -185,26 +186,34 @@ class _CacheSwap:
     referenced: frozenset[str] | None = None
 
     def take(self, s: Session) -> None:
-        if self.referencing and self.annotation_ids and self.referenced is None:
-            self.referenced = frozenset(s.scalars(
-                select(MatchCandidate.encounter_id).distinct()
-                .join(Encounter, Encounter.id == MatchCandidate.encounter_id)
-                .where(MatchCandidate.best_annotation_id.in_(self.annotation_ids),
-                       Encounter.individual_id.is_(None)))) - self.encounter_ids
-        whole = self.encounter_ids | (self.referenced or frozenset())
-        conditions = []
-        if whole:
-            conditions.append(MatchCandidate.encounter_id.in_(whole))
-        if self.referencing and self.annotation_ids:
-            conditions.append(MatchCandidate.query_annotation_id.in_(self.annotation_ids))
-            conditions.append(MatchCandidate.best_annotation_id.in_(self.annotation_ids))
-        rows: list[Base] = []
-        if conditions:
-            rows += s.scalars(select(MatchCandidate).where(or_(*conditions)))
-        if whole:
-            rows += s.scalars(select(MatchSummary).where(MatchSummary.encounter_id.in_(whole)))
-        if self.features and self.annotation_ids:
-            rows += s.scalars(select(Feature).where(Feature.annotation_id.in_(self.annotation_ids)))
+        annotations = sorted(self.annotation_ids)
+        if self.referencing and annotations and self.referenced is None:
+            referenced: set[str] = set()
+            for part in chunks(annotations):  # a whole import's boxes at once, in bounded INs
+                referenced.update(s.scalars(
+                    select(MatchCandidate.encounter_id).distinct()
+                    .join(Encounter, Encounter.id == MatchCandidate.encounter_id)
+                    .where(MatchCandidate.best_annotation_id.in_(part),
+                           Encounter.individual_id.is_(None))))
+            self.referenced = frozenset(referenced) - self.encounter_ids
+        whole = sorted(self.encounter_ids | (self.referenced or frozenset()))
+        found: dict[Base, None] = {}  # each row once, in a stable order
+        for part in chunks(whole):
+            found.update(dict.fromkeys(s.scalars(
+                select(MatchCandidate).where(MatchCandidate.encounter_id.in_(part)))))
+        if self.referencing:
+            for part in chunks(annotations, CHUNK // 2):  # two INs of it in one statement
+                found.update(dict.fromkeys(s.scalars(select(MatchCandidate).where(or_(
+                    MatchCandidate.query_annotation_id.in_(part),
+                    MatchCandidate.best_annotation_id.in_(part))))))
+        for part in chunks(whole):
+            found.update(dict.fromkeys(s.scalars(
+                select(MatchSummary).where(MatchSummary.encounter_id.in_(part)))))
+        if self.features:
+            for part in chunks(annotations):
+                found.update(dict.fromkeys(s.scalars(
+                    select(Feature).where(Feature.annotation_id.in_(part)))))
+        rows = list(found)
         taken = [(type(r), row_values(r)) for r in rows]
         for r in rows:
             s.delete(r)
