@@ -62,6 +62,7 @@ from wildid.matching.profiles import (
 )
 from wildid.paths import data_dir
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
+from wildid.review.details import chunks
 from wildid.review.history import rejected_pairs
 
 log = logging.getLogger(__name__)
@@ -407,8 +408,9 @@ class CatalogEngine:
                        Feature.model_version == sift.model_version)).all()
             stale = [fid for fid, data, species in rows
                      if _extractor_of(data) != sift.extractor_name(species)]
+            for part in chunks(stale):  # a whole catalog's, under SQLite's variable limit
+                s.execute(delete(Feature).where(Feature.id.in_(part)))
             if stale:
-                s.execute(delete(Feature).where(Feature.id.in_(stale)))
                 log.info("re-extracting %d annotations whose species profile changed", len(stale))
 
     # ------------------------------------------------------------------ index
@@ -640,10 +642,12 @@ class CatalogEngine:
         tags = self._source_tags()
         local: dict[str, LocalFeatures] = {}
         vectors: dict[str, dict[str, np.ndarray]] = {}
-        with self.catalog.session() as s:
-            rows = s.execute(select(Feature.annotation_id, Feature.kind, Feature.model_id,
-                                    Feature.model_version, Feature.data)
-                             .where(Feature.annotation_id.in_(list(annotation_ids)))).all()
+        with self.catalog.session() as s:  # `wildid calibrate` asks for a whole profile's
+            rows = [row for part in chunks(list(annotation_ids))
+                    for row in s.execute(select(Feature.annotation_id, Feature.kind,
+                                                Feature.model_id, Feature.model_version,
+                                                Feature.data)
+                                         .where(Feature.annotation_id.in_(part)))]
         for ann_id, kind, model_id, version, data in rows:
             source = tags.get((kind, model_id, version))
             if source is None:

@@ -127,12 +127,14 @@ def suggest_species(catalog: Any, report: ImportReport) -> SpeciesGuess | None:
     from sqlalchemy import select
 
     from wildid.catalog.models import Annotation, Photo
+    from wildid.review.details import chunks
 
-    with catalog.session() as s:
-        rows = s.execute(select(Photo.stored_path, Photo.original_path)
-                         .join(Annotation, Annotation.photo_id == Photo.id)
-                         .where(Annotation.encounter_id.in_(report.new_encounter_ids))
-                         .distinct()).all()
+    with catalog.session() as s:  # a whole import's encounters, in bounded INs
+        rows = [row for part in chunks(report.new_encounter_ids)
+                for row in s.execute(select(Photo.stored_path, Photo.original_path)
+                                     .join(Annotation, Annotation.photo_id == Photo.id)
+                                     .where(Annotation.encounter_id.in_(part))
+                                     .distinct())]
     paths = [catalog.photo_path(stored, original) for stored, original in rows]
     guess = guess_from_photos(paths)
     report.species_suggested = guess.profile
