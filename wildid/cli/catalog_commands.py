@@ -20,7 +20,6 @@ from wildid.catalog.models import (
     Individual,
     Photo,
 )
-from wildid.catalog.store import STRIPS_PENDING
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -349,6 +348,8 @@ def print_identification(summary: dict[str, object]) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from wildid.ingest.strip_rescan import strips_pending  # decoding modules: not at startup
+
     with open_catalog(args.catalog) as catalog:
         with catalog.session() as s:
             counts = {
@@ -366,7 +367,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
                 "size_bytes": size, "cache_bytes": cache, "counts": counts,
                 "unreviewed_encounters": unreviewed,
-                "data_strips_looked_for": catalog.meta(STRIPS_PENDING) is None}
+                "data_strips_looked_for": not strips_pending(catalog)}
     if args.json:
         print_json(info)
         return 0

@@ -229,11 +229,12 @@ class MainWindow(QMainWindow):
     def _offer_strip_scan(self) -> None:
         """Once, for a catalog upgraded from before imports looked for camera data strips whose
         photos nobody has looked at since: offer to now (the Tools menu does it any time)."""
-        from wildid.gui.strip_scan import OFFER, needs_offer, offered
+        from wildid.gui.strip_scan import OFFER
+        from wildid.ingest.strip_rescan import strips_looked_for, strips_pending
 
         catalog = self.services.catalog
-        if needs_offer(catalog):
-            offered(catalog)
+        if strips_pending(catalog):
+            strips_looked_for(catalog)  # asked once, whatever the answer (Tools menu stays)
             self._strip_scan().start(OFFER)
 
     def _strip_scan(self) -> Any:

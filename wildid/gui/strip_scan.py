@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from wildid.gui.jobs import Job
 from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
+from wildid.ingest.strip_rescan import find_strips_in_catalog
 
 QUESTION = (
     "Look for camera-trap data strips on the photos of this catalog?\n\n"
@@ -34,26 +35,6 @@ OFFER = (
     "Its text looks the same on every photo of one camera and can make different animals "
     "match; photos where it is found get boxes that leave it out. Boxes drawn by hand are "
     "left as they are. Later: Tools \u2192 Find camera data strips in older photos.")
-
-
-def needs_offer(catalog: Any) -> bool:
-    """Whether ``catalog`` was upgraded from before imports looked for data strips and its
-    photos have not been looked at since (``wildid.catalog.store.STRIPS_PENDING``), whichever
-    front end opened it first."""
-    from wildid.catalog.store import STRIPS_PENDING
-
-    return catalog.meta(STRIPS_PENDING) is not None
-
-
-def offered(catalog: Any) -> None:
-    """Ask once: whatever the answer, the app does not ask again (the Tools menu stays)."""
-    from wildid.catalog.models import Meta
-    from wildid.catalog.store import STRIPS_PENDING
-
-    with catalog.session() as s:
-        row = s.get(Meta, STRIPS_PENDING)
-        if row is not None:
-            s.delete(row)
 
 
 def summary(report: Any, matching: bool = True) -> str:
@@ -100,8 +81,6 @@ class StripScan(QObject):
             return None
         if not self.prompts.confirm("Find camera data strips", question):
             return None
-        from wildid.ingest.strip_rescan import find_strips_in_catalog
-
         catalog, reviewer = self.services.catalog, self.services.reviewer
 
         def work(progress: Any = None, cancel: Any = None) -> Any:

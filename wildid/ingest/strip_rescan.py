@@ -36,7 +36,7 @@ from wildid.review.details import chunks
 from wildid.review.undoable import Operation
 from wildid.vision.image_io import load_image
 
-__all__ = ["StripRescanReport", "find_strips_in_catalog"]
+__all__ = ["StripRescanReport", "find_strips_in_catalog", "strips_looked_for", "strips_pending"]
 
 _EDITOR = "data strip scan"
 _BATCH = 32  # photos decoded between checks for cancel and progress reports
@@ -126,11 +126,22 @@ def find_strips_in_catalog(catalog: Catalog, progress: ProgressCallback | None =
     report.with_strip = len(found)
     if found:
         report.operation = _apply(catalog, found, report, reviewer)
-    with catalog.session() as s:  # looked at: nothing left that an older wildid did not do
+    strips_looked_for(catalog)  # nothing left that an older wildid did not do
+    return report
+
+
+def strips_pending(catalog: Catalog) -> bool:
+    """Whether the catalog was upgraded from before imports looked for data strips and no
+    pass has looked at its photos since (``wildid.catalog.store.STRIPS_PENDING``)."""
+    return catalog.meta(STRIPS_PENDING) is not None
+
+
+def strips_looked_for(catalog: Catalog) -> None:
+    """Record that the photos were looked at (a pass ran, or the app's offer was answered)."""
+    with catalog.session() as s:
         pending = s.get(Meta, STRIPS_PENDING)
         if pending is not None:
             s.delete(pending)
-    return report
 
 
 def _apply(catalog: Catalog, found: dict[str, DataStrips], report: StripRescanReport,
