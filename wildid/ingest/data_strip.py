@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DataStrips", "find_data_strips", "strips_in_original_pixels"]
+__all__ = ["DataStrips", "find_data_strips", "strips_in_original_pixels", "strips_of_photo"]
 
 # a strip fills at least this share of the height (at 256 px, thinner bands are 1-4 rows and
 # their text is unreadable at that size) and at most this share (taller "bands" are scenery)
@@ -121,3 +121,10 @@ def strips_in_original_pixels(strips: DataStrips, decoded_height: int,
     if top + bottom >= original_height:  # cannot happen below MAX_SHARE; never leave no picture
         return DataStrips()
     return DataStrips(top=top, bottom=bottom)
+
+
+def strips_of_photo(decoded: np.ndarray, original_height: int) -> DataStrips:
+    """The strips of a photo, in its own rows, from its reduced decode (long side 256 px):
+    the one rule the import and ``wildid find-strips`` both apply."""
+    return strips_in_original_pixels(find_data_strips(decoded), decoded.shape[0],
+                                     original_height)

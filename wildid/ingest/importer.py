@@ -30,7 +30,7 @@ from wildid.catalog import Catalog
 from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import Cancelled, ImageError, WildIdError
-from wildid.ingest.data_strip import find_data_strips, strips_in_original_pixels
+from wildid.ingest.data_strip import strips_of_photo
 from wildid.ingest.exif import read_exif
 from wildid.ingest.grouping import GroupingOptions, group_pending
 from wildid.ingest.hashing import read_and_hash
@@ -135,8 +135,7 @@ def _prepare(path: Path, catalog: Catalog, claims: _Claims, options: ImportOptio
         exif = read_exif(data, name)
         image = decode(data, name, max_side=THUMB_SIDE)
         write_thumbnail(catalog.thumb_dir, sha, make_thumbnail(image, THUMB_SIDE))
-        strips = strips_in_original_pixels(find_data_strips(image), image.shape[0],
-                                           info.oriented_height)
+        strips = strips_of_photo(image, info.oriented_height)
         stored = None
         if not options.reference_in_place:
             stored = catalog.media.put(sha, path.suffix or f".{info.format.lower()}", data)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import selectinload
 from wildid.catalog.models import Meta, Photo
 from wildid.catalog.store import STRIPS_PENDING, Catalog
 from wildid.errors import WildIdError
-from wildid.ingest.data_strip import DataStrips, find_data_strips, strips_in_original_pixels
+from wildid.ingest.data_strip import DataStrips, strips_of_photo
 from wildid.ingest.thumbnails import THUMB_SIDE, thumbnail_path
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.review.changes import Changes, Recorder
@@ -106,7 +106,7 @@ def find_strips_in_catalog(catalog: Catalog, progress: ProgressCallback | None =
             image = _small_image(catalog, sha, stored, original)
         except WildIdError as exc:
             return str(exc)
-        return strips_in_original_pixels(find_data_strips(image), image.shape[0], height)
+        return strips_of_photo(image, height)
 
     # decoding releases the GIL: two photos at a time use both cores of a laptop
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
