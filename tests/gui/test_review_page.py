@@ -559,3 +559,57 @@ def test_a_burst_split_in_the_box_editor_joins_the_queue(qtbot, page, world):
     assert len(queries.encounter_detail(world.catalog, world.queries["q_stripe"]).annotations) == 1
     page.actions_by_key["undo"].trigger()
     qtbot.waitUntil(lambda: len(page.queue) == 3, timeout=5000)
+
+
+def test_a_burst_whose_photos_match_different_animals_says_so_until_it_is_split(
+        qtbot, world, tmp_path):
+    """q_stripe's two photos: Stripe came through the first, Dot (above this encounter's
+    threshold) through the second. Confirming would name both photos Stripe, so a strip says
+    which photo leads to whom; splitting the second photo off clears it, undo brings it back.
+    A one-photo encounter, or one whose other animal is under the threshold, says nothing."""
+    from sqlalchemy import update
+
+    from wildid.catalog.models import Annotation, MatchCandidate, MatchSummary
+
+    burst = world.queries["q_stripe"]
+    with world.catalog.session() as s:
+        first, second = s.scalars(select(Annotation.id).where(Annotation.encounter_id == burst)
+                                  .order_by(Annotation.created_at, Annotation.id)).all()
+        s.execute(update(MatchCandidate).where(MatchCandidate.encounter_id == burst,
+                                               MatchCandidate.rank == 1)
+                  .values(query_annotation_id=second))
+    page = make_page(qtbot, world, tmp_path)
+    banner = page.burst_banner
+    assert page.current_encounter_id() == burst
+    assert [a.id for a in page._bundle.detail.annotations] == [first, second]
+    assert banner.isVisible()
+    assert ("<b>Stripe</b> through photo 1 (91 %), <b>Dot</b> through photo 2 (20 %)"
+            in banner.text())
+    page.actions_by_key["next_encounter"].trigger()  # q_dot: one photo
+    settle(qtbot, page)
+    assert page.current_encounter_id() == world.queries["q_dot"] and not banner.isVisible()
+    page.actions_by_key["previous_encounter"].trigger()
+    settle(qtbot, page)
+    assert page.current_encounter_id() == burst and banner.isVisible()
+
+    page.actions_by_key["edit_boxes"].trigger()  # split the second photo off
+    dialog = page.editor_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.editor.canvas.has_image(), timeout=5000)
+    dialog.editor.step_photo(1)
+    dialog.editor.canvas.select(second)
+    dialog.editor.separate_selected()
+    dialog.close()
+    qtbot.waitUntil(lambda: len(page.queue) == 4 and not page.is_loading(), timeout=5000)
+    settle(qtbot, page)
+    assert page.current_encounter_id() == burst and not banner.isVisible()
+    page.actions_by_key["undo"].trigger()
+    qtbot.waitUntil(lambda: len(page.queue) == 3 and not page.is_loading(), timeout=5000)
+    settle(qtbot, page)
+    assert page.current_encounter_id() == burst and banner.isVisible()
+
+    with world.catalog.session() as s:  # Dot's 20 % under a threshold of 25 %: one animal
+        s.get(MatchSummary, burst).threshold = 0.25
+    page.prefetch.shutdown()
+    page = make_page(qtbot, world, tmp_path)
+    assert page.current_encounter_id() == burst and not page.burst_banner.isVisible()
+    page.prefetch.shutdown()

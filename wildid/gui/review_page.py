@@ -38,11 +38,13 @@ from wildid.gui.review_panels import (
     CHECKED_STYLE,
     CandidateHeader,
     DoneView,
+    MixedBurstBanner,
     NewIndividualBanner,
     QueryHeader,
 )
 from wildid.gui.style import set_role
 from wildid.review import queries
+from wildid.review.burst_check import different_animals
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         top.addWidget(self.order_box)
 
         self.banner = NewIndividualBanner()
+        self.burst_banner = MixedBurstBanner()
         self.query_header = QueryHeader()
         self.query_header.photoStep.connect(self.step_photo)
         self.candidate_header = CandidateHeader()
@@ -168,6 +171,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.banner)
+        layout.addWidget(self.burst_banner)
         layout.addLayout(headers)
         layout.addWidget(self.pair, 1)
         layout.addWidget(self.strip)
@@ -341,6 +345,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.query_header.clear(message)
         self.candidate_header.clear("")
         self.banner.hide()
+        self.burst_banner.hide()
         self.strip.set_candidates([])
         for view in (self.pair.left, self.pair.right):
             view.set_placeholder(message)
@@ -379,6 +384,8 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.banner.show_for(detail.likely_new, len(bundle.candidates), detail.best_score,
                              bool(detail.species) or any(a.species for a in detail.annotations),
                              detail.threshold)
+        self.burst_banner.show_for(different_animals(bundle.candidates, detail.threshold),
+                                   [a.id for a in detail.annotations])
         self._show_query_photo()
         self.strip.set_candidates(bundle.candidates, max(0, row), detail.threshold)
         if not bundle.candidates:

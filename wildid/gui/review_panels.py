@@ -29,9 +29,11 @@ from wildid.gui.formatting import (
     fmt_percent,
     plural,
 )
+from wildid.review.burst_check import PhotoMatch
 from wildid.review.details import haversine_km
 
-__all__ = ["CHECKED_STYLE", "CandidateHeader", "DoneView", "NewIndividualBanner", "QueryHeader"]
+__all__ = ["CHECKED_STYLE", "CandidateHeader", "DoneView", "MixedBurstBanner",
+           "NewIndividualBanner", "QueryHeader"]
 
 # The app stylesheet gives push buttons a flat background, which hides the checked state of
 # toggle buttons (Matches, Link zoom, viewpoints); pages that have some add this.
@@ -224,6 +226,37 @@ class NewIndividualBanner(QLabel):
         else:
             self.hide()
             return
+        self.show()
+
+
+class MixedBurstBanner(QLabel):
+    """An amber strip saying the encounter's photos lead to different known animals
+    (``review.burst_check.different_animals``): a herd photographed in one burst, which one
+    confirmation would name as a single individual."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mixedBurstBanner")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setStyleSheet("QLabel#mixedBurstBanner { background: #fff3cd; color: #664d03;"
+                           " border: 1px solid #e0b400; border-radius: 4px; padding: 4px 8px; }")
+        self.hide()
+
+    def show_for(self, matches: list[PhotoMatch], photo_ids: list[str]) -> None:
+        """``matches``: each photo's strongest likely candidate (empty hides the strip);
+        ``photo_ids``: the encounter's annotations in the order the query header counts them."""
+        named = [(photo_ids.index(m.query_annotation_id) + 1, m.candidate) for m in matches
+                 if m.query_annotation_id in photo_ids]
+        if len({c.individual_id for _, c in named}) < 2:
+            self.hide()
+            return
+        which = ", ".join(f"<b>{escape(c.name)}</b> through photo {i} ({fmt_percent(c.score)})"
+                          for i, c in named)
+        self.setText(f"<b>These photos match different animals:</b> {which}. If the burst shows "
+                     "more than one animal, split it before confirming (a confirmation names "
+                     "every photo as one individual): press E, select another animal's box and "
+                     "press O to give it its own encounter.")
         self.show()
 
 

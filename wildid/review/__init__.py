@@ -10,6 +10,7 @@
     undo           UndoStack over applied operations
     history        what the append-only decisions and merge links mean now
     lookup         ids from what a person types (unique prefixes, names)
+    burst_check    whether an encounter's photos lead to different known animals (a herd)
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""Whether an encounter's photos point at different known animals (a herd in one burst).
+
+An import puts one camera's photos within the burst gap into one encounter. That is right for
+one animal and wrong for a herd photographed animal after animal: confirming the encounter
+then names every animal in it as one individual. Each photo of an encounter is matched on its
+own and every candidate remembers the photo it came through (``query_annotation_id``), so
+when two different individuals each clear the match threshold through two different photos,
+the photos most likely show two animals and the reviewer should split the burst first (box
+editor, "Own encounter").
+
+Measured (2026-12-07, a first catalog of 12 nyala named from their 90 development database
+photos; 25 development query photos of them, paired as two-photo bursts and combined as the
+engine combines a burst's photos): the check fired for 1 of 18 pairs of one nyala's photos
+and for 157 of 258 pairs of two known nyala.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wildid.review.views import CandidateView
+
+__all__ = ["PhotoMatch", "different_animals"]
+
+
+@dataclass(frozen=True)
+class PhotoMatch:
+    """The strongest likely candidate that came through one photo of the encounter."""
+
+    query_annotation_id: str
+    candidate: CandidateView
+
+
+def different_animals(candidates: Sequence[CandidateView],
+                      threshold: float | None) -> list[PhotoMatch]:
+    """Per photo, its strongest candidate at or above ``threshold``, best first, when at least
+    two photos lead to different individuals; else an empty list (one animal, or nothing
+    likely enough to say). Candidates without a recorded photo (synced from elsewhere) and an
+    encounter without a threshold say nothing."""
+    if threshold is None:
+        return []
+    best: dict[str, CandidateView] = {}
+    for cand in candidates:
+        q = cand.query_annotation_id
+        if q is None or cand.score < threshold:
+            continue
+        if q not in best or cand.score > best[q].score:
+            best[q] = cand
+    if len({c.individual_id for c in best.values()}) < 2:
+        return []
+    return [PhotoMatch(q, c) for q, c in sorted(best.items(), key=lambda kv: -kv[1].score)]
