@@ -59,3 +59,48 @@ def test_a_herds_burst_is_split_and_the_other_animal_no_longer_counts_as_the_fir
                              .where(MatchCandidate.encounter_id == separated)).first() is not None
     finally:
         forget(catalog)
+
+
+def test_match_names_the_animals_a_herds_burst_leads_to(catalog, tmp_path, capsys) -> None:
+    """Two named animals, then a burst of one photo of each: `wildid match` says which photo
+    leads to whom (as the review screen does), and a burst of one animal says nothing."""
+    import json
+
+    from wildid.cli import main as cli_main
+
+    when = datetime(2024, 6, 1, 7, 0)
+    known = tmp_path / "known"
+    for i, pattern in enumerate((21, 22)):
+        make_shot(known / f"k{i}.jpg", 800, 600, seed=10 + i, pattern_seed=pattern,
+                  taken=when + timedelta(days=i), serial=f"K{i}")
+    run_import(catalog, [known], ImportOptions(reference_in_place=True, workers=1))
+    for i, name in enumerate(("Amani", "Baraka")):
+        new_individual(catalog, _annotation_of(catalog, known / f"k{i}.jpg").encounter_id,
+                       name, "Tester")
+    card = tmp_path / "card"
+    later = when + timedelta(days=5)
+    herd = [make_shot(card / f"herd{i}.jpg", 800, 600, seed=20 + i, pattern_seed=pattern,
+                      warp=0.12, taken=later + timedelta(seconds=20 * i), serial="B1").path
+            for i, pattern in enumerate((21, 22))]
+    one = [make_shot(card / f"one{i}.jpg", 800, 600, seed=30 + i, pattern_seed=21, warp=0.12,
+                     taken=later + timedelta(hours=2, seconds=20 * i), serial="B1").path
+           for i in range(2)]
+    run_import(catalog, [card], ImportOptions(reference_in_place=True, workers=1))
+    herd_enc = _annotation_of(catalog, herd[0]).encounter_id
+    one_enc = _annotation_of(catalog, one[0]).encounter_id
+    assert _annotation_of(catalog, herd[1]).encounter_id == herd_enc != one_enc
+    cat = str(catalog.root)
+    try:
+        capsys.readouterr()
+        assert cli_main(["match", "--catalog", cat, herd_enc, "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)["different_animals"]
+        assert sorted((d["name"], d["query_photo"]) for d in found) == [
+            ("Amani", str(herd[0])), ("Baraka", str(herd[1]))]
+        assert cli_main(["match", "--catalog", cat, one_enc, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["different_animals"] == []
+        assert cli_main(["match", "--catalog", cat, "--all"]) == 0
+        out = capsys.readouterr().out
+        assert out.count("these photos match different animals:") == 1
+        assert "Amani through herd0.jpg" in out and "Baraka through herd1.jpg" in out
+    finally:
+        forget(catalog)

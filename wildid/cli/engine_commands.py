@@ -226,6 +226,11 @@ def cmd_match(args: argparse.Namespace) -> int:
         if not m["candidates"]:
             print("  no candidates" + ("" if m["queried"] else " (no features)"))
             continue
+        if m["different_animals"]:
+            which = ", ".join(f"{p['name']} through {file_name(p['query_photo'] or '?')} "
+                              f"({p['score']:.3f})" for p in m["different_animals"])
+            print(f"  these photos match different animals: {which}. If the burst shows more "
+                  "than one animal, split it before confirming (the app's box editor, Own encounter).")
         print_table(["rank", "individual", "score", "inliers", "best photo", "raw"],
                     [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
                       file_name(c["best_photo"]) if c["best_photo"] else "",
@@ -260,20 +265,33 @@ def _match_photos(catalog: Any, results: list[Any]) -> dict[str, Any]:
 
     return {"encounters": encounter_photo_files(catalog, [m.encounter_id for m in results]),
             "annotations": annotation_photo_files(
-                catalog, [str(c.best_key) for m in results for c, _q in m.candidates])}
+                catalog, [a for m in results for c, q in m.candidates
+                          for a in (str(c.best_key), q)])}
 
 
 def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any]) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from wildid.review.burst_check import different_animals
+
+    candidates = [{"rank": r + 1, "individual_id": str(c.individual_id),
+                   "name": names.get(str(c.individual_id), str(c.individual_id)),
+                   "score": c.score, "raw": c.raw, "n_inliers": int(len(c.inliers)),
+                   "query_annotation_id": q, "best_annotation_id": str(c.best_key),
+                   "best_photo": photos["annotations"].get(str(c.best_key))}
+                  for r, (c, q) in enumerate(m.candidates)]
+    # a burst whose photos lead to different known animals (as the review screen says)
+    mixed = different_animals([SimpleNamespace(**c) for c in candidates], m.threshold)
     return {
         "encounter_id": m.encounter_id, "likely_new": m.likely_new, "threshold": m.threshold,
         "seconds": m.seconds, "queried": m.queried,
         "photo_files": photos["encounters"].get(m.encounter_id, []),
-        "candidates": [{"rank": r + 1, "individual_id": str(c.individual_id),
-                        "name": names.get(str(c.individual_id), str(c.individual_id)),
-                        "score": c.score, "raw": c.raw, "n_inliers": int(len(c.inliers)),
-                        "query_annotation_id": q, "best_annotation_id": str(c.best_key),
-                        "best_photo": photos["annotations"].get(str(c.best_key))}
-                       for r, (c, q) in enumerate(m.candidates)],
+        "candidates": candidates,
+        "different_animals": [{"query_annotation_id": p.query_annotation_id,
+                               "query_photo": photos["annotations"].get(p.query_annotation_id),
+                               "individual_id": p.candidate.individual_id,
+                               "name": p.candidate.name, "score": p.candidate.score}
+                              for p in mixed],
     }
 
 

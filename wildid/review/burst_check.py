@@ -16,31 +16,45 @@ and for 157 of 258 pairs of two known nyala.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-
-from wildid.review.views import CandidateView
+from typing import Generic, Protocol, TypeVar
 
 __all__ = ["PhotoMatch", "different_animals"]
 
 
+class _Candidate(Protocol):
+    """What the check reads of a candidate: the review's ``CandidateView`` or the CLI's."""
+
+    @property
+    def individual_id(self) -> Hashable: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def query_annotation_id(self) -> str | None: ...
+
+
+C = TypeVar("C", bound=_Candidate)
+
+
 @dataclass(frozen=True)
-class PhotoMatch:
+class PhotoMatch(Generic[C]):
     """The strongest likely candidate that came through one photo of the encounter."""
 
     query_annotation_id: str
-    candidate: CandidateView
+    candidate: C
 
 
-def different_animals(candidates: Sequence[CandidateView],
-                      threshold: float | None) -> list[PhotoMatch]:
+def different_animals(candidates: Sequence[C], threshold: float | None) -> list[PhotoMatch[C]]:
     """Per photo, its strongest candidate at or above ``threshold``, best first, when at least
     two photos lead to different individuals; else an empty list (one animal, or nothing
     likely enough to say). Candidates without a recorded photo (synced from elsewhere) and an
     encounter without a threshold say nothing."""
     if threshold is None:
         return []
-    best: dict[str, CandidateView] = {}
+    best: dict[str, C] = {}
     for cand in candidates:
         q = cand.query_annotation_id
         if q is None or cand.score < threshold:
