@@ -94,6 +94,7 @@ def test_match_names_the_animals_a_herds_burst_leads_to(catalog, tmp_path, capsy
         capsys.readouterr()
         assert cli_main(["match", "--catalog", cat, herd_enc, "--json"]) == 0
         found = json.loads(capsys.readouterr().out)["different_animals"]
+        assert found[0]["score"] >= found[1]["score"]
         assert sorted((d["name"], d["query_photo"]) for d in found) == [
             ("Amani", str(herd[0])), ("Baraka", str(herd[1]))]
         assert cli_main(["match", "--catalog", cat, one_enc, "--json"]) == 0
@@ -102,5 +103,28 @@ def test_match_names_the_animals_a_herds_burst_leads_to(catalog, tmp_path, capsy
         out = capsys.readouterr().out
         assert out.count("these photos match different animals:") == 1
         assert "Amani through herd0.jpg" in out and "Baraka through herd1.jpg" in out
+        # the line ends with the command that splits the burst: run it as printed
+        (line,) = [x for x in out.splitlines() if "wildid split" in x]
+        command = line.split("wildid ", 2)[-1].split()
+        # it names the photos of every animal but the best matching one (found is best first)
+        stays, goes = found
+        assert command[0] == "split" and command[-1] == goes["query_photo"].rsplit("/", 1)[-1]
+        assert cli_main([*command, "--catalog", cat, "--reviewer", "Tester"]) == 0
+        out = capsys.readouterr().out
+        assert "New encounter" in out and "Identification:" in out
+        assert _annotation_of(catalog, stays["query_photo"]).encounter_id == herd_enc
+        apart = _annotation_of(catalog, goes["query_photo"]).encounter_id
+        assert apart != herd_enc
+        assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+        matches = {m["encounter_id"]: m for m in json.loads(capsys.readouterr().out)}
+        assert all(not m["different_animals"] for m in matches.values())
+        assert matches[herd_enc]["candidates"][0]["name"] == stays["name"]
+        assert matches[apart]["candidates"][0]["name"] == goes["name"]
+        # refused: a photo not in the encounter, or the encounter's every photo
+        assert cli_main(["split", "--catalog", cat, one_enc, "herd0.jpg"]) != 0
+        assert "not a photo of encounter" in capsys.readouterr().err
+        assert cli_main(["split", "--catalog", cat, one_enc, "one0.jpg", "one1.jpg"]) != 0
+        assert "every photo of encounter" in capsys.readouterr().err
+        assert _annotation_of(catalog, one[1]).encounter_id == one_enc
     finally:
         forget(catalog)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -227,10 +228,14 @@ def cmd_match(args: argparse.Namespace) -> int:
             print("  no candidates" + ("" if m["queried"] else " (no features)"))
             continue
         if m["different_animals"]:
+            mixed = m["different_animals"]
             which = ", ".join(f"{p['name']} through {file_name(p['query_photo'] or '?')} "
-                              f"({p['score']:.3f})" for p in m["different_animals"])
+                              f"({p['score']:.3f})" for p in mixed)
+            others = " ".join(shlex.quote(file_name(p["query_photo"] or p["query_annotation_id"]))
+                              for p in mixed[1:])
             print(f"  these photos match different animals: {which}. If the burst shows more "
-                  "than one animal, split it before confirming (the app's box editor, Own encounter).")
+                  "than one animal, split it before confirming: "
+                  f"wildid split {short_id(m['encounter_id'])} {others}")
         print_table(["rank", "individual", "score", "inliers", "best photo", "raw"],
                     [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
                       file_name(c["best_photo"]) if c["best_photo"] else "",

@@ -1,4 +1,4 @@
-"""CLI review commands: decisions (audit trail), confirm, reject, name, merge, rename.
+"""CLI review commands: decisions (audit trail), confirm, reject, name, merge, rename, split.
 
 They call the same core operations as the desktop app. Ids may be given as a unique prefix of at
 least 8 characters (like git); individuals also by name or alias.
@@ -89,6 +89,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("new_name", metavar="NEW_NAME")
     p.set_defaults(func=cmd_rename)
 
+    p = sub.add_parser("split", parents=parents,
+                       help="give photos of a burst that show another animal their own encounter",
+                       description="An import puts one camera's photos taken within the burst gap "
+                       "into one encounter; when some of them show another animal (a herd), "
+                       "each box on the photos named here gets an encounter of its own, as Own "
+                       "encounter (O) does in the app's box editor. Then the encounters are "
+                       "matched again.")
+    p.add_argument("encounter", metavar="ENCOUNTER_ID")
+    p.add_argument("photos", metavar="PHOTO", nargs="+",
+                   help="a photo of the encounter by file name (as `wildid encounters` and "
+                   "`wildid match` show it) or path, or a box's annotation id prefix")
+    p.add_argument("--no-identify", action="store_true",
+                   help="do not extract features and match the encounters afterwards")
+    p.set_defaults(func=cmd_split)
+
 
 def _reviewer(args: argparse.Namespace) -> str:
     return (args.reviewer or "").strip() or default_reviewer()
@@ -146,6 +161,72 @@ def cmd_rename(args: argparse.Namespace) -> int:
         op = rename_individual(catalog, ind, args.new_name, _reviewer(args))
     print(f"{op.label} ({short_id(ind)})")
     return 0
+
+
+def _boxes_named(s: Session, encounter_id: str, names: list[str]) -> list[str]:
+    """The annotation ids of the encounter's boxes on the photos ``names`` name (file name,
+    path, or at least 8 characters of an annotation id's start or end, as ids are typed
+    elsewhere), in the order given. An error names every photo that matches none of its boxes,
+    and refuses to take every box: the rest of the burst stays in the encounter."""
+    from pathlib import PurePath
+
+    from sqlalchemy import select
+
+    from wildid.catalog.models import Annotation, Photo
+    from wildid.errors import NotFoundError, ReviewError
+
+    rows = s.execute(select(Annotation.id, Photo.original_path)
+                     .join(Photo, Photo.id == Annotation.photo_id)
+                     .where(Annotation.encounter_id == encounter_id)
+                     .order_by(Annotation.created_at, Annotation.id)).all()
+    found: list[str] = []
+    missing = []
+    for name in names:
+        hits = [a for a, path in rows
+                if name in (path, PurePath(path or "").name)
+                or (len(name) >= 8 and (a.startswith(name) or a.endswith(name)))]
+        if not hits:
+            missing.append(name)
+        found += [a for a in hits if a not in found]
+    files = ", ".join(PurePath(p or "").name for _, p in rows)
+    if missing:
+        raise NotFoundError(f"not a photo of encounter {short_id(encounter_id)}: "
+                            f"{', '.join(missing)} (its photos: {files})")
+    if len(found) == len(rows):
+        raise ReviewError(f"that is every photo of encounter {short_id(encounter_id)} ({files}): "
+                          "name only those of the other animals, the rest stay")
+    return found
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from wildid.cli.catalog_commands import _identify, print_identification
+    from wildid.review import separate_annotation
+
+    with open_catalog(args.catalog, create=False) as catalog:
+        enc = _lookup(catalog, lambda s: find_encounter_id(s, args.encounter))
+        boxes = _lookup(catalog, lambda s: _boxes_named(s, enc, args.photos))
+        reviewer = _reviewer(args)
+        made = []
+        for box in boxes:
+            separate_annotation(catalog, box, reviewer=reviewer)
+            made.append(encounter_detail(catalog, _encounter_of(catalog, box)))
+        for detail in made:
+            files = ", ".join(a.file_name for a in detail.annotations)
+            print(f"New encounter {short_id(detail.id)} for {files} "
+                  f"(split from encounter {short_id(enc)})")
+        if not args.no_identify:
+            summary = _identify(catalog)
+            print_identification(summary)
+            if "error" in summary:
+                return 1
+    return 0
+
+
+def _encounter_of(catalog: Any, annotation_id: str) -> str:
+    from wildid.catalog.models import Annotation
+
+    with catalog.session() as s:
+        return s.get(Annotation, annotation_id).encounter_id
 
 
 def cmd_decisions(args: argparse.Namespace) -> int:
