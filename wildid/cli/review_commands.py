@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("encounter", metavar="ENCOUNTER_ID")
     p.add_argument("photos", metavar="PHOTO", nargs="+",
                    help="a photo of the encounter by file name (as `wildid encounters` and "
-                   "`wildid match` show it) or path, or a box's annotation id prefix")
+                   "`wildid match` show it) or path, or 8 or more characters of a box's "
+                   "annotation id")
     p.add_argument("--no-identify", action="store_true",
                    help="do not extract features and match the encounters afterwards")
     p.set_defaults(func=cmd_split)
