@@ -147,3 +147,16 @@ def test_short_ids_shown_tell_a_batch_apart_and_can_be_typed_back(cat_dir, capsy
     assert _run(root, "decisions", "--encounter", short_id(ids["other"]), "--json") == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["encounter_id"] == ids["other"] and row["candidate_name"] == "Vega"
+
+
+def test_a_failed_identification_names_the_change_it_followed(capsys) -> None:
+    """After a split, a species change or the strip pass, the error must not say that photos
+    were imported; the change itself stands either way."""
+    from wildid.cli.catalog_commands import print_identification
+
+    print_identification({"error": "no model"}, "burst split")
+    err = capsys.readouterr().err
+    assert err.startswith("wildid: burst split, but identification failed: no model")
+    assert "wildid match --all" in err
+    print_identification({"error": "no model"})
+    assert capsys.readouterr().err.startswith("wildid: photos imported, but identification failed")

@@ -250,7 +250,7 @@ def cmd_species(args: argparse.Namespace) -> int:
                   "sighting of it has it now)")
         if n and not args.no_identify:
             summary = _identify(catalog)
-            print_identification(summary)
+            print_identification(summary, "species set")
             if "error" in summary:
                 return 1
     return 0
@@ -300,7 +300,7 @@ def cmd_find_strips(args: argparse.Namespace) -> int:
             for photo, reason in report.unreadable:
                 print(f"  {photo}: {reason}")
         if identification is not None:
-            print_identification(identification)
+            print_identification(identification, "boxes moved off the strips")
     return 1 if identification is not None and "error" in identification else 0
 
 
@@ -328,10 +328,11 @@ def _identify(catalog: object) -> dict[str, object]:
     }
 
 
-def print_identification(summary: dict[str, object]) -> None:
-    """One line on what identification made of the import, then anything that went wrong."""
+def print_identification(summary: dict[str, object], done: str = "photos imported") -> None:
+    """One line on what identification made of the import (or of the change ``done`` names:
+    "species set"), then anything that went wrong."""
     if "error" in summary:
-        print(f"wildid: photos imported, but identification failed: {summary['error']}\n"
+        print(f"wildid: {done}, but identification failed: {summary['error']}\n"
               "  fix the cause and run `wildid match --all`", file=sys.stderr)
         return
     n = summary["matched"]

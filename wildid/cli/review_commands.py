@@ -217,7 +217,7 @@ def cmd_split(args: argparse.Namespace) -> int:
                   f"(split from encounter {short_id(enc)})")
         if not args.no_identify:
             summary = _identify(catalog)
-            print_identification(summary)
+            print_identification(summary, "burst split")
             if "error" in summary:
                 return 1
     return 0
