@@ -299,17 +299,20 @@ def test_each_row_shows_its_encounters_thumbnail(page: Any, services: Any, qtbot
                                                  tmp_path: Any) -> None:
     """Beside each date the encounter's first photo, small, loaded in the background: a table
     of dates and ids alone does not say which animal a row is. A row whose thumbnail cannot
-    be read shows its date alone."""
+    be read shows its date alone. Portrait and landscape photos take the same width."""
     from PySide6.QtGui import QPixmap
 
     from tests.gui.review_data import import_folder, shoot
+    from tests.photofactory import make_shot
     from wildid.gui.encounters_page import ICON_SIZE
 
     folder = tmp_path / "card"
     folder.mkdir()
     start = datetime(2024, 6, 1, 7, 0)
-    for n in range(3):
+    for n in range(2):
         shoot(folder, f"a{n}", n + 1, start + timedelta(hours=n), "S1", seed=n + 5)
+    make_shot(folder / "tall.jpg", 360, 640, seed=7, taken=start + timedelta(hours=2),
+              serial="S1", pattern_seed=3)  # a portrait photo
     import_folder(services.catalog, folder)
     fill_catalog(services.catalog, 2)  # rows whose thumbnail files were never made
     assert _load(qtbot, page) == 5
@@ -322,8 +325,8 @@ def test_each_row_shows_its_encounters_thumbnail(page: Any, services: Any, qtbot
     shown()  # as a paint would: the thumbnails are asked for
     qtbot.waitUntil(lambda: sum(isinstance(d, QPixmap) for d in shown()) == 3, timeout=10_000)
     for pixmap in (d for d in shown() if isinstance(d, QPixmap)):
-        assert 0 < pixmap.width() <= ICON_SIZE.width()
-        assert 0 < pixmap.height() <= ICON_SIZE.height()
+        # every thumbnail fills the same box, so the dates beside them line up
+        assert pixmap.size() == ICON_SIZE
     assert sum(d is None for d in shown()) == 2
     # sorted another way, the thumbnails follow their rows
     page.table.sortByColumn(8, Qt.SortOrder.AscendingOrder)

@@ -232,3 +232,25 @@ def test_map_projection_grid_and_scale_bar(qtbot):
     assert not image.isNull()
     assert view.rect().contains(north.toPoint()) and view.rect().contains(south.toPoint())
 
+
+
+def test_card_says_when_no_sighting_has_a_date() -> None:
+    """Photos without a camera time leave an individual's dates empty: the card says so in
+    words instead of "last —", and with dates it names the last one."""
+    from datetime import datetime
+
+    from wildid.gui.cards import individual_card
+    from wildid.review.views import IndividualSummary
+
+    undated = IndividualSummary(id="i1", name="Amber", species="lion", sex=None,
+                                life_stage=None, n_encounters=4, first_seen=None,
+                                last_seen=None, thumb_path=None, aliases=[])
+    card = individual_card(undated)
+    assert card.lines[1] == "4 sightings · no dates"
+    assert "—" not in card.tooltip and "no camera time" in card.tooltip
+    dated = IndividualSummary(id="i2", name="Bibi", species="lion", sex=None, life_stage=None,
+                              n_encounters=1, first_seen=datetime(2024, 5, 1),
+                              last_seen=datetime(2024, 6, 2), thumb_path=None, aliases=["B"])
+    card = individual_card(dated)
+    assert card.lines[1] == "1 sighting · last 2024-06-02"
+    assert "First seen 2024-05-01, last seen 2024-06-02" in card.tooltip

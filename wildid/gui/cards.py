@@ -67,13 +67,18 @@ PLAIN_AMBER = 0.4  # without a threshold (nothing recorded yet), amber starts he
 def individual_card(summary: Any) -> Card:
     """The card of an ``IndividualSummary``: the individuals gallery and the individual chooser
     show the same picture and facts."""
+    # photos without a camera time (scans, exports, the shared crops) leave both dates empty:
+    # "last —" read like a missing value, not like "no date on any photo"
+    seen = (f"last {fmt_date(summary.last_seen)}" if summary.last_seen is not None
+            else "no dates")
     lines = (summary.species or "species unknown",
-             f"{plural(summary.n_encounters, 'sighting')} · last {fmt_date(summary.last_seen)}")
+             f"{plural(summary.n_encounters, 'sighting')} · {seen}")
     tip = [summary.name]
     if summary.aliases:
         tip.append("Also known as " + ", ".join(summary.aliases))
     tip.append(f"First seen {fmt_date(summary.first_seen)}, last seen "
-               f"{fmt_date(summary.last_seen)}")
+               f"{fmt_date(summary.last_seen)}" if summary.last_seen is not None
+               else "No sighting has a date (the photos carry no camera time)")
     return Card(id=summary.id, title=summary.name, lines=lines, thumb_path=summary.thumb_path,
                 tooltip="\n".join(tip), payload=summary)
 

@@ -32,7 +32,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QPixmap
+from PySide6.QtGui import QAction, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -134,6 +134,21 @@ ICON_SIZE = QSize(48, 36)  # the thumbnail beside each row's date
 _ICONS_KEPT = 2000  # scaled thumbnails kept (~14 MB): many screenfuls of scrolling back
 
 
+def framed_icon(image: QImage) -> QPixmap:
+    """The photo scaled into ``ICON_SIZE`` and centred on a transparent canvas of exactly that
+    size. Why: a view lays its text out after the decoration's own width, so portrait and
+    landscape thumbnails left the dates beside them at ragged positions."""
+    scaled = image.scaled(ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                          Qt.TransformationMode.SmoothTransformation)
+    canvas = QPixmap(ICON_SIZE)
+    canvas.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(canvas)
+    painter.drawImage((ICON_SIZE.width() - scaled.width()) // 2,
+                      (ICON_SIZE.height() - scaled.height()) // 2, scaled)
+    painter.end()
+    return canvas
+
+
 class EncountersModel(QAbstractTableModel):
     """Flat rows from ``encounter_rows``; sorts itself and keeps the filter mask.
 
@@ -197,9 +212,7 @@ class EncountersModel(QAbstractTableModel):
             return None
         if loaded.image is None:  # unreadable: the row shows its date alone
             return None
-        icon = QPixmap.fromImage(loaded.image.scaled(
-            ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation))
+        icon = framed_icon(loaded.image)
         self._icons.put(key, icon)
         return icon
 
