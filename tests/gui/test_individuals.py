@@ -88,6 +88,7 @@ def test_individual_page_shows_sightings_timeline_map_and_history(qtbot, page, w
     detail = open_stripe(qtbot, page, world)
     assert page.stack.currentWidget() is detail
     assert detail.title.text() == "Stripe"
+    assert "first seen 2024-05-01 · last seen 2024-05-31" in detail.subtitle.text()
     assert detail.encounters.rowCount() == 2
     assert detail.tabs.tabText(0) == "Sightings (2)"
     assert len(detail.timeline.times()) == 2
@@ -254,3 +255,19 @@ def test_card_says_when_no_sighting_has_a_date() -> None:
     card = individual_card(dated)
     assert card.lines[1] == "1 sighting · last 2024-06-02"
     assert "First seen 2024-05-01, last seen 2024-06-02" in card.tooltip
+
+
+def test_individual_page_says_when_no_sighting_has_a_date(qtbot, page, world):
+    """Photos without a camera time: the header says there is no dated sighting instead of
+    "first seen — · last seen —"."""
+    from sqlalchemy import update
+
+    from wildid.catalog.models import Encounter
+
+    with world.catalog.session() as s:
+        s.execute(update(Encounter).where(Encounter.individual_id == world.individuals["Ziggy"])
+                  .values(taken_utc=None))
+    page.open_individual(world.individuals["Ziggy"])
+    qtbot.waitUntil(lambda: page.detail.detail is not None and not page.is_loading(),
+                    timeout=5000)
+    assert page.detail.subtitle.text().endswith("1 sighting · no dated sighting")

@@ -220,9 +220,10 @@ class IndividualPage(QWidget):
     def _fill(self) -> None:
         d = self.detail
         self.title.setText(escape(d.name))
+        seen = (f"first seen {fmt_date(d.first_seen)} · last seen {fmt_date(d.last_seen)}"
+                if d.last_seen is not None else "no dated sighting")
         self.subtitle.setText(f"{escape(d.species or 'species unknown')} · "
-                              f"{plural(d.n_encounters, 'sighting')} · first seen "
-                              f"{fmt_date(d.first_seen)} · last seen {fmt_date(d.last_seen)}")
+                              f"{plural(d.n_encounters, 'sighting')} · {seen}")
         if not self._form_dirty:
             self.name.setText(d.name)
             self.species.setText(d.species or "")
