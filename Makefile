@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev sysdeps lint bench models screenshots clean
+.PHONY: run test setup setup-dev sysdeps lint bench models screenshots package clean
 
 # The app's environment: the project and its pinned dependencies.
 $(VENV)/.installed: pyproject.toml $(LOCK)
@@ -43,6 +43,17 @@ models:
 
 screenshots: setup-dev sysdeps
 	$(BIN)/python -m tests.screenshots
+
+# The installable folder dist/wildid (PyInstaller, build.spec), built in a throwaway venv so the
+# app's own never holds PyInstaller, then checked by running the built programs.
+PACKAGE_VENV := build/package-venv
+PYINSTALLER := pyinstaller==6.22.3
+package:
+	@test -x $(PACKAGE_VENV)/bin/python || $(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/pip install --quiet -c $(LOCK) -e . $(PYINSTALLER)
+	$(PACKAGE_VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist \
+		--workpath build/pyinstaller build.spec
+	$(PACKAGE_VENV)/bin/python -m tests.packaging.check_frozen dist/wildid
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
