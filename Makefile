@@ -27,6 +27,7 @@ sysdeps:
 	@bash .ci/sysdeps.sh
 
 run: setup
+	@bash .ci/sysdeps.sh app
 	$(BIN)/wildid
 
 test: setup-dev sysdeps

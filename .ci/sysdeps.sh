@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs, only when they are missing.
+# Installs the Debian packages wildid needs, only when they are missing.
+#   sysdeps.sh       the test suite's: Xvfb and the libraries of Qt's xcb platform plugin
+#   sysdeps.sh app   the app's alone (`make run`): the xcb plugin's libraries. A desktop
+#                    install often lacks libxcb-cursor0, without which PySide6 >= 6.5 cannot
+#                    open a window at all.
 set -euo pipefail
+[ "$(uname -s)" = Linux ] || exit 0  # macOS and Windows: Qt brings what it needs
 need=()
-command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
-command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
-# Qt's xcb platform plugin (real windows under Xvfb for screenshots) needs these too.
+if [ "${1:-}" != app ]; then
+  command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
+  command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
+fi
+# Qt's xcb platform plugin (the app's windows; real windows under Xvfb for screenshots).
 for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3 \
            libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0 \
            libxcb-image.so.0 libxcb-render-util.so.0 libxcb-shape.so.0 libxcb-randr.so.0; do
@@ -25,6 +32,10 @@ for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
+if [ -n "${WILDID_SYSDEPS_DRY_RUN:-}" ]; then  # tests: say what would be installed
+  echo "would install: ${need[*]}"
+  exit 0
+fi
 echo "Installing Debian packages: ${need[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

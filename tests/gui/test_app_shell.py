@@ -482,3 +482,27 @@ def test_run_refuses_a_newer_catalog_at_start(tmp_path: Path, qapp: Any, dialogs
     assert dialogs.kinds() == ["box"] and "newer wildid" in dialogs.shown[0][1]
     with sqlite3.connect(root / "catalog.sqlite") as db:  # nothing was changed
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("from_the_future",)
+
+
+def test_without_a_display_the_app_says_so_instead_of_aborting(tmp_path: Path) -> None:
+    """On Linux with no desktop session Qt aborted the process (a core dump) naming a missing
+    library. ``wildid`` now says there is no display and how to go on, and exits 2."""
+    import subprocess
+
+    from wildid.gui.app import no_display_reason
+
+    assert "no display" in no_display_reason({}, "linux")
+    assert no_display_reason({"DISPLAY": ":0"}, "linux") is None
+    assert no_display_reason({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert no_display_reason({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert no_display_reason({}, "darwin") is None and no_display_reason({}, "win32") is None
+    if not sys.platform.startswith("linux"):
+        return
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(HOME=str(tmp_path), WILDID_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "wildid", "--catalog", str(tmp_path / "c")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out
+    assert "no display to open the app on" in out.stderr and "xvfb-run" in out.stderr
+    assert not (tmp_path / "c").exists()  # nothing was created for a window never shown

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,8 +89,32 @@ def _close_on_signals(app: QApplication) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def no_display_reason(environ: Mapping[str, str] | None = None,
+                      platform: str | None = None) -> str | None:
+    """Why the app cannot open a window here, or None when it can (as far as one can tell
+    before Qt tries).
+
+    Why: on Linux without a desktop session (ssh, a container, a cron job) Qt aborts the
+    process (a core dump) with a message that names a missing library, which sends the user
+    looking for the wrong fix. A named platform (``QT_QPA_PLATFORM``: offscreen, wayland,
+    vnc...) is the user's own choice and is left to Qt.
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("there is no display to open the app on (neither DISPLAY nor WAYLAND_DISPLAY is "
+            "set). Start it from a desktop session, or under a virtual screen (xvfb-run "
+            "wildid); every command works without one (wildid --help).")
+
+
 def run(catalog_path: Path | str) -> int:
     """Open the desktop app on ``catalog_path``; returns the process exit code."""
+    if QApplication.instance() is None and (reason := no_display_reason()):
+        print(f"wildid: {reason}", file=sys.stderr)
+        return 2
     app = create_application()
     errors = ErrorHandler()
     log_file = errors.log_file = setup_logging()
