@@ -48,10 +48,15 @@ def identify_new(catalog: Any, progress: Any = None, cancel: Any = None,
     from wildid.engine.identification import MatchReport
 
     engine = engine_for(catalog)
+    # Encounters another wildid process adds while this one extracts (the app identifying in
+    # the background during `wildid import`, two imports at once) are that process's to
+    # extract and match: matched here before their features exist, each was reported as "not
+    # matched: no features (extraction failed?)". So only those due before extraction count.
+    due = set(engine.pending_encounters(encounter_ids))
     extraction = engine.extract(progress, cancel)
     if extraction.cancelled:
         return MatchReport(extraction=extraction, cancelled=True)
-    pending = engine.pending_encounters(encounter_ids)
+    pending = [e for e in engine.pending_encounters(encounter_ids) if e in due]
     report = engine.match_many(pending, progress=progress, cancel=cancel)
     report.extraction = extraction
     return report

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wildid.catalog import Catalog
 from wildid.catalog.models import Annotation, Encounter, Feature, Photo
+from wildid.catalog.types import utcnow
 from wildid.engine.sources import FeatureSource
 from wildid.errors import Cancelled, WildIdError
+from wildid.ids import new_id
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.vision.image_io import crop, load_image
 
@@ -180,10 +183,36 @@ def _compute(sources: Sequence[FeatureSource], crops: list[tuple[_Job, np.ndarra
 
 
 def _store(catalog: Catalog, rows: list[Feature]) -> None:
-    """Insert features; an annotation deleted meanwhile (box edited, photo removed) is skipped."""
+    """Insert features; an annotation deleted meanwhile (box edited, photo removed) is skipped,
+    and so is a feature another process stored meanwhile.
+
+    Why the second: two wildid processes on one catalog (the app identifying in the background
+    while ``wildid import`` runs in a terminal, or two imports) each extract every annotation
+    still missing features, the other's included. The first to store a chunk wins; the other's
+    insert met the unique constraint and its whole identification failed (measured: two
+    imports of 60 nyala photos started a second apart, the second's identification failed and
+    ten of the first's encounters were left unmatched). The features are the same
+    computation, so keeping the stored one loses nothing.
+    """
     if not rows:
         return
     with catalog.session() as s:
         alive = set(s.scalars(select(Annotation.id).where(
             Annotation.id.in_({r.annotation_id for r in rows}))))
-        s.add_all(r for r in rows if r.annotation_id in alive)
+        values = [{"id": r.id or new_id(), "annotation_id": r.annotation_id, "kind": r.kind,
+                   "model_id": r.model_id, "model_version": r.model_version, "data": r.data,
+                   "created_at": r.created_at or utcnow()}
+                  for r in rows if r.annotation_id in alive]
+        if not values:
+            return
+        # the catalog is SQLite (catalog/store.py): INSERT ... ON CONFLICT DO NOTHING
+        statement = sqlite_insert(Feature).on_conflict_do_nothing(
+            index_elements=["annotation_id", "kind", "model_id", "model_version"])
+        for part in _parts(values, 100):  # bound parameters per statement stay few
+            s.execute(statement, part)
+
+
+def _parts(values: list[dict], n: int) -> Iterator[list[dict]]:
+    for i in range(0, len(values), n):
+        yield values[i:i + n]
+
