@@ -5,6 +5,7 @@
     WildIdError
     ├── CatalogError            the catalog folder or database cannot be used
     │   ├── CatalogVersionError a catalog written by a newer wildid (refuse, never downgrade)
+    │   ├── DiskFullError       the disk holding the catalog has no room left
     │   └── NotFoundError       an id that names nothing in the catalog
     ├── ImageError              a photo cannot be read or decoded (corrupt, bomb, unsupported)
     ├── ModelError              a model file or manifest is missing, corrupt or does not match
@@ -30,6 +31,15 @@ class CatalogError(WildIdError):
 
 class CatalogVersionError(CatalogError):
     """The catalog was written by a newer wildid; opening it could damage it."""
+
+
+class DiskFullError(CatalogError):
+    """The disk holding the catalog is full: nothing more can be saved until space is freed.
+
+    What was committed before stays (SQLite rolls back only the transaction that failed); the
+    message says where the catalog is and how much room is left, which a raw "database or disk
+    is full" did not.
+    """
 
 
 class NotFoundError(CatalogError):

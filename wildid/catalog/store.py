@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wildid import __version__
 from wildid.catalog import migrate
-from wildid.catalog.media import MediaStore
+from wildid.catalog.media import MediaStore, disk_full_message, is_disk_full
 from wildid.catalog.models import ImportBatch, Meta, Photo
 from wildid.catalog.types import utcnow
-from wildid.errors import CatalogError
+from wildid.errors import CatalogError, DiskFullError
 from wildid.ids import new_id
 
 DB_NAME = "catalog.sqlite"
@@ -76,6 +76,8 @@ class Catalog:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
+            if is_disk_full(exc):
+                raise DiskFullError(disk_full_message(self.root)) from exc
             raise CatalogError(f"catalog database error: {exc}") from exc
         except BaseException:
             session.rollback()

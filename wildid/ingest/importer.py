@@ -27,15 +27,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wildid.catalog import Catalog
+from wildid.catalog.media import disk_full_message, is_disk_full
 from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
-from wildid.errors import Cancelled, ImageError, WildIdError
+from wildid.errors import Cancelled, DiskFullError, ImageError, WildIdError
 from wildid.ingest.data_strip import strips_of_photo
 from wildid.ingest.exif import read_exif
 from wildid.ingest.grouping import GroupingOptions, group_pending
 from wildid.ingest.hashing import read_and_hash
 from wildid.ingest.scan import display_path, scan_paths
-from wildid.ingest.thumbnails import make_thumbnail, write_thumbnail
+from wildid.ingest.thumbnails import make_thumbnail, thumbnail_path, write_thumbnail
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.vision.image_io import decode, probe
 
@@ -141,6 +142,10 @@ def _prepare(path: Path, catalog: Catalog, claims: _Claims, options: ImportOptio
             stored = catalog.media.put(sha, path.suffix or f".{info.format.lower()}", data)
     except (WildIdError, OSError) as exc:
         claims.release(sha)
+        if isinstance(exc, DiskFullError) or is_disk_full(exc):
+            # not this photo's fault: every photo after it would fail the same way
+            thumbnail_path(catalog.thumb_dir, sha).unlink(missing_ok=True)
+            raise DiskFullError(disk_full_message(catalog.root)) from exc
         return _Prepared(path, error=str(exc) if isinstance(exc, WildIdError)
                          else f"cannot store the photo: {exc}")
     photo = Photo(
@@ -199,6 +204,7 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
                           species_inferred=inferred)
     reporter = ProgressReporter("Scanning", 0, progress, cancel)
     reporter.emit()
+    full: DiskFullError | None = None
     try:
         scanned = scan_paths(list(paths), cancel)
         report.n_found = len(scanned.files)
@@ -210,9 +216,24 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         report.status = "completed"
     except Cancelled:
         report.status = "cancelled"
+    except DiskFullError as exc:
+        full = exc
     finally:
-        _finish(catalog, batch_id, report, options)
+        try:
+            _finish(catalog, batch_id, report, options)
+        except DiskFullError as exc:
+            # the batch stays "running" in the database; the next import marks it
+            # interrupted and groups its photos into encounters (``group_pending``)
+            log.warning("import %s: its end could not be recorded: %s", batch_id, exc)
+            full = full or exc
         report.seconds = (utcnow() - started).total_seconds()
+    if full is not None:
+        again = "import the same folders again once there is room"
+        kept = (f"Nothing of this import was saved; {again}" if not report.imported else
+                f"{report.imported:,} photo{'' if report.imported == 1 else 's'} of this "
+                f"import {'was' if report.imported == 1 else 'were'} saved before it filled; "
+                f"{again}, and those are skipped as already in the catalog")
+        raise DiskFullError(f"{full}. {kept}") from full
     return report
 
 
@@ -276,6 +297,7 @@ def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set
             while queue:
                 _collect(queue.popleft().result(), pending_rows, report, reporter)
                 reporter.checkpoint()
+            _commit(catalog, batch_id, pending_rows, report)
         except Cancelled:
             for fut in queue:
                 fut.cancel()
@@ -285,7 +307,38 @@ def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set
                     _collect(fut.result(), pending_rows, report, reporter)
             _commit(catalog, batch_id, pending_rows, report)
             raise
-        _commit(catalog, batch_id, pending_rows, report)
+        except DiskFullError:
+            for fut in queue:
+                fut.cancel()
+            written = list(pending_rows)
+            for fut in queue:  # the photos the workers finished meanwhile wrote files too
+                if not fut.cancelled() and fut.exception() is None:
+                    written.append(fut.result())
+            _remove_uncommitted(catalog, written)
+            raise
+
+
+def _remove_uncommitted(catalog: Catalog, items: list[_Prepared]) -> None:
+    """Delete the originals and thumbnails this import wrote for photos that never got their
+    database row: on a full disk they take the room the user has to free, and nothing would
+    ever use them (a later import writes them again)."""
+    shas = {i.photo.sha256 for i in items if i.photo is not None}
+    if not shas:
+        return
+    with catalog.session() as s:  # reading works on a full disk
+        kept = set(s.scalars(select(Photo.sha256).where(Photo.sha256.in_(shas))))
+    for item in items:
+        photo = item.photo
+        if photo is None or photo.sha256 in kept:
+            continue
+        files = [thumbnail_path(catalog.thumb_dir, photo.sha256)]
+        if photo.stored_path:
+            files.append(catalog.media.path(photo.stored_path))
+        for file in files:
+            try:
+                file.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not remove %s: %s", file, exc)
 
 
 def _collect(prepared: _Prepared, pending: list[_Prepared], report: ImportReport,
