@@ -335,7 +335,8 @@ def test_failed_job_goes_to_the_error_handler(services: Any, qtbot: Any, dialogs
     with qtbot.waitSignal(job.finished, timeout=10_000):
         pass
     assert job.state is JobState.FAILED and isinstance(job.error, ReviewError)
-    qtbot.waitUntil(lambda: dialogs.shown == [("box", "no such thing")])
+    # our messages are lowercase for "wildid: error: "; a dialog shows them in sentence case
+    qtbot.waitUntil(lambda: dialogs.shown == [("box", "No such thing")])
 
 
 def test_writers_run_one_at_a_time_readers_beside_them(services: Any, qtbot: Any) -> None:

@@ -163,7 +163,8 @@ class ErrorHandler(QObject):
             box.setWindowTitle("wildid")
             if isinstance(exc, WildIdError):
                 box.setIcon(QMessageBox.Icon.Warning)
-                box.setText(message)
+                # our messages are written to follow "wildid: error: " on a terminal
+                box.setText(message[:1].upper() + message[1:])
             else:
                 box.setIcon(QMessageBox.Icon.Critical)
                 box.setText("Something went wrong, but your catalog is safe and wildid "
