@@ -110,6 +110,51 @@ def test_not_a_database_is_refused(tmp_path: Path) -> None:
         open_catalog(root)
 
 
+def _read_only_mount(folder: Path) -> bool:
+    """A real read-only file system at ``folder`` (root with mount rights only; else False)."""
+    import subprocess
+
+    folder.mkdir()
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8M", "tmpfs", str(folder)],
+                        capture_output=True).returncode == 0
+    return ok
+
+
+def test_a_catalog_on_a_read_only_disk_is_refused_clearly(tmp_path: Path) -> None:
+    """A write-locked card, a read-only share: before, the first query failed with a
+    traceback ending in "unable to open database file"."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    if not _read_only_mount(disk):
+        pytest.skip("cannot mount a file system here (needs root with mount rights)")
+    try:
+        open_catalog(disk / "cat").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        with pytest.raises(CatalogError) as raised:
+            open_catalog(disk / "cat")
+        assert str(raised.value).startswith(f"cannot write to the catalog in {disk / 'cat'}: "
+                                            "the disk it is on is read-only")
+        assert "copy the catalog folder somewhere you can write" in str(raised.value)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_catalog_the_user_may_not_write_is_refused_clearly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another user's folder (simulated: as root every permission check passes)."""
+    import os
+
+    root = tmp_path / "cat"
+    open_catalog(root).close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == root
+                        else real_access(p, mode))
+    with pytest.raises(CatalogError, match=r"cannot write to the catalog in .*: you may not "
+                                           r"write there"):
+        open_catalog(root)
+
+
 def test_open_without_create(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="no catalog"):
         open_catalog(tmp_path / "missing", create=False)

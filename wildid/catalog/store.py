@@ -123,10 +123,15 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
         except OSError as exc:
             raise CatalogError(f"cannot create the catalog folder {root}: {exc.strerror}") from exc
     _check_sqlite_file(db_path)
+    _check_writable(root, db_path)
     engine = make_engine(db_path)
     try:
         before = migrate.stamped_revision(engine)
         backup = migrate.upgrade(engine, db_path, root / "backups", target_revision)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise CatalogError(f"cannot open the catalog database {db_path}: "
+                           f"{getattr(exc, 'orig', None) or exc}") from exc
     except BaseException:
         engine.dispose()
         raise
@@ -153,6 +158,28 @@ def _check_sqlite_file(db_path: Path) -> None:
         header = fh.read(16)
     if header != b"SQLite format 3\x00":
         raise CatalogError(f"{db_path} is not a wildid catalog database (not SQLite)")
+
+
+def _check_writable(root: Path, db_path: Path) -> None:
+    """Refuse clearly when the catalog cannot be written: on a read-only disk (a write-locked
+    SD card, a read-only share, a backup disc) or in a folder of another user.
+
+    Why: every decision, import and feature is written to the catalog, and SQLite in WAL mode
+    writes beside the database even to read it, so such a catalog failed at its first query
+    with a traceback ending in "unable to open database file".
+    """
+    targets = [root] + [p for p in (db_path, db_path.with_name(db_path.name + "-wal"))
+                        if p.exists()]
+    if all(os.access(p, os.W_OK) for p in targets):
+        return
+    try:
+        read_only = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # no statvfs on Windows
+        read_only = False
+    why = "the disk it is on is read-only" if read_only else "you may not write there"
+    raise CatalogError(f"cannot write to the catalog in {root}: {why}. wildid records every "
+                       "import and decision in its catalog; copy the catalog folder somewhere "
+                       "you can write and open the copy (--catalog, or File > Open catalog)")
 
 
 def _initialise(catalog: Catalog) -> None:
