@@ -155,6 +155,41 @@ def test_a_catalog_the_user_may_not_write_is_refused_clearly(
         open_catalog(root)
 
 
+def test_a_damaged_database_says_what_to_do(tmp_path: Path) -> None:
+    """A failing card or a copy cut short damages the file: the error names the file, says
+    the photos are separate and unaffected, and how to restore or recover, instead of a raw
+    "(sqlite3.DatabaseError) database disk image is malformed" and a link."""
+    from wildid.catalog.models import Meta
+
+    root = tmp_path / "cat"
+    catalog = open_catalog(root)
+    with catalog.session() as s:
+        s.add_all(Meta(key=f"filler-{i}", value="x" * 400) for i in range(400))
+    catalog.close()
+    db = root / "catalog.sqlite"
+    data = bytearray(db.read_bytes())
+    page = 4096
+    middle = (len(data) // page // 2) * page
+    data[middle:middle + 4 * page] = b"\x00" * 4 * page  # four pages of rows zeroed
+    db.write_bytes(bytes(data))
+    catalog = open_catalog(root)
+    try:
+        with pytest.raises(CatalogError) as raised:
+            with catalog.session() as s:
+                list(s.scalars(select(Meta.value)))
+    finally:
+        catalog.close()
+    message = str(raised.value)
+    assert message.startswith(f"the catalog database {db} is damaged (SQLite: ")
+    assert f"The photos in {root / 'media'} are separate files and unaffected" in message
+    assert ".recover" in message and "sqlalche.me" not in message
+
+    data[16:24] = b"\xff" * 8  # the header itself
+    db.write_bytes(bytes(data))
+    with pytest.raises(CatalogError, match=r"is damaged \(SQLite: file is not a database\)"):
+        open_catalog(root)
+
+
 def test_open_without_create(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="no catalog"):
         open_catalog(tmp_path / "missing", create=False)

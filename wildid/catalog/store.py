@@ -78,6 +78,8 @@ class Catalog:
             session.rollback()
             if is_disk_full(exc):
                 raise DiskFullError(disk_full_message(self.root)) from exc
+            if is_damaged(exc):
+                raise CatalogError(damaged_message(self.root, exc)) from exc
             raise CatalogError(f"catalog database error: {exc}") from exc
         except BaseException:
             session.rollback()
@@ -130,6 +132,8 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
         backup = migrate.upgrade(engine, db_path, root / "backups", target_revision)
     except SQLAlchemyError as exc:
         engine.dispose()
+        if is_damaged(exc):
+            raise CatalogError(damaged_message(root, exc)) from exc
         raise CatalogError(f"cannot open the catalog database {db_path}: "
                            f"{getattr(exc, 'orig', None) or exc}") from exc
     except BaseException:
@@ -158,6 +162,28 @@ def _check_sqlite_file(db_path: Path) -> None:
         header = fh.read(16)
     if header != b"SQLite format 3\x00":
         raise CatalogError(f"{db_path} is not a wildid catalog database (not SQLite)")
+
+
+_SQLITE_DAMAGED = (11, 26)  # SQLITE_CORRUPT ("database disk image is malformed"), SQLITE_NOTADB
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the database file is damaged (a failing card, a copy cut short)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlite_errorcode", None) in _SQLITE_DAMAGED
+
+
+def damaged_message(root: Path, exc: BaseException) -> str:
+    """What a user can do about a damaged catalog database, instead of SQLite's words alone.
+    The originals are separate files and are not touched by the damage."""
+    backups = sorted((root / "backups").glob("*.sqlite")) if (root / "backups").is_dir() else []
+    restore = (f"the newest copy wildid made before a schema upgrade is {backups[-1]}; "
+               if backups else "")
+    return (f"the catalog database {root / DB_NAME} is damaged "
+            f"(SQLite: {getattr(exc, 'orig', None) or exc}). The photos in {root / 'media'} are "
+            f"separate files and unaffected. Restore {DB_NAME} from your backup ({restore}"
+            "close wildid first). SQLite's own tool can often recover most of it: sqlite3 "
+            f"{DB_NAME} .recover | sqlite3 recovered.sqlite")
 
 
 def _check_writable(root: Path, db_path: Path) -> None:
