@@ -6,10 +6,11 @@ Why: the frozen app imports only what PyInstaller's analysis found, and the app 
 pages, CLI command modules and the engine by name. A build that imports fine can still open
 with pages missing, or fail at the first identification because a model or data file was not
 collected. So this runs the built programs themselves, in a fresh home folder, with photos it
-generates: the CLI names two generated animals, imports a second sighting of one of them with
-a corrupt file, and must skip the file and rank the right animal first; ``wildid models``
-must list the shipped models as ok; the windowed program starts offscreen and its log must show every page
-loaded. Exits 1 naming what failed.
+generates: the CLI names two generated animals as nyala (the profile that runs every shipped
+model: the re-id embedder, ALIKED, LightGlue), imports a second sighting of one of them with a
+corrupt file, and must skip the file and rank the right animal first, re-ranked by LightGlue;
+``wildid models`` must list the shipped models as ok; the windowed program starts offscreen
+and its log must show every page loaded. Exits 1 naming what failed.
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def check_cli(dist: Path, home: Path, env: dict[str, str]) -> list[str]:
     (card / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest of a photo")
     catalog = str(home / "catalog")
     for shot, name in ((first, "Stripy"), (other, "Spots")):
-        run(cli, "--catalog", catalog, "import", "--species", "zebra", str(shot.path), env=env)
+        run(cli, "--catalog", catalog, "import", "--species", "nyala", str(shot.path), env=env)
         listed = json.loads(run(cli, "--catalog", catalog, "encounters", "--json", env=env))
         unnamed = [e["id"] for e in listed if e["individual_id"] is None]
         run(cli, "--catalog", catalog, "name", unnamed[0], name, env=env)
-    report = json.loads(run(cli, "--catalog", catalog, "import", "--species", "zebra", "--json",
+    report = json.loads(run(cli, "--catalog", catalog, "import", "--species", "nyala", "--json",
                             str(card), env=env))
     if len(report.get("skipped", [])) != 1:
         raise SystemExit(f"FAILED: the corrupt photo was not reported as skipped: {report}")
@@ -71,9 +72,12 @@ def check_cli(dist: Path, home: Path, env: dict[str, str]) -> list[str]:
         raise SystemExit(f"FAILED: the second sighting of Stripy does not rank Stripy first "
                          f"(two animals known): {json.dumps(matches)[:2000]}")
     best = matches[0]["candidates"][0]
-    done.append(f"import, name, match: the second sighting ranks Stripy first of "
-                f"{len(ranked[0])} ({best['score']:.2f}, {best['n_inliers']} inliers); "
-                "corrupt photo skipped")
+    # the nyala profile: keypoints placed by the re-id model, re-ranked by LightGlue (ALIKED)
+    if best["raw"].get("lightglue", 0.0) <= 0.0:
+        raise SystemExit(f"FAILED: the learned re-ranking did not run: {best['raw']}")
+    done.append(f"import, name, match (nyala profile): the second sighting ranks Stripy first "
+                f"of {len(ranked[0])} ({best['score']:.2f}, {best['n_inliers']} inliers, "
+                f"LightGlue {best['raw']['lightglue']:.1f}); corrupt photo skipped")
     return done
 
 
