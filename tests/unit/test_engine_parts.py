@@ -304,3 +304,25 @@ def test_the_baseline_runs_plain_lnbnn_whatever_the_profile_does() -> None:
         == (0.0, 0, 0, 0)
     assert base.vectors == [] and base.descriptor_projection is None and not base.reranks
     assert cfg.k == nyala.config.k and base.long_side == nyala.long_side  # the rest as is
+
+
+def test_a_manifest_written_on_windows_names_its_photos_with_backslashes(tmp_path: Path) -> None:
+    """``images\\a\\a1.jpg`` is one odd file name on Linux; the manifest means the photo in
+    images/a/. A file really named with a backslash is still taken as written."""
+    for who in "ab":
+        folder = tmp_path / "images" / who
+        folder.mkdir(parents=True)
+        for n in (1, 2):
+            (folder / f"{who}{n}.jpg").write_bytes(b"x")
+    (tmp_path / "odd\\name.jpg").write_bytes(b"x")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,identity,split\n"
+                        "images\\a\\a1.jpg,a,database\nimages\\b\\b1.jpg,b,database\n"
+                        "images\\a\\a2.jpg,a,query\nodd\\name.jpg,b,query\n"
+                        "images\\c\\c1.jpg,c,query\n")
+    sheet = read_manifest(manifest)
+    assert [r.path for r in sheet.rows] == [tmp_path / "images" / "a" / "a1.jpg",
+                                            tmp_path / "images" / "b" / "b1.jpg",
+                                            tmp_path / "images" / "a" / "a2.jpg",
+                                            tmp_path / "odd\\name.jpg"]
+    assert sheet.missing == [(6, tmp_path / "images\\c\\c1.jpg")]

@@ -11,6 +11,7 @@ data set does not cost the whole evaluation. The published splits' names ``train
 from __future__ import annotations
 
 import csv
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,7 @@ def read_manifest(manifest: Path) -> Manifest:
             problems.append(f"line {line}: split {split!r} is not 'database' or 'query' "
                             "(nor train / test)")
             continue
-        path = Path(path_text)
-        path = path if path.is_absolute() else base / path
+        path = _resolve(base, path_text)
         if not path.is_file():
             missing.append((line, path))
             continue
@@ -89,6 +89,21 @@ def read_manifest(manifest: Path) -> Manifest:
         lost = f" whose photos exist ({len(missing)} do not)" if missing else ""
         raise WildIdError(f"{manifest} needs both database and query rows{lost}")
     return Manifest(rows, missing)
+
+
+def _resolve(base: Path, text: str) -> Path:
+    """A manifest path: absolute, or relative to the manifest's folder. A manifest written on
+    Windows (``images\\Amber\\Amber_Portrait.png``) names the same files with backslashes,
+    which are ordinary characters in a POSIX file name, so those are tried as separators when
+    the path as written names no file."""
+    path = Path(text)
+    path = path if path.is_absolute() else base / path
+    if "\\" in text and not path.is_file() and os.sep == "/":
+        alt = Path(text.replace("\\", "/"))
+        alt = alt if alt.is_absolute() else base / alt
+        if alt.is_file():
+            return alt
+    return path
 
 
 def open_set_split(rows: list[ManifestRow], fraction: float = 0.25,
