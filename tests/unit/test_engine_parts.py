@@ -326,3 +326,18 @@ def test_a_manifest_written_on_windows_names_its_photos_with_backslashes(tmp_pat
                                             tmp_path / "images" / "a" / "a2.jpg",
                                             tmp_path / "odd\\name.jpg"]
     assert sheet.missing == [(6, tmp_path / "images\\c\\c1.jpg")]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_spreadsheets_manifest_is_read_too(tmp_path: Path, sep: str) -> None:
+    """Capitals and spaces in the header, and the semicolons or tabs a spreadsheet saves
+    in some locales, name the same columns."""
+    for name in ("a1", "a2"):
+        (tmp_path / f"{name}.jpg").write_bytes(b"x")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(sep.join(["Path", " Identity", " Split "]) + "\n"
+                        + sep.join(["a1.jpg", "a", "database"]) + "\n"
+                        + sep.join(["a2.jpg", "a", "query"]) + "\n")
+    sheet = read_manifest(manifest)
+    assert [(r.path.name, r.identity, r.split) for r in sheet.rows] == [
+        ("a1.jpg", "a", "database"), ("a2.jpg", "a", "query")]

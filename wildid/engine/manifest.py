@@ -55,7 +55,10 @@ def read_manifest(manifest: Path) -> Manifest:
         text = manifest.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise WildIdError(f"cannot read the manifest {manifest}: {exc.strerror or exc}") from exc
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
+    # "Path, Identity, Split" (a spreadsheet's capitals, spaces after the commas) is the header
+    reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames or []]
     missing_cols = {"path", "identity", "split"} - set(reader.fieldnames or [])
     if missing_cols:
         raise WildIdError(f"{manifest} lacks the column(s) {', '.join(sorted(missing_cols))}; "
@@ -89,6 +92,15 @@ def read_manifest(manifest: Path) -> Manifest:
         lost = f" whose photos exist ({len(missing)} do not)" if missing else ""
         raise WildIdError(f"{manifest} needs both database and query rows{lost}")
     return Manifest(rows, missing)
+
+
+def _delimiter(header: str) -> str:
+    """Comma, or what the header uses instead: a spreadsheet set to a European locale saves
+    "CSV" with semicolons, and a tab-separated export is common too."""
+    for candidate in (",", ";", "\t"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 def _resolve(base: Path, text: str) -> Path:
