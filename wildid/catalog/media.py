@@ -7,55 +7,12 @@ half-written original behind under a valid name.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
+from wildid.catalog.failures import disk_full_message, is_disk_full
 from wildid.errors import CatalogError, DiskFullError
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` or what caused it says the disk (or the user's quota) is full: an
-    ``OSError`` ENOSPC / EDQUOT, or SQLite's SQLITE_FULL ("database or disk is full")."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if getattr(seen, "sqlite_errorcode", None) == _SQLITE_FULL:
-            return True
-        seen = seen.__cause__ or getattr(seen, "orig", None)
-    return False
-
-
-_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL
-
-
-def disk_full_message(folder: Path) -> str:
-    """The disk-full sentence users read: where, and how much room is left."""
-    try:
-        free = shutil.disk_usage(_existing(folder)).free
-    except OSError:
-        where = ""
-    else:
-        where = f", {_size(free)} free"
-    return (f"the disk holding the catalog is full ({_existing(folder)}{where}): "
-            "free some space, then try again")
-
-
-def _existing(folder: Path) -> Path:
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} bytes"
 
 
 class MediaStore:

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wildid import __version__
 from wildid.catalog import migrate
-from wildid.catalog.media import MediaStore, disk_full_message, is_disk_full
+from wildid.catalog.failures import damaged_message, disk_full_message, is_damaged, is_disk_full
+from wildid.catalog.media import MediaStore
 from wildid.catalog.models import ImportBatch, Meta, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import CatalogError, DiskFullError
@@ -79,7 +80,7 @@ class Catalog:
             if is_disk_full(exc):
                 raise DiskFullError(disk_full_message(self.root)) from exc
             if is_damaged(exc):
-                raise CatalogError(damaged_message(self.root, exc)) from exc
+                raise CatalogError(damaged_message(self.db_path, exc)) from exc
             raise CatalogError(f"catalog database error: {exc}") from exc
         except BaseException:
             session.rollback()
@@ -133,7 +134,7 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
     except SQLAlchemyError as exc:
         engine.dispose()
         if is_damaged(exc):
-            raise CatalogError(damaged_message(root, exc)) from exc
+            raise CatalogError(damaged_message(db_path, exc)) from exc
         raise CatalogError(f"cannot open the catalog database {db_path}: "
                            f"{getattr(exc, 'orig', None) or exc}") from exc
     except BaseException:
@@ -162,28 +163,6 @@ def _check_sqlite_file(db_path: Path) -> None:
         header = fh.read(16)
     if header != b"SQLite format 3\x00":
         raise CatalogError(f"{db_path} is not a wildid catalog database (not SQLite)")
-
-
-_SQLITE_DAMAGED = (11, 26)  # SQLITE_CORRUPT ("database disk image is malformed"), SQLITE_NOTADB
-
-
-def is_damaged(exc: BaseException) -> bool:
-    """Whether SQLite says the database file is damaged (a failing card, a copy cut short)."""
-    orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlite_errorcode", None) in _SQLITE_DAMAGED
-
-
-def damaged_message(root: Path, exc: BaseException) -> str:
-    """What a user can do about a damaged catalog database, instead of SQLite's words alone.
-    The originals are separate files and are not touched by the damage."""
-    backups = sorted((root / "backups").glob("*.sqlite")) if (root / "backups").is_dir() else []
-    restore = (f"the newest copy wildid made before a schema upgrade is {backups[-1]}; "
-               if backups else "")
-    return (f"the catalog database {root / DB_NAME} is damaged "
-            f"(SQLite: {getattr(exc, 'orig', None) or exc}). The photos in {root / 'media'} are "
-            f"separate files and unaffected. Restore {DB_NAME} from your backup ({restore}"
-            "close wildid first). SQLite's own tool can often recover most of it: sqlite3 "
-            f"{DB_NAME} .recover | sqlite3 recovered.sqlite")
 
 
 def _check_writable(root: Path, db_path: Path) -> None:

@@ -190,9 +190,8 @@ def _store(catalog: Catalog, rows: list[Feature]) -> None:
     while ``wildid import`` runs in a terminal, or two imports) each extract every annotation
     still missing features, the other's included. The first to store a chunk wins; the other's
     insert met the unique constraint and its whole identification failed (measured: two
-    imports of 60 nyala photos started a second apart, the second's identification failed and
-    ten of the first's encounters were left unmatched). The features are the same
-    computation, so keeping the stored one loses nothing.
+    imports of 60 nyala photos started a second apart; the second's identification failed).
+    The features are the same computation, so keeping the stored one loses nothing.
     """
     if not rows:
         return

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wildid.catalog import Catalog
-from wildid.catalog.media import disk_full_message, is_disk_full
+from wildid.catalog.failures import disk_full_message, is_disk_full
 from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import Cancelled, DiskFullError, ImageError, WildIdError
