@@ -12,10 +12,13 @@ if [ "${1:-}" != app ]; then
   command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb)
 fi
 # Qt's xcb platform plugin (the app's windows; real windows under Xvfb for screenshots).
+# ldconfig lives in /sbin, which a Debian user's PATH lacks: without it every library would
+# look missing and `make run` would ask for sudo each time.
+ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
 for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3 \
            libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0 \
            libxcb-image.so.0 libxcb-render-util.so.0 libxcb-shape.so.0 libxcb-randr.so.0; do
-  ldconfig -p 2>/dev/null | grep -q "$lib" || case "$lib" in
+  "$ldconfig" -p 2>/dev/null | grep -q "$lib" || case "$lib" in
     libEGL.so.1) need+=(libegl1) ;;
     libxkbcommon.so.0) need+=(libxkbcommon0 libxkbcommon-x11-0) ;;
     libfontconfig.so.1) need+=(libfontconfig1) ;;
