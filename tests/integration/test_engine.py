@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.integration.animals import PATTERNS, encounter_of, import_photos
 from tests.photofactory import make_animal_pair
-from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary
+from wildid.catalog.models import Annotation, Encounter, MatchCandidate, MatchSummary, Photo
 from wildid.cli import main as cli_main
 from wildid.engine import engine_for, forget, process_new
 from wildid.engine.identification import CatalogEngine
@@ -281,6 +281,32 @@ def test_cli_match_names_photos_whose_features_failed(tmp_path, photos, capsys) 
     assert result["queried"] == 0 and result["candidates"] == []
     assert "features failed for annotation" in captured.err
     assert "IMG_0001.jpg is truncated" in captured.err
+
+
+def test_a_photo_no_features_can_be_made_of_fails_alone(catalog, photos, known,
+                                                       tmp_path) -> None:
+    """A 1x1 px image on the card (a web bug, a spacer saved by a browser) shares an
+    extraction chunk with the real photos. Its failure failed the whole chunk: every photo in
+    it went unmatched ("image too small for features: 1x1" for each). Now it fails alone."""
+    import cv2
+
+    dot = tmp_path / "card" / "dot.png"
+    dot.parent.mkdir()
+    cv2.imwrite(str(dot), np.full((1, 1, 3), 128, np.uint8))
+    import_photos(catalog, [dot, *photos["query"]])
+    report = engine_for(catalog).extract()
+    with catalog.session() as s:
+        dot_ann = s.scalars(select(Annotation.id).join(Annotation.photo)
+                            .where(Photo.original_path == str(dot))).one()
+    assert [a for a, _ in report.failed] == [dot_ann]  # it alone, and named once
+    assert "too small for features: 1x1" in report.failed[0][1]
+    process_new(catalog)
+    with catalog.session() as s:
+        for p, path in zip(PATTERNS, photos["query"], strict=True):
+            first = s.scalars(select(MatchCandidate.individual_id)
+                              .where(MatchCandidate.encounter_id == encounter_of(catalog, path))
+                              .order_by(MatchCandidate.rank)).first()
+            assert first == known[p]
 
 
 def named_nyala_catalog(tmp_path, photos, capsys) -> str:

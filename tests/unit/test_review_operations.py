@@ -410,6 +410,11 @@ def test_box_validation(catalog, world) -> None:
     with pytest.raises(ReviewError, match="viewpoint"):
         update_annotation(catalog, world["q_ann"], viewpoint="sideways")
     assert update_annotation(catalog, world["q_ann"], viewpoint="unknown").is_noop
+    # a box a pixel or two wide holds nothing to identify and no features can be made of it
+    for box in ((10, 10, 1, 40), (10, 10, 40, 7.5), (-20, 10, 25, 40)):
+        with pytest.raises(ReviewError, match=r"a box needs at least 8 px on each side"):
+            add_annotation(catalog, world["photo"], box)
+    assert add_annotation(catalog, world["photo"], (10, 10, 8, 8)).changes.annotations
 
 
 def test_second_animal_gets_its_own_encounter(catalog, world) -> None:

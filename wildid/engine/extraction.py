@@ -165,21 +165,33 @@ def _compute(sources: Sequence[FeatureSource], crops: list[tuple[_Job, np.ndarra
             continue
         t0 = time.perf_counter()
         try:
-            if getattr(src, "per_species", False):
-                blobs = src.compute([c for _, c in todo],  # type: ignore[call-arg]
-                                    species=[j.species for j, _ in todo])
-            else:
-                blobs = src.compute([c for _, c in todo])
-        except WildIdError as exc:
-            report.failed.extend((j.annotation_id, str(exc)) for j, _ in todo)
-            continue
+            done = list(zip(todo, _run(src, todo), strict=True))
+        except WildIdError:
+            # One crop the source cannot take (a box a pixel wide, say) failed the whole
+            # chunk, and every annotation in it went without features: each alone instead,
+            # so only the bad ones fail.
+            done = []
+            for item in todo:
+                try:
+                    done.append((item, _run(src, [item])[0]))
+                except WildIdError as exc:
+                    if item[0].annotation_id not in {a for a, _ in report.failed}:
+                        report.failed.append((item[0].annotation_id, str(exc)))
         key = f"{src.kind}:{src.model_id}"
         report.seconds_per_source[key] = (report.seconds_per_source.get(key, 0.0)
                                           + time.perf_counter() - t0)
         rows.extend(Feature(annotation_id=j.annotation_id, kind=src.kind, model_id=src.model_id,
                             model_version=src.model_version, data=b)
-                    for (j, _), b in zip(todo, blobs, strict=True))
+                    for (j, _), b in done)
     return rows
+
+
+def _run(src: FeatureSource, todo: list[tuple[_Job, np.ndarray]]) -> list[bytes]:
+    """The source's blobs for these crops (with their species, for a per-species source)."""
+    if getattr(src, "per_species", False):
+        return src.compute([c for _, c in todo],  # type: ignore[call-arg]
+                           species=[j.species for j, _ in todo])
+    return src.compute([c for _, c in todo])
 
 
 def _store(catalog: Catalog, rows: list[Feature]) -> None:

@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from wildid.gui.image_view import ImageView
+from wildid.review.annotation_ops import MIN_BOX_SIDE
 
 __all__ = ["BoxCanvas", "BoxItem", "BoxSpec"]
 
 HANDLE_PX = 8  # how close (screen pixels) to an edge a press resizes instead of moving
-MIN_SIDE = 8.0  # smallest box side in original pixels
+MIN_SIDE = MIN_BOX_SIDE  # smallest box side in original pixels (the core refuses smaller)
 
 
 @dataclass(frozen=True)

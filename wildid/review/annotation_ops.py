@@ -49,8 +49,15 @@ def _annotation(s: Session, annotation_id: str) -> Annotation:
     return ann
 
 
+MIN_BOX_SIDE = 8.0
+"""The smallest box side, in pixels of the original (or the photo's side, if smaller): less
+holds nothing to identify, and a box 1 px wide has no features at all. The box editor's
+handles stop here too."""
+
+
 def _clip_box(box: Sequence[float], photo: Photo) -> tuple[float, float, float, float]:
-    """The box clipped to the photo; refused when (nearly) nothing of it is on the photo."""
+    """The box clipped to the photo; refused when (nearly) nothing of it is on the photo, or
+    what is left is under ``MIN_BOX_SIDE``."""
     if len(box) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in box):
         raise ReviewError("a box is four finite numbers: x, y, width, height")
     x, y, w, h = (float(v) for v in box)
@@ -58,6 +65,9 @@ def _clip_box(box: Sequence[float], photo: Photo) -> tuple[float, float, float, 
     x1, y1 = min(float(photo.width), x + w), min(float(photo.height), y + h)
     if x1 - x0 < 1.0 or y1 - y0 < 1.0:
         raise ReviewError("the box is empty or outside the photo")
+    if x1 - x0 < min(MIN_BOX_SIDE, photo.width) or y1 - y0 < min(MIN_BOX_SIDE, photo.height):
+        raise ReviewError(f"the box is {x1 - x0:.0f}x{y1 - y0:.0f} px on the photo: a box needs "
+                          f"at least {MIN_BOX_SIDE:.0f} px on each side")
     return x0, y0, x1 - x0, y1 - y0
 
 
