@@ -170,6 +170,32 @@ def test_move_an_encounter_to_another_individual_and_undo(qtbot, page, world):
     assert detail.encounters.rowCount() == 2
 
 
+def test_an_individual_left_without_sightings_is_removed_and_undone(qtbot, page, world):
+    """Ziggy's one sighting was really Stripe's: moved there, Ziggy has none left. Its page
+    then offers Remove (disabled while it had a sighting); removing it goes back to the
+    gallery without it, and undo brings it back."""
+    page.open_individual(world.individuals["Ziggy"])
+    settle(qtbot, page)
+    detail = page.detail
+    assert not detail.remove_button.isEnabled()
+    assert "Only an individual without sightings" in detail.remove_button.toolTip()
+    detail.prompts.choices = [world.individuals["Stripe"]]
+    detail.encounter_view.setCurrentIndex(detail.encounters.index(0))
+    detail.move_selected_encounter()
+    qtbot.waitUntil(lambda: detail.detail.n_encounters == 0 and not page.is_loading(),
+                    timeout=5000)
+    assert detail.remove_button.isEnabled()
+    detail.prompts.confirms = [False]
+    detail.remove()  # the user said no
+    assert "Ziggy" in names(page) and page.stack.currentWidget() is detail
+    detail.prompts.confirms = [True]
+    detail.remove()
+    qtbot.waitUntil(lambda: names(page) == ["Dot", "Stripe"] and
+                    page.stack.currentWidget() is not detail, timeout=5000)
+    page.services.undo()
+    qtbot.waitUntil(lambda: names(page) == ["Dot", "Stripe", "Ziggy"], timeout=5000)
+
+
 def test_activating_a_sighting_asks_the_window_to_open_it(qtbot, page, world):
     detail = open_stripe(qtbot, page, world)
     with qtbot.waitSignal(page.open_encounter_requested, timeout=2000) as signal:

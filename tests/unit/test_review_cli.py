@@ -160,3 +160,23 @@ def test_a_failed_identification_names_the_change_it_followed(capsys) -> None:
     assert "wildid match --all" in err
     print_identification({"error": "no model"})
     assert capsys.readouterr().err.startswith("wildid: photos imported, but identification failed")
+
+
+def test_remove_an_individual_without_sightings(cat_dir, capsys) -> None:
+    """Spot (no sightings here) is removed: `individuals` no longer lists it, the trail shows
+    who removed it; Stripe, with a sighting, is refused."""
+    root, ids = cat_dir
+    assert _run(root, "confirm", ids["q"], "Stripe") == 0
+    capsys.readouterr()
+    assert _run(root, "remove", "Stripe") == 2
+    assert "Stripe has 1 sighting" in capsys.readouterr().err
+    assert _run(root, "remove", "Spot", "--reviewer", "Ada", "--note", "typo") == 0
+    assert capsys.readouterr().out.strip() == f"Remove Spot ({short_id(ids['spot'])})"
+    assert _run(root, "individuals", "--json") == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["Stripe"]
+    assert _run(root, "decisions", "--individual", ids["spot"], "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["verdict"], row["reviewer"], row["note"]) == (
+        "remove", "Ada", "removed Spot (no sightings): typo")
+    assert _run(root, "remove", "Spot") == 2  # its name no longer finds it
+    assert "no individual named 'Spot'" in capsys.readouterr().err

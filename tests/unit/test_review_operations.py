@@ -34,6 +34,7 @@ from wildid.review import (
     move_encounter,
     new_individual,
     reject_candidate,
+    remove_individual,
     rename_individual,
     separate_annotation,
     set_encounter_species,
@@ -326,6 +327,34 @@ def test_merge_moves_encounters_and_undo_restores(catalog, world) -> None:
         assert s.get(Individual, world["stripe"]).aliases == []
         assert s.get(Encounter, world["e_spot"]).individual_id == world["spot"]
     assert sorted(i.name for i in list_individuals(catalog)) == ["Spot", "Stripe"]
+
+
+def test_an_individual_left_without_sightings_can_be_removed_and_undone(catalog, world) -> None:
+    """Spot was named new, then its one sighting was found to be Stripe: Spot stayed in every
+    list with no sightings. Removing it hides it from lists and lookups and frees its name;
+    the decision is on the trail; undo brings it back. Refused while it has sightings."""
+    from wildid.review import find_individual_id
+
+    with pytest.raises(ReviewError, match="Spot has 1 sighting: move them"):
+        remove_individual(catalog, world["spot"], R)
+    move_encounter(catalog, world["e_spot"], world["stripe"], R)
+    op = remove_individual(catalog, world["spot"], R, note="was Stripe")
+    assert [i.name for i in list_individuals(catalog)] == ["Stripe"]
+    with catalog.session() as s:
+        with pytest.raises(NotFoundError):
+            find_individual_id(s, "Spot")
+        row = s.scalars(select(Decision).where(Decision.verdict == "remove")).one()
+        assert (row.encounter_id, row.candidate_individual_id, row.reviewer, row.note) == (
+            None, world["spot"], R, "removed Spot (no sightings): was Stripe")
+    with pytest.raises(ReviewError, match="removed already"):
+        remove_individual(catalog, world["spot"], R)
+    named = new_individual(catalog, world["q"], "Spot", R)  # the name is free again
+    named.revert(catalog)  # undone in order, newest first
+    op.revert(catalog)
+    assert [i.name for i in list_individuals(catalog)] == ["Spot", "Stripe"]
+    merge_individuals(catalog, world["stripe"], world["spot"], R)
+    with pytest.raises(ReviewError, match="merged into another individual"):
+        remove_individual(catalog, world["spot"], R)
 
 
 def test_merge_refuses_different_species(catalog, world) -> None:

@@ -30,9 +30,9 @@ from wildid.ids import new_id
 VIEWPOINTS = ("unknown", "left", "right", "front", "back", "up", "down")
 ENCOUNTER_STATES = ("unreviewed", "confirmed", "unidentifiable", "flagged")
 VERDICTS = ("match", "no_match", "unsure", "new_individual", "flag", "unidentifiable", "revert",
-            "rename", "edit", "merge")
+            "rename", "edit", "merge", "remove")
 # verdicts about an individual rather than an encounter (``encounter_id`` is NULL on their rows)
-INDIVIDUAL_VERDICTS = ("rename", "edit", "merge")
+INDIVIDUAL_VERDICTS = ("rename", "edit", "merge", "remove")
 
 
 class Base(DeclarativeBase):

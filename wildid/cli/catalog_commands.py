@@ -463,6 +463,8 @@ def _first_photo(paths: list[str]) -> str:
 
 
 def cmd_individuals(args: argparse.Namespace) -> int:
+    from wildid.review.history import retired_individual_ids
+
     with open_catalog(args.catalog) as catalog, catalog.session() as s:
         n_enc = (select(Encounter.individual_id, func.count().label("n"),
                         func.max(Encounter.taken_utc).label("last"))
@@ -470,8 +472,12 @@ def cmd_individuals(args: argparse.Namespace) -> int:
         q = (select(Individual, n_enc.c.n, n_enc.c.last)
              .outerjoin(n_enc, n_enc.c.individual_id == Individual.id)
              .where(Individual.merged_into_id.is_(None)).order_by(Individual.name))
+        found = s.execute(q).all()
+        # undone namings and removed individuals, as the app's gallery leaves them out
+        retired = retired_individual_ids(s, [i.id for i, _, _ in found])
         rows = [{"id": i.id, "name": i.name, "species": i.species, "sex": i.sex,
-                 "encounters": n or 0, "last_seen": _fmt_time(last)} for i, n, last in s.execute(q)]
+                 "encounters": n or 0, "last_seen": _fmt_time(last)} for i, n, last in found
+                if i.id not in retired]
     if args.json:
         print_json(rows)
     else:

@@ -24,6 +24,7 @@ from wildid.review import (
     merge_individuals,
     new_individual,
     reject_candidate,
+    remove_individual,
     rename_individual,
 )
 from wildid.review.lookup import find_encounter_id, find_individual_id
@@ -88,6 +89,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("individual", metavar="INDIVIDUAL")
     p.add_argument("new_name", metavar="NEW_NAME")
     p.set_defaults(func=cmd_rename)
+
+    p = sub.add_parser("remove", parents=parents,
+                       help="remove an individual that has no sightings (named by mistake)",
+                       description="An individual whose sightings were all moved to another "
+                       "(it was named new, then found to be a known animal) stays in every list. "
+                       "This takes it off them; the decision is on the audit trail (`wildid "
+                       "decisions --individual NAME`) and its name is free again. Refused while "
+                       "it has sightings: move them, or merge it into the one it really is.")
+    p.add_argument("individual", metavar="INDIVIDUAL", help="id, unique id prefix, or name")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("split", parents=parents,
                        help="give photos of a burst that show another animal their own encounter",
@@ -160,6 +172,14 @@ def cmd_rename(args: argparse.Namespace) -> int:
     with open_catalog(args.catalog, create=False) as catalog:
         ind = _lookup(catalog, lambda s: find_individual_id(s, args.individual))
         op = rename_individual(catalog, ind, args.new_name, _reviewer(args))
+    print(f"{op.label} ({short_id(ind)})")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with open_catalog(args.catalog, create=False) as catalog:
+        ind = _lookup(catalog, lambda s: find_individual_id(s, args.individual, resolve=False))
+        op = remove_individual(catalog, ind, _reviewer(args), note=args.note)
     print(f"{op.label} ({short_id(ind)})")
     return 0
 

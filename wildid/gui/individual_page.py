@@ -48,7 +48,8 @@ LIFE_STAGES = ("", "juvenile", "subadult", "adult")
 VERDICTS = {"match": "Confirmed match", "no_match": "Rejected as candidate",
             "new_individual": "Named as new individual", "unsure": "Unsure",
             "flag": "Flagged for curator", "unidentifiable": "Unidentifiable", "revert": "Undone",
-            "rename": "Renamed", "edit": "Details edited", "merge": "Merged"}
+            "rename": "Renamed", "edit": "Details edited", "merge": "Merged",
+            "remove": "Removed (no sightings)"}
 
 
 def encounter_card(detail: Any) -> Card:
@@ -99,6 +100,9 @@ class IndividualPage(QWidget):
         top.addWidget(self.title)
         top.addWidget(self.subtitle, 1)
         top.addWidget(self.merge_button)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.remove)
+        top.addWidget(self.remove_button)
 
         self.name = QLineEdit()
         self.species = QLineEdit()
@@ -224,6 +228,12 @@ class IndividualPage(QWidget):
                 if d.last_seen is not None else "no dated sighting")
         self.subtitle.setText(f"{escape(d.species or 'species unknown')} · "
                               f"{plural(d.n_encounters, 'sighting')} · {seen}")
+        self.remove_button.setEnabled(d.n_encounters == 0)
+        self.remove_button.setToolTip(
+            f"Take {d.name} off the catalog's lists: it has no sightings (named by mistake?). "
+            "Undo brings it back." if d.n_encounters == 0 else
+            f"Only an individual without sightings can be removed: move {d.name}'s sightings "
+            "to another individual, or merge it into the one it really is.")
         if not self._form_dirty:
             self.name.setText(d.name)
             self.species.setText(d.species or "")
@@ -343,6 +353,19 @@ class IndividualPage(QWidget):
             return
         self._push(lambda: operations.merge_individuals(self.services.catalog, d.id, chosen,
                                                         self.services.reviewer))
+
+    def remove(self) -> None:
+        """Take an individual without sightings off the lists (undoable; on the audit trail),
+        then go back to the gallery, where it no longer is."""
+        d = self.detail
+        if d is None or not self.prompts.confirm(
+                "Remove individual",
+                f"Remove {d.name}? It has no sightings; its name becomes free for another "
+                "animal. The decision is kept on the audit trail, and Undo brings it back."):
+            return
+        if self._push(lambda: operations.remove_individual(self.services.catalog, d.id,
+                                                           self.services.reviewer)):
+            self.back_requested.emit()
 
     def selected_encounter(self) -> str | None:
         index = self.encounter_view.currentIndex()

@@ -153,18 +153,24 @@ def deferred_encounters(session: Session) -> set[str]:
 
 
 def retired_individual_ids(session: Session, among: Iterable[str] | None = None) -> set[str]:
-    """Individuals made by a ``new_individual`` decision that was undone, and left unused.
+    """Individuals made by a ``new_individual`` decision that was undone, or removed by a
+    ``remove`` decision in effect (``operations.remove_individual``), and left unused.
 
     Undo keeps the row (decisions name it; deleting would rewrite them), so lists hide it.
     """
     created = select(Decision.candidate_individual_id, Decision.id.not_in(reverted_ids())).where(
         Decision.verdict == "new_individual", Decision.candidate_individual_id.is_not(None))
+    removed = select(Decision.candidate_individual_id).where(
+        Decision.verdict == "remove", Decision.candidate_individual_id.is_not(None),
+        Decision.id.not_in(reverted_ids()))
     if among is not None:
         created = created.where(Decision.candidate_individual_id.in_(list(among)))
+        removed = removed.where(Decision.candidate_individual_id.in_(list(among)))
     live: dict[str, bool] = {}
     for individual_id, effective in session.execute(created):
         live[individual_id] = live.get(individual_id, False) or bool(effective)
     candidates = [i for i, alive in live.items() if not alive]
+    candidates += [i for i in session.scalars(removed) if i not in candidates]
     if not candidates:
         return set()
     used = set(session.scalars(select(Encounter.individual_id).distinct()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wildid.catalog.models import Encounter, Individual, MatchCandidate, MatchSummary
@@ -30,8 +30,8 @@ from wildid.review.undoable import Operation, OperationGroup
 __all__ = [
     "Changes", "Operation", "OperationGroup", "INDIVIDUAL_FIELDS", "confirm_match",
     "flag_for_curator", "mark_unidentifiable", "mark_unsure", "merge_individuals",
-    "move_encounter", "new_individual", "reject_candidate", "rename_individual",
-    "unassign_encounter", "update_individual",
+    "move_encounter", "new_individual", "reject_candidate", "remove_individual",
+    "rename_individual", "unassign_encounter", "update_individual",
 ]
 
 INDIVIDUAL_FIELDS = ("species", "sex", "life_stage", "notes")
@@ -286,6 +286,37 @@ def merge_individuals(catalog: Any, keep_id: str, merge_id: str, reviewer: str,
                          "encounters_moved": len(moved)})
         changes = Changes(frozenset(e.id for e in moved), frozenset({keep.id, gone.id}))
         return Operation.from_recorder(f"Merge {gone.name} into {keep.name}", changes, rec)
+
+
+def remove_individual(catalog: Any, individual_id: str, reviewer: str,
+                      note: str = "") -> Operation:
+    """Take an individual without sightings off the catalog's lists, as one undoable step.
+
+    Why: naming a new individual and then finding it is a known one (its sighting moved there)
+    left an individual of no sightings in the gallery and in every chooser, for good. Its row
+    stays (decisions name it, and the trail must read as it happened): a ``remove`` decision
+    retires it (``history.retired_individual_ids``), which hides it from lists and lookups and
+    frees its name. Refused while a sighting is still its: move those, or merge it instead.
+    """
+    reviewer = _reviewer(reviewer)
+    with catalog.session() as s:
+        ind = s.get(Individual, individual_id)  # not resolved: never the merge's survivor
+        if ind is None:
+            raise NotFoundError(f"no individual with id {individual_id}")
+        if ind.merged_into_id is not None:
+            raise ReviewError(f"{ind.name} was merged into another individual already")
+        if ind.id in retired_individual_ids(s, [ind.id]):
+            raise ReviewError(f"{ind.name} is removed already")
+        sightings = s.scalar(select(func.count()).where(Encounter.individual_id == ind.id))
+        if sightings:
+            raise ReviewError(f"{ind.name} has {sightings} sighting{'' if sightings == 1 else 's'}"
+                              ": move them to another individual, or merge it into the one it "
+                              "really is (its name then stays as an alias)")
+        rec = Recorder(s, reviewer)
+        rec.record_edit(ind.id, "remove", f"removed {ind.name} (no sightings)"
+                        + (f": {note}" if note else ""), {"name": ind.name})
+        return Operation.from_recorder(f"Remove {ind.name}",
+                                       Changes(individuals=frozenset({ind.id})), rec)
 
 
 def rename_individual(catalog: Any, individual_id: str, name: str, reviewer: str) -> Operation:
