@@ -15,10 +15,13 @@ fi
 # ldconfig lives in /sbin, which a Debian user's PATH lacks: without it every library would
 # look missing and `make run` would ask for sudo each time.
 ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
+# read once: `ldconfig -p | grep -q` under pipefail failed whenever grep stopped reading first
+# (ldconfig then dies of SIGPIPE), and a present library counted as missing
+known_libs=$("$ldconfig" -p 2>/dev/null || true)
 for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libGL.so.1 libdbus-1.so.3 \
            libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0 \
            libxcb-image.so.0 libxcb-render-util.so.0 libxcb-shape.so.0 libxcb-randr.so.0; do
-  "$ldconfig" -p 2>/dev/null | grep -q "$lib" || case "$lib" in
+  grep -qF "$lib" <<<"$known_libs" || case "$lib" in
     libEGL.so.1) need+=(libegl1) ;;
     libxkbcommon.so.0) need+=(libxkbcommon0 libxkbcommon-x11-0) ;;
     libfontconfig.so.1) need+=(libfontconfig1) ;;

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.integration.animals import PATTERNS, encounter_of, import_photos
 from tests.photofactory import make_animal_pair
@@ -194,6 +194,32 @@ def test_cli_extract_match_models(tmp_path, photos, capsys) -> None:
     res = json.loads(capsys.readouterr().out)
     assert len(res) == 3 and all(r["likely_new"] and not r["candidates"] for r in res)
     assert cli_main(["match", "--catalog", str(cat)]) == 2  # neither an id nor --all
+
+
+def test_cli_match_top_shows_fewer_but_stores_what_the_review_keeps(catalog, photos, known,
+                                                                   capsys) -> None:
+    """`--top K` printed K candidates and also stored only K for the review screen (10
+    otherwise): `--top 0` left every unreviewed encounter with none. Now it prints K, stores
+    as many as identification keeps, and 0 or a negative count is refused before anything
+    runs."""
+    import_photos(catalog, photos["query"][:1])
+    enc = encounter_of(catalog, photos["query"][0])
+    args = ["match", "--catalog", str(catalog.root)]
+    assert cli_main([*args, "--all", "--top", "1", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [c["individual_id"] for c in result["candidates"]] == [known[PATTERNS[0]]]
+    with catalog.session() as s:
+        stored = s.scalars(select(MatchCandidate.individual_id)
+                           .where(MatchCandidate.encounter_id == enc)).all()
+    assert len(stored) == len(known)  # all five known animals, as the app's own run keeps
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exited:
+            cli_main([*args, "--all", "--top", bad])
+        assert exited.value.code == 2
+        assert "--top: " in capsys.readouterr().err
+    with catalog.session() as s:
+        assert s.scalars(select(func.count()).select_from(MatchCandidate)
+                         .where(MatchCandidate.encounter_id == enc)).one() == len(known)
 
 
 def test_cli_import_says_what_identification_made_of_it(tmp_path, photos, capsys) -> None:

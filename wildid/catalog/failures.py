@@ -13,6 +13,8 @@ import errno
 import shutil
 from pathlib import Path
 
+from wildid.units import human_bytes
+
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` or what caused it says the disk (or the user's quota) is full: an
@@ -37,7 +39,7 @@ def disk_full_message(folder: Path) -> str:
     except OSError:
         where = ""
     else:
-        where = f", {_size(free)} free"
+        where = f", {human_bytes(free)} free"
     return (f"the disk holding the catalog is full ({_existing(folder)}{where}): "
             "free some space, then try again")
 
@@ -46,15 +48,6 @@ def _existing(folder: Path) -> Path:
     while not folder.exists() and folder.parent != folder:
         folder = folder.parent
     return folder
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 _SQLITE_DAMAGED = (11, 26)  # SQLITE_CORRUPT ("database disk image is malformed"), SQLITE_NOTADB

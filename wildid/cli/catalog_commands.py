@@ -20,6 +20,7 @@ from wildid.catalog.models import (
     Individual,
     Photo,
 )
+from wildid.cli.arguments import count
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="photos from one camera this close in time form one encounter (default 60)")
     p.add_argument("--reference-in-place", action="store_true",
                    help="do not copy originals into the catalog; remember where they are")
-    p.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    p.add_argument("--workers", type=count(1), default=2, help="worker threads (default 2)")
     p.add_argument("--no-identify", action="store_true",
                    help="do not extract features and match the new encounters afterwards")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "between any two photos of one camera. Boxes somebody drew are left as they are. The "
         "moved boxes are described and matched again; the app's Edit \u2192 Undo takes the "
         "change back when it was made there.")
-    p.add_argument("--workers", type=int, default=2, help="photos decoded at once (default 2)")
+    p.add_argument("--workers", type=count(1), default=2, help="photos decoded at once (default 2)")
     p.add_argument("--no-identify", action="store_true",
                    help="do not extract features and match again now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -88,13 +89,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("photos", parents=[common], help="list photos")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.add_argument("--limit", type=count(0), default=0, help="show at most this many (0: all)")
     p.set_defaults(func=cmd_photos)
 
     p = sub.add_parser("encounters", parents=[common], help="list encounters")
     p.add_argument("--json", action="store_true")
     p.add_argument("--state", choices=["unreviewed", "confirmed", "unidentifiable", "flagged"])
-    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.add_argument("--limit", type=count(0), default=0, help="show at most this many (0: all)")
     p.set_defaults(func=cmd_encounters)
 
     p = sub.add_parser("individuals", parents=[common], help="list known individuals")

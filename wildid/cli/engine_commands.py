@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wildid.catalog import open_catalog
+from wildid.cli.arguments import count
 from wildid.cli.output import ProgressBar, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("encounter", nargs="?", metavar="ENCOUNTER_ID",
                    help="id or unique prefix of an encounter")
     p.add_argument("--all", action="store_true", help="every unreviewed encounter")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="candidates to show (default 5)")
+    p.add_argument("--top", type=count(1), default=5, metavar="K",
+                   help="candidates to show (default 5; the review keeps at least 10)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_match)
 
@@ -72,9 +74,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "queries the others; the pairs refit the calibration and the new-individual "
                        "threshold per species profile, saved in the catalog's folder for this "
                        "catalog.")
-    p.add_argument("--min-pairs", type=int, default=20,
+    p.add_argument("--min-pairs", type=count(1), default=20,
                    help="positive pairs a profile needs to be refitted (default 20)")
-    p.add_argument("--min-individuals", type=int, default=None,
+    p.add_argument("--min-individuals", type=count(1), default=None,
                    help="individuals with a confirmed second sighting a profile needs to be "
                         "refitted (default 6)")
     p.add_argument("--dry-run", action="store_true", help="report, but do not save")
@@ -185,6 +187,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- match
 def cmd_match(args: argparse.Namespace) -> int:
     from wildid.engine import engine_for
+    from wildid.engine.identification import CANDIDATES_KEPT
     from wildid.review.lookup import find_encounter_id
 
     if bool(args.encounter) == bool(args.all):
@@ -202,7 +205,8 @@ def cmd_match(args: argparse.Namespace) -> int:
             engine.sync(bar)
             results = []
             for i, enc_id in enumerate(ids):
-                results.append(engine.match_encounter(enc_id, top_k=args.top, sync=False))
+                results.append(engine.match_encounter(
+                    enc_id, top_k=max(args.top, CANDIDATES_KEPT), sync=False))
                 if bar.enabled:
                     from wildid.progress import Progress
 
@@ -213,7 +217,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         photos = _match_photos(catalog, results)
     for ann, reason in extraction.failed:  # their encounters are matched without them
         print(f"wildid: features failed for annotation {short_id(ann)}: {reason}", file=sys.stderr)
-    payload = [_match_json(m, names, photos) for m in results]
+    payload = [_match_json(m, names, photos, args.top) for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])
         return 0
@@ -274,7 +278,10 @@ def _match_photos(catalog: Any, results: list[Any]) -> dict[str, Any]:
                           for a in (str(c.best_key), q)])}
 
 
-def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any]) -> dict[str, Any]:
+def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any],
+                top: int | None = None) -> dict[str, Any]:
+    """One encounter's result for output: its ``top`` best candidates (all stored when None);
+    the herd check reads all of them, as the review screen does."""
     from types import SimpleNamespace
 
     from wildid.review.burst_check import different_animals
@@ -291,7 +298,7 @@ def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any]) -> dict[s
         "encounter_id": m.encounter_id, "likely_new": m.likely_new, "threshold": m.threshold,
         "seconds": m.seconds, "queried": m.queried,
         "photo_files": photos["encounters"].get(m.encounter_id, []),
-        "candidates": candidates,
+        "candidates": candidates[:top],
         "different_animals": [{"query_annotation_id": p.query_annotation_id,
                                "query_photo": photos["annotations"].get(p.query_annotation_id),
                                "individual_id": p.candidate.individual_id,

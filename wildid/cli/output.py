@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from wildid.progress import Progress
+from wildid.units import human_bytes
+
+__all__ = ["ProgressBar", "human_bytes", "print_json", "print_table"]
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:
@@ -31,15 +34,6 @@ def print_json(value: Any, out: TextIO | None = None) -> None:
     out = out if out is not None else sys.stdout
     json.dump(value, out, indent=2, ensure_ascii=False, default=str)
     out.write("\n")
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _duration(seconds: float) -> str:

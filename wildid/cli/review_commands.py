@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from wildid.catalog import open_catalog
+from wildid.cli.arguments import count
 from wildid.cli.output import print_json, print_table
 from wildid.ids import short_id
 from wildid.review import (
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "scores. Undone decisions stay listed, followed by their revert rows.")
     p.add_argument("--encounter", metavar="ID", help="only this encounter (id or unique prefix)")
     p.add_argument("--individual", metavar="ID", help="only decisions naming this individual")
-    p.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    p.add_argument("--limit", type=count(0), default=0, help="show at most this many (0: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_decisions)
 

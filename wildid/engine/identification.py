@@ -79,6 +79,9 @@ ENGINE_VERSION = "wildid-engine/5"
 # Annotations whose features are read and indexed at a time (nyala: ~0.5 GB of descriptors as
 # float32), and the unit of the index's loading progress.
 SYNC_CHUNK = 500
+# candidates stored per encounter for review (the app's candidate strip); `wildid match --top`
+# prints fewer but stores no fewer, so a command line run never shortens the app's lists
+CANDIDATES_KEPT = 10
 # Saving the index (_save_if_due): bytes of the file per descriptor row (nyala: 183 at 2,500
 # annotations, 189 at 10,000: the row's codes and columns, keypoint geometry, learned
 # keypoints), and the write speed assumed until a save has been timed.
@@ -662,7 +665,7 @@ class CatalogEngine:
         return local, vectors
 
     # ------------------------------------------------------------------ identification
-    def match_encounter(self, encounter_id: str, top_k: int = 10, store: bool = True,
+    def match_encounter(self, encounter_id: str, top_k: int = CANDIDATES_KEPT, store: bool = True,
                         sync: bool = True) -> EncounterMatch:
         """Rank individuals for an encounter; every annotation of it is a query.
 
@@ -834,7 +837,7 @@ class CatalogEngine:
             ids = [i for i in ids if i in wanted]
         return ids
 
-    def match_many(self, encounter_ids: Sequence[str], top_k: int = 10,
+    def match_many(self, encounter_ids: Sequence[str], top_k: int = CANDIDATES_KEPT,
                    progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> MatchReport:
         """Match encounters one by one, each stored at once (a cancel keeps what is done)."""
