@@ -264,6 +264,20 @@ def test_manifest_rows_and_open_set_split(tmp_path: Path) -> None:
     assert not any(r.split == "database" and r.identity in unknown for r in kept)
     assert sum(r.split == "query" for r in kept) == 4  # every query stays
     assert open_set_split(rows, 0.25, seed=1)[1] == unknown  # reproducible
+    # a share that would hold out every query identity leaves one known: both sides measured
+    assert len(open_set_split(rows, 0.99, seed=1)[1]) == 3
+    assert len(open_set_split(rows, 0.01, seed=1)[1]) == 1
+
+
+@pytest.mark.parametrize("bad", ["1.5", "1", "0", "-0.2", "a quarter"])
+def test_eval_refuses_a_holdout_that_is_not_a_share(bad: str, capsys) -> None:
+    """--holdout 1.5 ended in a traceback from random.sample; 0 still held one out."""
+    from wildid.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "manifest.csv", "--open-set", "--holdout", bad])
+    assert exited.value.code == 2
+    assert "argument --holdout: " in capsys.readouterr().err
 
 
 def test_species_guessed_from_the_manifest_folder(tmp_path: Path) -> None:

@@ -23,3 +23,14 @@ def count(minimum: int) -> Callable[[str], int]:
         return value
     parse.__name__ = "count"  # argparse names the type in its messages
     return parse
+
+
+def share(text: str) -> float:
+    """An argparse ``type``: a fraction strictly between 0 and 1 (``--holdout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1 (a share, as 0.25)")
+    return value

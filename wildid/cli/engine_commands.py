@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wildid.catalog import open_catalog
-from wildid.cli.arguments import count
+from wildid.cli.arguments import count, share
 from wildid.cli.output import ProgressBar, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--open-set", action="store_true",
                    help="hold out some identities from the database; report BAKS, BAUS, AUROC")
-    p.add_argument("--holdout", type=float, default=0.25,
+    p.add_argument("--holdout", type=share, default=0.25,
                    help="share of query identities held out with --open-set (default 0.25)")
     p.add_argument("--species", help="species profile to use (default: from the folder name)")
     p.add_argument("--baseline", action="store_true",

@@ -127,7 +127,8 @@ def open_set_split(rows: list[ManifestRow], fraction: float = 0.25,
     """
     query_ids = sorted({r.identity for r in rows if r.split == "query"})
     rng = random.Random(seed)
-    n = max(1, round(len(query_ids) * fraction))
+    # at least one identity held out, and at least one left known (each side is measured)
+    n = min(max(1, round(len(query_ids) * fraction)), max(1, len(query_ids) - 1))
     unknown = set(rng.sample(query_ids, n))
     kept = [r for r in rows if not (r.split == "database" and r.identity in unknown)]
     return kept, unknown
