@@ -78,6 +78,18 @@ def _reranking(profiles: dict[str, SpeciesProfile]) -> dict[str, SpeciesProfile]
     return out
 
 
+def test_calibrate_on_a_catalog_with_nothing_confirmed_says_so(tmp_path: Path, capsys) -> None:
+    """It printed nothing at all and exited 1 (and the app's report was empty); `match --all`
+    printed nothing either."""
+    root = str(tmp_path / "new")
+    assert cli_main(["--catalog", root, "calibrate"]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith("nothing to refit: no sighting in this catalog is confirmed yet")
+    assert "the shipped calibration stays in use" in said
+    assert cli_main(["--catalog", root, "match", "--all"]) == 0  # it said nothing either
+    assert capsys.readouterr().out == "no encounter is waiting for review: nothing to match\n"
+
+
 def test_calibrate_refits_from_confirmed_encounters(labelled, tmp_path: Path, capsys) -> None:
     root = str(labelled.root)
     assert cli_main(["--catalog", root, "calibrate", "--dry-run", "--json",

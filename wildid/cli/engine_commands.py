@@ -223,6 +223,8 @@ def cmd_match(args: argparse.Namespace) -> int:
         return 0
     from wildid.review.views import file_name
 
+    if not payload:
+        print("no encounter is waiting for review: nothing to match")
     for m in payload:
         verdict = "likely a new individual" if m["likely_new"] else "likely known"
         files = ", ".join(file_name(p) for p in m["photo_files"])

@@ -361,6 +361,10 @@ def _refit_rerank(model: CalibrationModel, queries: list[_Query], ident: Identif
 def report_lines(report: dict[str, Any]) -> list[str]:
     """What a refit did, per profile, as ``wildid calibrate`` prints it and the app shows it."""
     lines: list[str] = []
+    if not report["profiles"]:  # said nothing at all, and exited 1
+        lines.append("nothing to refit: no sighting in this catalog is confirmed yet (a refit "
+                     f"needs 20 matching pairs and {MIN_INDIVIDUALS} individuals with a "
+                     "confirmed second sighting); the shipped calibration stays in use")
     for name, r in report["profiles"].items():
         if r.get("refitted"):
             lines.append(f"{name}: refitted on {r['n_pairs']} pairs ({r['n_positive']} matching); "
