@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.photofactory import make_shot
+from wildid.catalog import open_catalog
 from wildid.catalog.models import Annotation, Encounter, Photo
 from wildid.cli import main as cli_main
 from wildid.engine.calibrate import calibrate_catalog
@@ -82,6 +83,7 @@ def test_calibrate_on_a_catalog_with_nothing_confirmed_says_so(tmp_path: Path, c
     """It printed nothing at all and exited 1 (and the app's report was empty); `match --all`
     printed nothing either."""
     root = str(tmp_path / "new")
+    open_catalog(root).close()
     assert cli_main(["--catalog", root, "calibrate"]) == 1
     said = capsys.readouterr().out
     assert said.startswith("nothing to refit: no sighting in this catalog is confirmed yet")
@@ -179,6 +181,7 @@ def test_refits_saved_for_every_catalog_by_earlier_versions_apply_to_their_own(
     for elsewhere in (active_profiles(tmp_path / "another"), active_profiles()):
         assert elsewhere["default"].to_dict() == shipped["default"].to_dict()
         assert elsewhere["zebra"].aliases == ["Equus quagga"]
+    open_catalog(tmp_path / "another").close()
     assert cli_main(["--catalog", str(tmp_path / "another"), "calibrate", "--reset"]) == 0
     assert "nothing was refitted on this catalog" in capsys.readouterr().out
     assert active_profiles(labelled.root)["default"].calibration.threshold == 0.963

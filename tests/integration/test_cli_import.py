@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import photofactory as pf
+from wildid.catalog import open_catalog
 from wildid.cli import main
 
 
@@ -167,6 +168,7 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
     import subprocess
     import sys
 
+    open_catalog(tmp_path / "c").close()
     proc = subprocess.Popen([sys.executable, "-m", "wildid", "--catalog", str(tmp_path / "c"),
                              "encounters", "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
@@ -179,6 +181,24 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
 def test_catalog_option_before_or_after_the_command(tmp_path: Path, capsys) -> None:
     for where, args in ((tmp_path / "a", ["--catalog", str(tmp_path / "a"), "info", "--json"]),
                         (tmp_path / "b", ["info", "--json", "--catalog", str(tmp_path / "b")])):
+        open_catalog(where).close()
         rc, out, _ = _run(capsys, *args)
         assert rc == 0
         assert json.loads(out)["catalog"] == str(where.resolve())
+
+
+def test_only_import_makes_a_catalog_at_a_path_that_has_none(tmp_path: Path, capsys,
+                                                              monkeypatch) -> None:
+    """`--catalog ~/nyala-catlog info` (a typo) made an empty catalog there and said 0 photos,
+    as if the real one had lost them. Reading commands now say there is none; `import`
+    makes one; the default catalog is made on first use, as the app makes it."""
+    typo = tmp_path / "nyala-catlog"
+    for command in (["info"], ["photos"], ["encounters"], ["individuals"], ["extract"],
+                    ["match", "--all"], ["calibrate"], ["decisions"]):
+        rc, _, err = _run(capsys, "--catalog", str(typo), *command)
+        assert rc == 2, command
+        assert f"no catalog at {typo.resolve()}" in err, command
+    assert not typo.exists()
+    monkeypatch.setenv("WILDID_HOME", str(tmp_path / "home"))
+    rc, out, _ = _run(capsys, "info", "--json")
+    assert rc == 0 and json.loads(out)["catalog"] == str((tmp_path / "home" / "catalog").resolve())

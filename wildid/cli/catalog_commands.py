@@ -21,6 +21,7 @@ from wildid.catalog.models import (
     Photo,
 )
 from wildid.cli.arguments import count
+from wildid.cli.catalogs import open_existing
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -352,7 +353,7 @@ def print_identification(summary: dict[str, object], done: str = "photos importe
 def cmd_info(args: argparse.Namespace) -> int:
     from wildid.ingest.strip_rescan import strips_pending  # decoding modules: not at startup
 
-    with open_catalog(args.catalog) as catalog:
+    with open_existing(args.catalog) as catalog:
         with catalog.session() as s:
             counts = {
                 name: s.scalar(select(func.count()).select_from(model)) or 0
@@ -391,7 +392,7 @@ def _fmt_time(value: object) -> str | None:
 
 
 def cmd_photos(args: argparse.Namespace) -> int:
-    with open_catalog(args.catalog) as catalog, catalog.session() as s:
+    with open_existing(args.catalog) as catalog, catalog.session() as s:
         q = select(Photo).order_by(Photo.taken_utc, Photo.original_path)
         if args.limit:
             q = q.limit(args.limit)
@@ -425,7 +426,7 @@ def _round(v: object) -> object:
 
 
 def cmd_encounters(args: argparse.Namespace) -> int:
-    with open_catalog(args.catalog) as catalog:
+    with open_existing(args.catalog) as catalog:
         with catalog.session() as s:
             n_ann = (select(Annotation.encounter_id, func.count().label("n"))
                      .group_by(Annotation.encounter_id).subquery())
@@ -466,7 +467,7 @@ def _first_photo(paths: list[str]) -> str:
 def cmd_individuals(args: argparse.Namespace) -> int:
     from wildid.review.history import retired_individual_ids
 
-    with open_catalog(args.catalog) as catalog, catalog.session() as s:
+    with open_existing(args.catalog) as catalog, catalog.session() as s:
         n_enc = (select(Encounter.individual_id, func.count().label("n"),
                         func.max(Encounter.taken_utc).label("last"))
                  .group_by(Encounter.individual_id).subquery())

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wildid.catalog import open_catalog
 from wildid.cli.arguments import count, share
+from wildid.cli.catalogs import open_existing
 from wildid.cli.output import ProgressBar, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -158,7 +158,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from wildid.engine import engine_for
 
     bar, cancel = ProgressBar(), CancelToken()
-    with open_catalog(args.catalog) as catalog:
+    with open_existing(args.catalog) as catalog:
         engine = engine_for(catalog)
         try:
             report = engine.extract(bar, cancel)
@@ -193,7 +193,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     if bool(args.encounter) == bool(args.all):
         raise WildIdError("give one ENCOUNTER_ID or --all")
     bar = ProgressBar()
-    with open_catalog(args.catalog) as catalog:
+    with open_existing(args.catalog) as catalog:
         engine = engine_for(catalog)
         try:
             extraction = engine.extract(bar)
@@ -369,14 +369,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from wildid.engine.calibrate import calibrate_catalog, report_lines
 
     if args.reset:
-        with open_catalog(args.catalog) as catalog:
+        with open_existing(args.catalog) as catalog:
             removed = reset_scores(catalog)
         print(f"removed the scores refitted on {catalog.root}; the shipped calibration is used "
               "again" if removed else "nothing was refitted on this catalog; the shipped "
               "calibration is in use")
         return 0
     bar = ProgressBar()
-    with open_catalog(args.catalog) as catalog:
+    with open_existing(args.catalog) as catalog:
         try:
             report = calibrate_catalog(catalog, min_pairs=args.min_pairs,
                                        min_individuals=args.min_individuals, save=not args.dry_run,

@@ -1,0 +1,29 @@
+"""Opening the catalog a command names.
+
+Only ``wildid import`` (and the app) create a catalog. Every other command opened its
+``--catalog`` with create on, so a mistyped path (``--catalog ~/nyala-catlog info``) made an
+empty catalog there and reported 0 photos, as if the real one had lost them. The default
+catalog is the exception: it is where a new user's first command looks, and the app would
+create it at its first start anyway.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wildid.catalog import Catalog, open_catalog
+from wildid.catalog.store import DB_NAME
+from wildid.errors import CatalogError
+from wildid.paths import default_catalog_dir
+
+
+def open_existing(path: Path | str) -> Catalog:
+    """The catalog at ``path``; an error naming it when there is none (the default catalog is
+    created on first use)."""
+    path = Path(path).expanduser()
+    if path.resolve() == default_catalog_dir().expanduser().resolve():
+        return open_catalog(path)
+    if not (path / DB_NAME).exists():
+        raise CatalogError(f"no catalog at {path.resolve()} (expected {DB_NAME} there); "
+                           "`wildid import PHOTOS --catalog PATH` makes a new one")
+    return open_catalog(path, create=False)
