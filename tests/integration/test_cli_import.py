@@ -199,6 +199,20 @@ def test_only_import_makes_a_catalog_at_a_path_that_has_none(tmp_path: Path, cap
         assert rc == 2, command
         assert f"no catalog at {typo.resolve()}" in err, command
     assert not typo.exists()
+    # nor does import make one among a folder's own files (the app's New catalog refuses too)
+    pictures = tmp_path / "Pictures"
+    pictures.mkdir()
+    (pictures / "holiday.jpg").write_bytes(b"not ours")
+    photo = tmp_path / "card" / "a.jpg"
+    photo.parent.mkdir()
+    pf.make_photo(photo, width=64, height=48)
+    rc, _, err = _run(capsys, "--catalog", str(pictures), "import", str(photo))
+    assert rc == 2 and "holds other files and no catalog" in err
+    assert [p.name for p in pictures.iterdir()] == ["holiday.jpg"]
+    (pictures / "holiday.jpg").unlink()
+    (pictures / ".DS_Store").write_bytes(b"")  # an empty folder as a Mac leaves it
+    rc, _, _ = _run(capsys, "--catalog", str(pictures), "import", str(photo))
+    assert rc == 0 and (pictures / "catalog.sqlite").exists()
     monkeypatch.setenv("WILDID_HOME", str(tmp_path / "home"))
     rc, out, _ = _run(capsys, "info", "--json")
     assert rc == 0 and json.loads(out)["catalog"] == str((tmp_path / "home" / "catalog").resolve())

@@ -21,7 +21,7 @@ from wildid.catalog.models import (
     Photo,
 )
 from wildid.cli.arguments import count
-from wildid.cli.catalogs import open_existing
+from wildid.cli.catalogs import open_existing, open_or_make
 from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
@@ -166,7 +166,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                             workers=max(1, args.workers))
     cancel = CancelToken()
     bar = ProgressBar()
-    with open_catalog(args.catalog) as catalog:
+    with open_or_make(args.catalog) as catalog:
         try:
             report = run_import(catalog, args.paths, options, progress=bar, cancel=cancel)
         except KeyboardInterrupt:

@@ -27,3 +27,16 @@ def open_existing(path: Path | str) -> Catalog:
         raise CatalogError(f"no catalog at {path.resolve()} (expected {DB_NAME} there); "
                            "`wildid import PHOTOS --catalog PATH` makes a new one")
     return open_catalog(path, create=False)
+
+
+def open_or_make(path: Path | str) -> Catalog:
+    """The catalog at ``path``, made there when there is none (``wildid import``). A folder
+    that holds other files is refused, as the app's *New catalog* refuses it: a mistyped
+    ``--catalog ~/Pictures`` would put the catalog's database and media folder among the
+    user's own files."""
+    path = Path(path).expanduser()
+    if path.is_dir() and not (path / DB_NAME).exists() and any(
+            not entry.name.startswith(".") for entry in path.iterdir()):  # .DS_Store is no file of theirs
+        raise CatalogError(f"{path.resolve()} holds other files and no catalog: give a new or "
+                           "empty folder for a new catalog, or the folder of an existing one")
+    return open_catalog(path)
