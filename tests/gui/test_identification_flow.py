@@ -81,6 +81,9 @@ def test_an_animal_named_in_review_is_a_candidate_for_its_next_sighting(
     review.open_encounter(_encounter_of(catalog, first.path))
     qtbot.waitUntil(lambda: not review.is_loading(), timeout=JOB_TIMEOUT_MS)
     assert review.current_candidate() is None and review.banner.isVisible()
+    # a first card: nobody to resemble, said as such (not "no known individual resembles")
+    assert "no animal is named in this catalog yet" in review.banner.text()
+    assert "no animal is named yet" in review.candidate_header.info.text()
 
     dialogs.texts.append("Zuri")
     review.new_individual()

@@ -54,6 +54,7 @@ class ReviewBundle:
     detail: Any = None  # wildid.review.queries.EncounterDetail
     candidates: list[Any] = field(default_factory=list)  # list[CandidateView]
     error: str = ""
+    knows_individuals: bool = True  # the catalog has a named animal to compare with
 
 
 class LRU:
@@ -221,7 +222,9 @@ class Prefetcher(QObject):
             try:
                 detail = queries.encounter_detail(catalog, encounter_id)
                 candidates = queries.candidates_for(catalog, encounter_id)
-                return generation, ReviewBundle(encounter_id, detail, list(candidates))
+                known = bool(candidates) or queries.knows_individuals(catalog)
+                return generation, ReviewBundle(encounter_id, detail, list(candidates),
+                                                knows_individuals=known)
             except WildIdError as exc:
                 return generation, ReviewBundle(encounter_id, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - a worker must always report back

@@ -383,7 +383,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._photo_index = min(self._photo_index, max(0, len(detail.annotations) - 1))
         self.banner.show_for(detail.likely_new, len(bundle.candidates), detail.best_score,
                              bool(detail.species) or any(a.species for a in detail.annotations),
-                             detail.threshold)
+                             detail.threshold, bundle.knows_individuals)
         self.burst_banner.show_for(different_animals(bundle.candidates, detail.threshold),
                                    [a.id for a in detail.annotations])
         self._show_query_photo()
@@ -445,8 +445,10 @@ class ReviewPage(ReviewDecisions, QWidget):
     def _on_candidate(self, row: int) -> None:
         candidate = self.current_candidate() if row >= 0 else None
         if candidate is None:
-            self.candidate_header.clear("No candidate: this animal matches no known individual."
-                                        if self._bundle else "")
+            self.candidate_header.clear(
+                ("No candidate: this animal matches no known individual."
+                 if self._bundle.knows_individuals else "No candidate: no animal is named yet.")
+                if self._bundle else "")
             self._show_photo(self.pair.right, None)
             self.pair.right.set_placeholder("No candidate")
         else:

@@ -203,14 +203,22 @@ class NewIndividualBanner(QLabel):
         self.hide()
 
     def show_for(self, likely_new: bool, n_candidates: int, best: float | None,
-                 has_species: bool = True, threshold: float | None = None) -> None:
+                 has_species: bool = True, threshold: float | None = None,
+                 knows_individuals: bool = True) -> None:
         """``has_species``: whether the animal has a species; without one it is compared only
         with the individuals that have none, so an empty list says nothing about the others.
         ``threshold``: the one this encounter was judged by. It is named because it is not
         always the same: in a catalog of a handful of individuals it is raised for matches
         without verified markings (``Identifier.verdict_shift``), so a 50 % match can be
-        "likely new" there and "likely known" in a larger catalog."""
-        if n_candidates == 0 and not has_species:
+        "likely new" there and "likely known" in a larger catalog.
+        ``knows_individuals``: whether the catalog has named any animal yet; on a first card
+        there is nobody to resemble, which the strip says instead of "no known individual
+        resembles this animal"."""
+        if n_candidates == 0 and not knows_individuals:
+            self.setText("New individual: no animal is named in this catalog yet, so there is "
+                         "nobody to compare with. Press I to name this one; its later sightings "
+                         "are then matched against it. S skips.")
+        elif n_candidates == 0 and not has_species:
             self.setText("No candidate: this animal has no species, so it is compared only with "
                          "individuals that have none. If yours have a species, press E and give "
                          "its box that species; else press I to name it, or S to skip.")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
 from wildid.catalog.models import (
@@ -393,6 +393,13 @@ def decision_history(catalog: Any, encounter_id: str | None = None, individual_i
                             scores=d.scores, note=d.note, reverts_id=d.reverts_id,
                             reverted=bool(reverted))
                 for d, name, reverted in s.execute(q)]
+
+
+def knows_individuals(catalog: Any) -> bool:
+    """Whether the catalog has any individual with a sighting: on a first card it has none,
+    and "no known individual resembles this animal" would read as if matching had failed."""
+    with catalog.session() as s:
+        return bool(s.scalar(select(exists().where(Encounter.individual_id.is_not(None)))))
 
 
 def catalog_species_names(catalog: Any) -> list[str]:
