@@ -108,3 +108,44 @@ def test_a_full_disk_under_the_originals_stops_at_once_and_removes_what_it_wrote
     report = run_import(catalog, card, _options())
     assert (report.status, report.imported, report.duplicates) == ("completed", 15, 5)
     assert len(_check_consistent(catalog)) == 20
+
+
+def test_a_cancel_that_meets_a_full_disk_removes_what_it_wrote(catalog, tmp_path: Path) -> None:
+    """Cancel commits what was prepared; when that commit finds the disk full, the photos'
+    files are removed as on any full disk, and the error says so."""
+    from wildid.progress import CancelToken
+
+    first = _card(tmp_path / "first", 3)
+    assert run_import(catalog, first, _options()).imported == 3
+    with catalog.engine.connect() as c:
+        pages = c.exec_driver_sql("PRAGMA page_count").scalar()
+
+    def limit(dbapi, _record) -> None:
+        dbapi.execute(f"PRAGMA max_page_count={pages}")  # not one page more
+
+    event.listen(catalog.engine, "connect", limit)
+    catalog.engine.dispose()
+    from wildid.catalog.models import Meta
+
+    for n in range(10_000):  # fill what room the last pages have left
+        try:
+            with catalog.session() as s:
+                s.add(Meta(key=f"filler-{n}", value="x" * 500))
+        except DiskFullError:
+            break
+    token = CancelToken()
+    seen = []
+
+    def progress(p) -> None:  # Cancel at the 14th photo: more rows than the pages hold
+        seen.append(p)
+        if p.done >= 14:
+            token.cancel()
+
+    card = _card(tmp_path / "card", 20, first=3)
+    options = ImportOptions(species="zebra", workers=1, commit_every=100)
+    with pytest.raises(DiskFullError, match="Nothing of this import was saved"):
+        run_import(catalog, card, options, progress=progress, cancel=token)
+    assert token.cancelled
+    event.remove(catalog.engine, "connect", limit)
+    catalog.engine.dispose()
+    assert len(_check_consistent(catalog)) == 3

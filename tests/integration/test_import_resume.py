@@ -91,6 +91,9 @@ def test_cancel_keeps_finished_work_and_resumes(tmp_path: Path) -> None:
         assert 12 <= report.imported < len(shots)
         with cat.session() as s:
             assert s.scalar(select(func.count()).select_from(Photo)) == report.imported
+        # no original without its row: the photos the workers were on are kept too
+        assert sum(1 for p in (tmp_path / "catalog" / "media").rglob("*") if p.is_file()) \
+            == report.imported
         again = run_import(cat, [tmp_path / "card"])
         assert again.status == "completed"
         assert again.imported + again.duplicates == len(shots)

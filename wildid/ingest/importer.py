@@ -301,11 +301,17 @@ def _import_files(catalog: Catalog, files: list[Path], batch_id: str, known: set
         except Cancelled:
             for fut in queue:
                 fut.cancel()
-            # Finished work is kept: what was prepared before the cancel is committed below.
+            # Finished work is kept: what was prepared before the cancel is committed below,
+            # and so are the photos a worker was on (the pool waits for them anyway; left
+            # out, their originals stayed in the media folder with no row naming them)
             for fut in queue:
-                if fut.done() and not fut.cancelled():
+                if not fut.cancelled() and fut.exception() is None:
                     _collect(fut.result(), pending_rows, report, reporter)
-            _commit(catalog, batch_id, pending_rows, report)
+            try:
+                _commit(catalog, batch_id, pending_rows, report)
+            except DiskFullError:  # the disk filled as the cancel came: as below
+                _remove_uncommitted(catalog, list(pending_rows))
+                raise
             raise
         except DiskFullError:
             for fut in queue:
