@@ -510,11 +510,26 @@ def test_eval_on_generated_manifest(tmp_path, photos, capsys) -> None:
     assert cli_main(["eval", str(manifest), "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["missing_photos"] == 1 and res["photos_not_imported"] == 1
+    assert res["rows_sharing_a_photo"] == 0
     assert res["n_queries"] == len(PATTERNS) + 1
     assert res["top1"] == pytest.approx(len(PATTERNS) / (len(PATTERNS) + 1))
     err = capsys.readouterr().err
     assert "1 photo(s) of the manifest do not exist and are left out (line" in err
     assert f"1 photo(s) could not be imported and are left out (1 of them queries; first: {broken})" in err
+
+    # a database photo listed as a query too, under another name: said, and as a query it is
+    # matched against the rest of the database only (here its animal's only photo: a miss)
+    copy = tmp_path / "copy_of_db0.jpg"
+    copy.write_bytes(photos["db"][0].read_bytes())
+    with manifest.open("a", newline="") as fh:
+        csv.writer(fh).writerow([str(copy), f"animal-{PATTERNS[0]}", "query"])
+    assert cli_main(["eval", str(manifest), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["rows_sharing_a_photo"] == 2 and res["n_queries"] == len(PATTERNS) + 2
+    copied = next(q for q in res["queries"] if q["path"] == str(copy))
+    assert copied["rank"] is None  # not found through itself
+    assert ("2 manifest rows show a photo another row shows too (the same file, or the same "
+            f"bytes under another name; first: {photos['db'][0]}") in capsys.readouterr().err
 
 
 def test_eval_rejects_a_bad_manifest(tmp_path, capsys) -> None:

@@ -170,6 +170,19 @@ def baseline_profile(profile: SpeciesProfile) -> SpeciesProfile:
                    rerank_calibration=None)
 
 
+def _rows_sharing_a_photo(rows: list[ManifestRow],
+                          encounter_of: dict[Path, str]) -> list[ManifestRow]:
+    """Rows whose photo another row also names (by path, or the same bytes: the import keeps
+    one copy). Why say so: a photo listed in both splits is silently a query only, and two
+    database labels on one photo silently keep one; a held-out set built by hand can do
+    either."""
+    by_photo: dict[str, list[ManifestRow]] = {}
+    for row in rows:
+        if row.path in encounter_of:
+            by_photo.setdefault(encounter_of[row.path], []).append(row)
+    return [row for group in by_photo.values() if len(group) > 1 for row in group]
+
+
 def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str | None,
          profiles: dict[str, SpeciesProfile], method: str, use_embedder: bool,
          progress: ProgressCallback | None, cancel: CancelToken | None,
@@ -185,6 +198,14 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         lost_q = sum(r.split == "query" for r in lost)
         say(f"{len(lost)} photo(s) could not be imported and are left out ({lost_q} of them "
             f"queries; first: {lost[0].path}); the log says why")
+    shared = _rows_sharing_a_photo(db_rows + q_rows, encounter_of)
+    if shared:
+        first = shared[0]
+        say(f"{len(shared)} manifest rows show a photo another row shows too (the same file, "
+            f"or the same bytes under another name; first: {first.path}, {first.identity}, "
+            f"{first.split}): a query is never compared with itself, so a photo that is also "
+            "in the database is matched against the rest only, and a photo labelled twice in "
+            "the database keeps one label")
     _label(catalog, db_rows, encounter_of, species)
     # a throwaway catalog: its index is not saved
     engine = CatalogEngine(catalog, profiles=profiles, persist_index=False,
@@ -263,6 +284,7 @@ def _run(catalog: Any, rows: list[ManifestRow], unknown: set[str], species: str 
         "extraction_failed": len(extraction.failed),
         "queries_without_database_identity": len(absent),
         "photos_not_imported": len(lost),
+        "rows_sharing_a_photo": len(shared),
         "queries": per_query,
     }
     if method != "lnbnn":  # calibrated probabilities; the baseline's LNBNN votes are not
