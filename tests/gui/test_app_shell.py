@@ -507,3 +507,41 @@ def test_without_a_display_the_app_says_so_instead_of_aborting(tmp_path: Path) -
     assert out.returncode == 2, out
     assert "no display to open the app on" in out.stderr and "xvfb-run" in out.stderr
     assert not (tmp_path / "c").exists()  # nothing was created for a window never shown
+
+
+def test_file_menu_backs_the_catalog_up_in_the_background(main_window: Any, services: Any,
+                                                          qtbot: Any, tmp_path: Path) -> None:
+    """File → Back up catalog…: no folder chosen, nothing runs; a folder chosen, the catalog
+    is copied there by a background job and the report says what was copied; the copy opens
+    as a catalog with the same photos. A folder holding other files is refused, said."""
+    from tests.gui.review_data import ScriptedPrompts
+    from tests.photofactory import make_shot
+    from wildid.ingest.importer import ImportOptions, run_import
+
+    shots = [make_shot(tmp_path / f"p{i}.jpg", 320, 240, seed=i + 1).path for i in range(3)]
+    run_import(services.catalog, shots, ImportOptions(species="zebra", workers=1))
+    target = tmp_path / "backup"
+    main_window.prompts = ScriptedPrompts(choices=[None, str(target)])
+    action = main_window.menu_actions.backup
+    assert action.text() == "&Back up catalog…"
+    action.trigger()
+    assert main_window.prompts.asked == ["Back up catalog"] and not services.jobs.active_jobs
+    with qtbot.waitSignal(main_window.catalog_backup.finished, timeout=30_000) as done:
+        action.trigger()
+    assert (done.args[0].photos, done.args[0].copied) == (3, 3)
+    title, text = main_window.prompts.informed[-1]
+    assert title == "Back up catalog" and text.startswith(f"Backed up to {target}")
+    with open_catalog(target, create=False) as copy, copy.session() as s:
+        from sqlalchemy import func, select
+
+        from wildid.catalog.models import Photo
+
+        assert s.scalar(select(func.count()).select_from(Photo)) == 3
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    main_window.prompts.choices = [str(busy)]
+    action.trigger()
+    qtbot.waitUntil(lambda: bool(main_window.prompts.errors), timeout=30_000)
+    assert "holds other files" in main_window.prompts.errors[-1]

@@ -88,6 +88,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("backup", parents=[common],
+                       help="copy the catalog consistently, even while the app is open",
+                       description="Copies the database (through SQLite's backup API: one "
+                       "consistent state, even while the app or an import writes) and the "
+                       "originals into FOLDER, which becomes a catalog folder of its own. Again "
+                       "to the same folder, only new originals are copied. Caches are left out "
+                       "(rebuilt when needed).")
+    p.add_argument("folder", metavar="FOLDER",
+                   help="a new or empty folder, or an earlier backup of this catalog")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backup)
+
     p = sub.add_parser("photos", parents=[common], help="list photos")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=count(0), default=0, help="show at most this many (0: all)")
@@ -348,6 +360,26 @@ def print_identification(summary: dict[str, object], done: str = "photos importe
         print(f"  features failed for annotation {short_id(row['annotation'])}: {row['reason']}")
     for row in summary["not_matched"]:  # type: ignore[attr-defined]
         print(f"  encounter {short_id(row['encounter'])} not matched: {row['reason']}")
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from wildid.catalog.backup import backup_catalog, report_lines
+
+    bar = ProgressBar()
+    with open_existing(args.catalog) as catalog:
+        try:
+            report = backup_catalog(catalog, args.folder, progress=bar)
+        finally:
+            bar.close()
+    if args.json:
+        print_json({"folder": str(report.target), "photos": report.photos,
+                    "copied": report.copied, "copied_bytes": report.copied_bytes,
+                    "database_bytes": report.database_bytes, "missing": report.missing,
+                    "in_place": report.in_place})
+        return 0
+    for line in report_lines(report):
+        print(line)
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -226,6 +226,12 @@ class MainWindow(QMainWindow):
         """Tools → Find camera data strips in older photos (``wildid find-strips``)."""
         self._strip_scan().start()
 
+    def backup_catalog(self) -> None:
+        """File → Back up catalog… (``wildid backup`` in the background, then a report)."""
+        from wildid.gui.catalog_backup import CatalogBackup
+
+        self._tool("catalog_backup", CatalogBackup).start()
+
     def _offer_strip_scan(self) -> None:
         """Once, for a catalog upgraded from before imports looked for camera data strips whose
         photos nobody has looked at since: offer to now (the Tools menu does it any time)."""

@@ -45,6 +45,7 @@ class WindowCommands(Protocol):
     def refit_scores(self) -> None: ...
     def reset_scores(self) -> None: ...
     def find_data_strips(self) -> None: ...
+    def backup_catalog(self) -> None: ...
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Actions:
     refit_scores: QAction | None = None
     reset_scores: QAction | None = None
     find_strips: QAction | None = None
+    backup: QAction | None = None
 
 
 def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
@@ -124,6 +126,13 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
     edit_menu.addAction(reviewer)
 
     actions = Actions(new, open_, recent, import_, quit_, undo, redo, reviewer)
+    actions.backup = _action(
+        window, "&Back up catalog…",
+        tip="Copy the catalog (database and originals) into a folder, consistently while the "
+            "app runs; again into the same folder, only what is new (wildid backup)")
+    actions.backup.triggered.connect(commands.backup_catalog)
+    file_menu.insertAction(quit_, actions.backup)
+    file_menu.insertSeparator(quit_)
     view_menu = bar.addMenu("&View")
     group = QActionGroup(window)
     for number, spec in enumerate(PAGES, start=1):
