@@ -93,3 +93,29 @@ def test_cli_backup_says_what_it_copied(catalog, tmp_path: Path, capsys) -> None
     assert cli_main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["photos"], report["copied"], report["in_place"]) == (2, 0, 1)
+
+
+def test_a_backup_cut_short_is_taken_up_again(catalog, tmp_path: Path) -> None:
+    """Cancelled half-way (or stopped by a full disk), the folder holds some originals and no
+    database (it is written last); backing up into it again finishes the job instead of
+    refusing a folder of "other files"."""
+    from wildid.errors import Cancelled
+    from wildid.progress import CancelToken
+
+    run_import(catalog, _card(tmp_path / "card", 6), ImportOptions(species="zebra"))
+    token = CancelToken()
+
+    def progress(p) -> None:
+        if p.done >= 3:
+            token.cancel()
+
+    target = tmp_path / "bk"
+    with pytest.raises(Cancelled):
+        backup_catalog(catalog, target, progress=progress, cancel=token)
+    assert not (target / "catalog.sqlite").exists()
+    copied_first = sum(1 for p in (target / "media").rglob("*") if p.is_file())
+    assert 0 < copied_first < 6
+    report = backup_catalog(catalog, target)
+    assert (report.photos, report.copied) == (6, 6 - copied_first)
+    with open_catalog(target, create=False) as copy:
+        assert _counts(copy) == (6, 0)

@@ -82,8 +82,7 @@ def backup_catalog(catalog: Catalog, target: Path | str,
         reporter.advance(1)
     except (OSError, sqlite3.Error) as exc:
         if is_disk_full(exc):
-            raise DiskFullError(disk_full_message(target).replace(
-                "the disk holding the catalog", "the disk holding the backup")) from exc
+            raise DiskFullError(disk_full_message(target, "the backup")) from exc
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise CatalogError(f"cannot back up to {target}: {reason}") from exc
     return report
@@ -94,7 +93,11 @@ def _check_target(catalog: Catalog, target: Path) -> None:
     if target == root or root in target.parents:
         raise CatalogError(f"{target} is inside the catalog itself: choose a folder elsewhere "
                            "(best on another disk)")
-    if target.is_dir() and any(target.iterdir()) and not (target / DB_NAME).exists():
+    # a backup cut short (the disk filled, Cancel) holds originals and no database yet: it is
+    # taken up again, not refused as a folder of other files
+    if target.is_dir() and not (target / DB_NAME).exists() and any(
+            entry.name != "media" and not entry.name.startswith(".")
+            for entry in target.iterdir()):
         raise CatalogError(f"{target} holds other files: choose a new or empty folder, or an "
                            "earlier backup of this catalog")
     if (target / DB_NAME).exists() and _catalog_id(target / DB_NAME) != catalog.meta("catalog_id"):
@@ -118,7 +121,8 @@ def _copy_database(source: Path, target: Path) -> int:
     """One consistent state of the live database (SQLite's online backup API), written beside
     the target and moved over it once complete."""
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
+    for leftover in (partial, partial.with_name(partial.name + "-journal")):
+        leftover.unlink(missing_ok=True)
     src = sqlite3.connect(source)
     try:
         dst = sqlite3.connect(partial)
@@ -128,7 +132,8 @@ def _copy_database(source: Path, target: Path) -> int:
         finally:
             dst.close()
     except sqlite3.Error:
-        partial.unlink(missing_ok=True)
+        for leftover in (partial, partial.with_name(partial.name + "-journal")):
+            leftover.unlink(missing_ok=True)
         raise
     finally:
         src.close()

@@ -32,15 +32,16 @@ def is_disk_full(exc: BaseException) -> bool:
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL
 
 
-def disk_full_message(folder: Path) -> str:
-    """The disk-full sentence users read: where, and how much room is left."""
+def disk_full_message(folder: Path, holding: str = "the catalog") -> str:
+    """The disk-full sentence users read: where, and how much room is left (``holding``: what
+    the disk holds that wildid was writing, the catalog or a backup of it)."""
     try:
         free = shutil.disk_usage(_existing(folder)).free
     except OSError:
         where = ""
     else:
         where = f", {human_bytes(free)} free"
-    return (f"the disk holding the catalog is full ({_existing(folder)}{where}): "
+    return (f"the disk holding {holding} is full ({_existing(folder)}{where}): "
             "free some space, then try again")
 
 
