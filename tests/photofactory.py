@@ -576,3 +576,15 @@ def make_all_bad(folder: str | os.PathLike[str]) -> dict[str, Path]:
         "folder": make_folder_named_jpg(folder / "folder.jpg"),
     }
 
+
+
+def make_dated_shots(folder: str | os.PathLike[str], n: int, first: int = 0,
+                     width: int = 320, height: int = 240) -> list[Path]:
+    """``n`` small photos of one camera ten minutes apart (each its own encounter), named
+    ``p<first>.jpg`` on: for tests that count what an import or a backup kept."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    start = datetime(2024, 5, 1, 6, 0)
+    return [make_shot(folder / f"p{first + i:03d}.jpg", width, height, seed=first + i + 1,
+                      taken=start + timedelta(minutes=10 * (first + i)), serial="S1").path
+            for i in range(n)]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.photofactory import make_shot
+from tests.photofactory import make_dated_shots
 from wildid.catalog import open_catalog
 from wildid.catalog.backup import backup_catalog
 from wildid.catalog.models import Decision, Photo
@@ -17,15 +16,6 @@ from wildid.cli import main as cli_main
 from wildid.errors import CatalogError
 from wildid.ingest.importer import ImportOptions, run_import
 from wildid.review import new_individual
-
-START = datetime(2024, 5, 1, 6, 0)
-
-
-def _card(folder: Path, n: int, first: int = 0) -> list[Path]:
-    folder.mkdir(parents=True)
-    return [make_shot(folder / f"p{first + i:03d}.jpg", 320, 240, seed=first + i + 1,
-                      taken=START + timedelta(minutes=10 * (first + i)), serial="S1").path
-            for i in range(n)]
 
 
 def _counts(catalog) -> tuple[int, int]:
@@ -39,7 +29,7 @@ def test_a_backup_of_a_catalog_in_use_is_whole_and_the_next_copies_only_new_phot
     """The catalog stays open (its latest commits in the WAL file beside the database, where
     a copy of catalog.sqlite alone would miss them); the backup opens as a catalog with every
     photo and decision, and each original byte for byte."""
-    run_import(catalog, _card(tmp_path / "card1", 6), ImportOptions(species="zebra"))
+    run_import(catalog, make_dated_shots(tmp_path / "card1", 6), ImportOptions(species="zebra"))
     with catalog.session() as s:
         encounter = s.scalars(select(Photo).limit(1)).one().annotations[0].encounter_id
     new_individual(catalog, encounter, "Stripy", "tester")
@@ -58,7 +48,7 @@ def test_a_backup_of_a_catalog_in_use_is_whole_and_the_next_copies_only_new_phot
 
     again = backup_catalog(catalog, target)
     assert (again.photos, again.copied) == (6, 0)
-    run_import(catalog, _card(tmp_path / "card2", 3, first=6), ImportOptions(species="zebra"))
+    run_import(catalog, make_dated_shots(tmp_path / "card2", 3, first=6), ImportOptions(species="zebra"))
     third = backup_catalog(catalog, target)
     assert (third.photos, third.copied) == (9, 3)
     with open_catalog(target, create=False) as copy:
@@ -82,8 +72,8 @@ def test_a_backup_goes_nowhere_it_could_do_harm(catalog, tmp_path: Path) -> None
 
 
 def test_cli_backup_says_what_it_copied(catalog, tmp_path: Path, capsys) -> None:
-    run_import(catalog, _card(tmp_path / "card", 2), ImportOptions(species="zebra"))
-    run_import(catalog, _card(tmp_path / "kept", 1, first=2),
+    run_import(catalog, make_dated_shots(tmp_path / "card", 2), ImportOptions(species="zebra"))
+    run_import(catalog, make_dated_shots(tmp_path / "kept", 1, first=2),
                ImportOptions(species="zebra", reference_in_place=True))
     args = ["backup", "--catalog", str(catalog.root), str(tmp_path / "bk")]
     assert cli_main(args) == 0
@@ -102,7 +92,7 @@ def test_a_backup_cut_short_is_taken_up_again(catalog, tmp_path: Path) -> None:
     from wildid.errors import Cancelled
     from wildid.progress import CancelToken
 
-    run_import(catalog, _card(tmp_path / "card", 6), ImportOptions(species="zebra"))
+    run_import(catalog, make_dated_shots(tmp_path / "card", 6), ImportOptions(species="zebra"))
     token = CancelToken()
 
     def progress(p) -> None:

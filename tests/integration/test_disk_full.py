@@ -14,25 +14,15 @@ from __future__ import annotations
 
 import errno
 import os
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
 
-from tests.photofactory import make_shot
+from tests.photofactory import make_dated_shots
 from wildid.catalog.models import Photo
 from wildid.errors import DiskFullError
 from wildid.ingest.importer import ImportOptions, run_import
-
-START = datetime(2024, 5, 1, 6, 0)
-
-
-def _card(folder: Path, n: int, first: int = 0) -> list[Path]:
-    folder.mkdir(parents=True)
-    return [make_shot(folder / f"p{first + i:03d}.jpg", 320, 240, seed=first + i + 1,
-                      taken=START + timedelta(minutes=10 * (first + i)), serial="S1").path
-            for i in range(n)]
 
 
 def _options() -> ImportOptions:
@@ -54,7 +44,7 @@ def _check_consistent(catalog) -> set[str]:
 
 def test_the_database_filling_stops_the_import_and_keeps_what_it_saved(catalog,
                                                                          tmp_path: Path) -> None:
-    first = _card(tmp_path / "first", 5)
+    first = make_dated_shots(tmp_path / "first", 5)
     assert run_import(catalog, first, _options()).imported == 5
     with catalog.engine.connect() as c:
         pages = c.exec_driver_sql("PRAGMA page_count").scalar()
@@ -64,7 +54,7 @@ def test_the_database_filling_stops_the_import_and_keeps_what_it_saved(catalog,
 
     event.listen(catalog.engine, "connect", limit)
     catalog.engine.dispose()
-    card = _card(tmp_path / "card", 40, first=5)
+    card = make_dated_shots(tmp_path / "card", 40, first=5)
     with pytest.raises(DiskFullError) as raised:
         run_import(catalog, card, _options())
     message = str(raised.value)
@@ -84,7 +74,7 @@ def test_the_database_filling_stops_the_import_and_keeps_what_it_saved(catalog,
 
 def test_a_full_disk_under_the_originals_stops_at_once_and_removes_what_it_wrote(
         catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    card = _card(tmp_path / "card", 20)
+    card = make_dated_shots(tmp_path / "card", 20)
     real_replace = os.replace
     calls = {"n": 0}
 
@@ -115,7 +105,7 @@ def test_a_cancel_that_meets_a_full_disk_removes_what_it_wrote(catalog, tmp_path
     files are removed as on any full disk, and the error says so."""
     from wildid.progress import CancelToken
 
-    first = _card(tmp_path / "first", 3)
+    first = make_dated_shots(tmp_path / "first", 3)
     assert run_import(catalog, first, _options()).imported == 3
     with catalog.engine.connect() as c:
         pages = c.exec_driver_sql("PRAGMA page_count").scalar()
@@ -141,7 +131,7 @@ def test_a_cancel_that_meets_a_full_disk_removes_what_it_wrote(catalog, tmp_path
         if p.done >= 14:
             token.cancel()
 
-    card = _card(tmp_path / "card", 20, first=3)
+    card = make_dated_shots(tmp_path / "card", 20, first=3)
     options = ImportOptions(species="zebra", workers=1, commit_every=100)
     with pytest.raises(DiskFullError, match="Nothing of this import was saved"):
         run_import(catalog, card, options, progress=progress, cancel=token)

@@ -10,31 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from wildid.catalog.backup import backup_catalog, report_lines
 from wildid.gui.jobs import Job
-from wildid.gui.prompts import Prompts
-from wildid.gui.services import Services
+from wildid.gui.menu_tool import MenuTool
 
 TITLE = "Back up catalog"
 
 
-class CatalogBackup(QObject):
+class CatalogBackup(MenuTool):
     """Asks for a folder, backs the catalog up there in the background, reports."""
 
     finished = Signal(object)  # the BackupReport
 
-    def __init__(self, services: Services, prompts: Prompts, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        self.prompts = prompts
-        self.job: Job | None = None
-
     def start(self) -> Job | None:
         """Ask where, then back up; None when no folder was chosen or a backup runs."""
-        if self.job is not None and self.job.state.active:
+        if self.busy:
             return None
         catalog = self.services.catalog
         start = str(catalog.root.parent)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from wildid.gui.jobs import Job
-from wildid.gui.prompts import Prompts
-from wildid.gui.services import Services, engine_function
+from wildid.gui.menu_tool import MenuTool
+from wildid.gui.services import engine_function
 
 QUESTION = (
     "Refit how match scores are computed from the matches confirmed in this catalog?\n\n"
@@ -34,21 +34,15 @@ RESET_QUESTION = ("Forget the match scores refitted on this catalog's decisions 
                   "shipped ones again? (They are refitted whenever you ask again.)")
 
 
-class ScoreRefit(QObject):
+class ScoreRefit(MenuTool):
     """Asks, runs the refit in the background, reports, and has identification run again."""
 
     finished = Signal(object)  # the calibration report
 
-    def __init__(self, services: Services, prompts: Prompts, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        self.prompts = prompts
-        self.job: Job | None = None
-
     def start(self) -> Job | None:
         """Ask, then start the refit; None when the user declined, one is running already
         (its report will come), or there is no engine."""
-        if self.job is not None and self.job.state.active:
+        if self.busy:
             return None
         entry = engine_function("refit_scores")
         if entry is None:
@@ -71,7 +65,7 @@ class ScoreRefit(QObject):
     def reset(self) -> bool:
         """Go back to the shipped scores (after asking); True when a refit was removed."""
         entry = engine_function("reset_scores")
-        if entry is None or self.job is not None and self.job.state.active:
+        if entry is None or self.busy:
             return False
         if not self.prompts.confirm("Use the shipped match scores", RESET_QUESTION):
             return False

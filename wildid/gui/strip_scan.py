@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from wildid.gui.jobs import Job
-from wildid.gui.prompts import Prompts
-from wildid.gui.services import Services
+from wildid.gui.menu_tool import MenuTool
 from wildid.ingest.strip_rescan import find_strips_in_catalog
 
 QUESTION = (
@@ -64,20 +63,14 @@ def summary(report: Any, matching: bool = True) -> str:
     return "\n\n".join(lines)
 
 
-class StripScan(QObject):
+class StripScan(MenuTool):
     """Asks, runs the pass in the background, records it for undo, reports, re-identifies."""
 
     finished = Signal(object)  # the StripRescanReport
 
-    def __init__(self, services: Services, prompts: Prompts, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        self.prompts = prompts
-        self.job: Job | None = None
-
     def start(self, question: str = QUESTION) -> Job | None:
         """Ask ``question``, then start the pass; None when declined or one is running."""
-        if self.job is not None and self.job.state.active:
+        if self.busy:
             return None
         if not self.prompts.confirm("Find camera data strips", question):
             return None
