@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.photofactory import make_dated_shots
 from wildid.catalog import open_catalog
-from wildid.catalog.backup import backup_catalog
+from wildid.catalog.backup import backup_catalog, report_lines
 from wildid.catalog.models import Decision, Photo
 from wildid.cli import main as cli_main
 from wildid.errors import CatalogError
@@ -47,7 +47,8 @@ def test_a_backup_of_a_catalog_in_use_is_whole_and_the_next_copies_only_new_phot
     assert not (target / "cache").exists()  # rebuilt when needed, not copied
 
     again = backup_catalog(catalog, target)
-    assert (again.photos, again.copied) == (6, 0)
+    assert (again.photos, again.copied, again.resumed) == (6, 0, False)
+    assert "all there from an earlier backup" in report_lines(again)[0]
     run_import(catalog, make_dated_shots(tmp_path / "card2", 3, first=6), ImportOptions(species="zebra"))
     third = backup_catalog(catalog, target)
     assert (third.photos, third.copied) == (9, 3)
@@ -106,6 +107,7 @@ def test_a_backup_cut_short_is_taken_up_again(catalog, tmp_path: Path) -> None:
     copied_first = sum(1 for p in (target / "media").rglob("*") if p.is_file())
     assert 0 < copied_first < 6
     report = backup_catalog(catalog, target)
-    assert (report.photos, report.copied) == (6, 6 - copied_first)
+    assert (report.photos, report.copied, report.resumed) == (6, 6 - copied_first, True)
+    assert "the rest there from the backup cut short before" in report_lines(report)[0]
     with open_catalog(target, create=False) as copy:
         assert _counts(copy) == (6, 0)

@@ -42,6 +42,7 @@ class BackupReport:
     database_bytes: int = 0
     missing: list[str] = field(default_factory=list)  # originals gone from the media folder
     in_place: int = 0  # photos imported with "reference in place": their files are elsewhere
+    resumed: bool = False  # the folder held a backup cut short (originals, no database)
 
 
 def backup_catalog(catalog: Catalog, target: Path | str,
@@ -52,7 +53,8 @@ def backup_catalog(catalog: Catalog, target: Path | str,
     over a folder that holds anything else."""
     target = Path(target).expanduser().resolve()
     _check_target(catalog, target)
-    report = BackupReport(target)
+    report = BackupReport(target, resumed=(target / "media").is_dir()
+                          and not (target / DB_NAME).exists())
     with catalog.session() as s:
         paths = list(s.scalars(select(Photo.stored_path)))
     stored = [p for p in paths if p]
@@ -143,11 +145,12 @@ def _copy_database(source: Path, target: Path) -> int:
 
 def report_lines(report: BackupReport) -> list[str]:
     """What a backup did, as ``wildid backup`` prints it and the app reports it."""
-    copied = ("none new since the last backup to this folder" if not report.copied
+    earlier = "the backup cut short before" if report.resumed else "an earlier backup"
+    copied = (f"all there from {earlier}" if not report.copied
               else f"all copied ({human_bytes(report.copied_bytes)})"
               if report.copied == report.photos
-              else f"{report.copied} new ones copied ({human_bytes(report.copied_bytes)}), the "
-                   "rest there from an earlier backup")
+              else f"{report.copied} copied ({human_bytes(report.copied_bytes)}), the rest "
+                   f"there from {earlier}")
     lines = [f"Backed up to {report.target}: the database "
              f"({human_bytes(report.database_bytes)}) and {report.photos} originals, {copied}."]
     if report.in_place:
