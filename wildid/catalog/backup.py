@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from wildid.catalog.failures import disk_full_message, is_disk_full
 from wildid.catalog.models import Photo
-from wildid.catalog.store import DB_NAME, Catalog
+from wildid.catalog.store import DB_NAME, Catalog, holds_other_files
 from wildid.errors import CatalogError, DiskFullError
 from wildid.progress import CancelToken, ProgressCallback, ProgressReporter
 from wildid.units import human_bytes
@@ -97,9 +97,7 @@ def _check_target(catalog: Catalog, target: Path) -> None:
                            "(best on another disk)")
     # a backup cut short (the disk filled, Cancel) holds originals and no database yet: it is
     # taken up again, not refused as a folder of other files
-    if target.is_dir() and not (target / DB_NAME).exists() and any(
-            entry.name != "media" and not entry.name.startswith(".")
-            for entry in target.iterdir()):
+    if holds_other_files(target, allowed={"media"}):
         raise CatalogError(f"{target} holds other files: choose a new or empty folder, or an "
                            "earlier backup of this catalog")
     if (target / DB_NAME).exists() and _catalog_id(target / DB_NAME) != catalog.meta("catalog_id"):

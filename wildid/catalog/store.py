@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,7 +118,8 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
     db_path = root / DB_NAME
     if not db_path.exists():
         if not create:
-            raise CatalogError(f"no catalog at {root} (expected {DB_NAME} there)")
+            raise CatalogError(f"no catalog at {root} (expected {DB_NAME} there); "
+                               "`wildid import PHOTOS --catalog PATH` makes a new one")
         if root.exists() and not root.is_dir():
             raise CatalogError(f"{root} exists and is not a folder")
         try:
@@ -153,6 +154,17 @@ def open_catalog(path: Path | str, create: bool = True, target_revision: str = "
 # it; the app offers that pass once while it is set, and ``wildid info`` mentions it.
 STRIPS_PENDING = "data_strips_not_looked_for"
 _STRIPS_SINCE = "0007"
+
+
+def holds_other_files(folder: Path, allowed: Collection[str] = ()) -> bool:
+    """Whether ``folder`` holds files of its own, so no catalog (or backup) may be made in it:
+    anything but a catalog database, hidden files (``.DS_Store``, a desktop's index) and the
+    ``allowed`` names. The app's *New catalog*, ``wildid import`` and ``wildid backup`` ask
+    this one question, so a folder refused by one is refused by all."""
+    if not folder.is_dir() or (folder / DB_NAME).exists():
+        return False
+    return any(not entry.name.startswith(".") and entry.name not in allowed
+               for entry in folder.iterdir())
 
 
 def _check_sqlite_file(db_path: Path) -> None:

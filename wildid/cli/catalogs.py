@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wildid.catalog import Catalog, open_catalog
-from wildid.catalog.store import DB_NAME
+from wildid.catalog.store import holds_other_files
 from wildid.errors import CatalogError
 from wildid.paths import default_catalog_dir
 
@@ -21,12 +21,8 @@ def open_existing(path: Path | str) -> Catalog:
     """The catalog at ``path``; an error naming it when there is none (the default catalog is
     created on first use)."""
     path = Path(path).expanduser()
-    if path.resolve() == default_catalog_dir().expanduser().resolve():
-        return open_catalog(path)
-    if not (path / DB_NAME).exists():
-        raise CatalogError(f"no catalog at {path.resolve()} (expected {DB_NAME} there); "
-                           "`wildid import PHOTOS --catalog PATH` makes a new one")
-    return open_catalog(path, create=False)
+    default = path.resolve() == default_catalog_dir().expanduser().resolve()
+    return open_catalog(path, create=default)
 
 
 def open_or_make(path: Path | str) -> Catalog:
@@ -35,8 +31,7 @@ def open_or_make(path: Path | str) -> Catalog:
     ``--catalog ~/Pictures`` would put the catalog's database and media folder among the
     user's own files."""
     path = Path(path).expanduser()
-    if path.is_dir() and not (path / DB_NAME).exists() and any(
-            not entry.name.startswith(".") for entry in path.iterdir()):  # .DS_Store is no file of theirs
+    if holds_other_files(path):
         raise CatalogError(f"{path.resolve()} holds other files and no catalog: give a new or "
                            "empty folder for a new catalog, or the folder of an existing one")
     return open_catalog(path)

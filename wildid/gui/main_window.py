@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wildid.catalog.store import DB_NAME
+from wildid.catalog.store import DB_NAME, holds_other_files
 from wildid.errors import CatalogError
 from wildid.gui.errors import ErrorHandler
 from wildid.gui.import_page import PathDropFilter
@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         target = Path(path)
-        if target.exists() and not (target / DB_NAME).exists() and any(target.iterdir()):
+        if holds_other_files(target):
             QMessageBox.warning(self, "wildid", f"{target} already holds other files. "
                                 "Choose a new or empty folder for a catalog.")
             return
