@@ -272,6 +272,13 @@ def test_identification_text_names_the_photos_that_failed() -> None:
     assert "Stopped before the end" in text
     assert f"{MAX_REASONS + 2} photos could not be processed" in text
     assert text.count("\n• IMG_") == MAX_REASONS and text.endswith("• and 2 more (see the log)")
+    # a faulty model fails every crop with one message: said once, with the photos it cost
+    model = "model m gave an embedding that is not a number for this crop: …"
+    report.extraction.failed = [*failed[:2], *((f"bad{i}", model) for i in range(40))]
+    text = identification_text(report)
+    assert "42 photos could not be processed" in text
+    assert text.count(model) == 1 and f"\n• {model} (40 photos)" in text
+    assert "\n• IMG_1.jpg is truncated" in text and "more (see the log)" not in text
 
 
 def test_the_summary_says_when_the_species_came_from_the_catalog() -> None:

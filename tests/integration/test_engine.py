@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -790,3 +791,42 @@ def test_species_command_mends_an_import_whose_species_was_misspelled(tmp_path, 
     assert "nothing changed" in capsys.readouterr().out
     assert cli_main(["species", "--catalog", cat, "nyala"]) == 2
     assert "--from" in capsys.readouterr().err
+
+
+def test_a_faulty_user_embedder_fails_its_crops_once_and_matching_goes_on(tmp_path, photos,
+                                                                          capsys) -> None:
+    """A user embedder whose export gives NaN. Before, extraction stored the NaN vectors and
+    every later `wildid match` failed with "embedding is zero or not finite", whatever the
+    encounter. Now each crop's embedding is refused with one message naming the model, said
+    once for all the crops it cost, and the encounters are matched by their markings."""
+    from tests.modelfactory import write_user_embedder
+    from wildid.paths import user_models_dir
+
+    write_user_embedder(user_models_dir(), faulty=True)  # before the registry is first read
+    cat = str(tmp_path / "cat")
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1",
+                     *map(str, photos["db"])]) == 0
+    capsys.readouterr()
+    assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+    named = {}
+    for n, enc in enumerate(json.loads(capsys.readouterr().out)):
+        assert cli_main(["name", "--catalog", cat, enc["id"], f"A{n}"]) == 0
+        named[enc["photo_files"][0].rsplit("/", 1)[-1]] = f"A{n}"
+    assert cli_main(["import", "--catalog", cat, "--burst-gap", "-1", "--no-identify",
+                     *map(str, photos["query"])]) == 0
+    assert cli_main(["models", "--use", "tiny_user_embedder"]) == 0
+    capsys.readouterr()
+
+    assert cli_main(["match", "--catalog", cat, "--all", "--json"]) == 0
+    captured = capsys.readouterr()
+    failures = [line for line in captured.err.splitlines() if "features failed" in line]
+    assert len(failures) == 1, captured.err  # one reason, said once
+    # the dark crops (a channel's mean below the middle: most of these photos)
+    failed = re.search(r"features failed for (\d+) annotations \(", failures[0])
+    assert failed and 5 <= int(failed[1]) <= len(photos["db"]) + len(photos["query"])
+    assert "model tiny_user_embedder gave an embedding that is not a number" in failures[0]
+    results = json.loads(captured.out)
+    firsts = {r["photo_files"][0].rsplit("/", 1)[-1]: r["candidates"][0]["name"]
+              for r in results if r["candidates"]}
+    for db, query in zip(photos["db"], photos["query"], strict=True):
+        assert firsts[query.name] == named[db.name]

@@ -80,6 +80,26 @@ def test_a_colourless_photo_is_compared_without_its_colour(catalog: dict[str, ob
     assert all("colour" in r for key, r in raw.items() if key != grey_key)
 
 
+def test_a_vector_that_is_not_a_number_is_compared_without(catalog: dict[str, object]) -> None:
+    """Embeddings a faulty model stored before extraction refused them (NaN, all zero): one
+    such vector failed the whole index ("embedding is zero or not finite"), so nothing in the
+    catalog could be matched. Now that source is missing for those annotations alone."""
+    ident = build(catalog)
+    good = np.array([1.0, 0.0, 0.0], np.float32)
+    for n, (key, ind) in enumerate((("ind3/a", "ind3"), ("ind5/a", "ind5"))):
+        features = catalog["feats"][(ind, "a")][0]  # type: ignore[index]
+        ident.add(key, ind, features, global_vec=np.full(3, np.nan) if n else np.zeros(3))
+    ident.add("ind6/a", "ind6", catalog["feats"][("ind6", "a")][0],  # type: ignore[index]
+              global_vec=good)
+    assert ident.vectors["global"].keys == ["ind6/a"]
+    q = catalog["query"]
+    for query_vec in (good, np.full(3, np.inf)):
+        res = ident.identify(q, top_k=3, global_vec=query_vec)  # type: ignore[arg-type]
+        assert res[0].individual_id == "ind3"
+        assert all(np.isfinite(c.score) for c in res)
+        assert "global" not in res[0].raw
+
+
 def test_exclusions_and_rejected_pairs(catalog: dict[str, object]) -> None:
     ident = build(catalog)
     q = catalog["query"]

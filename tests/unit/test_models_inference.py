@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.modelfactory import write_user_embedder
 from wildid.errors import ModelError
 from wildid.vision.embedder import GlobalEmbedder
 from wildid.vision.keypoints import KeypointExtractor, LightGlueMatcher, LocalFeatures
@@ -87,42 +88,10 @@ def test_embedder_batches_agree_and_accept_gray_rgba_and_empty(embedder: GlobalE
         embedder.embed([imgs[0].astype(np.float32)])
 
 
-def _write_user_embedder(folder: Path, colour: str = "RGB", output: str = "feat") -> Path:
-    """A tiny ONNX embedder: global average pool of an 8x8 image -> 3-d vector."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("GlobalAveragePool", ["pixels"], ["pooled"]),
-         helper.make_node("Flatten", ["pooled"], ["feat"], axis=1)],
-        "tiny_embedder",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, 8, 8])],
-        [helper.make_tensor_value_info("feat", TensorProto.FLOAT, ["batch", 3])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx_path = folder / "tiny.onnx"
-    onnx.save(model, str(onnx_path))
-    data = onnx_path.read_bytes()
-    manifest = {
-        "manifest_version": 1, "id": "tiny_user_embedder", "version": "0.1", "task": "embedder",
-        "file": "tiny.onnx", "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
-        "input": {"name": "pixels", "size": [8, 8], "layout": "NCHW", "colour": colour,
-                  "dtype": "float32", "resize": "stretch",
-                  "scaling": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}},
-        "outputs": [{"name": output, "shape": ["batch", 3], "dim": 3}],
-        "licence": {"spdx": "CC0-1.0"},
-    }
-    path = folder / "tiny.json"
-    path.write_text(json.dumps(manifest), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("colour", ["RGB", "BGR"])
 def test_user_onnx_embedder_is_listed_and_usable(tmp_path: Path, colour: str) -> None:
     user = tmp_path / "models"
-    _write_user_embedder(user, colour=colour)
+    write_user_embedder(user, colour=colour)
     reg = ModelRegistry(user_dir=user, settings_path=tmp_path / "models.json")
     entry = reg.get("tiny_user_embedder")
     assert entry.source == "user" and entry.ok and entry.task == "embedder"
@@ -138,15 +107,33 @@ def test_user_onnx_embedder_is_listed_and_usable(tmp_path: Path, colour: str) ->
     assert np.allclose(v[0], raw / np.linalg.norm(raw), atol=1e-4)
 
 
+def test_an_embedding_that_is_not_a_number_is_refused_naming_the_model(tmp_path: Path) -> None:
+    """A faulty export gives NaN for some photos. Stored, such a vector failed the catalog's
+    whole index ("embedding is zero or not finite") and no encounter could be matched; now
+    the embedder refuses it, naming the model and the way back to the shipped one."""
+    reg = ModelRegistry(user_dir=tmp_path, settings_path=tmp_path / "models.json")
+    write_user_embedder(tmp_path, faulty=True)
+    emb = reg.embedder("tiny_user_embedder")
+    bright, dark = np.full((20, 20, 3), 230, np.uint8), np.full((20, 20, 3), 20, np.uint8)
+    assert np.isfinite(emb.embed([bright])).all()
+    with pytest.raises(ModelError) as err:
+        emb.embed([bright, dark, dark])
+    message = str(err.value)
+    assert "model tiny_user_embedder gave an embedding that is not a number for 2 of 3 crops" \
+        in message and "wildid models --reset embedder" in message
+    with pytest.raises(ModelError, match="not a number for this crop"):
+        emb.embed([dark])
+
+
 def test_manifest_that_does_not_match_the_graph_is_a_model_error(tmp_path: Path) -> None:
-    path = _write_user_embedder(tmp_path, output="embedding")
+    path = write_user_embedder(tmp_path, output="embedding")
     with pytest.raises(ModelError, match="no output named 'embedding'") as err:
         GlobalEmbedder(load_manifest(path))
     assert "tiny.onnx" in str(err.value)
 
 
 def test_unloadable_onnx_file_is_a_model_error_naming_the_file(tmp_path: Path) -> None:
-    path = _write_user_embedder(tmp_path)
+    path = write_user_embedder(tmp_path)
     garbage = b"\x00this is not a protobuf" * 10
     (tmp_path / "tiny.onnx").write_bytes(garbage)
     data = json.loads(path.read_text(encoding="utf-8"))

@@ -180,3 +180,21 @@ def test_remove_an_individual_without_sightings(cat_dir, capsys) -> None:
         "remove", "Ada", "removed Spot (no sightings): typo")
     assert _run(root, "remove", "Spot") == 2  # its name no longer finds it
     assert "no individual named 'Spot'" in capsys.readouterr().err
+
+
+def test_failures_sharing_a_reason_are_said_once() -> None:
+    """A faulty model fails every crop with one message: one line for all of them, naming a
+    few (the ids `wildid photos` shows), instead of a screenful of the same line."""
+    from wildid.cli.output import NAMED_IDS, failure_lines
+    from wildid.engine.extraction import failures_by_reason
+
+    ids = [f"01a252d4-f2c5-7000-8b59-ede1{n:08x}" for n in range(NAMED_IDS + 4)]
+    failed = [(ids[0], "IMG_1.jpg is truncated"), *((a, "model m is faulty") for a in ids[1:])]
+    grouped = failures_by_reason(failed)
+    assert grouped == [("IMG_1.jpg is truncated", ids[:1]), ("model m is faulty", ids[1:])]
+    assert failure_lines(grouped) == [
+        "features failed for annotation 00000000: IMG_1.jpg is truncated",
+        f"features failed for {NAMED_IDS + 3} annotations (00000001, 00000002, 00000003 "
+        "and 3 more): model m is faulty"]
+    assert failure_lines(failures_by_reason(failed[:3]))[1] == (
+        "features failed for 2 annotations (00000001, 00000002): model m is faulty")

@@ -22,7 +22,7 @@ from wildid.catalog.models import (
 )
 from wildid.cli.arguments import count
 from wildid.cli.catalogs import open_existing, open_or_make
-from wildid.cli.output import ProgressBar, human_bytes, print_json, print_table
+from wildid.cli.output import ProgressBar, failure_lines, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
 from wildid.progress import CancelToken
@@ -345,6 +345,8 @@ def _identify(catalog: object) -> dict[str, object]:
 def print_identification(summary: dict[str, object], done: str = "photos imported") -> None:
     """One line on what identification made of the import (or of the change ``done`` names:
     "species set"), then anything that went wrong."""
+    from wildid.engine.extraction import failures_by_reason
+
     if "error" in summary:
         print(f"wildid: {done}, but identification failed: {summary['error']}\n"
               "  fix the cause and run `wildid match --all`", file=sys.stderr)
@@ -356,8 +358,10 @@ def print_identification(summary: dict[str, object], done: str = "photos importe
           "them in the app, or `wildid match --all` to list the candidates)")
     if summary["cancelled"]:
         print("  stopped before the end: `wildid match --all` finishes the rest")
-    for row in summary["failed_annotations"]:  # type: ignore[attr-defined]
-        print(f"  features failed for annotation {short_id(row['annotation'])}: {row['reason']}")
+    failed = [(row["annotation"], row["reason"])
+              for row in summary["failed_annotations"]]  # type: ignore[attr-defined]
+    for line in failure_lines(failures_by_reason(failed)):
+        print(f"  {line}")
     for row in summary["not_matched"]:  # type: ignore[attr-defined]
         print(f"  encounter {short_id(row['encounter'])} not matched: {row['reason']}")
 

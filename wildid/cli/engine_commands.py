@@ -15,7 +15,7 @@ from typing import Any
 
 from wildid.cli.arguments import count, share
 from wildid.cli.catalogs import open_existing
-from wildid.cli.output import ProgressBar, print_json, print_table
+from wildid.cli.output import ProgressBar, failure_lines, print_json, print_table
 from wildid.errors import WildIdError
 from wildid.ids import short_id
 from wildid.progress import CancelToken
@@ -156,6 +156,7 @@ def _projection_rows(profiles: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- extract
 def cmd_extract(args: argparse.Namespace) -> int:
     from wildid.engine import engine_for
+    from wildid.engine.extraction import failures_by_reason
 
     bar, cancel = ProgressBar(), CancelToken()
     with open_existing(args.catalog) as catalog:
@@ -179,14 +180,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
         for key, rate in out["images_per_second"].items():
             if rate:
                 print(f"  {key}: {rate:.1f} images/s")
-        for ann, reason in report.failed:
-            print(f"  failed {short_id(ann)}: {reason}")
+        for line in failure_lines(failures_by_reason(report.failed)):
+            print(f"  {line}")
     return 0
 
 
 # ---------------------------------------------------------------------------- match
 def cmd_match(args: argparse.Namespace) -> int:
     from wildid.engine import engine_for
+    from wildid.engine.extraction import failures_by_reason
     from wildid.engine.identification import CANDIDATES_KEPT
     from wildid.review.lookup import find_encounter_id
 
@@ -215,8 +217,9 @@ def cmd_match(args: argparse.Namespace) -> int:
             bar.close()
         names = _individual_names(catalog)
         photos = _match_photos(catalog, results)
-    for ann, reason in extraction.failed:  # their encounters are matched without them
-        print(f"wildid: features failed for annotation {short_id(ann)}: {reason}", file=sys.stderr)
+    # their encounters are matched without them
+    for line in failure_lines(failures_by_reason(extraction.failed)):
+        print(f"wildid: {line}", file=sys.stderr)
     payload = [_match_json(m, names, photos, args.top) for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])

@@ -9,10 +9,29 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from wildid.ids import short_id
 from wildid.progress import Progress
 from wildid.units import human_bytes
 
-__all__ = ["ProgressBar", "human_bytes", "print_json", "print_table"]
+__all__ = ["ProgressBar", "failure_lines", "human_bytes", "print_json", "print_table"]
+
+NAMED_IDS = 3  # annotations named on a line whose reason failed many
+
+
+def failure_lines(grouped: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """One line per reason (``extraction.failures_by_reason``): ``features failed for
+    annotation 1a2b3c4d: why``, or for a reason that failed many (a faulty model), ``features
+    failed for 27 annotations (1a2b3c4d, ... and 24 more): why``. The ids show with
+    ``wildid photos`` and ``wildid encounters``."""
+    lines = []
+    for reason, ids in grouped:
+        if len(ids) == 1:
+            lines.append(f"features failed for annotation {short_id(ids[0])}: {reason}")
+            continue
+        named = ", ".join(short_id(a) for a in ids[:NAMED_IDS])
+        more = f" and {len(ids) - NAMED_IDS:,} more" if len(ids) > NAMED_IDS else ""
+        lines.append(f"features failed for {len(ids):,} annotations ({named}{more}): {reason}")
+    return lines
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -47,6 +47,17 @@ class ExtractionReport:
     seconds_per_source: dict[str, float] = field(default_factory=dict)
     cancelled: bool = False
 
+
+def failures_by_reason(failed: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(reason, annotation ids) in the order first met, from ``ExtractionReport.failed``.
+
+    A faulty model fails every crop with one message: reports say it once, with how many it
+    cost, instead of once per photo.
+    """
+    grouped: dict[str, list[str]] = {}
+    for annotation_id, reason in failed:
+        grouped.setdefault(reason, []).append(annotation_id)
+    return list(grouped.items())
 
 def _tag(source: FeatureSource) -> tuple[str, str, str]:
     return (source.kind, source.model_id, source.model_version)

@@ -17,11 +17,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wildid.engine.extraction import failures_by_reason
 from wildid.gui.style import set_role
 from wildid.ingest.importer import ImportReport
 from wildid.ingest.scan import describe_ignored
 
-MAX_REASONS = 5  # failed photos listed by name; the log has them all
+MAX_REASONS = 5  # reasons a photo failed, each said once; the log has every photo
 
 
 def _plural(n: int, word: str) -> str:
@@ -75,9 +76,12 @@ def identification_text(report: Any) -> str:
     if failed:
         text += (f" {_plural(len(failed), 'photo')} could not be processed (matched without "
                  f"{'it' if len(failed) == 1 else 'them'}):")
-        text += "".join(f"\n• {reason}" for _ann, reason in failed[:MAX_REASONS])
-        if len(failed) > MAX_REASONS:
-            text += f"\n• and {len(failed) - MAX_REASONS:,} more (see the log)"
+        grouped = failures_by_reason(failed)
+        text += "".join(f"\n• {reason}" + (f" ({_plural(len(ids), 'photo')})" if len(ids) > 1 else "")
+                        for reason, ids in grouped[:MAX_REASONS])
+        if len(grouped) > MAX_REASONS:
+            rest = sum(len(ids) for _reason, ids in grouped[MAX_REASONS:])
+            text += f"\n• and {rest:,} more (see the log)"
     return text
 
 

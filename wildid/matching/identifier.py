@@ -783,7 +783,22 @@ def _named(global_vec: np.ndarray | None,
     out = dict(vectors or {})
     if global_vec is not None:
         out["global"] = global_vec
-    return out
+    return {name: vec for name, vec in out.items() if _usable(name, vec)}
+
+
+def _usable(name: str, vec: np.ndarray) -> bool:
+    """Whether a vector can be compared by cosine.
+
+    One that is NaN, infinite or all zero (what a faulty embedder export gives, stored before
+    extraction refused such vectors) is left out: that source is then missing for this
+    annotation, as colour is for a greyscale photo, and the calibration fills in. Indexing it
+    would fail the whole catalog's index, and no encounter could be matched.
+    """
+    v = np.asarray(vec, np.float32)
+    if v.size and np.isfinite(v).all() and np.any(v):
+        return True
+    log.warning("a %s vector is empty, zero or not a number; compared without it", name)
+    return False
 
 
 # two keypoints are the same place of a fixed camera's frame when they are this close, as a

@@ -90,6 +90,25 @@ class GlobalEmbedder:
         self._last = (key, list(images), *result)
         return result
 
+    def _check_usable(self, rows: np.ndarray) -> None:
+        """Refuse rows that are not a number or all zero, naming the model and the way out.
+
+        A faulty export (a float16 overflow, a division by zero in the graph) gives NaN for some
+        photos; stored, such a vector cannot be compared with any other, so extraction reports
+        the crop instead and the rest of the batch goes on.
+        """
+        not_finite = ~np.isfinite(rows).all(axis=1)
+        zero = ~not_finite & ~rows.any(axis=1)
+        bad = int(not_finite.sum() + zero.sum())
+        if not bad:
+            return
+        what = "an embedding that is not a number" if not_finite.any() else "an all-zero embedding"
+        where = "this crop" if len(rows) == 1 else f"{bad} of {len(rows)} crops"
+        raise ModelError(
+            f"model {self.manifest.id} gave {what} for {where}: the model or its export is faulty; "
+            "choose another embedder with `wildid models --use MODEL_ID`, or go back to the "
+            "shipped one with `wildid models --reset embedder`")
+
     @property
     def model_id(self) -> str:
         return self.manifest.id
@@ -110,7 +129,9 @@ class GlobalEmbedder:
         """(N, D) float32 unit vectors for N uint8 RGB images (H x W x 3, any size)."""
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
-        result = l2_normalise(self._outputs(images)[0])
+        raw = self._outputs(images)[0]
+        self._check_usable(raw)
+        result = l2_normalise(raw)
         if self._dim is None:
             self._dim = int(result.shape[1])
         elif result.shape[1] != self._dim:
