@@ -284,6 +284,87 @@ def test_set_species_on_selected_encounters_is_undoable_and_rematches(
             {"Panthera leo"}
 
 
+def test_correct_time_moves_the_selected_encounters_photos_undoably(
+        page: Any, services: Any, qtbot: Any) -> None:
+    """A camera whose clock was off: its encounters are selected and moved by the error in one
+    undoable step; cancelling changes nothing, and encounters without times say so."""
+    from sqlalchemy import select
+
+    from tests.gui.review_data import ScriptedPrompts
+    from wildid.catalog.models import Annotation, Encounter, Photo
+
+    fill_catalog(services.catalog, 6)
+    with services.catalog.session() as s:  # the photos carry their encounters' times
+        for photo, taken in s.execute(select(Photo, Encounter.taken_utc).select_from(Photo)
+                                      .join(Annotation, Annotation.photo_id == Photo.id)
+                                      .join(Encounter, Encounter.id == Annotation.encounter_id)):
+            photo.taken_utc = taken
+        dated = list(s.scalars(select(Encounter.id).where(Encounter.taken_utc.is_not(None))
+                               .order_by(Encounter.taken_utc).limit(2)))
+        undated = s.scalars(select(Encounter.id).where(Encounter.taken_utc.is_(None))).one()
+        before = dict(s.execute(select(Encounter.id, Encounter.taken_utc)).all())
+    assert _load(qtbot, page) == 6
+    assert not page.time_button.isEnabled()
+
+    def select_only(ids: list[str]) -> None:
+        selection = page.table.selectionModel()
+        selection.clearSelection()
+        for row in range(page.proxy.rowCount()):
+            index = page.proxy.index(row, 0)
+            if page.proxy.encounter_id(index) in ids:
+                selection.select(index, QItemSelectionModel.SelectionFlag.Select
+                                 | QItemSelectionModel.SelectionFlag.Rows)
+
+    page.prompts = ScriptedPrompts(choices=[None, timedelta(days=-2, minutes=5)])
+    select_only([undated])
+    assert page.time_button.isEnabled()
+    page.correct_time()
+    assert page.prompts.errors == [
+        "None of the selected encounters' photos has a time to correct."]
+    select_only(dated)
+    page.correct_time()  # cancelled
+    assert not services.undo_stack.can_undo
+    with qtbot.waitSignal(page.loaded, timeout=30_000):
+        page.time_button.click()
+    assert page.prompts.asked == ["Correct time", "Correct time"]
+    shift = timedelta(days=-2, minutes=5)
+    with services.catalog.session() as s:
+        after = dict(s.execute(select(Encounter.id, Encounter.taken_utc)).all())
+        photos = dict(s.execute(select(Annotation.encounter_id, Photo.taken_utc)
+                                .join(Photo)).all())
+    assert after == {e: (t + shift if e in dated else t) for e, t in before.items()}
+    assert all(photos[e] == after[e] for e in dated)
+    assert services.undo_stack.undo_label == "Shift times -1 d 23 h 55 min on 2 encounters"
+    with qtbot.waitSignal(page.loaded, timeout=30_000):
+        services.undo()
+    with services.catalog.session() as s:
+        assert dict(s.execute(select(Encounter.id, Encounter.taken_utc)).all()) == before
+
+
+def test_the_time_dialog_gives_the_shift_either_way(qtbot: Any) -> None:
+    """The earliest photo's real time, or the clock's error by days to seconds, later or
+    earlier; nothing to move keeps its button off."""
+    from wildid.gui.retime_dialog import RetimeDialog
+
+    earliest = datetime(2000, 1, 1, 0, 0, 10, tzinfo=UTC)
+    dialog = RetimeDialog(None, 3, earliest)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.buttons()[0]
+    assert dialog.shift() == timedelta(0) and not ok.isEnabled()
+    dialog.when.setDateTime(dialog.when.dateTime().addYears(26).addSecs(-10))
+    assert dialog.shift() == datetime(2026, 1, 1, tzinfo=UTC) - earliest and ok.isEnabled()
+    assert dialog.preview.text() == ("The earliest photo moves from 2000-01-01 00:00:10 to "
+                                     "2026-01-01 00:00:00 (+26 y 6 d 23 h 59 min 50 s); the "
+                                     "others move with it.")
+    dialog.by.setChecked(True)
+    assert dialog.shift() == timedelta(0) and not ok.isEnabled()
+    assert not dialog.when.isEnabled() and dialog.hours.isEnabled()
+    dialog.direction.setCurrentText("earlier")
+    dialog.hours.setValue(3)
+    dialog.seconds.setValue(7)
+    assert dialog.shift() == -timedelta(hours=3, seconds=7) and ok.isEnabled()
+
+
 def test_the_species_dialog_completes_and_says_which_profile(qtbot: Any) -> None:
     from wildid.gui.species_help import SpeciesDialog
 

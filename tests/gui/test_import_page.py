@@ -6,6 +6,7 @@ import shutil
 import sys
 import time
 import types
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,12 @@ def test_the_summary_says_when_the_species_came_from_the_catalog() -> None:
     assert summary_text(report).endswith(
         "; 1 new encounter. A camera's data strip (its printed text) is left out of the boxes "
         "of 2 photos.")
+    report.with_data_strip = 0
+    report.doubtful_times = [("IMG_1.jpg", datetime(2000, 1, 1, tzinfo=UTC), "reset")]
+    assert summary_text(report).endswith(
+        "; 1 new encounter. 1 photo is dated 2000-01-01, a camera's factory date (IMG_1.jpg): "
+        "the camera's clock was reset. Their times are kept as the camera wrote them: on the "
+        "Encounters page, select those encounters and choose Correct time….")
 
 
 def test_identification_is_skipped_quietly_without_the_engine(

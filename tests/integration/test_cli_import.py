@@ -58,6 +58,7 @@ def test_import_card_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert report["duplicates"] == 2
     assert report["status"] == "completed"
     assert report["with_data_strip"] == 0  # scenery is never taken for a camera's text bar
+    assert report["doubtful_times"] == []  # a camera set right is not doubted
 
     rc, out, _ = _run(capsys, "photos", "--catalog", cat, "--json")
     photos = json.loads(out)

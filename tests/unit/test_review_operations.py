@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ from wildid.review import (
     update_individual,
 )
 from wildid.review.history import latest_settling_decision
+from wildid.review.retime import describe_shift, earliest_time, shift_times
 
 R = "tester"
 
@@ -105,6 +107,7 @@ OPERATIONS: dict[str, Op] = {
     "delete_box": lambda c, w: delete_annotation(c, w["second_ann"]),
     "separate_box": lambda c, w: separate_annotation(c, w["q_ann"]),
     "delete_last_box_resets": lambda c, w: delete_annotation(c, w["stripe_ann"]),
+    "shift_times": lambda c, w: shift_times(c, [w["e_spot"], w["q"]], timedelta(days=-3)),
 }
 
 
@@ -646,3 +649,45 @@ def test_a_whole_import_at_once_stays_under_sqlites_variable_limit(catalog) -> N
     with catalog.session() as s:
         assert s.scalar(select(func.count()).select_from(MatchSummary)) == 600
         assert set(s.scalars(select(Encounter.species))) == {"nyala"}
+
+
+def test_shifting_times_moves_the_photos_and_each_encounter_follows(catalog, world) -> None:
+    """A camera whose clock was off: the photos of the chosen encounters move by the error and
+    each encounter's time is its earliest photo's again. The second animal on e_spot's photo
+    (an encounter of its own, not chosen) follows the photo too, so the two cannot disagree on
+    when it was taken; what the camera wrote stays in taken_raw."""
+    with catalog.session() as s:
+        raw = {p.id: p.taken_raw for p in s.scalars(select(Photo))}
+    assert earliest_time(catalog, [world["q"], world["e_spot"]]) == b.t(2)
+    op = shift_times(catalog, [world["q"], world["e_spot"]], timedelta(days=400, hours=-1), R)
+    assert op.label == "Shift times +1 y 34 d 23 h on 3 encounters"
+    assert op.changes.encounters == {world["q"], world["e_spot"], world["second"]}
+    assert op.changes.individuals == {world["spot"]}  # its first and last seen moved
+    with catalog.session() as s:
+        times = {e.id: e.taken_utc for e in s.scalars(select(Encounter))}
+        assert {p.id: p.taken_raw for p in s.scalars(select(Photo))} == raw
+    moved = timedelta(days=400, hours=-1)
+    assert times[world["q"]] == b.t(11, 12) + moved
+    assert times[world["e_spot"]] == times[world["second"]] == b.t(2) + moved
+    assert times[world["e_stripe"]] == b.t(1)  # not chosen, no shared photo
+    assert earliest_time(catalog, [world["q"]]) == b.t(11, 12) + moved
+
+
+def test_shifting_times_refuses_what_cannot_be_done(catalog, world) -> None:
+    with pytest.raises(NotFoundError, match="no encounter nope"):
+        shift_times(catalog, [world["q"], "nope"], timedelta(hours=1), R)
+    with pytest.raises(ReviewError, match="leaves the calendar"):
+        shift_times(catalog, [world["q"]], timedelta(days=-3_000_000), R)
+    with catalog.session() as s:  # nothing was half done
+        assert s.get(Encounter, world["q"]).taken_utc == b.t(11, 12)
+        undated = b.encounter(s, None)
+        undated_id = undated.id
+    assert earliest_time(catalog, [undated_id]) is None
+    assert shift_times(catalog, [undated_id], timedelta(hours=1), R).is_noop
+
+
+@pytest.mark.parametrize(("delta", "said"), [
+    (timedelta(hours=1), "+1 h"), (-timedelta(minutes=90), "-1 h 30 min"),
+    (timedelta(days=365 * 26 + 3, seconds=5), "+26 y 3 d 5 s"), (timedelta(0), "+0 s")])
+def test_a_shift_is_said_as_people_say_it(delta: timedelta, said: str) -> None:
+    assert describe_shift(delta) == said

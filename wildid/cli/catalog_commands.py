@@ -20,7 +20,8 @@ from wildid.catalog.models import (
     Individual,
     Photo,
 )
-from wildid.cli.arguments import count
+from wildid.catalog.types import utcnow
+from wildid.cli.arguments import count, duration, moment
 from wildid.cli.catalogs import open_existing, open_or_make
 from wildid.cli.output import ProgressBar, failure_lines, human_bytes, print_json, print_table
 from wildid.errors import WildIdError
@@ -68,6 +69,36 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-identify", action="store_true",
                    help="do not match the changed encounters again now")
     p.set_defaults(func=cmd_species)
+
+    p = sub.add_parser(
+        "retime", parents=[common], help="correct photo times a camera's clock got wrong",
+        description="Move the times of the chosen encounters' photos by what the camera's clock "
+        "was off: --by the error itself (-26y124d, +1h), or --first-at the real time of the "
+        "earliest of those photos. Each encounter's time follows its photos; what the camera "
+        "wrote is kept beside it. Choose encounters by id, or those of one import (--batch), "
+        "narrowed to one camera (--camera) or to those dated in the future or at a factory "
+        "date (--doubtful), which the import report names. A card from several cameras whose "
+        "clocks were off by different amounts takes one command per camera. The app's "
+        "Encounters page does the same (Correct time…), with Undo.")
+    p.add_argument("encounters", metavar="ENCOUNTER_ID", nargs="*",
+                   help="encounters (id or the piece of it shown)")
+    p.add_argument("--batch", metavar="IMPORT_ID",
+                   help="every encounter of this import ('latest' for the last one)")
+    p.add_argument("--camera", metavar="TEXT",
+                   help="only encounters whose camera (make|model|serial, or the folder of "
+                        "photos without them: `wildid encounters --json`) contains TEXT")
+    p.add_argument("--doubtful", action="store_true",
+                   help="only encounters dated in the future or at a camera's factory date")
+    shift = p.add_mutually_exclusive_group(required=True)
+    shift.add_argument("--by", type=duration, metavar="DURATION",
+                       help="add this to every time (+1h, -26y124d, 90min; y is 365 days)")
+    shift.add_argument("--first-at", type=moment, metavar="DATETIME",
+                       help="the real time of the earliest chosen photo, as 2026-11-20 08:00 "
+                            "(in the clock `wildid photos` shows, or with a +02:00 offset)")
+    p.add_argument("--reviewer", default=None, metavar="NAME",
+                   help="who makes the change (default: $WILDID_REVIEWER or your login name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_retime)
 
     p = sub.add_parser(
         "find-strips", parents=[common],
@@ -127,6 +158,8 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "ignored": dict(sorted(report.ignored.items())),
         "new_encounters": len(report.new_encounter_ids),
         "with_data_strip": report.with_data_strip,
+        "doubtful_times": [{"path": path, "taken_utc": _fmt_time(taken), "kind": kind}
+                           for path, taken, kind in report.doubtful_times],
         "species": report.species,
         "species_inferred": report.species_inferred,
         "species_suggested": report.species_suggested,
@@ -143,6 +176,17 @@ def print_report(report: ImportReport) -> None:
         print(f"Data strips: {report.with_data_strip} of the photos have a camera's text bar "
               "printed on them; their boxes leave it out, so that one camera's text does not "
               "match between different animals")
+    if report.doubtful_times:
+        from wildid.ingest.clock import describe_doubtful
+
+        kinds = {kind for _path, _taken, kind in report.doubtful_times}
+        each = (", for one camera at a time (`--camera`): their clocks were off by different "
+                "amounts" if len(kinds) > 1 else "")
+        print(f"Camera clocks: {describe_doubtful(report.doubtful_times)} Their times are kept "
+              "as the camera wrote them; `wildid retime --batch "
+              f"{short_id(report.batch_id)} --doubtful --first-at \"YYYY-MM-DD HH:MM\"` gives "
+              f"the earliest its real time and moves the rest with it (or `--by` the clock's "
+              f"error){each}")
     if report.species_inferred and report.new_encounter_ids:
         print(f"Species: none given, so the new encounters are {report.species}, the species of "
               "every individual in this catalog (--species sets another)")
@@ -267,6 +311,63 @@ def cmd_species(args: argparse.Namespace) -> int:
             print_identification(summary, "species set")
             if "error" in summary:
                 return 1
+    return 0
+
+
+def _retime_targets(catalog: Any, args: argparse.Namespace) -> list[str]:
+    """The encounters ``wildid retime`` moves: those named, else the import's, narrowed."""
+    from wildid.ingest.clock import doubtful
+    from wildid.review.lookup import find_encounter_id, find_import_batch_id
+
+    if bool(args.encounters) == bool(args.batch):
+        raise WildIdError("name the encounters, or --batch IMPORT_ID ('latest' for the last "
+                          "import), not both")
+    with catalog.session() as s:
+        if args.encounters:
+            if args.camera or args.doubtful:
+                raise WildIdError("--camera and --doubtful narrow a --batch; named encounters "
+                                  "are moved as named")
+            return [find_encounter_id(s, e) for e in args.encounters]
+        batch = find_import_batch_id(s, args.batch)
+        rows = s.execute(select(Encounter.id, Encounter.camera_key, Encounter.taken_utc)
+                         .where(Encounter.import_batch_id == batch)
+                         .order_by(Encounter.taken_utc, Encounter.id)).all()
+    wanted = (args.camera or "").casefold()
+    now = utcnow()
+    return [e for e, key, taken in rows
+            if wanted in (key or "").casefold()
+            and (not args.doubtful or doubtful(taken, now) is not None)]
+
+
+def cmd_retime(args: argparse.Namespace) -> int:
+    from wildid.cli.review_commands import default_reviewer
+    from wildid.review.retime import describe_shift, earliest_time, shift_times
+
+    with open_catalog(args.catalog, create=False) as catalog:
+        ids = _retime_targets(catalog, args)
+        if not ids:
+            print("No encounter of that import matches: nothing changed")
+            return 1
+        delta = args.by
+        if delta is None:
+            first = earliest_time(catalog, ids)
+            if first is None:
+                raise WildIdError("none of these photos has a time to move; --first-at needs "
+                                  "one")
+            delta = args.first_at - first
+        reviewer = (args.reviewer or "").strip() or default_reviewer()
+        op = shift_times(catalog, ids, delta, reviewer)
+        first = earliest_time(catalog, ids)
+    n = len(op.changes.encounters)
+    if args.json:
+        print_json({"encounters": sorted(op.changes.encounters), "shift_seconds":
+                    delta.total_seconds(), "first": _fmt_time(first)})
+        return 0
+    if not n:
+        print("None of these photos has a time: nothing changed")
+        return 1
+    print(f"Moved the photo times of {n} encounter{'' if n == 1 else 's'} by "
+          f"{describe_shift(delta)}; the earliest is now {_fmt_time(first)}")
     return 0
 
 

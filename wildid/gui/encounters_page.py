@@ -51,11 +51,13 @@ from wildid.errors import WildIdError
 from wildid.gui.jobs import Job
 from wildid.gui.prefetch import LRU, Prefetcher
 from wildid.gui.prompts import Prompts
+from wildid.gui.retime_dialog import ask_shift
 from wildid.gui.services import Services
 from wildid.gui.species_help import ask_species
 from wildid.gui.style import set_role
 from wildid.ids import short_id
 from wildid.review import EncounterRow, encounter_rows, queries, set_encounter_species
+from wildid.review.retime import earliest_time, shift_times
 from wildid.review.views import file_name
 
 Index = QModelIndex | QPersistentModelIndex
@@ -363,6 +365,13 @@ class EncountersPage(QWidget):
                                        "matched again under its profile")
         self.species_button.clicked.connect(self.set_species)
         self.species_button.setEnabled(False)
+        # a camera's clock that was wrong (a trap restarted at its factory date): the import
+        # report names such photos; undoable, and nothing is matched again
+        self.time_button = QPushButton("Correct time…")
+        self.time_button.setToolTip("Move the photo times of the selected encounters by what "
+                                    "their camera's clock was off")
+        self.time_button.clicked.connect(self.correct_time)
+        self.time_button.setEnabled(False)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(200)
@@ -388,18 +397,19 @@ class EncountersPage(QWidget):
         header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self._size_columns()
         self.table.doubleClicked.connect(self._open)
-        self.table.selectionModel().selectionChanged.connect(
-            lambda *_: self.species_button.setEnabled(bool(self.selected_encounter_ids())))
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        species_action = QAction("Set species…", self.table)
-        species_action.triggered.connect(self.set_species)
-        self.table.addAction(species_action)
+        for text, slot in (("Set species…", self.set_species), ("Correct time…", self.correct_time)):
+            action = QAction(text, self.table)
+            action.triggered.connect(slot)
+            self.table.addAction(action)
 
         bar = QHBoxLayout()
         bar.addWidget(self.search, 1)
         bar.addWidget(self.state)
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.species_button)
+        bar.addWidget(self.time_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 14, 18, 12)
         top = QHBoxLayout()
@@ -501,6 +511,37 @@ class EncountersPage(QWidget):
             return
         self.services.push(op)
         self.services.identify_new(op.changes.encounters)
+
+    def correct_time(self) -> None:
+        """Ask how far the camera's clock was off and move the selected encounters' photo
+        times by that (one undoable step)."""
+        ids = self.selected_encounter_ids()
+        if not ids:
+            return
+        try:
+            earliest = earliest_time(self.services.catalog, ids)
+        except WildIdError as exc:
+            self.prompts.error(str(exc))
+            return
+        if earliest is None:
+            self.prompts.error("None of the selected encounters' photos has a time to correct.")
+            return
+        delta = self.prompts.choose("Correct time",
+                                    lambda parent: ask_shift(parent, len(ids), earliest))
+        if not delta:
+            return
+        try:
+            op = shift_times(self.services.catalog, ids, delta, self.services.reviewer)
+        except WildIdError as exc:
+            self.prompts.error(str(exc))
+            return
+        if not op.is_noop:
+            self.services.push(op)
+
+    def _selection_changed(self, *_: object) -> None:
+        chosen = bool(self.selected_encounter_ids())
+        self.species_button.setEnabled(chosen)
+        self.time_button.setEnabled(chosen)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         self.prefetch.shutdown()

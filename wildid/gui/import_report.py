@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from wildid.engine.extraction import failures_by_reason
 from wildid.gui.style import set_role
+from wildid.ingest.clock import describe_doubtful
 from wildid.ingest.importer import ImportReport
 from wildid.ingest.scan import describe_ignored
 
@@ -55,7 +56,11 @@ def summary_text(report: ImportReport, species_given: int | None = None) -> str:
         species = ""
     strips = (" A camera's data strip (its printed text) is left out of the boxes of "
               f"{_plural(report.with_data_strip, 'photo')}." if report.with_data_strip else "")
-    return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{strips}{kept}{none}"
+    clocks = describe_doubtful(report.doubtful_times)
+    if clocks:
+        clocks = (f" {clocks} Their times are kept as the camera wrote them: on the Encounters "
+                  "page, select those encounters and choose Correct time….")
+    return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{strips}{clocks}{kept}{none}"
 
 
 def ignored_text(report: ImportReport) -> str:

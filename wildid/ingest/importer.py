@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from wildid.catalog.failures import disk_full_message, is_disk_full
 from wildid.catalog.models import Encounter, ImportBatch, ImportIssue, Individual, Photo
 from wildid.catalog.types import utcnow
 from wildid.errors import Cancelled, DiskFullError, ImageError, WildIdError
+from wildid.ingest.clock import doubtful
 from wildid.ingest.data_strip import strips_of_photo
 from wildid.ingest.exif import read_exif
 from wildid.ingest.grouping import GroupingOptions, group_pending
@@ -85,6 +87,9 @@ class ImportReport:
     with_data_strip: int = 0
     """Photos with a camera trap's data strip printed on them: their automatic boxes stop at
     it (``wildid.ingest.data_strip``)."""
+    doubtful_times: list[tuple[str, datetime, str]] = field(default_factory=list)
+    """(file name, time, kind) of photos whose camera's clock looks wrong: dated in the future
+    or at a factory date (``wildid.ingest.clock``). They are imported as the camera dated them."""
 
     @property
     def photos_per_second(self) -> float:
@@ -373,6 +378,13 @@ def _commit(catalog: Catalog, batch_id: str, pending: list[_Prepared], report: I
     report.with_data_strip += sum(1 for item in pending
                                   if item.photo is not None and (item.photo.strip_top
                                                                  or item.photo.strip_bottom))
+    now = utcnow()
+    for item in pending:
+        assert item.photo is not None
+        kind = doubtful(item.photo.taken_utc, now)
+        if kind is not None:
+            report.doubtful_times.append((display_path(item.path.name), item.photo.taken_utc,
+                                          kind))  # type: ignore[arg-type]
     pending.clear()
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wildid.catalog.models import Encounter, Individual
+from wildid.catalog.models import Encounter, ImportBatch, Individual
 from wildid.errors import NotFoundError, ReviewError
 from wildid.ids import SHORT_ID_LENGTH
 from wildid.review.history import merge_links, resolve_with, retired_individual_ids
 
-__all__ = ["MIN_PREFIX", "find_encounter_id", "find_individual_id"]
+__all__ = ["MIN_PREFIX", "find_encounter_id", "find_import_batch_id", "find_individual_id"]
 
 MIN_PREFIX = SHORT_ID_LENGTH  # what messages show (wildid.ids.short_id) can be typed back
 _SHOWN = 5
@@ -53,6 +53,23 @@ def find_encounter_id(s: Session, text: str) -> str:
         raise NotFoundError(f"no encounter id starts or ends with {text.strip()!r}")
     if len(matches) > 1:
         raise _ambiguous("encounter id", text, matches)
+    return matches[0]
+
+
+def find_import_batch_id(s: Session, text: str) -> str:
+    """The import that ``text`` names: ``latest`` (the last one started), an id, or a unique
+    piece of one (``wildid import --json`` prints its ``batch_id``)."""
+    if text.strip().lower() == "latest":
+        found = s.scalars(select(ImportBatch.id).order_by(ImportBatch.started_at.desc(),
+                                                         ImportBatch.id.desc()).limit(1)).first()
+        if found is None:
+            raise NotFoundError("nothing was imported into this catalog yet")
+        return found
+    matches = _by_piece(s, ImportBatch, text, "import")
+    if not matches:
+        raise NotFoundError(f"no import id starts or ends with {text.strip()!r}")
+    if len(matches) > 1:
+        raise _ambiguous("import id", text, matches)
     return matches[0]
 
 
