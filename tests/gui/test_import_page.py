@@ -302,8 +302,8 @@ def test_the_summary_says_when_the_species_came_from_the_catalog() -> None:
     report.doubtful_times = [("IMG_1.jpg", datetime(2000, 1, 1, tzinfo=UTC), "reset")]
     assert summary_text(report).endswith(
         "; 1 new encounter. 1 photo is dated 2000-01-01, a camera's factory date (IMG_1.jpg): "
-        "the camera's clock was reset. Their times are kept as the camera wrote them: on the "
-        "Encounters page, select those encounters and choose Correct time….")
+        "the camera's clock was reset. Their times are kept as the camera wrote them; Correct "
+        "time… on the Encounters page moves the selected encounters' times.")
 
 
 def test_identification_is_skipped_quietly_without_the_engine(

@@ -58,8 +58,8 @@ def summary_text(report: ImportReport, species_given: int | None = None) -> str:
               f"{_plural(report.with_data_strip, 'photo')}." if report.with_data_strip else "")
     clocks = describe_doubtful(report.doubtful_times)
     if clocks:
-        clocks = (f" {clocks} Their times are kept as the camera wrote them: on the Encounters "
-                  "page, select those encounters and choose Correct time….")
+        clocks = (f" {clocks} Their times are kept as the camera wrote them; Correct time… "
+                  "on the Encounters page moves the selected encounters' times.")
     return f"{head}{speed}: {', '.join(parts)}; {tail}.{species}{strips}{clocks}{kept}{none}"
 
 
