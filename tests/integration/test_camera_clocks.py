@@ -61,6 +61,8 @@ def test_import_names_the_doubtful_photos_and_retime_mends_them(tmp_path: Path, 
         "TRAP-A_1.jpg): the camera's clock was reset" in line
     assert "wildid retime --batch " in line and "one camera at a time (`--camera`)" in line
     batch = line.split("--batch ", 1)[1].split()[0]
+    _, out, _ = _run(capsys, "info", "--catalog", cat)  # said until mended
+    assert "Encounters dated 1 in the future and 1 at a camera factory date" in out
     before = _times(capsys, cat)
     assert before["TRAP-A"][0] == "2000-01-01T00:00:10+00:00"
 
@@ -83,6 +85,8 @@ def test_import_names_the_doubtful_photos_and_retime_mends_them(tmp_path: Path, 
     rc, out, _ = _run(capsys, "retime", "--catalog", cat, "--batch", "latest", "--doubtful",
                       "--by", "1h")
     assert rc == 1 and "nothing changed" in out  # none is doubtful any more
+    _, out, _ = _run(capsys, "info", "--catalog", cat, "--json")
+    assert json.loads(out)["encounters_dated"] == {"in_the_future": 0, "at_a_factory_date": 0}
 
 
 def test_retime_refuses_a_choice_it_cannot_make(tmp_path: Path, card: Path, capsys) -> None:

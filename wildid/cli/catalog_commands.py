@@ -488,6 +488,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from wildid.ingest.clock import FUTURE, RESET, doubtful_encounter_counts
     from wildid.ingest.strip_rescan import strips_pending  # decoding modules: not at startup
 
     with open_existing(args.catalog) as catalog:
@@ -501,13 +502,16 @@ def cmd_info(args: argparse.Namespace) -> int:
             }
             unreviewed = s.scalar(select(func.count()).select_from(Encounter)
                                   .where(Encounter.state == "unreviewed")) or 0
+            clocks = doubtful_encounter_counts(s, utcnow())
         size = catalog.media.size_bytes() + sum(
             f.stat().st_size for f in catalog.root.glob("catalog.sqlite*") if f.is_file())
         cache = sum(f.stat().st_size for f in (catalog.root / "cache").rglob("*") if f.is_file())
         info = {"catalog": str(catalog.root), "catalog_id": catalog.meta("catalog_id"),
                 "size_bytes": size, "cache_bytes": cache, "counts": counts,
                 "unreviewed_encounters": unreviewed,
-                "data_strips_looked_for": not strips_pending(catalog)}
+                "data_strips_looked_for": not strips_pending(catalog),
+                "encounters_dated": {"in_the_future": clocks[FUTURE],
+                                     "at_a_factory_date": clocks[RESET]}}
     if args.json:
         print_json(info)
         return 0
@@ -518,6 +522,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     for name, n in counts.items():
         print(f"{name.capitalize():<12} {n}")
     print(f"{'Unreviewed':<12} {unreviewed} encounters")
+    if clocks[FUTURE] or clocks[RESET]:
+        said = [f"{n} {'in the future' if kind == FUTURE else 'at a camera factory date'}"
+                for kind, n in clocks.items() if n]
+        total = sum(clocks.values())
+        print(f"{'Encounter' if total == 1 else 'Encounters'} dated {' and '.join(said)}: a "
+              "camera's clock was wrong; `wildid retime` corrects them")
     if not info["data_strips_looked_for"]:
         print("Photos imported by an older wildid were not looked at for camera-trap data "
               "strips: `wildid find-strips` does it")

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from wildid.catalog.models import Encounter
 
 FUTURE = "future"
 RESET = "reset"
@@ -64,3 +69,13 @@ def describe_doubtful(items: Sequence[tuple[str, datetime, str]], named: int = 3
             parts.append(f"{subject} dated {span}, a camera's factory date ({names}{more}): "
                          "the camera's clock was reset.")
     return " ".join(parts)
+
+
+def doubtful_encounter_counts(session: Any, now: datetime) -> dict[str, int]:
+    """How many encounters are dated in the future and at a factory date (``wildid info``
+    says so until they are mended: the import report that named them is long gone)."""
+    future = session.scalar(select(func.count()).select_from(Encounter)
+                            .where(Encounter.taken_utc > now + FUTURE_SLACK)) or 0
+    reset = session.scalar(select(func.count()).select_from(Encounter)
+                           .where(Encounter.taken_utc < RESET_BEFORE)) or 0
+    return {FUTURE: future, RESET: reset}
