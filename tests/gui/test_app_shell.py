@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from wildid.catalog import open_catalog
 from wildid.errors import Cancelled, ReviewError
@@ -166,6 +166,36 @@ def test_open_and_new_catalog_switch_services(main_window: Any, tmp_path: Path, 
     dialogs.folders.append(str(first.catalog.root))
     main_window.menu_actions.open_catalog.trigger()
     assert main_window.services.catalog.root == first.catalog.root
+
+
+def test_only_work_a_person_would_miss_is_asked_about_before_stopping(
+        main_window: Any, services: Any, dialogs: Any, qtbot: Any) -> None:
+    """The app reopens on the Encounters page and loads its table in the background; closing
+    it soon after asked whether to stop "Loading encounters". Such work is stopped without a
+    question now; work that changes or copies something is still asked about, by name."""
+    def wait_until_cancelled(progress: Any = None, cancel: Any = None) -> None:
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        raise Cancelled()
+
+    loading = services.jobs.submit("Loading encounters", wait_until_cancelled, writes=False,
+                                   disposable=True)
+    assert main_window._stop_jobs("Quitting") is True
+    assert dialogs.shown == []
+    qtbot.waitUntil(lambda: not loading.state.active, timeout=5000)
+
+    services.jobs.submit("Loading encounters", wait_until_cancelled, writes=False,
+                         disposable=True)
+    backup = services.jobs.submit("Backing up the catalog", wait_until_cancelled,
+                                  writes=False, report_errors=False)
+    dialogs.question_answer = QMessageBox.StandardButton.No
+    assert main_window._stop_jobs("Quitting") is False
+    assert dialogs.shown == [("question", "Quitting stops the work still running (Backing up "
+                                          "the catalog). What is done so far is kept. Stop it?")]
+    assert backup.state.active
+    dialogs.question_answer = QMessageBox.StandardButton.Yes
+    assert main_window._stop_jobs("Quitting") is True
+    qtbot.waitUntil(lambda: not services.jobs.active_jobs, timeout=5000)
 
 
 def _newer_catalog(root: Path) -> Path:

@@ -455,7 +455,7 @@ class EncountersPage(QWidget):
         catalog, order = self.services.catalog, self.model.sort_spec
         self._job = self.services.jobs.submit(
             "Loading encounters", lambda progress=None, cancel=None: load_rows(catalog, order),
-            writes=False)
+            writes=False, disposable=True)
         self._job.succeeded.connect(lambda result: self._loaded(result, order))
         self._job.finished.connect(self._load_ended)
         self.count.setText("Loading…")

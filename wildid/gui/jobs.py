@@ -72,10 +72,12 @@ class Job(QObject):
     cancelled = Signal()
     finished = Signal()
 
-    def __init__(self, title: str, writes: bool, parent: QObject | None = None) -> None:
+    def __init__(self, title: str, writes: bool, parent: QObject | None = None,
+                 disposable: bool = False) -> None:
         super().__init__(parent)
         self.title = title
         self.writes = writes
+        self.disposable = disposable
         self.token = CancelToken()
         self.state = JobState.QUEUED
         self.last_progress: Progress | None = None
@@ -227,13 +229,15 @@ class JobRunner(QObject):
         return list(self._jobs)
 
     def submit(self, title: str, fn: JobFunction, *, writes: bool = True,
-               report_errors: bool = True) -> Job:
+               report_errors: bool = True, disposable: bool = False) -> Job:
         """Run ``fn(progress=..., cancel=...)`` in the background and return its Job.
 
         ``writes=False`` for read-only work, which may run beside a writer. Failures go to the
         error sink unless ``report_errors`` is False (the caller shows them itself).
+        ``disposable`` for work nobody waits for (loading a table to show): quitting or
+        switching catalogs stops it without asking, as it would be redone on demand.
         """
-        job = Job(title, writes, self)
+        job = Job(title, writes, self, disposable=disposable)
         if report_errors and self._errors is not None:
             job.failed.connect(self._errors)
         self._next_key += 1

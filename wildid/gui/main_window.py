@@ -324,17 +324,24 @@ class MainWindow(QMainWindow):
         return True
 
     def _stop_jobs(self, doing: str) -> bool:
-        """Ask before cancelling running jobs; True when none are left running."""
+        """Ask before cancelling running jobs; True when none are left running.
+
+        Only work a person would miss is asked about: loading the encounters table (the
+        page the app reopens on) is stopped without a question, which had asked whether to
+        stop "Loading encounters" when the app was closed soon after it opened.
+        """
         jobs = self.services.jobs.active_jobs
         if not jobs:
             return True
-        titles = ", ".join(sorted({j.title for j in jobs}))
-        answer = QMessageBox.question(
-            self, "wildid", f"{doing} stops the work still running ({titles}). What is done "
-            "so far is kept. Stop it?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
+        asked = [j for j in jobs if not j.disposable]
+        if asked:
+            titles = ", ".join(sorted({j.title for j in asked}))
+            answer = QMessageBox.question(
+                self, "wildid", f"{doing} stops the work still running ({titles}). What is "
+                "done so far is kept. Stop it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
         self.services.jobs.cancel_all()
         return self.services.jobs.wait()
 
