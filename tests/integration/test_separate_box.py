@@ -128,3 +128,47 @@ def test_match_names_the_animals_a_herds_burst_leads_to(catalog, tmp_path, capsy
         assert _annotation_of(catalog, one[1]).encounter_id == one_enc
     finally:
         forget(catalog)
+
+
+def test_photos_of_the_same_other_animal_are_split_into_one_encounter(catalog, tmp_path,
+                                                                      capsys) -> None:
+    """A burst of three photos: the first of one animal, the next two of another. `wildid
+    split` with both photos of the second moves them into one encounter together, so one
+    decision names that animal (before, each got its own and needed its own decision);
+    --each still gives every box its own."""
+    import json
+
+    from wildid.cli import main as cli_main
+
+    later = datetime(2024, 6, 6, 7, 0)
+    card = tmp_path / "card"
+    herd = [make_shot(card / f"herd{i}.jpg", 800, 600, seed=40 + i, pattern_seed=pattern,
+                      taken=later + timedelta(seconds=20 * i), serial="B1").path
+            for i, pattern in enumerate((21, 22, 22))]
+    trio = [make_shot(card / f"trio{i}.jpg", 800, 600, seed=50 + i, pattern_seed=pattern,
+                      taken=later + timedelta(seconds=20 * i), serial="B2").path
+            for i, pattern in enumerate((21, 22, 23))]
+    run_import(catalog, [card], ImportOptions(reference_in_place=True, workers=1))
+    burst = _annotation_of(catalog, herd[0]).encounter_id
+    cat = str(catalog.root)
+    try:
+        capsys.readouterr()
+        assert cli_main(["split", "--catalog", cat, burst, "herd2.jpg", "herd1.jpg",
+                         "--reviewer", "Tester", "--no-identify"]) == 0
+        out = capsys.readouterr().out
+        assert out.count("New encounter") == 1 and "herd1.jpg, herd2.jpg" in out
+        apart = _annotation_of(catalog, herd[1]).encounter_id
+        assert _annotation_of(catalog, herd[2]).encounter_id == apart != burst
+        assert _annotation_of(catalog, herd[0]).encounter_id == burst
+        assert cli_main(["encounters", "--catalog", cat, "--json"]) == 0
+        times = {e["id"]: e["taken_utc"] for e in json.loads(capsys.readouterr().out)}
+        assert times[apart] == (later + timedelta(seconds=20)).isoformat() + "+00:00"
+
+        # --each: every box an encounter of its own (three animals in one burst)
+        three = _annotation_of(catalog, trio[0]).encounter_id
+        assert cli_main(["split", "--catalog", cat, three, "trio1.jpg", "trio2.jpg", "--each",
+                         "--no-identify"]) == 0
+        assert capsys.readouterr().out.count("New encounter") == 2
+        assert len({_annotation_of(catalog, path).encounter_id for path in trio}) == 3
+    finally:
+        forget(catalog)

@@ -38,6 +38,7 @@ from wildid.review import (
     remove_individual,
     rename_individual,
     separate_annotation,
+    separate_annotations,
     set_encounter_species,
     unassign_encounter,
     update_annotation,
@@ -691,3 +692,32 @@ def test_shifting_times_refuses_what_cannot_be_done(catalog, world) -> None:
     (timedelta(days=365 * 26 + 3, seconds=5), "+26 y 3 d 5 s"), (timedelta(0), "+0 s")])
 def test_a_shift_is_said_as_people_say_it(delta: timedelta, said: str) -> None:
     assert describe_shift(delta) == said
+
+
+def test_boxes_of_one_other_animal_move_into_one_encounter_together(catalog) -> None:
+    """Three photos of a burst, the last two of another animal: both boxes go into one new
+    encounter (the earlier photo's time), and undo puts them back exactly."""
+    with catalog.session() as s:
+        burst = b.encounter(s, None, n_photos=3)
+        boxes = list(s.scalars(select(Annotation).where(Annotation.encounter_id == burst.id)
+                               .order_by(Annotation.id)))
+        for n, ann in enumerate(boxes):
+            s.get(Photo, ann.photo_id).taken_utc = b.t(5, n)
+        keep, *other = (a.id for a in boxes)
+        burst_id = burst.id
+    snap = b.snapshot(catalog)
+    op = separate_annotations(catalog, other[::-1], R)
+    assert op.label == "Separate 2 boxes into an encounter of their own"
+    with catalog.session() as s:
+        moved = {s.get(Annotation, a).encounter_id for a in other}
+        assert len(moved) == 1 and burst_id not in moved
+        assert s.get(Annotation, keep).encounter_id == burst_id
+        assert s.get(Encounter, moved.pop()).taken_utc == b.t(5, 1)
+    op.revert(catalog)
+    assert b.snapshot(catalog) == snap
+    with pytest.raises(ReviewError, match="all the boxes of their encounter"):
+        separate_annotations(catalog, [keep, *other], R)
+    with pytest.raises(ReviewError, match="different encounters"):
+        with catalog.session() as s:
+            elsewhere = b.first_annotation(s, b.encounter(s, b.t(6), n_photos=2)).id
+        separate_annotations(catalog, [keep, elsewhere], R)

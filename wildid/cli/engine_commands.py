@@ -240,11 +240,17 @@ def cmd_match(args: argparse.Namespace) -> int:
             mixed = m["different_animals"]
             which = ", ".join(f"{p['name']} through {file_name(p['query_photo'] or '?')} "
                               f"({p['score']:.3f})" for p in mixed)
-            others = " ".join(shlex.quote(file_name(p["query_photo"] or p["query_annotation_id"]))
-                              for p in mixed[1:])
+            # the photos of the best matching animal stay; those of each other animal move
+            # into one encounter of theirs (a split command each)
+            groups: dict[str, list[str]] = {}
+            for p in mixed:
+                if p["individual_id"] != mixed[0]["individual_id"]:
+                    groups.setdefault(p["individual_id"], []).append(
+                        shlex.quote(file_name(p["query_photo"] or p["query_annotation_id"])))
+            commands = "; ".join(f"wildid split {short_id(m['encounter_id'])} {' '.join(g)}"
+                                 for g in groups.values())
             print(f"  these photos match different animals: {which}. If the burst shows more "
-                  "than one animal, split it before confirming: "
-                  f"wildid split {short_id(m['encounter_id'])} {others}")
+                  f"than one animal, split it before confirming: {commands}")
         print_table(["rank", "individual", "score", "inliers", "best photo", "raw"],
                     [[c["rank"], c["name"], f"{c['score']:.3f}", c["n_inliers"],
                       file_name(c["best_photo"]) if c["best_photo"] else "",

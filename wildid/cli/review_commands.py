@@ -106,14 +106,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="give photos of a burst that show another animal their own encounter",
                        description="An import puts one camera's photos taken within the burst gap "
                        "into one encounter; when some of them show another animal (a herd), "
-                       "each box on the photos named here gets an encounter of its own, as Own "
-                       "encounter (O) does in the app's box editor. Then the encounters are "
-                       "matched again.")
+                       "the boxes on the photos named here move together into one new encounter "
+                       "of that animal, so one decision names it. --each gives every box an "
+                       "encounter of its own instead (several other animals), as Own encounter "
+                       "(O) does in the app's box editor. Then the encounters are matched again.")
     p.add_argument("encounter", metavar="ENCOUNTER_ID")
     p.add_argument("photos", metavar="PHOTO", nargs="+",
                    help="a photo of the encounter by file name (as `wildid encounters` and "
                    "`wildid match` show it) or path, or 8 or more characters of a box's "
                    "annotation id")
+    p.add_argument("--each", action="store_true",
+                   help="an encounter for each box (they show different animals)")
     p.add_argument("--no-identify", action="store_true",
                    help="do not extract features and match the encounters afterwards")
     p.set_defaults(func=cmd_split)
@@ -222,16 +225,16 @@ def _boxes_named(s: Session, encounter_id: str, names: list[str]) -> list[str]:
 
 def cmd_split(args: argparse.Namespace) -> int:
     from wildid.cli.catalog_commands import _identify, print_identification
-    from wildid.review import separate_annotation
+    from wildid.review import separate_annotations
 
     with open_catalog(args.catalog, create=False) as catalog:
         enc = _lookup(catalog, lambda s: find_encounter_id(s, args.encounter))
         boxes = _lookup(catalog, lambda s: _boxes_named(s, enc, args.photos))
         reviewer = _reviewer(args)
         made = []
-        for box in boxes:
-            separate_annotation(catalog, box, reviewer=reviewer)
-            made.append(encounter_detail(catalog, _encounter_of(catalog, box)))
+        for group in ([[box] for box in boxes] if args.each else [boxes]):
+            separate_annotations(catalog, group, reviewer=reviewer)
+            made.append(encounter_detail(catalog, _encounter_of(catalog, group[0])))
         for detail in made:
             files = ", ".join(a.file_name for a in detail.annotations)
             print(f"New encounter {short_id(detail.id)} for {files} "

@@ -19,6 +19,7 @@ from wildid.review.annotation_ops import (
     add_annotation,
     delete_annotation,
     separate_annotation,
+    separate_annotations,
     set_encounter_species,
     update_annotation,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "reject_candidate",
     "rejected_pairs",
     "separate_annotation",
+    "separate_annotations",
     "set_encounter_species",
     "remove_individual",
     "rename_individual",

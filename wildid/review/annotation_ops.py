@@ -28,8 +28,8 @@ from wildid.review.changes import Changes, Recorder
 from wildid.review.details import chunks
 from wildid.review.undoable import Operation
 
-__all__ = ["add_annotation", "delete_annotation", "separate_annotation", "set_encounter_species",
-           "update_annotation"]
+__all__ = ["add_annotation", "delete_annotation", "separate_annotation", "separate_annotations",
+           "set_encounter_species", "update_annotation"]
 
 # Annotation edits are not decisions; the operation still names who made them.
 _EDITOR = "annotation editor"
@@ -178,29 +178,57 @@ def separate_annotation(catalog: Any, annotation_id: str,
     encounter is still to review, with the photo's time and place and the old encounter's
     observer, species and camera. Refused for an encounter's only box.
     """
+    return separate_annotations(catalog, [annotation_id], reviewer)
+
+
+def separate_annotations(catalog: Any, annotation_ids: Sequence[str],
+                         reviewer: str = _EDITOR) -> Operation:
+    """Move boxes of one encounter into one new encounter together: the photos of a burst that
+    show the same other animal (the second of two nyalas passing a trap), so that one
+    decision names it, instead of one per photo. As :func:`separate_annotation` for each box
+    otherwise; the new encounter takes the earliest photo's time and place. Refused when the
+    boxes are of different encounters, or are all the boxes of theirs (it is that animal's
+    encounter already).
+    """
+    wanted = list(dict.fromkeys(annotation_ids))
+    if not wanted:
+        raise ReviewError("no box given")
     with catalog.session() as s:
-        ann = _annotation(s, annotation_id)
-        old = s.get(Encounter, ann.encounter_id) if ann.encounter_id else None
-        if old is None:
+        boxes = [_annotation(s, a) for a in wanted]
+        olds = {ann.encounter_id for ann in boxes}
+        if None in olds:
             raise ReviewError("this box belongs to no encounter")
+        if len(olds) > 1:
+            raise ReviewError("these boxes are of different encounters: separate them one "
+                              "encounter at a time")
+        old = s.get(Encounter, olds.pop())
+        assert old is not None
         others = s.scalar(select(func.count()).where(Annotation.encounter_id == old.id,
-                                                      Annotation.id != ann.id))
+                                                      Annotation.id.not_in(wanted)))
         if not others:
-            raise ReviewError("this box is the only one of its encounter: it has its own already")
-        photo = _photo(s, ann.photo_id)
+            raise ReviewError("this box is the only one of its encounter: it has its own already"
+                              if len(wanted) == 1 else
+                              "these are all the boxes of their encounter: it is their own "
+                              "already")
+        photos = sorted((_photo(s, ann.photo_id) for ann in boxes),
+                        key=lambda p: (p.taken_utc is None, p.taken_utc or 0, p.original_path))
+        first = photos[0]
         rec = Recorder(s, reviewer)
-        enc = Encounter(observer=old.observer, species=old.species, taken_utc=photo.taken_utc,
-                        gps_lat=photo.gps_lat, gps_lon=photo.gps_lon, camera_key=old.camera_key,
-                        import_batch_id=photo.import_batch_id)
+        enc = Encounter(observer=old.observer, species=old.species, taken_utc=first.taken_utc,
+                        gps_lat=first.gps_lat, gps_lon=first.gps_lon, camera_key=old.camera_key,
+                        import_batch_id=first.import_batch_id)
         rec.insert(enc)
-        touched = rec.set_aside_caches([ann.id], {old.id}, features=False, referencing=True)
-        rec.set(ann, encounter_id=enc.id)
+        touched = rec.set_aside_caches(wanted, {old.id}, features=False, referencing=True)
+        for ann in boxes:
+            rec.set(ann, encounter_id=enc.id)
         # nothing is cached for the new encounter yet: this step makes undo set aside what the
         # engine computes for it in the meantime (and redo bring it back)
         rec.set_aside_caches([], [enc.id], features=False)
-        return Operation.from_recorder("Separate box into its own encounter", Changes(
+        label = ("Separate box into its own encounter" if len(wanted) == 1 else
+                 f"Separate {len(wanted)} boxes into an encounter of their own")
+        return Operation.from_recorder(label, Changes(
             encounters=frozenset({old.id, enc.id} | touched),
-            annotations=frozenset({ann.id})), rec)
+            annotations=frozenset(wanted)), rec)
 
 
 def delete_annotation(catalog: Any, annotation_id: str, reviewer: str = _EDITOR) -> Operation:
