@@ -59,3 +59,18 @@ def test_cli_names_a_model_a_profile_needs_but_nobody_installed(
     assert rows["gone_matcher"]["status"] == "missing"
     assert rows["gone_matcher"]["used_for"] == ["nyala: re-ranking"]
     assert not rows["lightglue_aliked_int8"]["active"]
+
+
+def test_a_user_manifest_reusing_a_shipped_id_is_not_listed_as_in_use(
+        _isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's manifest with the id of the shipped re-id embedder is refused (the shipped one
+    keeps it). `wildid models` starred the refused row too and gave it the shipped model's
+    uses, as if the broken copy ran; and its exit status said something in use was broken."""
+    from wildid.paths import user_models_dir
+
+    add_user_model(user_models_dir(), "reid_lite0_nyala_lion")
+    assert cli_main(["models", "--json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["id"] == "reid_lite0_nyala_lion"]
+    shipped, copy = sorted(rows, key=lambda r: r["source"] != "shipped")
+    assert shipped["active"] and shipped["status"] == "ok" and shipped["used_for"]
+    assert not copy["active"] and copy["used_for"] == [] and copy["status"] == "bad manifest"

@@ -84,6 +84,15 @@ def test_user_models_are_listed_with_their_status(registry: ModelRegistry, tmp_p
     assert {e.id for e in registry.list("embedder") if e.source == "user" and e.ok} == {"good"}
 
 
+def test_a_manifest_saved_with_a_byte_order_mark_is_read(registry: ModelRegistry,
+                                                          tmp_path: Path) -> None:
+    """Windows Notepad saves UTF-8 with a byte order mark; a manifest edited there was listed
+    as "bad manifest: Unexpected UTF-8 BOM"."""
+    path = add_user_model(tmp_path / "user", "edited")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert registry.get("edited").status is ModelStatus.OK
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [

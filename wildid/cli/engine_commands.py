@@ -110,10 +110,14 @@ def cmd_models(args: argparse.Namespace) -> int:
                    "active": True, "used_for": [], "status": "error", "problem": str(exc),
                    "path": ""}]
     uses = model_uses(registry, profiles)
-    rows = [{"id": e.id, "task": e.task, "version": e.version, "source": e.source,
-             "active": e.id in uses, "used_for": uses.get(e.id, []), "status": str(e.status),
-             "problem": e.problem or "", "path": str(e.manifest_path)}
-            for e in registry.list()]
+    rows = []
+    for e in registry.list():
+        # a second manifest with a model's id is refused: the first one listed is the one used
+        used = e.id in uses and e.id not in {r["id"] for r in rows if r["active"]}
+        rows.append({"id": e.id, "task": e.task, "version": e.version, "source": e.source,
+                     "active": used, "used_for": uses.get(e.id, []) if used else [],
+                     "status": str(e.status), "problem": e.problem or "",
+                     "path": str(e.manifest_path)})
     listed = {r["id"] for r in rows}
     # a model a profile names but no manifest provides: that step runs without it (logged)
     rows += [{"id": model_id, "task": "", "version": "", "source": "", "active": True,

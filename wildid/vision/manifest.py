@@ -134,7 +134,7 @@ def load_manifest(path: str | Path) -> ModelManifest:
     """Read and validate one manifest; raises ``ModelError`` naming the file and field."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Notepad writes
     except FileNotFoundError as exc:
         raise ModelError(f"model manifest {path} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:
