@@ -409,6 +409,19 @@ def test_profiles_round_trip_and_shipped_defaults(tmp_path) -> None:
     assert again.settings_digest() == prof.settings_digest()
 
 
+def test_a_profile_copy_edited_in_notepad_is_read_or_named(tmp_path) -> None:
+    """The user's profile copy (calibration.json) is edited by hand: saved with a byte order
+    mark it is read as it is; saved as UTF-16 it is named as unreadable, not a traceback."""
+    path = tmp_path / "calibration.json"
+    save_profiles({"default": SpeciesProfile("default")}, path)
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert set(load_profiles(path)) == {"default"}
+    path.write_text(text, encoding="utf-16")
+    with pytest.raises(MatchingError, match="cannot read species profiles"):
+        load_profiles(path)
+
+
 def test_mirrored_votes_find_a_flipped_photo_with_profile_named_features(
         catalog: dict[str, object]) -> None:
     """The app stores features as ``rootsift/<profile>``; the mirror must still apply to them."""

@@ -261,8 +261,10 @@ def load_profiles(path: Path | None = None, overrides: bool = False
     """
     file = Path(path) if path is not None else DEFAULTS_PATH
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        # a byte order mark is what Notepad writes into a profile copy edited there; a file
+        # saved as UTF-16 is named as unreadable like any other, not a traceback
+        data = json.loads(file.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
         raise MatchingError(f"cannot read species profiles {file}: {exc}") from exc
     profiles = data.get("profiles")
     if not isinstance(profiles, dict) or ("default" not in profiles and not overrides):
