@@ -607,6 +607,21 @@ def test_a_burst_whose_photos_match_different_animals_says_so_until_it_is_split(
     settle(qtbot, page)
     assert page.current_encounter_id() == burst and banner.isVisible()
 
+    assert "<i>Split by animal</i> gives photo 2 an encounter of its own" in banner.text()
+    with qtbot.waitSignal(page.services.data_changed, timeout=5000):
+        banner.button.click()  # the same in one click, one undoable step
+    with world.catalog.session() as s:
+        assert s.get(Annotation, second).encounter_id != burst
+        assert s.get(Annotation, first).encounter_id == burst
+    assert page.services.undo_stack.undo_label == "Split the burst by animal (1 photo apart)"
+    qtbot.waitUntil(lambda: len(page.queue) == 4 and not page.is_loading(), timeout=5000)
+    settle(qtbot, page)
+    assert page.current_encounter_id() == burst and not banner.isVisible()
+    page.actions_by_key["undo"].trigger()
+    qtbot.waitUntil(lambda: len(page.queue) == 3 and not page.is_loading(), timeout=5000)
+    with world.catalog.session() as s:
+        assert s.get(Annotation, second).encounter_id == burst
+
     with world.catalog.session() as s:  # Dot's 20 % under a threshold of 25 %: one animal
         s.get(MatchSummary, burst).threshold = 0.25
     page.prefetch.shutdown()

@@ -183,6 +183,32 @@ class ReviewDecisions:
             redo.setEnabled(stack.can_redo)
             redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
 
+    def split_burst(self: ReviewPage, groups: list[list[str]]) -> None:
+        """The mixed-burst strip's *Split by animal*: each group of boxes (the photos that
+        lead to one other animal) becomes an encounter of its own, as one undoable step; the
+        burst and the new encounters are matched again at once. What the box editor's Own
+        encounter does box by box, in one click."""
+        from wildid.review.annotation_ops import separate_annotations
+        from wildid.review.undoable import OperationGroup
+
+        if not groups:
+            return
+        done = []
+        try:
+            for group in groups:
+                done.append(separate_annotations(self.services.catalog, group,
+                                                 self.services.reviewer))
+        except WildIdError as exc:
+            for op in reversed(done):  # all or nothing, as one step
+                op.revert(self.services.catalog)
+            self.prompts.error(str(exc))
+            return
+        photos = sum(len(g) for g in groups)
+        step = OperationGroup(f"Split the burst by animal ({photos} photo"
+                              f"{'' if photos == 1 else 's'} apart)", done)
+        self.services.push(step)
+        self.services.refresh_matches(list(step.changes.encounters), extract=True)
+
     def edit_boxes(self: ReviewPage) -> None:
         """Open the box editor on this encounter; boxes changed there reload the encounter."""
         from wildid.gui.annotation_editor import AnnotationDialog

@@ -140,6 +140,7 @@ class ReviewPage(ReviewDecisions, QWidget):
 
         self.banner = NewIndividualBanner()
         self.burst_banner = MixedBurstBanner()
+        self.burst_banner.split_requested.connect(self.split_burst)
         self.query_header = QueryHeader()
         self.query_header.photoStep.connect(self.step_photo)
         self.candidate_header = CandidateHeader()

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -237,34 +238,66 @@ class NewIndividualBanner(QLabel):
         self.show()
 
 
-class MixedBurstBanner(QLabel):
+class MixedBurstBanner(QFrame):
     """An amber strip saying the encounter's photos lead to different known animals
     (``review.burst_check.different_animals``): a herd photographed in one burst, which one
-    confirmation would name as a single individual."""
+    confirmation would name as a single individual. Its button splits the burst by animal:
+    ``split_requested`` carries, for each animal but the best matching one, the boxes of the
+    photos that lead to it (each group becomes one encounter)."""
+
+    split_requested = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mixedBurstBanner")
-        self.setWordWrap(True)
-        self.setTextFormat(Qt.TextFormat.RichText)
-        self.setStyleSheet("QLabel#mixedBurstBanner { background: #fff3cd; color: #664d03;"
-                           " border: 1px solid #e0b400; border-radius: 4px; padding: 4px 8px; }")
+        self.setStyleSheet("QFrame#mixedBurstBanner { background: #fff3cd; color: #664d03;"
+                           " border: 1px solid #e0b400; border-radius: 4px; }"
+                           " QFrame#mixedBurstBanner QLabel { color: #664d03; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.button = QPushButton("Split by animal")
+        self.button.setToolTip("Give the photos of each other animal an encounter of their own "
+                               "(undoable); they are matched again")
+        self.button.clicked.connect(lambda: self.split_requested.emit(self.groups))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.groups: list[list[str]] = []
         self.hide()
 
+    def text(self) -> str:
+        return self.label.text()
+
     def show_for(self, matches: list[PhotoMatch], photo_ids: list[str]) -> None:
-        """``matches``: each photo's strongest likely candidate (empty hides the strip);
-        ``photo_ids``: the encounter's annotations in the order the query header counts them."""
-        named = [(photo_ids.index(m.query_annotation_id) + 1, m.candidate) for m in matches
+        """``matches``: each photo's strongest likely candidate, best first (empty hides the
+        strip); ``photo_ids``: the encounter's annotations in the order the query header
+        counts them."""
+        named = [(photo_ids.index(m.query_annotation_id) + 1, m) for m in matches
                  if m.query_annotation_id in photo_ids]
-        if len({c.individual_id for _, c in named}) < 2:
+        if len({m.candidate.individual_id for _, m in named}) < 2:
+            self.groups = []
             self.hide()
             return
-        which = ", ".join(f"<b>{escape(c.name)}</b> through photo {i} ({fmt_percent(c.score)})"
-                          for i, c in named)
-        self.setText(f"<b>These photos match different animals:</b> {which}. If the burst shows "
-                     "more than one animal, split it before confirming (a confirmation names "
-                     "every photo as one individual): press E, select another animal's box and "
-                     "press O to give it its own encounter.")
+        which = ", ".join(f"<b>{escape(m.candidate.name)}</b> through photo {i} "
+                          f"({fmt_percent(m.candidate.score)})" for i, m in named)
+        stays = named[0][1].candidate.individual_id
+        groups: dict[str, list[str]] = {}
+        for _, m in named:
+            if m.candidate.individual_id != stays:
+                groups.setdefault(m.candidate.individual_id, []).append(m.query_annotation_id)
+        self.groups = list(groups.values())
+        moved = [str(photo_ids.index(a) + 1) for g in self.groups for a in g]
+        gives = (f"photo {moved[0]} an encounter of its own" if len(moved) == 1 else
+                 f"photos {', '.join(moved[:-1])} and {moved[-1]} "
+                 + ("an encounter of their own" if len(self.groups) == 1
+                    else "encounters of their own, one per animal"))
+        self.label.setText(
+            f"<b>These photos match different animals:</b> {which}. If the burst shows more than "
+            "one animal, split it before confirming (a confirmation names every photo as one "
+            f"individual): <i>Split by animal</i> gives {gives}; or press E, select another "
+            "animal's box and press O.")
         self.show()
 
 
