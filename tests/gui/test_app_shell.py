@@ -575,3 +575,26 @@ def test_file_menu_backs_the_catalog_up_in_the_background(main_window: Any, serv
     action.trigger()
     qtbot.waitUntil(lambda: bool(main_window.prompts.errors), timeout=30_000)
     assert "holds other files" in main_window.prompts.errors[-1]
+
+
+def test_help_menu_checks_the_installation_in_the_background(main_window: Any, services: Any,
+                                                            qtbot: Any) -> None:
+    """Help → Check installation…: `wildid self-test` as a background job (the open catalog is
+    not touched), then a report of every step."""
+    from tests.gui.review_data import ScriptedPrompts
+
+    main_window.prompts = ScriptedPrompts()
+    action = main_window.menu_actions.check_install
+    assert action.text() == "&Check installation…"
+    action.trigger()
+    tool = main_window.install_check
+    assert tool.busy and tool.start() is None  # one check at a time
+    # its end reaches the window through the event loop, which only the wait runs
+    with qtbot.waitSignal(tool.finished, timeout=60_000) as done:
+        pass
+    assert done.args[0].ok
+    title, text = main_window.prompts.informed[-1]
+    assert title == "Installation check"
+    assert text.startswith("wildid identifies animals on this computer.")
+    assert "identify (lion profile)" in text
+    assert services.catalog.meta("catalog_id")  # the open catalog, still there and unchanged

@@ -9,8 +9,9 @@ collected. So this runs the built programs themselves, in a fresh home folder, w
 generates: the CLI names two generated animals as nyala (the profile that runs every shipped
 model: the re-id embedder, ALIKED, LightGlue), imports a second sighting of one of them with a
 corrupt file, and must skip the file and rank the right animal first, re-ranked by LightGlue;
-``wildid models`` must list the shipped models as ok; the windowed program starts offscreen
-and its log must show every page loaded. Exits 1 naming what failed.
+``wildid models`` must list the shipped models as ok and ``wildid self-test`` pass; the
+windowed program starts offscreen and its log must show every page loaded. Exits 1 naming
+what failed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def check_cli(dist: Path, home: Path, env: dict[str, str]) -> list[str]:
     if not rows or any("ok" not in line.split() for line in rows):
         raise SystemExit(f"FAILED: the shipped models are not all ok:\n{models}")
     done.append(f"models: {len(rows)} shipped, all ok")
+    checked = json.loads(run(cli, "self-test", "--json", env=env))
+    if not checked["ok"]:
+        raise SystemExit(f"FAILED: wildid self-test: {json.dumps(checked, indent=1)}")
+    done.append(f"self-test: {len(checked['steps'])} steps ok")
     first, second = make_animal_pair(home / "photos", 61, seeds=(3, 4), width=800, height=600)
     other, _ = make_animal_pair(home / "photos", 62, seeds=(5, 6), width=800, height=600)
     card = home / "card"

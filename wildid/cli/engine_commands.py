@@ -33,6 +33,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("self-test", parents=[common],
+                       help="check that this installation identifies animals (offline)",
+                       description="Generates photos of two patterned animals, imports them into "
+                       "a throwaway catalog (your catalog is not touched), names them and "
+                       "identifies a second sighting of one with every model the species "
+                       "profiles use, as after an import. Each step is reported with what "
+                       "failed; exits 1 when one did. About 10-20 s on a laptop.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_self_test)
+
     p = sub.add_parser("extract", parents=[common],
                        help="compute features for annotations not processed yet")
     p.add_argument("--json", action="store_true")
@@ -155,6 +165,24 @@ def _projection_rows(profiles: dict[str, Any]) -> list[dict[str, Any]]:
                      "used_for": [f"{name}: local descriptors"], "status": status,
                      "problem": problem, "path": str(profile.projection_path())})
     return rows
+
+
+# ---------------------------------------------------------------------------- self-test
+def cmd_self_test(args: argparse.Namespace) -> int:
+    from wildid.selftest import run_self_test
+
+    report = run_self_test(progress=None if args.json else
+                           lambda name: print(f"… {name}", file=sys.stderr, flush=True))
+    if args.json:
+        print_json({"ok": report.ok, "steps": [
+            {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 2), "detail": s.detail}
+            for s in report.steps]})
+    else:
+        for line in report.lines():
+            print(line)
+        print("wildid works on this computer" if report.ok else
+              "wildid cannot identify animals on this computer: see the step that failed")
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------------------- extract

@@ -232,6 +232,12 @@ class MainWindow(QMainWindow):
 
         self._tool("catalog_backup", CatalogBackup).start()
 
+    def check_installation(self) -> None:
+        """Help → Check installation… (``wildid self-test`` in the background, then a report)."""
+        from wildid.gui.install_check import InstallCheck
+
+        self._tool("install_check", InstallCheck).start()
+
     def _offer_strip_scan(self) -> None:
         """Once, for a catalog upgraded from before imports looked for camera data strips whose
         photos nobody has looked at since: offer to now (the Tools menu does it any time)."""

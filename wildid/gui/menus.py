@@ -46,6 +46,7 @@ class WindowCommands(Protocol):
     def reset_scores(self) -> None: ...
     def find_data_strips(self) -> None: ...
     def backup_catalog(self) -> None: ...
+    def check_installation(self) -> None: ...
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Actions:
     reset_scores: QAction | None = None
     find_strips: QAction | None = None
     backup: QAction | None = None
+    check_install: QAction | None = None
 
 
 def _action(window: QMainWindow, text: str, *shortcuts: QKeySequence | str,
@@ -175,7 +177,12 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> Actions:
     actions.about = _action(window, "&About wildid")
     actions.about.setMenuRole(QAction.MenuRole.AboutRole)
     actions.about.triggered.connect(lambda: show_about(window))
-    for item in (actions.shortcuts, actions.log_folder):
+    actions.check_install = _action(
+        window, "&Check installation…",
+        tip="Identify generated photos in a throwaway catalog with every model in use, and "
+            "say which step fails (wildid self-test)")
+    actions.check_install.triggered.connect(commands.check_installation)
+    for item in (actions.shortcuts, actions.log_folder, actions.check_install):
         help_menu.addAction(item)
     help_menu.addSeparator()
     help_menu.addAction(actions.about)
