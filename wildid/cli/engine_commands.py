@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "a throwaway catalog (your catalog is not touched), names them and "
                        "identifies a second sighting of one with every model the species "
                        "profiles use, as after an import. Each step is reported with what "
-                       "failed; exits 1 when one did. About 10-20 s on a laptop.")
+                       "failed; exits 1 when one did. A few seconds on a laptop.")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_self_test)
 

@@ -46,14 +46,20 @@ def _ambiguous(what: str, text: str, options: list[str]) -> ReviewError:
     return ReviewError(f"{what} {text!r} is ambiguous: it matches {listed}")
 
 
+def _one_by_piece(s: Session, model: Any, text: str, what: str) -> str:
+    """The one id of ``model`` that ``text`` names (see :func:`_by_piece`); none or several
+    is an error saying so."""
+    matches = _by_piece(s, model, text, what)
+    if not matches:
+        raise NotFoundError(f"no {what} id starts or ends with {text.strip()!r}")
+    if len(matches) > 1:
+        raise _ambiguous(f"{what} id", text, matches)
+    return matches[0]
+
+
 def find_encounter_id(s: Session, text: str) -> str:
     """The encounter id that ``text`` (an id, or a unique prefix or suffix of one) names."""
-    matches = _by_piece(s, Encounter, text, "encounter")
-    if not matches:
-        raise NotFoundError(f"no encounter id starts or ends with {text.strip()!r}")
-    if len(matches) > 1:
-        raise _ambiguous("encounter id", text, matches)
-    return matches[0]
+    return _one_by_piece(s, Encounter, text, "encounter")
 
 
 def find_import_batch_id(s: Session, text: str) -> str:
@@ -65,12 +71,7 @@ def find_import_batch_id(s: Session, text: str) -> str:
         if found is None:
             raise NotFoundError("nothing was imported into this catalog yet")
         return found
-    matches = _by_piece(s, ImportBatch, text, "import")
-    if not matches:
-        raise NotFoundError(f"no import id starts or ends with {text.strip()!r}")
-    if len(matches) > 1:
-        raise _ambiguous("import id", text, matches)
-    return matches[0]
+    return _one_by_piece(s, ImportBatch, text, "import")
 
 
 def find_individual_id(s: Session, text: str, resolve: bool = True) -> str:
