@@ -5,14 +5,16 @@ left out of the build, an onnxruntime that cannot run on this CPU, a codec missi
 model that is broken. The maintainers' build check (``tests/packaging/check_frozen.py``) runs
 on the build machine; this runs wherever wildid is installed, with nothing but what was
 installed, and says which step failed and why. Its photos are generated
-(``wildid.synthetic``): two sightings of one patterned animal in different scenes and poses,
-one of another, and a file cut short. The second sighting must rank its animal first under
-the nyala profile, which runs every shipped model (the re-identification embedder that places
-keypoints, ALIKED and LightGlue for the re-ranking).
+(``wildid.synthetic``): per species profile, two patterned animals and a second sighting of
+the first in another scene and pose, which must rank its animal first; and a file cut short,
+which must be skipped. Nyala runs every shipped model (the re-identification embedder that
+places keypoints, ALIKED and LightGlue for the re-ranking), lion its descriptor projection and
+photometric check. An unexpected error is logged with its traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from wildid.errors import WildIdError
 from wildid.synthetic import render
 
 __all__ = ["SelfTestReport", "Step", "run_self_test"]
+
+log = logging.getLogger(__name__)
 
 SIZE = (800, 600)
 WARP = 0.25
@@ -127,9 +131,11 @@ def run_self_test(progress: Callable[[str], None] | None = None,
         t0 = time.perf_counter()
         try:
             detail, ok = work(), True
+        except WildIdError as exc:
+            detail, ok = str(exc), False
         except Exception as exc:  # noqa: BLE001 - any failure is this step's finding
-            detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, WildIdError) \
-                else str(exc), False
+            log.exception("self-test step %s failed", name)
+            detail, ok = f"{type(exc).__name__}: {exc}", False
         report.steps.append(Step(name, ok, time.perf_counter() - t0, detail))
         return ok
 

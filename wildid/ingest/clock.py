@@ -49,7 +49,7 @@ def describe_doubtful(items: Sequence[tuple[str, datetime, str]], named: int = 3
 
     "3 photos are dated in the future (2031-05-02; IMG_0003.jpg, IMG_0004.jpg, IMG_0005.jpg):
     their camera's clock was wrong. 2 photos are dated 2000-01-01, a camera's factory date
-    (IMG_0001.jpg, IMG_0002.jpg): its clock was reset."
+    (IMG_0001.jpg, IMG_0002.jpg): the camera's clock was reset."
     """
     parts = []
     for kind in (FUTURE, RESET):
