@@ -138,6 +138,15 @@ def test_report_names_the_files_it_passed_over(services: Any, small_card: Path, 
     assert view.ignored.text().startswith("Not photos, left alone: 2 .nef (camera RAW)")
     assert "import the camera's JPEGs" in view.ignored.text()
 
+    # the folder that holds the open catalog: the catalog is left out, and said
+    page.clear_sources()
+    page.add_paths([services.catalog.root])
+    report = _run(qtbot, page)
+    assert report.imported == 0 and report.catalogs == [str(services.catalog.root)]
+    assert view.ignored.isVisible()
+    assert view.ignored.text().startswith(
+        f"Left alone: the wildid catalog in {services.catalog.root} (")
+
 
 def test_options_are_used_and_remembered(services: Any, small_card: Path, qtbot: Any,
                                          settings: Any) -> None:

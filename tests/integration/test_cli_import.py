@@ -135,6 +135,32 @@ def test_a_raw_only_card_says_why_nothing_came_in(tmp_path: Path, capsys) -> Non
     assert rc == 1 and json.loads(out)["ignored"] == {".cr2": 3, ".mov": 1}
 
 
+def test_a_folder_holding_the_catalog_does_not_import_the_catalog(tmp_path: Path,
+                                                                   capsys) -> None:
+    """A user keeps the catalog beside the card folders and imports the folder above both.
+    Before, the catalog's thumbnails came in as new photos, each a new encounter to review,
+    and its database files were listed as "not photos". Catalog folders (this one, another,
+    a backup) are left out whole, and the report says so."""
+    root = tmp_path / "wildlife"
+    for i in range(2):
+        pf.make_photo(root / "card" / f"IMG_{i}.jpg", 320, 240, seed=i + 1, pattern_seed=5)
+    cat = root / "catalog"
+    assert _run(capsys, "import", str(root / "card"), "--catalog", str(cat), "--no-identify")[0] == 0
+    assert _run(capsys, "backup", str(root / "backup"), "--catalog", str(cat))[0] == 0
+    pf.make_photo(root / "later" / "IMG_9.jpg", 320, 240, seed=9)
+    rc, out, _ = _run(capsys, "import", str(root), "--catalog", str(cat), "--no-identify",
+                      "--json")
+    assert rc == 0
+    report = json.loads(out)
+    assert (report["imported"], report["duplicates"], report["ignored"]) == (1, 2, {})
+    assert report["catalogs_left_alone"] == [str(root / "backup"), str(root / "catalog")]
+    rc, out, _ = _run(capsys, "import", str(cat), "--catalog", str(cat), "--no-identify")
+    assert rc == 1 and f"Left alone: the wildid catalog in {cat} (" in out
+    rc, out, _ = _run(capsys, "photos", "--catalog", str(cat), "--json")
+    assert sorted(Path(p["path"]).name for p in json.loads(out)) == [
+        "IMG_0.jpg", "IMG_1.jpg", "IMG_9.jpg"]
+
+
 def test_reference_in_place_keeps_originals_where_they_are(tmp_path: Path, capsys) -> None:
     photo = pf.make_photo(tmp_path / "in" / "a.jpg", width=320, height=240)
     cat = tmp_path / "c"

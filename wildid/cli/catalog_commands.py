@@ -156,6 +156,7 @@ def report_dict(report: ImportReport) -> dict[str, object]:
         "duplicates": report.duplicates,
         "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
         "ignored": dict(sorted(report.ignored.items())),
+        "catalogs_left_alone": report.catalogs,
         "new_encounters": len(report.new_encounter_ids),
         "with_data_strip": report.with_data_strip,
         "doubtful_times": [{"path": path, "taken_utc": _fmt_time(taken), "kind": kind}
@@ -210,6 +211,10 @@ def print_report(report: ImportReport) -> None:
         from wildid.ingest.scan import describe_ignored
 
         print(f"Not photos, left alone: {describe_ignored(report.ignored)}")
+    if report.catalogs:
+        from wildid.ingest.scan import describe_catalogs
+
+        print(f"Left alone: {describe_catalogs(report.catalogs)}")
     if report.status == "completed" and report.n_found == 0:
         print("No photos found in the given folders.")
 

@@ -21,7 +21,7 @@ from wildid.engine.extraction import failures_by_reason
 from wildid.gui.style import set_role
 from wildid.ingest.clock import describe_doubtful
 from wildid.ingest.importer import ImportReport
-from wildid.ingest.scan import describe_ignored
+from wildid.ingest.scan import describe_catalogs, describe_ignored
 
 MAX_REASONS = 5  # reasons a photo failed, each said once; the log has every photo
 
@@ -64,9 +64,14 @@ def summary_text(report: ImportReport, species_given: int | None = None) -> str:
 
 
 def ignored_text(report: ImportReport) -> str:
-    """The files the scan passed over (RAW, video, sidecars), or "" when there were none."""
+    """The files the scan passed over (RAW, video, sidecars) and the catalog folders it left
+    out, or "" when there were none."""
     text = describe_ignored(report.ignored)
-    return f"Not photos, left alone: {text}." if text else ""
+    lines = [f"Not photos, left alone: {text}."] if text else []
+    catalogs = describe_catalogs(report.catalogs)
+    if catalogs:
+        lines.append(f"Left alone: {catalogs}.")
+    return "\n".join(lines)
 
 
 def identification_text(report: Any) -> str:
@@ -145,7 +150,7 @@ class ImportReportView(QWidget):
         self.report = report
         self.summary.setText(summary_text(report))
         self.ignored.setText(ignored_text(report))
-        self.ignored.setVisible(bool(report.ignored))
+        self.ignored.setVisible(bool(report.ignored or report.catalogs))
         self.identified.setVisible(False)  # until this import's identification ends
         self.skipped.setRowCount(len(report.skipped))
         for row, (path, reason) in enumerate(report.skipped):

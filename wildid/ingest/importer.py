@@ -74,6 +74,8 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
     """Other files in the folders (RAW, video, sidecars), by extension: see ``ScanResult``."""
+    catalogs: list[str] = field(default_factory=list)
+    """wildid catalog folders under the chosen ones, left out: see ``ScanResult.catalogs``."""
     new_encounter_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
     species: str | None = None
@@ -215,6 +217,7 @@ def run_import(catalog: Catalog, paths: list[Path], options: ImportOptions | Non
         report.n_found = len(scanned.files)
         report.skipped.extend(scanned.issues)
         report.ignored = dict(scanned.ignored)
+        report.catalogs = list(scanned.catalogs)
         reporter = ProgressReporter("Importing", len(scanned.files), progress, cancel)
         reporter.emit()
         _import_files(catalog, scanned.files, batch_id, known, options, report, reporter, cancel)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wildid.catalog.store import DB_NAME
 from wildid.progress import CancelToken
 from wildid.vision.formats import RAW_SUFFIXES, SUPPORTED_TYPES
 
@@ -26,6 +27,10 @@ class ScanResult:
     """Files in the scanned folders that are not photo types wildid reads, counted by
     lower-case extension ("" for none). Counted, not listed one by one: a card shot RAW+JPEG
     holds as many RAW files as photos, and those are expected, not errors."""
+    catalogs: list[str] = field(default_factory=list)
+    """wildid catalog folders under the chosen ones, left out whole: their media and
+    thumbnails are copies of photos already in a catalog (this one's, when a user imports the
+    folder that holds it), and their thumbnails would come in as new animals."""
 
 
 def file_kind(extension: str) -> str:
@@ -57,6 +62,15 @@ def describe_ignored(ignored: dict[str, int]) -> str:
     return text
 
 
+def describe_catalogs(catalogs: list[str]) -> str:
+    """One line for the import report on the catalog folders left out, "" for none."""
+    if not catalogs:
+        return ""
+    which = "the wildid catalog in " if len(catalogs) == 1 else f"{len(catalogs)} wildid catalogs: "
+    return (f"{which}{', '.join(catalogs)} (its originals and thumbnails are photos a catalog "
+            "holds already; import the camera's folders instead)")
+
+
 def display_path(path: Path | str) -> str:
     """A printable, storable form of a path, even when its bytes are not valid UTF-8."""
     raw = os.fsencode(path)
@@ -72,7 +86,8 @@ def scan_paths(paths: list[Path], cancel: CancelToken | None = None) -> ScanResu
     """Recursively list photo files under ``paths`` (files may be given directly too).
 
     Folders that vanish or cannot be listed mid-scan are reported, never fatal. Directory
-    symlinks are followed once (a visited set of device+inode stops loops).
+    symlinks are followed once (a visited set of device+inode stops loops). wildid catalog
+    folders are left out (``ScanResult.catalogs``).
     """
     result = ScanResult()
     seen_dirs: set[tuple[int, int]] = set()
@@ -104,6 +119,9 @@ def scan_paths(paths: list[Path], cancel: CancelToken | None = None) -> ScanResu
             return
         except OSError as exc:
             result.issues.append((display_path(folder), f"folder cannot be read: {_reason(exc)}"))
+            return
+        if any(entry.name == DB_NAME for entry in entries):
+            result.catalogs.append(display_path(folder))
             return
         subdirs: list[Path] = []
         for entry in entries:
