@@ -341,6 +341,30 @@ def test_correct_time_moves_the_selected_encounters_photos_undoably(
         assert dict(s.execute(select(Encounter.id, Encounter.taken_utc)).all()) == before
 
 
+def test_dates_a_cameras_clock_got_wrong_stand_out_and_say_why(qtbot: Any) -> None:
+    """A date in the future or at a factory date is amber in the table, and its tooltip says
+    what to do; other dates, and rows without one, look as before."""
+    from wildid.gui.encounters_page import DOUBTFUL_BRUSH, EncountersModel
+    from wildid.review.views import EncounterRow
+
+    def row(eid: str, taken: datetime | None) -> EncounterRow:
+        return EncounterRow(eid, taken, "unreviewed", None, None, 1, None, "nyala", None, None,
+                            None, None, photo_file=f"/card/{eid}.jpg")
+
+    model = EncountersModel()
+    model.set_rows([row("reset", datetime(2000, 1, 1, tzinfo=UTC)),
+                    row("future", datetime.now(UTC) + timedelta(days=400)),
+                    row("right", datetime(2024, 5, 1, tzinfo=UTC)), row("none", None)], [])
+    fg, tip = Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole
+    cells = [model.index(i, 0) for i in range(4)]
+    assert [model.data(c, fg) is DOUBTFUL_BRUSH for c in cells] == [True, True, False, False]
+    assert model.data(cells[0], tip) == (
+        "/card/reset.jpg\nDated at a camera's factory date: its camera's clock was wrong. "
+        "Select it (and the rest of that camera's encounters) and choose Correct time\u2026")
+    assert model.data(cells[1], tip).startswith("/card/future.jpg\nDated in the future:")
+    assert model.data(cells[2], tip) == "/card/right.jpg"
+
+
 def test_the_time_dialog_gives_the_shift_either_way(qtbot: Any) -> None:
     """The earliest photo's real time, or the clock's error by days to seconds, later or
     earlier; nothing to move keeps its button off."""

@@ -32,7 +32,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QImage, QPainter, QPixmap
+from PySide6.QtGui import QAction, QBrush, QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from wildid.catalog.models import ENCOUNTER_STATES
+from wildid.catalog.types import utcnow
 from wildid.errors import WildIdError
 from wildid.gui.jobs import Job
 from wildid.gui.prefetch import LRU, Prefetcher
@@ -56,6 +57,7 @@ from wildid.gui.services import Services
 from wildid.gui.species_help import ask_species
 from wildid.gui.style import set_role
 from wildid.ids import short_id
+from wildid.ingest.clock import FUTURE, doubtful
 from wildid.review import EncounterRow, encounter_rows, queries, set_encounter_species
 from wildid.review.retime import earliest_time, shift_times
 from wildid.review.views import file_name
@@ -85,6 +87,9 @@ def _text_key(value: str | None) -> tuple[Any, ...]:
 
 
 # (header, cell text, sort key, right-aligned)
+# a date a camera's clock got wrong (``wildid.ingest.clock``): amber, its tooltip says why
+DOUBTFUL_BRUSH = QBrush(QColor("#a15c00"))
+
 COLUMNS: list[tuple[str, Callable[[EncounterRow], str], Callable[[EncounterRow], Any], bool]] = [
     ("When (UTC)", _when, lambda r: _key(r.taken_utc), False),
     ("State", lambda r: r.state.capitalize(), lambda r: (0, r.state), False),
@@ -169,6 +174,7 @@ class EncountersModel(QAbstractTableModel):
         self._prefetch = prefetch
         self._icons = LRU(_ICONS_KEPT)  # thumbnail path -> QPixmap at ICON_SIZE
         self._waiting: dict[str, set[int]] = {}  # thumbnail asked for -> rows showing it
+        self._now = utcnow()  # what "in the future" is measured from, as of the last load
         if prefetch is not None:
             prefetch.thumbnailReady.connect(self._on_thumbnail)
 
@@ -191,8 +197,18 @@ class EncountersModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
             return self._icon(index.row(), row)
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
-            return row.photo_file
+        if index.column() == 0 and role in (Qt.ItemDataRole.ToolTipRole,
+                                            Qt.ItemDataRole.ForegroundRole):
+            doubt = doubtful(row.taken_utc, self._now)
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return DOUBTFUL_BRUSH if doubt else None
+            if doubt is None:
+                return row.photo_file
+            said = ("dated in the future" if doubt == FUTURE
+                    else "dated at a camera's factory date")
+            return (f"{row.photo_file}\n{said.capitalize()}: its camera's clock was wrong. "
+                    "Select it (and the rest of that camera's encounters) and choose Correct "
+                    "time…")
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == ID_COLUMN:
             return row.id
         return None
@@ -261,6 +277,7 @@ class EncountersModel(QAbstractTableModel):
         """Replace every row (a finished load), sorting them unless already in the current order."""
         self.beginResetModel()
         self._rows, self._search, self._mask = rows, search, None
+        self._now = utcnow()
         self._waiting.clear()
         self.endResetModel()
         if self._sort is not None and self._sort != sorted_by:
