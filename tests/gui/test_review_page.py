@@ -628,3 +628,28 @@ def test_a_burst_whose_photos_match_different_animals_says_so_until_it_is_split(
     page = make_page(qtbot, world, tmp_path)
     assert page.current_encounter_id() == burst and not page.burst_banner.isVisible()
     page.prefetch.shutdown()
+
+
+def test_the_query_header_flags_a_date_a_cameras_clock_got_wrong(qtbot) -> None:
+    """A reviewer sees "2000-01-01" above a sighting: the header says the camera's clock looks
+    wrong (a factory date, or the future), where a right date reads as before."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from wildid.gui.review_panels import QueryHeader
+
+    header = QueryHeader()
+    qtbot.addWidget(header)
+    photo = SimpleNamespace(file_name="IMG_1.jpg", original_path="/card/IMG_1.jpg",
+                            photo_path=Path("/x"))
+
+    def shown(taken):
+        header.show_encounter(SimpleNamespace(taken_utc=taken, gps_lat=None, gps_lon=None,
+                                              observer=None, species="nyala",
+                                              annotations=[photo]), 0)
+        return header.info.text()
+
+    assert "(camera clock wrong? a factory date)" in shown(datetime(2000, 1, 1, tzinfo=UTC))
+    assert "(camera clock wrong? in the future)" in shown(datetime(2031, 5, 2, tzinfo=UTC))
+    right = shown(datetime(2024, 5, 31, 7, 0, tzinfo=UTC))
+    assert "2024-05-31 07:00 UTC" in right and "camera clock" not in right

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wildid.catalog.types import utcnow
 from wildid.gui.formatting import (
     fmt_coords,
     fmt_date,
@@ -30,6 +31,7 @@ from wildid.gui.formatting import (
     fmt_percent,
     plural,
 )
+from wildid.ingest.clock import FUTURE, doubtful
 from wildid.review.burst_check import PhotoMatch
 from wildid.review.details import haversine_km
 
@@ -94,8 +96,12 @@ class QueryHeader(_SteppingHeader):
     def show_encounter(self, detail: Any, photo_index: int) -> None:
         n = len(detail.annotations)
         where = fmt_coords(detail.gps_lat, detail.gps_lon)
-        parts = [f"<b>New sighting</b> · {escape(fmt_datetime(detail.taken_utc))}",
-                 escape(where)]
+        when = escape(fmt_datetime(detail.taken_utc))
+        doubt = doubtful(detail.taken_utc, utcnow())
+        if doubt is not None:  # a camera's clock that was wrong: Encounters → Correct time…
+            when = (f'<span style="color:#a15c00">{when} (camera clock wrong? '
+                    f'{"in the future" if doubt == FUTURE else "a factory date"})</span>')
+        parts = [f"<b>New sighting</b> · {when}", escape(where)]
         who = [escape(detail.observer)] if detail.observer else []
         if detail.species:
             who.append(f"<i>{escape(detail.species)}</i>")
