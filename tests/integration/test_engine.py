@@ -830,3 +830,48 @@ def test_a_faulty_user_embedder_fails_its_crops_once_and_matching_goes_on(tmp_pa
               for r in results if r["candidates"]}
     for db, query in zip(photos["db"], photos["query"], strict=True):
         assert firsts[query.name] == named[db.name]
+
+
+def test_an_individual_asked_for_is_compared_wherever_it_ranks(catalog, photos, known,
+                                                               capsys) -> None:
+    """`wildid match ENC --with NAME`: a reviewer believes the right animal is not among the
+    candidates. The engine verifies that individual's photos, returns it after the ones ranked
+    with where it ranks (a rejected one too), and the command prints its score and matched
+    points without touching the candidates stored for review."""
+    import_photos(catalog, photos["query"])
+    process_new(catalog)
+    enc = encounter_of(catalog, photos["query"][0])
+    engine = engine_for(catalog)
+    plain = engine.match_encounter(enc, top_k=len(PATTERNS), store=False)
+    order = [str(c.individual_id) for c, _q in plain.candidates]
+    assert order[0] == known[PATTERNS[0]]
+    last = order[-1]
+    asked = engine.match_encounter(enc, top_k=2, store=False, also=last)
+    assert [str(c.individual_id) for c, _q in asked.candidates] == [*order[:2], last]
+    assert asked.also_rank == len(order) - 1
+    assert asked.candidates[-1][0].score == pytest.approx(plain.candidates[-1][0].score)
+    reject_candidate(catalog, enc, last, "Tester")
+    again = engine.match_encounter(enc, top_k=2, store=False, also=last)
+    assert str(again.candidates[-1][0].individual_id) == last  # asked for, so compared
+    with catalog.session() as s:
+        stored = s.scalars(select(MatchCandidate.individual_id)
+                           .where(MatchCandidate.encounter_id == enc)
+                           .order_by(MatchCandidate.rank)).all()
+    name = {v: f"animal-{k}" for k, v in known.items()}[order[1]]
+    capsys.readouterr()
+    assert cli_main(["match", "--catalog", str(catalog.root), enc, "--top", "1",
+                     "--with", name, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in result["candidates"]] == [f"animal-{PATTERNS[0]}"]
+    assert result["compared"]["name"] == name and result["compared"]["rank"] == 2
+    assert result["compared"]["n_inliers"] >= 0 and "sv" in result["compared"]["raw"]
+    assert cli_main(["match", "--catalog", str(catalog.root), enc, "--top", "1",
+                     "--with", name]) == 0
+    assert f"compared on request: {name} ranks 2 of those compared, score " \
+        in capsys.readouterr().out
+    with catalog.session() as s:  # the review's candidates stay as they were
+        assert s.scalars(select(MatchCandidate.individual_id)
+                         .where(MatchCandidate.encounter_id == enc)
+                         .order_by(MatchCandidate.rank)).all() == stored
+    assert cli_main(["match", "--catalog", str(catalog.root), "--all", "--with", name]) == 2
+    assert "--with compares one encounter" in capsys.readouterr().err

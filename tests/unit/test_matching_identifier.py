@@ -100,6 +100,29 @@ def test_a_vector_that_is_not_a_number_is_compared_without(catalog: dict[str, ob
         assert "global" not in res[0].raw
 
 
+def test_an_individual_asked_for_is_compared_whatever_its_rank(catalog: dict[str, object]
+                                                                ) -> None:
+    """A reviewer believes the right animal is not among the candidates: asked for, it is
+    verified like a shortlisted one and returned after the top ones, with where it ranks,
+    even when it was rejected for this query before."""
+    ident = build(catalog)
+    q = catalog["query"]
+    plain = ident.identify(q, top_k=8)  # type: ignore[arg-type]
+    order = [c.individual_id for c in plain]
+    low = order[-1]
+    asked = ident.identify(q, top_k=2, also=low)  # type: ignore[arg-type]
+    assert [c.individual_id for c in asked] == [*order[:2], low]
+    assert asked.also_rank == 7
+    assert "sv" in asked.candidates[-1].raw  # verified, not LNBNN alone
+    assert asked.candidates[-1].score == pytest.approx(plain.candidates[-1].score)
+    again = ident.identify(q, top_k=2, also=low, query_key="q",  # type: ignore[arg-type]
+                           exclude_pairs=[("q", low)])
+    assert again.candidates[-1].individual_id == low
+    first = ident.identify(q, top_k=2, also=order[0])  # type: ignore[arg-type]
+    assert [c.individual_id for c in first] == order[:2] and first.also_rank == 0
+    assert ident.identify(q, top_k=2, also="nobody").also_rank is None  # type: ignore[arg-type]
+
+
 def test_exclusions_and_rejected_pairs(catalog: dict[str, object]) -> None:
     ident = build(catalog)
     q = catalog["query"]

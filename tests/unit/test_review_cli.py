@@ -198,3 +198,27 @@ def test_failures_sharing_a_reason_are_said_once() -> None:
         "and 3 more): model m is faulty"]
     assert failure_lines(failures_by_reason(failed[:3]))[1] == (
         "features failed for 2 annotations (00000001, 00000002): model m is faulty")
+
+
+def test_an_individual_compared_below_the_ranked_ones_is_given_apart() -> None:
+    """`wildid match --with`: the individual asked for follows the ten ranked ones; the output
+    gives it apart, with its own rank, and the herd check never counts it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from wildid.cli.engine_commands import _match_json
+
+    def cand(ind: str, score: float) -> tuple[SimpleNamespace, str]:
+        return (SimpleNamespace(individual_id=ind, score=score, raw={"sv": 1.0},
+                                inliers=np.zeros((3, 4)), best_key=f"a-{ind}"), "q")
+
+    ranked = [cand(f"i{n}", 0.9 - n / 20) for n in range(10)]
+    m = SimpleNamespace(encounter_id="e", likely_new=False, threshold=0.3, seconds=0.1,
+                        queried=1, candidates=[*ranked, cand("far", 0.01)], also_rank=36)
+    photos = {"annotations": {}, "encounters": {}}
+    out = _match_json(m, {"far": "Faraway"}, photos, top=5, ranked=10)
+    assert [c["individual_id"] for c in out["candidates"]] == ["i0", "i1", "i2", "i3", "i4"]
+    assert out["compared"]["name"] == "Faraway" and out["compared"]["rank"] == 37
+    near = SimpleNamespace(**{**vars(m), "candidates": ranked, "also_rank": 3})
+    assert _match_json(near, {}, photos, top=5, ranked=10)["compared"]["individual_id"] == "i3"

@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--all", action="store_true", help="every unreviewed encounter")
     p.add_argument("--top", type=count(1), default=5, metavar="K",
                    help="candidates to show (default 5; the review keeps at least 10)")
+    p.add_argument("--with", dest="also", metavar="INDIVIDUAL",
+                   help="also compare with this individual (name, alias or id) wherever it "
+                        "ranks, even when rejected before: its score, rank and matched points "
+                        "are printed (with one ENCOUNTER_ID; the stored candidates stay)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_match)
 
@@ -222,10 +226,12 @@ def cmd_match(args: argparse.Namespace) -> int:
     from wildid.engine import engine_for
     from wildid.engine.extraction import failures_by_reason
     from wildid.engine.identification import CANDIDATES_KEPT
-    from wildid.review.lookup import find_encounter_id
+    from wildid.review.lookup import find_encounter_id, find_individual_id
 
     if bool(args.encounter) == bool(args.all):
         raise WildIdError("give one ENCOUNTER_ID or --all")
+    if args.also is not None and args.all:
+        raise WildIdError("--with compares one encounter: give its ENCOUNTER_ID, not --all")
     bar = ProgressBar()
     with open_existing(args.catalog) as catalog:
         engine = engine_for(catalog)
@@ -236,11 +242,15 @@ def cmd_match(args: argparse.Namespace) -> int:
             else:
                 with catalog.session() as s:
                     ids = [find_encounter_id(s, args.encounter)]
+                    also = (find_individual_id(s, args.also) if args.also is not None
+                            else None)
             engine.sync(bar)
             results = []
             for i, enc_id in enumerate(ids):
+                # compared on request: printed, not stored (the review's candidates stay)
                 results.append(engine.match_encounter(
-                    enc_id, top_k=max(args.top, CANDIDATES_KEPT), sync=False))
+                    enc_id, top_k=max(args.top, CANDIDATES_KEPT), sync=False,
+                    store=args.also is None, also=None if args.all else also))
                 if bar.enabled:
                     from wildid.progress import Progress
 
@@ -252,7 +262,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     # their encounters are matched without them
     for line in failure_lines(failures_by_reason(extraction.failed)):
         print(f"wildid: {line}", file=sys.stderr)
-    payload = [_match_json(m, names, photos, args.top) for m in results]
+    payload = [_match_json(m, names, photos, args.top, max(args.top, CANDIDATES_KEPT))
+               for m in results]
     if args.json:
         print_json(payload if args.all else payload[0])
         return 0
@@ -288,7 +299,23 @@ def cmd_match(args: argparse.Namespace) -> int:
                       file_name(c["best_photo"]) if c["best_photo"] else "",
                       " ".join(f"{k}={v:.2f}" for k, v in sorted(c["raw"].items()))]
                      for c in m["candidates"]])
+        if args.also is not None:
+            print(_compared_line(m.get("compared"), args.also))
     return 0
+
+
+def _compared_line(compared: dict[str, Any] | None, asked: str) -> str:
+    """What the individual asked for with ``--with`` came to."""
+    from wildid.review.views import file_name
+
+    if compared is None:
+        return (f"compared on request: {asked} has no photo this encounter can be compared "
+                "with (another species or flank, or no features)")
+    raw = " ".join(f"{k}={v:.2f}" for k, v in sorted(compared["raw"].items()))
+    photo = f", best photo {file_name(compared['best_photo'])}" if compared["best_photo"] else ""
+    return (f"compared on request: {compared['name']} ranks {compared['rank']} of those "
+            f"compared, score {compared['score']:.3f}, {compared['n_inliers']} matched points"
+            f"{photo} ({raw})")
 
 
 def _unreviewed(catalog: Any) -> list[str]:
@@ -322,9 +349,11 @@ def _match_photos(catalog: Any, results: list[Any]) -> dict[str, Any]:
 
 
 def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any],
-                top: int | None = None) -> dict[str, Any]:
+                top: int | None = None, ranked: int | None = None) -> dict[str, Any]:
     """One encounter's result for output: its ``top`` best candidates (all stored when None);
-    the herd check reads all of them, as the review screen does."""
+    the herd check reads all of them, as the review screen does. ``ranked``: how many were
+    asked for; an individual compared on request (``also_rank``) that ranked below them
+    follows them, and is given apart as ``compared`` with its own rank."""
     from types import SimpleNamespace
 
     from wildid.review.burst_check import different_animals
@@ -335,6 +364,13 @@ def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any],
                    "query_annotation_id": q, "best_annotation_id": str(c.best_key),
                    "best_photo": photos["annotations"].get(str(c.best_key))}
                   for r, (c, q) in enumerate(m.candidates)]
+    compared = None
+    also_rank = getattr(m, "also_rank", None)
+    if also_rank is not None:
+        if ranked is not None and len(candidates) > ranked:  # ranked below the others
+            compared = dict(candidates.pop(), rank=also_rank + 1)
+        else:
+            compared = candidates[also_rank]
     # a burst whose photos lead to different known animals (as the review screen says)
     mixed = different_animals([SimpleNamespace(**c) for c in candidates], m.threshold)
     return {
@@ -342,6 +378,7 @@ def _match_json(m: Any, names: dict[str, str], photos: dict[str, Any],
         "seconds": m.seconds, "queried": m.queried,
         "photo_files": photos["encounters"].get(m.encounter_id, []),
         "candidates": candidates[:top],
+        "compared": compared,
         "different_animals": [{"query_annotation_id": p.query_annotation_id,
                                "query_photo": photos["annotations"].get(p.query_annotation_id),
                                "individual_id": p.candidate.individual_id,

@@ -225,6 +225,9 @@ class EncounterMatch:
     threshold: float
     seconds: float
     queried: int  # query annotations that had features
+    also_rank: int | None = None
+    """Where the individual asked for (``match_encounter(also=...)``) ranks (0: first), for
+    the query photo through which it scored best; None when not asked or not comparable."""
 
     @property
     def best_score(self) -> float | None:
@@ -666,7 +669,7 @@ class CatalogEngine:
 
     # ------------------------------------------------------------------ identification
     def match_encounter(self, encounter_id: str, top_k: int = CANDIDATES_KEPT, store: bool = True,
-                        sync: bool = True) -> EncounterMatch:
+                        sync: bool = True, also: str | None = None) -> EncounterMatch:
         """Rank individuals for an encounter; every annotation of it is a query.
 
         Per individual the best calibrated score over the encounter's annotations counts.
@@ -674,6 +677,8 @@ class CatalogEngine:
         new-individual verdict compares the best score with the threshold of the annotation
         that produced it: annotations of different profiles (or one re-ranked by the learned
         matcher and one not) have differently calibrated scores and thresholds.
+        ``also``: an individual to compare whatever its rank (``Identifier.identify``); it
+        follows the ``top_k`` when it ranks lower, and ``also_rank`` says where.
         """
         t0 = time.perf_counter()
         if sync:
@@ -693,6 +698,7 @@ class CatalogEngine:
         local, vectors = self.load_features([q[0] for q in queries])
         best: dict[str, tuple[Candidate, str]] = {}
         thresholds: dict[str, float] = {}
+        also_ranks: dict[str, int] = {}  # query annotation -> where ``also`` ranked for it
         for ann_id, species, viewpoint in queries:
             feats, vecs = local.get(ann_id), vectors.get(ann_id, {})
             if feats is None and not vecs:
@@ -703,13 +709,23 @@ class CatalogEngine:
                                     exclude_pairs=[(ann_id, r) for r in rejected],
                                     query_key=ann_id, species=species, viewpoint=viewpoint,
                                     vectors=vecs, turned=self._turned_query(ann_id, species),
-                                    same_frame=self._same_frame(ann_id))
+                                    same_frame=self._same_frame(ann_id), also=also)
             thresholds[ann_id] = result.threshold
+            if result.also_rank is not None:
+                also_ranks[ann_id] = result.also_rank
             for cand in result:
                 held = best.get(str(cand.individual_id))
                 if held is None or cand.score > held[0].score:
                     best[str(cand.individual_id)] = (cand, ann_id)
-        ranked = sorted(best.values(), key=lambda c: -c[0].score)[:top_k]
+        ranked = sorted(best.values(), key=lambda c: -c[0].score)
+        also_rank = None
+        if also is not None and also in best:
+            position = next(i for i, (c, _q) in enumerate(ranked) if str(c.individual_id) == also)
+            also_rank = position if position < top_k else max(
+                top_k, also_ranks.get(best[also][1], position))
+            if position >= top_k:
+                ranked = [*ranked[:top_k], best[also]]
+        ranked = ranked[:top_k + (also_rank is not None and also_rank >= top_k)]
         queried = len(thresholds)
         if ranked:
             threshold = thresholds[ranked[0][1]]
@@ -717,7 +733,7 @@ class CatalogEngine:
             threshold = max(thresholds.values(), default=0.5)
         likely_new = not ranked or ranked[0][0].score < threshold
         match = EncounterMatch(encounter_id, ranked, likely_new, threshold,
-                               time.perf_counter() - t0, queried)
+                               time.perf_counter() - t0, queried, also_rank)
         if store and queried:
             self._store(match, local)
         return match

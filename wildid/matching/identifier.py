@@ -135,6 +135,9 @@ class Identification:
     threshold: float
     seconds: float
     annotation_scores: dict[Hashable, float] = field(default_factory=dict)  # before aggregation
+    also_rank: int | None = None
+    """Where the individual asked for by ``identify(also=...)`` ranks among all (0: first);
+    None when it was not asked for or has nothing to compare."""
 
     def __iter__(self) -> Iterator[Candidate]:
         return iter(self.candidates)
@@ -264,7 +267,8 @@ class Identifier:
                  species: str | None = None, viewpoint: str | None = None,
                  vectors: Mapping[str, np.ndarray] | None = None,
                  turned: TurnedQuery | None = None,
-                 same_frame: Collection[Hashable] = ()) -> Identification:
+                 same_frame: Collection[Hashable] = (),
+                 also: Hashable | None = None) -> Identification:
         """Rank individuals for a query.
 
         ``exclude_keys``: database annotations never to use (e.g. the query's own encounter).
@@ -279,6 +283,10 @@ class Identifier:
         frames are the scene, not the animal, and are dropped (:func:`drop_static`); where
         that is a whole scene (:data:`STATIC_SCENE`), the colour histograms, mostly the
         scene's colours, are not compared either.
+        ``also``: an individual a person wants compared whatever the first stage thinks (the
+        right animal, they believe, is not among the candidates): its annotations are verified
+        as shortlisted ones are, it is returned after the ``top_k`` when it ranks below them
+        (even when rejected before), and ``also_rank`` says where it ranks.
         """
         t0 = time.perf_counter()
         if not self._entries:
@@ -286,17 +294,31 @@ class Identifier:
         excluded = set(exclude_keys) | {
             k for k, e in self._entries.items()
             if not (_compatible(species, e.species) and _compatible(viewpoint, e.viewpoint))}
-        rejected = {ind for qk, ind in exclude_pairs if qk == query_key}
+        rejected = {ind for qk, ind in exclude_pairs if qk == query_key} - {also}
+        verify = frozenset(k for k, e in self._entries.items()
+                           if also is not None and e.individual_id == also and k not in excluded)
         raw, matches = self._raw_scores(query_features, _named(global_vec, vectors), excluded,
-                                        frozenset(same_frame))
+                                        frozenset(same_frame), verify)
         reranks = self.reranks(query_features)
         want = max(top_k, self.config.rerank_top) if reranks else top_k
         candidates, scores = self._rank(raw, matches, rejected, want)
+        also_rank = next((i for i, c in enumerate(candidates) if c.individual_id == also), None)
+        if also is not None and also_rank is None:  # below the ones ranked: look further
+            everyone, _ = self._rank(raw, matches, rejected, len(self._entries))
+            also_rank = next((i for i, c in enumerate(everyone) if c.individual_id == also),
+                             None)
+            if also_rank is not None:
+                candidates.append(everyone[also_rank])
         if reranks:
             view = matcher_view(query_features,  # type: ignore[arg-type]
                                 query_tilt(matches.values()), turned)
             candidates = self._rerank(query_features, candidates,  # type: ignore[arg-type]
-                                      scores, view)[:top_k]
+                                      scores, view)
+            if also_rank is not None and also_rank < len(candidates):  # the re-ranked order
+                also_rank = next(i for i, c in enumerate(candidates) if c.individual_id == also)
+            candidates = _keep(candidates, top_k, also)
+        else:
+            candidates = _keep(candidates, top_k, also)
         compared = len(self._entries) - sum(1 for k in excluded if k in self._entries)
         verified = candidates[0].raw.get("sv", 0.0) if candidates else 0.0
         photos = self._photos_compared(candidates, excluded, compared)
@@ -305,7 +327,8 @@ class Identifier:
             [self.size_shift(compared, verified, m) for m in photos],
             self.verdict_shift(compared, verified))
         likely_new = not candidates or candidates[0].score < threshold
-        return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores)
+        return Identification(candidates, likely_new, threshold, time.perf_counter() - t0, scores,
+                              also_rank)
 
     def _photos_compared(self, candidates: list[Candidate], excluded: set[Hashable],
                          compared: int) -> list[int]:
@@ -516,7 +539,8 @@ class Identifier:
         return raw
 
     def _raw_scores(self, query: LocalFeatures | None, vecs: dict[str, np.ndarray],
-                    excluded: set[Hashable], same_frame: frozenset[Hashable] = frozenset()
+                    excluded: set[Hashable], same_frame: frozenset[Hashable] = frozenset(),
+                    verify: frozenset[Hashable] = frozenset()
                     ) -> tuple[dict[Hashable, dict[str, float]], dict[Hashable, Verification]]:
         cfg = self.config
         raw: dict[Hashable, dict[str, float]] = {}
@@ -557,6 +581,7 @@ class Identifier:
             if index is not None and len(index) and cfg.global_shortlist > 0:
                 top = index.search(vec, cfg.global_shortlist, index.mask_for(excluded=excluded))
                 shortlist += [k for k, _ in top if k not in lnbnn and k not in shortlist]
+        shortlist += sorted((k for k in verify if k not in shortlist), key=str)  # asked for
         photo = (PhotometricQuery.of(query, cfg.photo_sigma_fine, cfg.photo_sigma_coarse)
                  if cfg.photometric and query is not None else None)
         for key in shortlist:
@@ -784,6 +809,14 @@ def _named(global_vec: np.ndarray | None,
     if global_vec is not None:
         out["global"] = global_vec
     return {name: vec for name, vec in out.items() if _usable(name, vec)}
+
+
+def _keep(candidates: list[Candidate], top_k: int, also: Hashable | None) -> list[Candidate]:
+    """The first ``top_k`` candidates, and ``also``'s after them when it ranks lower."""
+    kept = candidates[:top_k]
+    if also is not None and all(c.individual_id != also for c in kept):
+        kept += [c for c in candidates[top_k:] if c.individual_id == also][:1]
+    return kept
 
 
 def _usable(name: str, vec: np.ndarray) -> bool:
