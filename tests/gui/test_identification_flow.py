@@ -210,3 +210,62 @@ def test_not_this_one_matches_the_encounter_again_without_the_rejected_animal(
         assert summary.best_score == pytest.approx(shown[0].score)
         assert review.banner.isVisible() == summary.likely_new
     forget(catalog)
+
+
+def test_compare_with_shows_an_individual_the_candidates_do_not(
+        main_window: Any, services: Any, settings: Any, qtbot: Any, tmp_path: Path) -> None:
+    """A reviewer rejected Asha by mistake, so the strip no longer shows her. Compare with…
+    (C) chooses her: her photos are compared in the background and she joins the strip as an
+    "asked" card with her score, rank and matched points, selected; Y confirms her, with the
+    rank she has among all on the audit trail."""
+    from tests.gui.review_data import ScriptedPrompts
+    from wildid.catalog.models import Decision, Encounter
+    from wildid.engine import process_new
+    from wildid.review import reject_candidate
+
+    catalog = services.catalog
+    paths = {}
+    for p in (51, 52):
+        paths[p] = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
+                                    width=800, height=600)
+    run_import(catalog, [paths[51][0].path, paths[52][0].path, paths[51][1].path],
+               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
+    ids = {}
+    for p, name in ((51, "Asha"), (52, "Bomani")):
+        enc = _encounter_of(catalog, paths[p][0].path)
+        new_individual(catalog, enc, name, "Tester")
+        with catalog.session() as s:
+            ids[name] = s.get(Encounter, enc).individual_id
+    query = _encounter_of(catalog, paths[51][1].path)
+    reject_candidate(catalog, query, ids["Asha"], "Tester")
+    process_new(catalog)
+
+    review = main_window.page("review")
+    main_window.show_page("review")
+    review.open_encounter(query)
+    qtbot.waitUntil(lambda: not review.is_loading() and review.current_candidate() is not None,
+                    timeout=JOB_TIMEOUT_MS)
+    assert [c.name for c in review._bundle.candidates] == ["Bomani"]
+    review.prompts = ScriptedPrompts(choices=[ids["Asha"]])
+    review.actions_by_key["compare"].trigger()
+    assert review.prompts.asked == ["Compare with"]
+    with qtbot.waitSignal(review.compare_job.finished, timeout=JOB_TIMEOUT_MS):
+        pass
+    asked = review.current_candidate()
+    assert asked.name == "Asha" and asked.asked and asked.rank == 0  # first of all, in fact
+    assert [c.name for c in review._bundle.candidates] == ["Bomani", "Asha"]
+    assert asked.score > review._bundle.candidates[0].score
+    assert "compared on request, ranks 1 of all" in review.candidate_header.info.text()
+    from wildid.gui.candidate_strip import candidate_card
+
+    assert candidate_card(asked).badge == "asked · #1"
+    assert len(asked.inliers) >= 8  # her matched points, drawn once her photo is shown
+    qtbot.waitUntil(lambda: len(review.pair.matches()) == len(asked.inliers),
+                    timeout=JOB_TIMEOUT_MS)
+    review.actions_by_key["confirm"].trigger()
+    with catalog.session() as s:
+        assert s.get(Encounter, query).individual_id == ids["Asha"]
+        decision = s.scalars(select(Decision).where(Decision.encounter_id == query)
+                             .order_by(Decision.decided_at.desc())).first()
+        assert decision.verdict == "match" and decision.scores["rank"] == 0
+    forget(catalog)

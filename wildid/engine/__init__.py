@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["engine_for", "identify_new", "process_new", "refresh_matches"]
+__all__ = ["compare_with", "engine_for", "identify_new", "process_new", "refresh_matches"]
 
 _engines: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -84,6 +84,19 @@ def refresh_matches(catalog: Any, encounter_ids: Sequence[str], progress: Any = 
                                 progress=progress, cancel=cancel) if due else MatchReport())
     report.extraction = extraction
     return report
+
+
+def compare_with(catalog: Any, encounter_id: str, individual_id: str) -> Any:
+    """What the review screen's *Compare with…* shows: the evidence for one individual,
+    wherever it ranks (``CatalogEngine.compare``), as a
+    :class:`~wildid.review.views.CandidateView` whose ``rank`` is its place among all; None
+    when the encounter has nothing to compare with it. Nothing is stored."""
+    from wildid.review.queries import candidate_view
+
+    engine = engine_for(catalog)
+    engine.extract()
+    row = engine.compare(encounter_id, individual_id)
+    return None if row is None else candidate_view(catalog, encounter_id, row)
 
 
 def refit_scores(catalog: Any, progress: Any = None, cancel: Any = None) -> dict[str, Any]:

@@ -761,24 +761,49 @@ class CatalogEngine:
 
         return turned
 
-    def _store(self, match: EncounterMatch, query_features: dict[str, LocalFeatures]) -> None:
-        """Replace the encounter's cached candidates and summary (one transaction)."""
+    def compare(self, encounter_id: str, individual_id: str) -> MatchCandidate | None:
+        """The evidence for one individual a reviewer believes is missing from the candidates
+        (``match_encounter(also=...)``): an unsaved ``MatchCandidate`` whose ``rank`` is where
+        it ranks among all (0: first), inliers in photo pixels as stored ones have them. None
+        when the encounter has nothing to compare with it (another species or flank, no
+        features). Nothing is stored: the review's candidates stay."""
+        match = self.match_encounter(encounter_id, store=False, also=individual_id)
+        if match.also_rank is None:
+            return None
+        found = [(c, q) for c, q in match.candidates if str(c.individual_id) == individual_id]
+        local, _vectors = self.load_features([found[0][1]])
+        (row,) = self._candidate_rows(match.encounter_id, found, local, [match.also_rank])
+        return row
+
+    def _candidate_rows(self, encounter_id: str, candidates: list[tuple[Candidate, str]],
+                        query_features: dict[str, LocalFeatures],
+                        ranks: Sequence[int]) -> list[MatchCandidate]:
+        """``MatchCandidate`` rows (not added to any session) for these candidates."""
         tag = self.tag()
-        ann_ids = {a for c, q in match.candidates for a in (q, str(c.best_key))}
+        ann_ids = {a for c, q in candidates for a in (q, str(c.best_key))}
         with self.catalog.session() as s:
             boxes = {a: (x, y, w, h) for a, x, y, w, h in s.execute(
                 select(Annotation.id, Annotation.x, Annotation.y, Annotation.w, Annotation.h)
                 .where(Annotation.id.in_(ann_ids)))}
+        rows = []
+        for rank, (cand, query_id) in zip(ranks, candidates, strict=True):
+            inliers = self._to_photo_pixels(cand, query_features.get(query_id), query_id, boxes)
+            rows.append(MatchCandidate(
+                encounter_id=encounter_id, rank=rank, individual_id=str(cand.individual_id),
+                score=float(cand.score), raw_scores={k: float(v) for k, v in cand.raw.items()},
+                query_annotation_id=query_id, best_annotation_id=str(cand.best_key),
+                inliers=inliers.astype(np.float32).tobytes() if len(inliers) else None,
+                engine=tag))
+        return rows
+
+    def _store(self, match: EncounterMatch, query_features: dict[str, LocalFeatures]) -> None:
+        """Replace the encounter's cached candidates and summary (one transaction)."""
+        tag = self.tag()
+        rows = self._candidate_rows(match.encounter_id, match.candidates, query_features,
+                                    range(len(match.candidates)))
+        with self.catalog.session() as s:
             s.execute(delete(MatchCandidate).where(MatchCandidate.encounter_id == match.encounter_id))
-            for rank, (cand, query_id) in enumerate(match.candidates):
-                inliers = self._to_photo_pixels(cand, query_features.get(query_id), query_id,
-                                                boxes)
-                s.add(MatchCandidate(
-                    encounter_id=match.encounter_id, rank=rank, individual_id=str(cand.individual_id),
-                    score=float(cand.score), raw_scores={k: float(v) for k, v in cand.raw.items()},
-                    query_annotation_id=query_id, best_annotation_id=str(cand.best_key),
-                    inliers=inliers.astype(np.float32).tobytes() if len(inliers) else None,
-                    engine=tag))
+            s.add_all(rows)
             summary = s.get(MatchSummary, match.encounter_id)
             if summary is None:
                 summary = MatchSummary(encounter_id=match.encounter_id)

@@ -47,6 +47,9 @@ def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
     best = candidate.best_annotation
     lines = [f"{candidate.n_encounters} sighting{'s' if candidate.n_encounters != 1 else ''}"]
     tooltip = [f"{candidate.name} — {candidate.score * 100:.1f} % likely the same individual"]
+    if getattr(candidate, "asked", False):
+        tooltip.append(f"Compared on request: ranks {candidate.rank + 1} of the individuals "
+                       "compared")
     if candidate.days_since_last_seen is not None:
         # "last" dropped: the line has ~150 px, and "2 sightings · last 28 d ago" was cut short
         lines[0] += f" · {_days(candidate.days_since_last_seen)}"
@@ -68,7 +71,9 @@ def candidate_card(candidate: Any, threshold: float | None = None) -> Card:
         photo_path=best.photo_path if best is not None else None,
         score=float(candidate.score),
         threshold=threshold,
-        badge=f"#{candidate.rank + 1}",
+        # compared on request: its place among all, marked apart from the ranked ones
+        badge=(f"asked · #{candidate.rank + 1}" if getattr(candidate, "asked", False)
+               else f"#{candidate.rank + 1}"),
         tooltip="\n".join(tooltip),
         payload=candidate,
     )

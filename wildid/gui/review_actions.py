@@ -62,6 +62,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("unidentifiable", "Un&identifiable", ("U",),
                "The photos cannot identify the animal (blurred, hidden, wrong side)",
                "Unidentifiable", menu="decide", overflow=9),
+    ActionSpec("compare", "C&ompare with…", ("C",),
+               "Compare this sighting with an individual that is not among the candidates: "
+               "its score, rank and matched points", menu="decide"),
     ActionSpec("next_candidate", "Next candidate", ("Right", "J"), "Show the next candidate",
                menu="move"),
     ActionSpec("previous_candidate", "Previous candidate", ("Left", "K"),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from wildid.errors import WildIdError
 from wildid.review import operations
 from wildid.review.changes import Changes
+from wildid.review.details import individual_names
 
 if TYPE_CHECKING:
     from wildid.gui.review_page import ReviewPage
@@ -182,6 +183,61 @@ class ReviewDecisions:
             redo = self.actions_by_key["redo"]
             redo.setEnabled(stack.can_redo)
             redo.setText(f"&Redo {stack.redo_label}" if stack.can_redo else "&Redo")
+
+    def compare(self: ReviewPage) -> None:
+        """*Compare with…* (C): the reviewer believes the animal is one the candidates do not
+        show. The chosen individual's photos are compared with this sighting in the
+        background (``wildid.engine.compare_with``), and it joins the strip as a card marked
+        "asked", with its score, its rank among all and its matched points, selected so that
+        Y confirms it. Not stored: reading the encounter again shows the ranked ones only."""
+        from wildid.gui.individual_chooser import choose_individual
+        from wildid.gui.services import engine_function
+
+        bundle, encounter_id = self._bundle, self.current_encounter_id()
+        if bundle is None or bundle.detail is None or encounter_id is None:
+            return
+        entry = engine_function("compare_with")
+        if entry is None:
+            self.prompts.error("Comparing needs the identification engine, which is not "
+                               "installed.")
+            return
+        detail = bundle.detail
+        species = detail.species or next((a.species for a in detail.annotations if a.species),
+                                         None)
+        chosen = self.prompts.choose("Compare with", lambda parent: choose_individual(
+            self.services.catalog, parent, "Compare with",
+            "Which individual do you believe this sighting is? Its photos are compared with "
+            "this sighting's.", species=species, prefetch=self.prefetch))
+        if not chosen:
+            return
+        shown = [c.individual_id for c in bundle.candidates]
+        if chosen in shown:  # ranked already: show it
+            self.strip.select(shown.index(chosen))
+            return
+        catalog = self.services.catalog
+
+        def work(progress: Any = None, cancel: Any = None) -> Any:
+            return entry(catalog, encounter_id, chosen)
+
+        job = self.services.jobs.submit("Comparing", work, writes=True, report_errors=False)
+        job.succeeded.connect(lambda view: self._compared(encounter_id, chosen, view))
+        job.failed.connect(lambda exc: self.prompts.error(f"Comparing failed: {exc}"))
+        self.compare_job = job
+
+    def _compared(self: ReviewPage, encounter_id: str, individual_id: str, view: Any) -> None:
+        if view is None:
+            with self.services.catalog.session() as session:
+                name = individual_names(session, [individual_id]).get(individual_id, "It")
+            self.prompts.inform("Compare with", f"{name} has no photo this sighting can be "
+                                "compared with (another species or flank, or none with "
+                                "features yet).")
+            return
+        bundle = self._bundle
+        if bundle is None or self.current_encounter_id() != encounter_id:
+            return  # the reviewer moved on
+        candidates = [c for c in bundle.candidates if c.individual_id != view.individual_id]
+        self._display(replace(bundle, candidates=[*candidates, view]))
+        self.strip.select(len(candidates))
 
     def split_burst(self: ReviewPage, groups: list[list[str]]) -> None:
         """The mixed-burst strip's *Split by animal*: each group of boxes (the photos that

@@ -110,6 +110,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self._candidate_photo_index = 0
         self._candidate_shown: tuple[str, str] | None = None  # (encounter, individual) shown
         self._candidate_token: tuple[int, str] | None = None  # (token, individual) asked
+        self.compare_job: Any = None  # the last *Compare with…* (tests wait on it)
         self._build()
         self.prefetch.resultReady.connect(self._on_candidate_photos)
         self.prefetch.bundleReady.connect(self._on_bundle)
@@ -201,6 +202,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         self.stack.setCurrentWidget(widget)
         deciding = state == "review"
         for key in ("confirm", "reject", "new_individual", "unsure", "flag", "unidentifiable",
+                    "compare",
                     "next_candidate", "previous_candidate", "next_photo", "previous_photo",
                     "next_candidate_photo", "previous_candidate_photo", "edit_boxes"):
             self.actions_by_key[key].setEnabled(deciding)
@@ -354,7 +356,8 @@ class ReviewPage(ReviewDecisions, QWidget):
             view.setProperty("shown", None)
         self.pair.set_matches(None)
         self._waiting.clear()
-        for key in ("confirm", "reject", "new_individual", "unsure", "flag", "unidentifiable"):
+        for key in ("confirm", "reject", "new_individual", "unsure", "flag", "unidentifiable",
+                    "compare"):
             self.actions_by_key[key].setEnabled(False)
 
     def _display(self, bundle: ReviewBundle) -> None:
@@ -466,7 +469,7 @@ class ReviewPage(ReviewDecisions, QWidget):
         has = candidate is not None
         self.actions_by_key["confirm"].setEnabled(has)
         self.actions_by_key["reject"].setEnabled(has)
-        for key in ("new_individual", "unsure", "flag", "unidentifiable"):
+        for key in ("new_individual", "unsure", "flag", "unidentifiable", "compare"):
             self.actions_by_key[key].setEnabled(self._bundle is not None)
         self._update_matches()
 

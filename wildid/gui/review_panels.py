@@ -150,8 +150,11 @@ class CandidateHeader(_SteppingHeader):
         on_best = shown is None or best is None or shown.id == best.id
         matched = len(candidate.inliers) if candidate.inliers is not None and on_best else 0
         points = f" · {plural(matched, 'matched point')}" if matched else ""
+        place = (f"compared on request, ranks {candidate.rank + 1} of all"
+                 if getattr(candidate, "asked", False)
+                 else f"candidate {candidate.rank + 1} of {total}")
         first = (f"<b>{name}</b>{species} · <b>{fmt_percent(candidate.score)}</b> likely"
-                 f"{points} · candidate {candidate.rank + 1} of {total}")
+                 f"{points} · {place}")
         seen = [plural(candidate.n_encounters, "sighting")]
         if candidate.last_seen is not None:
             seen.append(f"last seen {fmt_date(candidate.last_seen)}")

@@ -7,6 +7,7 @@ survivor everywhere, and an encounter left without boxes (possible after an undo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,27 +110,47 @@ def candidates_for(catalog: Any, encounter_id: str, exclude_rejected: bool = Tru
             chosen.append((survivor, row))
         if not chosen:
             return []
-        individuals = {i.id: i for i in s.scalars(select(Individual).where(Individual.id.in_(seen)))}
-        best = annotation_infos(catalog, s, annotation_ids=[r.best_annotation_id for _, r in chosen
-                                                            if r.best_annotation_id])
-        stats = _sighting_stats(s, links, seen, exclude=encounter_id)
-        query_gps = ((query.gps_lat, query.gps_lon)
-                     if query.gps_lat is not None and query.gps_lon is not None else None)
-        out: list[CandidateView] = []
-        for rank, (survivor, row) in enumerate(chosen):
-            ind = individuals.get(survivor)
-            n, last_seen, last_gps = stats.get(survivor, (0, None, None))
-            days = (None if last_seen is None or query.taken_utc is None
-                    else (query.taken_utc - last_seen).total_seconds() / 86400.0)
-            distance = None if last_gps is None or query_gps is None else haversine_km(query_gps, last_gps)
-            infos = best.get(row.best_annotation_id or "", [])
-            out.append(CandidateView(
-                rank=rank, individual_id=survivor, name=ind.name if ind else "?",
-                species=ind.species if ind else None, score=row.score,
-                raw_scores=dict(row.raw_scores or {}), query_annotation_id=row.query_annotation_id,
-                best_annotation=infos[0] if infos else None, inliers=_inliers(row.inliers),
-                n_encounters=n, last_seen=last_seen, last_seen_gps=last_gps,
-                days_since_last_seen=days, distance_km=distance, engine=row.engine))
+        return _views(catalog, s, query, links, chosen, range(len(chosen)))
+
+
+def candidate_view(catalog: Any, encounter_id: str, row: MatchCandidate) -> CandidateView:
+    """A candidate computed on request (``CatalogEngine.compare``), not stored, as the review
+    screen shows stored ones; its ``rank`` is where it ranks among all."""
+    with catalog.session() as s:
+        query = s.get(Encounter, encounter_id)
+        if query is None:
+            raise NotFoundError(f"no encounter with id {encounter_id}")
+        links = merge_links(s)
+        view = _views(catalog, s, query, links,
+                      [(resolve_with(links, row.individual_id), row)], [row.rank])[0]
+    return replace(view, asked=True)
+
+
+def _views(catalog: Any, s: Any, query: Encounter, links: dict[str, str],
+           chosen: list[tuple[str, MatchCandidate]], ranks: Any) -> list[CandidateView]:
+    """Candidate rows (``(survivor individual, row)``) as the review screen shows them."""
+    seen = {survivor for survivor, _row in chosen}
+    individuals = {i.id: i for i in s.scalars(select(Individual).where(Individual.id.in_(seen)))}
+    best = annotation_infos(catalog, s, annotation_ids=[r.best_annotation_id for _, r in chosen
+                                                        if r.best_annotation_id])
+    stats = _sighting_stats(s, links, seen, exclude=query.id)
+    query_gps = ((query.gps_lat, query.gps_lon)
+                 if query.gps_lat is not None and query.gps_lon is not None else None)
+    out: list[CandidateView] = []
+    for rank, (survivor, row) in zip(ranks, chosen, strict=True):
+        ind = individuals.get(survivor)
+        n, last_seen, last_gps = stats.get(survivor, (0, None, None))
+        days = (None if last_seen is None or query.taken_utc is None
+                else (query.taken_utc - last_seen).total_seconds() / 86400.0)
+        distance = None if last_gps is None or query_gps is None else haversine_km(query_gps, last_gps)
+        infos = best.get(row.best_annotation_id or "", [])
+        out.append(CandidateView(
+            rank=rank, individual_id=survivor, name=ind.name if ind else "?",
+            species=ind.species if ind else None, score=row.score,
+            raw_scores=dict(row.raw_scores or {}), query_annotation_id=row.query_annotation_id,
+            best_annotation=infos[0] if infos else None, inliers=_inliers(row.inliers),
+            n_encounters=n, last_seen=last_seen, last_seen_gps=last_gps,
+            days_since_last_seen=days, distance_km=distance, engine=row.engine))
     return out
 
 

@@ -99,6 +99,9 @@ class CandidateView:
     days_since_last_seen: float | None
     distance_km: float | None
     engine: str = ""
+    asked: bool = False
+    """Compared on request (*Compare with…*), not among the candidates ranked; ``rank`` is
+    then where it ranks among all the individuals compared."""
 
 
 @dataclass(frozen=True)
