@@ -24,6 +24,26 @@ def _encounter_of(catalog: Any, path: Path) -> str:
                          .where(Photo.original_path == str(path))).one()
 
 
+def _asha_and_bomani(catalog: Any, tmp_path: Path) -> tuple[dict[str, str], str]:
+    """Two named animals, Asha and Bomani, and a second sighting of Asha still to review:
+    the individuals' ids by name, and that sighting's encounter."""
+    from wildid.catalog.models import Encounter
+
+    paths = {}
+    for p in (51, 52):
+        paths[p] = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
+                                    width=800, height=600)
+    run_import(catalog, [paths[51][0].path, paths[52][0].path, paths[51][1].path],
+               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
+    ids = {}
+    for p, name in ((51, "Asha"), (52, "Bomani")):
+        enc = _encounter_of(catalog, paths[p][0].path)
+        new_individual(catalog, enc, name, "Tester")
+        with catalog.session() as s:
+            ids[name] = s.get(Encounter, enc).individual_id
+    return ids, _encounter_of(catalog, paths[51][1].path)
+
+
 def test_import_identifies_and_review_shows_the_match(main_window: Any, services: Any,
                                                       settings: Any, qtbot: Any,
                                                       tmp_path: Path) -> None:
@@ -172,16 +192,8 @@ def test_not_this_one_matches_the_encounter_again_without_the_rejected_animal(
     from wildid.engine import process_new
 
     catalog = services.catalog
-    paths = {}
-    for p in (51, 52):
-        paths[p] = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
-                                    width=800, height=600)
-    run_import(catalog, [paths[51][0].path, paths[52][0].path, paths[51][1].path],
-               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
-    for p, name in ((51, "Asha"), (52, "Bomani")):
-        new_individual(catalog, _encounter_of(catalog, paths[p][0].path), name, "Tester")
+    _ids, query = _asha_and_bomani(catalog, tmp_path)
     process_new(catalog)
-    query = _encounter_of(catalog, paths[51][1].path)
 
     settings.auto_identify = True
     review = main_window.page("review")
@@ -224,19 +236,7 @@ def test_compare_with_shows_an_individual_the_candidates_do_not(
     from wildid.review import reject_candidate
 
     catalog = services.catalog
-    paths = {}
-    for p in (51, 52):
-        paths[p] = make_animal_pair(tmp_path / "photos", p, seeds=(2 * p, 2 * p + 1),
-                                    width=800, height=600)
-    run_import(catalog, [paths[51][0].path, paths[52][0].path, paths[51][1].path],
-               ImportOptions(burst_gap_s=-1, reference_in_place=True, workers=1))
-    ids = {}
-    for p, name in ((51, "Asha"), (52, "Bomani")):
-        enc = _encounter_of(catalog, paths[p][0].path)
-        new_individual(catalog, enc, name, "Tester")
-        with catalog.session() as s:
-            ids[name] = s.get(Encounter, enc).individual_id
-    query = _encounter_of(catalog, paths[51][1].path)
+    ids, query = _asha_and_bomani(catalog, tmp_path)
     reject_candidate(catalog, query, ids["Asha"], "Tester")
     process_new(catalog)
 
