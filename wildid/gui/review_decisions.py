@@ -26,7 +26,8 @@ __all__ = ["ReviewDecisions"]
 
 class ReviewDecisions:
     """Navigation, view toggles, and the decisions: confirm, reject, new individual, unsure,
-    flag, unidentifiable, undo, redo, edit boxes."""
+    flag, unidentifiable, undo, redo, edit boxes; compare with an individual not among the
+    candidates, and split a mixed burst by animal."""
 
     # ------------------------------------------------------------------ navigation
     def next_candidate(self: ReviewPage) -> None:
