@@ -243,11 +243,12 @@ class Recorder:
         self.steps: list[Step] = []
         self.decision_ids: list[str] = []
 
-    def set(self, obj: Base, **fields: Any) -> _SetFields | None:
+    def set(self, obj: Base, flush: bool = True, **fields: Any) -> _SetFields | None:
         """Set ``fields`` on ``obj``, recording only the ones that really change.
 
         Returns the recorded step (its ``before`` and ``after`` hold just the changed fields),
-        or None when nothing changed.
+        or None when nothing changed. ``flush=False`` leaves the write to the next flush: an
+        operation over thousands of rows (a whole import's times moved) flushes once.
         """
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -261,7 +262,8 @@ class Recorder:
             return None
         step = _SetFields(type(obj), obj.id, before, after)  # type: ignore[attr-defined]
         self.steps.append(step)
-        self.session.flush()
+        if flush:
+            self.session.flush()
         return step
 
     def insert(self, obj: Base) -> None:

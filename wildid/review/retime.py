@@ -11,10 +11,10 @@ photo's ``taken_raw``. Identification does not use times, so nothing is matched 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wildid.catalog.models import Annotation, Encounter, Photo
 from wildid.errors import NotFoundError, ReviewError
@@ -38,6 +38,14 @@ def describe_shift(delta: timedelta) -> str:
             parts.append(f"{rest // seconds} {unit}")
             rest %= seconds
     return sign + (" ".join(parts) if parts else "0 s")
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """SQLite's ``min()`` gives the stored text back as a naive datetime; the column's own
+    type reads times as aware UTC, and the two must compare equal on undo."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _photos_of(s: Any, encounter_ids: Sequence[str]) -> dict[str, Photo]:
@@ -90,19 +98,27 @@ def shift_times(catalog: Any, encounter_ids: Sequence[str], delta: timedelta,
             except OverflowError:
                 raise ReviewError(f"shifting {photo.taken_utc:%Y-%m-%d} by {describe_shift(delta)} "
                                   "leaves the calendar") from None
-            if rec.set(photo, taken_utc=shifted) is not None:
+            if rec.set(photo, flush=False, taken_utc=shifted) is not None:
                 moved.add(photo.id)
-        encounters: set[str] = set()
-        individuals: set[str] = set()
+        s.flush()  # once: 5,000 encounters took 5.6 s flushing photo by photo
+        touched: set[str] = set()
         for part in chunks(sorted(moved)):
-            for enc in s.scalars(select(Encounter).join(Annotation)
-                                 .where(Annotation.photo_id.in_(part)).distinct()):
-                times = [a.photo.taken_utc for a in enc.annotations
-                         if a.photo.taken_utc is not None]
-                rec.set(enc, taken_utc=min(times) if times else None)
-                encounters.add(enc.id)
+            touched.update(s.scalars(select(Annotation.encounter_id)
+                                     .where(Annotation.photo_id.in_(part),
+                                            Annotation.encounter_id.is_not(None))))
+        individuals: set[str] = set()
+        for part in chunks(sorted(touched)):
+            earliest = dict(s.execute(
+                select(Annotation.encounter_id, func.min(Photo.taken_utc))
+                .join(Photo, Photo.id == Annotation.photo_id)
+                .where(Annotation.encounter_id.in_(part))
+                .group_by(Annotation.encounter_id)).all())
+            for enc in s.scalars(select(Encounter).where(Encounter.id.in_(part))):
+                rec.set(enc, flush=False, taken_utc=_as_utc(earliest.get(enc.id)))
                 if enc.individual_id is not None:
                     individuals.add(enc.individual_id)
+        s.flush()
+        encounters = touched
         n = len(encounters)
         label = f"Shift times {describe_shift(delta)}" + (f" on {n} encounters" if n != 1 else "")
         return Operation.from_recorder(label, Changes(encounters=frozenset(encounters),

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wildid.errors import ReviewError
-from wildid.review.changes import Changes, Recorder, Step, compensate
+from wildid.review.changes import Changes, Recorder, Step, _SetFields, compensate
+from wildid.review.details import chunks
 
 __all__ = ["Operation", "OperationGroup"]
 
@@ -72,6 +74,7 @@ class Operation:
 
     def _play(self, s: Session, forward: bool) -> list[str]:
         """Write one direction in ``s``; the caller commits, then calls :meth:`_settle`."""
+        held = preload(s, self._steps)  # noqa: F841 - the session keeps rows weakly
         if forward:
             for step in self._steps:
                 step.redo(s)
@@ -88,6 +91,22 @@ class Operation:
     def __repr__(self) -> str:
         state = "applied" if self._applied else "reverted"
         return f"<Operation {self.label!r} {state}>"
+
+
+def preload(s: Session, steps: Sequence[Step]) -> list[Any]:
+    """Read the rows the field steps write, one query per table and chunk, so playing them
+    finds each in the session instead of reading it alone: undoing the times of 5,000
+    encounters took 4.8 s row by row. The caller holds the list while it plays: the
+    session's identity map keeps rows only as long as something else does."""
+    wanted: dict[type, set[str]] = {}
+    for step in steps:
+        if isinstance(step, _SetFields):
+            wanted.setdefault(step.model, set()).add(step.pk)
+    held: list[Any] = []
+    for model, keys in wanted.items():
+        for part in chunks(sorted(keys)):
+            held += s.scalars(select(model).where(model.id.in_(part)))  # type: ignore[attr-defined]
+    return held
 
 
 class OperationGroup:
