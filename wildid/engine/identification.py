@@ -717,15 +717,16 @@ class CatalogEngine:
                 held = best.get(str(cand.individual_id))
                 if held is None or cand.score > held[0].score:
                     best[str(cand.individual_id)] = (cand, ann_id)
-        ranked = sorted(best.values(), key=lambda c: -c[0].score)
+        ordered = sorted(best.values(), key=lambda c: -c[0].score)
+        ranked = ordered[:top_k]
         also_rank = None
         if also is not None and also in best:
-            position = next(i for i, (c, _q) in enumerate(ranked) if str(c.individual_id) == also)
-            also_rank = position if position < top_k else max(
-                top_k, also_ranks.get(best[also][1], position))
-            if position >= top_k:
-                ranked = [*ranked[:top_k], best[also]]
-        ranked = ranked[:top_k + (also_rank is not None and also_rank >= top_k)]
+            position = next(i for i, (c, _q) in enumerate(ordered) if str(c.individual_id) == also)
+            if position < top_k:
+                also_rank = position
+            else:  # below the ones kept: where it ranked for its best photo, after them
+                also_rank = max(top_k, also_ranks.get(best[also][1], position))
+                ranked.append(best[also])
         queried = len(thresholds)
         if ranked:
             threshold = thresholds[ranked[0][1]]

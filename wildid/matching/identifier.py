@@ -295,8 +295,8 @@ class Identifier:
             k for k, e in self._entries.items()
             if not (_compatible(species, e.species) and _compatible(viewpoint, e.viewpoint))}
         rejected = {ind for qk, ind in exclude_pairs if qk == query_key} - {also}
-        verify = frozenset(k for k, e in self._entries.items()
-                           if also is not None and e.individual_id == also and k not in excluded)
+        verify = frozenset() if also is None else frozenset(  # not a pass over every entry
+            k for k, e in self._entries.items() if e.individual_id == also and k not in excluded)
         raw, matches = self._raw_scores(query_features, _named(global_vec, vectors), excluded,
                                         frozenset(same_frame), verify)
         reranks = self.reranks(query_features)
@@ -316,9 +316,7 @@ class Identifier:
                                       scores, view)
             if also_rank is not None and also_rank < len(candidates):  # the re-ranked order
                 also_rank = next(i for i, c in enumerate(candidates) if c.individual_id == also)
-            candidates = _keep(candidates, top_k, also)
-        else:
-            candidates = _keep(candidates, top_k, also)
+        candidates = _keep(candidates, top_k, also)
         compared = len(self._entries) - sum(1 for k in excluded if k in self._entries)
         verified = candidates[0].raw.get("sv", 0.0) if candidates else 0.0
         photos = self._photos_compared(candidates, excluded, compared)

@@ -11,7 +11,7 @@ photo's ``taken_raw``. Identification does not use times, so nothing is matched 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -38,14 +38,6 @@ def describe_shift(delta: timedelta) -> str:
             parts.append(f"{rest // seconds} {unit}")
             rest %= seconds
     return sign + (" ".join(parts) if parts else "0 s")
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """SQLite's ``min()`` gives the stored text back as a naive datetime; the column's own
-    type reads times as aware UTC, and the two must compare equal on undo."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _photos_of(s: Any, encounter_ids: Sequence[str]) -> dict[str, Photo]:
@@ -114,12 +106,11 @@ def shift_times(catalog: Any, encounter_ids: Sequence[str], delta: timedelta,
                 .where(Annotation.encounter_id.in_(part))
                 .group_by(Annotation.encounter_id)).all())
             for enc in s.scalars(select(Encounter).where(Encounter.id.in_(part))):
-                rec.set(enc, flush=False, taken_utc=_as_utc(earliest.get(enc.id)))
+                rec.set(enc, flush=False, taken_utc=earliest.get(enc.id))
                 if enc.individual_id is not None:
                     individuals.add(enc.individual_id)
         s.flush()
-        encounters = touched
-        n = len(encounters)
+        n = len(touched)
         label = f"Shift times {describe_shift(delta)}" + (f" on {n} encounters" if n != 1 else "")
-        return Operation.from_recorder(label, Changes(encounters=frozenset(encounters),
+        return Operation.from_recorder(label, Changes(encounters=frozenset(touched),
                                                       individuals=frozenset(individuals)), rec)
