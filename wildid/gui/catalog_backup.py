@@ -45,11 +45,8 @@ class CatalogBackup(MenuTool):
             return backup_catalog(catalog, folder, progress, cancel)
 
         # reads only: it runs beside review decisions and imports
-        job = self.job = self.services.jobs.submit("Backing up the catalog", work,
-                                                   writes=False, report_errors=False)
-        job.succeeded.connect(self._done)
-        job.failed.connect(lambda exc: self.prompts.error(f"The backup failed: {exc}"))
-        return job
+        return self.run("Backing up the catalog", work, writes=False,
+                        failed="The backup failed")
 
     def _done(self, report: Any) -> None:
         self.prompts.inform(TITLE, "\n\n".join(report_lines(report)))

@@ -34,12 +34,8 @@ class InstallCheck(MenuTool):
             return run_self_test()
 
         # writes=False: its catalog is a throwaway one, so it runs beside an import
-        job = self.job = self.services.jobs.submit("Checking the installation", work,
-                                                   writes=False, report_errors=False)
-        job.succeeded.connect(self._done)
-        job.failed.connect(lambda exc: self.prompts.error(f"The installation check could not "
-                                                          f"run: {exc}"))
-        return job
+        return self.run("Checking the installation", work, writes=False,
+                        failed="The installation check could not run")
 
     def _done(self, report: Any) -> None:
         verdict = ("wildid identifies animals on this computer." if report.ok else

@@ -7,9 +7,11 @@ report; the window keeps one of each per open catalog (``MainWindow._tool``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QObject
 
-from wildid.gui.jobs import Job
+from wildid.gui.jobs import Job, JobFunction
 from wildid.gui.prompts import Prompts
 from wildid.gui.services import Services
 
@@ -27,3 +29,15 @@ class MenuTool(QObject):
     def busy(self) -> bool:
         """Its job is running: a second start would only queue the same work again."""
         return self.job is not None and self.job.state.active
+
+    def run(self, title: str, work: JobFunction, *, writes: bool, failed: str) -> Job:
+        """Run ``work`` as this tool's job: its result goes to ``self._done``, a failure to a
+        dialog saying ``failed: <why>`` (the tool shows its own errors)."""
+        job = self.job = self.services.jobs.submit(title, work, writes=writes,
+                                                   report_errors=False)
+        job.succeeded.connect(self._done)
+        job.failed.connect(lambda exc: self.prompts.error(f"{failed}: {exc}"))
+        return job
+
+    def _done(self, result: Any) -> None:
+        raise NotImplementedError

@@ -56,11 +56,8 @@ class ScoreRefit(MenuTool):
         def work(progress: Any = None, cancel: Any = None) -> Any:
             return entry(catalog, progress, cancel)
 
-        job = self.job = self.services.jobs.submit("Refitting match scores", work, writes=True,
-                                                   report_errors=False)
-        job.succeeded.connect(self._done)
-        job.failed.connect(lambda exc: self.prompts.error(f"Refitting match scores failed: {exc}"))
-        return job
+        return self.run("Refitting match scores", work, writes=True,
+                        failed="Refitting match scores failed")
 
     def reset(self) -> bool:
         """Go back to the shipped scores (after asking); True when a refit was removed."""

@@ -79,12 +79,8 @@ class StripScan(MenuTool):
         def work(progress: Any = None, cancel: Any = None) -> Any:
             return find_strips_in_catalog(catalog, progress, cancel, reviewer=reviewer)
 
-        job = self.job = self.services.jobs.submit("Finding camera data strips", work,
-                                                   writes=True, report_errors=False)
-        job.succeeded.connect(self._done)
-        job.failed.connect(lambda exc: self.prompts.error(
-            f"Looking for camera data strips failed: {exc}"))
-        return job
+        return self.run("Finding camera data strips", work, writes=True,
+                        failed="Looking for camera data strips failed")
 
     def _done(self, report: Any) -> None:
         if report.status == "cancelled":
